@@ -1,0 +1,181 @@
+"""Shared pieces of the cgroup readers: held files, the two errors, and parse helpers.
+
+Files are opened once per container and re-read with ``os.pread(fd, n, 0)``: cgroup and
+proc files regenerate at offset 0, and that costs about a third of open/read/close.
+Parsing stays on ``bytes.split`` and ``int()``; no regex on the hot path. Parse failures
+are rare, so finding which file was bad is done only after one happened (``Held.diagnose``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+
+from collector.model import Psi, PsiLine
+
+READ_SIZE = 65536
+GONE_ERRNOS = frozenset({errno.ENOENT, errno.ENODEV, errno.ESRCH})
+# v1 reports "no limit" as PAGE_COUNTER_MAX * PAGE_SIZE (9223372036854771712 on 4 KiB
+# pages); anything this large is not a real limit.
+V1_UNLIMITED = 1 << 62
+
+pread = os.pread
+
+
+class ContainerGone(Exception):
+    """The container's cgroup vanished (removed mid-life or before open): skip, don't log."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"cgroup gone: {what}")
+        self.what = what
+
+
+class ParseError(ValueError):
+    """A cgroup file did not have the shape its kernel documentation gives."""
+
+    def __init__(self, directory: str, file: str, content: bytes, reason: str) -> None:
+        super().__init__(f"{directory}/{file}: {reason}: {content[:200]!r}")
+        self.directory = directory
+        self.file = file
+        self.content = content
+
+
+def parse_int(data: bytes) -> int:
+    return int(data)
+
+
+def parse_limit(data: bytes) -> int:
+    """A limit file ("max", "-1" or a number); unlimited becomes 0 (cAdvisor's convention)."""
+    if data[:3] == b"max":
+        return 0
+    value = int(data)
+    return 0 if value < 0 or value >= V1_UNLIMITED else value
+
+
+def parse_flat(data: bytes) -> dict[bytes, bytes]:
+    """A flat keyed file ("key value" lines), values left as bytes for int() on demand."""
+    words = data.split()
+    if len(words) & 1:
+        raise ValueError("odd number of words in a flat keyed file")
+    return dict(zip(words[::2], words[1::2], strict=True))
+
+
+def parse_text(data: bytes) -> str:
+    return data.strip().decode()
+
+
+def parse_psi_line(words: list[bytes]) -> PsiLine:
+    # words: [b"some", b"avg10=0.00", b"avg60=0.00", b"avg300=0.00", b"total=0"]
+    return PsiLine(
+        float(words[1][6:]), float(words[2][6:]), float(words[3][7:]), int(words[4][6:])
+    )
+
+
+def parse_psi(data: bytes) -> Psi:
+    """A pressure file: "some ..." and, for memory/io (and cpu since 5.13), "full ...". """
+    lines = data.split(b"\n")
+    some = lines[0].split()
+    if len(some) != 5 or some[0] != b"some":
+        raise ValueError("no 'some' line")
+    if len(lines) > 1 and lines[1]:
+        return Psi(parse_psi_line(some), parse_psi_line(lines[1].split()))
+    return Psi(parse_psi_line(some))
+
+
+def _check_nested(data: bytes) -> None:
+    for line in data.split(b"\n"):
+        words = line.split()
+        if not words or words[0] == b"Total":
+            continue
+        for word in words[1:]:
+            if b"=" in word:
+                int(word.partition(b"=")[2])
+            elif not word.isdigit() and not word.isalpha():
+                raise ValueError(f"bad word {word!r}")
+
+
+def _check_flat(data: bytes) -> None:
+    for value in parse_flat(data).values():
+        int(value)
+
+
+def _check_int_lines(data: bytes) -> None:
+    for word in data.split():
+        int(word)
+
+
+# How each kind of file is re-checked by ``Held.diagnose`` after a parse failure.
+CHECKS: dict[str, Callable[[bytes], object]] = {
+    "int": parse_int,
+    "limit": parse_limit,
+    "flat": _check_flat,
+    "ints": _check_int_lines,
+    "text": parse_text,
+    "psi": parse_psi,
+    "nested": _check_nested,
+}
+
+
+class Held:
+    """The open files of one cgroup directory; ``close`` releases every one of them."""
+
+    __slots__ = ("directory", "fds", "kinds")
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.fds: dict[str, int] = {}
+        self.kinds: dict[str, str] = {}
+
+    def open(self, name: str, kind: str, required: bool = False) -> int:
+        """Open ``name``; -1 when an optional file is absent (older kernel, no swap...).
+
+        A missing directory, or a missing required file, means the group is gone.
+        """
+        try:
+            fd = os.open(f"{self.directory}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            if required or not os.path.isdir(self.directory):
+                raise ContainerGone(f"{self.directory}/{name}") from None
+            return -1
+        self.fds[name] = fd
+        self.kinds[name] = kind
+        return fd
+
+    def probe(self, name: str) -> int:
+        """Open ``name`` if it can be read now (pressure files fail with EOPNOTSUPP
+        when PSI is off); -1 otherwise."""
+        fd = self.open(name, "psi")
+        if fd >= 0:
+            try:
+                pread(fd, READ_SIZE, 0)
+            except OSError as exc:
+                if exc.errno in GONE_ERRNOS:
+                    raise ContainerGone(f"{self.directory}/{name}") from None
+                del self.fds[name], self.kinds[name]
+                os.close(fd)
+                return -1
+        return fd
+
+    def close(self) -> None:
+        fds, self.fds = self.fds, {}
+        for fd in fds.values():
+            os.close(fd)
+
+    def diagnose(self, error: Exception) -> Exception:
+        """After a failed parse, find the file that does not parse and name it.
+
+        Returns ContainerGone if the group vanished meanwhile, else a ParseError.
+        """
+        for name, fd in self.fds.items():
+            try:
+                data = pread(fd, READ_SIZE, 0)
+            except OSError as exc:
+                if exc.errno in GONE_ERRNOS:
+                    return ContainerGone(self.directory)
+                raise
+            try:
+                CHECKS[self.kinds[name]](data)
+            except (ValueError, IndexError) as exc:
+                return ParseError(self.directory, name, data, str(exc) or type(exc).__name__)
+        return ParseError(self.directory, "?", b"", f"{type(error).__name__}: {error}")

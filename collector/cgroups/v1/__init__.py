@@ -1,0 +1,1 @@
+"""cgroup v1 readers, one module per controller (opencontainers/cgroups' ``fs/`` shape)."""

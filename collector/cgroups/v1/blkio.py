@@ -1,0 +1,70 @@
+"""v1 blkio: read/write bytes and ops per device ("major:minor").
+
+The throttle layer's counters are read first (they count every bio on current kernels);
+when they hold no device line, the scheduler's (bfq, then legacy cfq) recursive counters
+are tried, as runc does in the other order.
+"""
+
+from __future__ import annotations
+
+from collector.cgroups.parse import READ_SIZE, Held, pread
+from collector.model import IoStats
+
+# (bytes file, ops file) pairs, best first; the recursive variant before the plain one.
+SOURCES = (
+    ("blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_serviced_recursive"),
+    ("blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced"),
+    ("blkio.bfq.io_service_bytes_recursive", "blkio.bfq.io_serviced_recursive"),
+    ("blkio.io_service_bytes_recursive", "blkio.io_serviced_recursive"),
+)
+
+
+def parse_rw(data: bytes) -> dict[bytes, list[int]]:
+    """ "254:0 Read 20971520\\n254:0 Write 0\\n...Total 0" -> {b"254:0": [read, write]}."""
+    out: dict[bytes, list[int]] = {}
+    for line in data.split(b"\n"):
+        words = line.split()
+        if len(words) != 3:
+            continue  # "Total N" and the empty tail
+        op = words[1]
+        if op == b"Read":
+            slot = 0
+        elif op == b"Write":
+            slot = 1
+        else:
+            continue
+        counts = out.get(words[0])
+        if counts is None:
+            counts = out[words[0]] = [0, 0]
+        counts[slot] = int(words[2])
+    return out
+
+
+class Blkio:
+    """Held files of one container's v1 blkio group."""
+
+    def __init__(self, held: Held) -> None:
+        self._pairs: list[tuple[int, int]] = []
+        throttle_found = False
+        for i, (bytes_file, ops_file) in enumerate(SOURCES):
+            if i == 1 and throttle_found:
+                continue  # the plain throttle files only when recursive ones are missing
+            b = held.open(bytes_file, "nested")
+            if b < 0:
+                continue
+            o = held.open(ops_file, "nested")
+            self._pairs.append((b, o))
+            throttle_found = throttle_found or i == 0
+
+    def read(self) -> dict[str, IoStats]:
+        for b, o in self._pairs:
+            by_bytes = parse_rw(pread(b, READ_SIZE, 0))
+            if not by_bytes:
+                continue
+            by_ops = parse_rw(pread(o, READ_SIZE, 0)) if o >= 0 else {}
+            out: dict[str, IoStats] = {}
+            for dev, (rb, wb) in by_bytes.items():
+                ro, wo = by_ops.get(dev, (0, 0))
+                out[dev.decode()] = IoStats(rb, wb, ro, wo)
+            return out
+        return {}

@@ -1,0 +1,73 @@
+"""v1 cpu and cpuacct: usage (total, user, system, per cpu), CFS throttling, cpu spec.
+
+cpu and cpuacct may be separate mounts or co-mounted as ``cpu,cpuacct``; the reader is
+handed one directory for each (the same one when co-mounted). user/system come from
+cpuacct.stat in USER_HZ ticks, as Docker and cAdvisor read them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from collector.cgroups.parse import READ_SIZE, Held, parse_flat, parse_limit, pread
+from collector.model import CpuStats
+
+NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+STAT_KEYS = [b"user", b"system"]
+CFS_KEYS = [b"nr_periods", b"nr_throttled", b"throttled_time"]
+
+
+class Cpu:
+    """Held files of the cpu and cpuacct groups of one container."""
+
+    def __init__(self, cpu: Held | None, cpuacct: Held | None) -> None:
+        self._usage = self._stat = self._percpu = -1
+        self._cfs = self._quota = self._period = self._shares = -1
+        if cpuacct is not None:
+            self._usage = cpuacct.open("cpuacct.usage", "int", required=True)
+            self._stat = cpuacct.open("cpuacct.stat", "flat")
+            self._percpu = cpuacct.open("cpuacct.usage_percpu", "ints")
+        if cpu is not None:
+            self._cfs = cpu.open("cpu.stat", "flat", required=True)
+            self._quota = cpu.open("cpu.cfs_quota_us", "limit")
+            self._period = cpu.open("cpu.cfs_period_us", "int")
+            self._shares = cpu.open("cpu.shares", "int")
+
+    def read(self) -> tuple[CpuStats, int, int, int]:
+        """Usage and throttling, plus the spec: (stats, quota_us, period_us, shares)."""
+        usage = user = system = 0
+        per_cpu: tuple[int, ...] = ()
+        if self._usage >= 0:
+            usage = int(pread(self._usage, READ_SIZE, 0))
+        if self._stat >= 0:
+            # "user 107\nsystem 6\n"
+            words = pread(self._stat, READ_SIZE, 0).split()
+            if words[0:3:2] == STAT_KEYS:
+                user = int(words[1]) * NS_PER_TICK
+                system = int(words[3]) * NS_PER_TICK
+            else:
+                d = parse_flat(b" ".join(words))
+                user = int(d.get(b"user", 0)) * NS_PER_TICK
+                system = int(d.get(b"system", 0)) * NS_PER_TICK
+        if self._percpu >= 0:
+            per_cpu = tuple(map(int, pread(self._percpu, READ_SIZE, 0).split()))
+        periods = throttled = throttled_ns = 0
+        quota = period = shares = 0
+        if self._cfs >= 0:
+            # "nr_periods 25\nnr_throttled 22\nthrottled_time 1052011886\n..."
+            words = pread(self._cfs, READ_SIZE, 0).split()
+            if words[0:5:2] == CFS_KEYS:
+                periods, throttled, throttled_ns = int(words[1]), int(words[3]), int(words[5])
+            else:
+                d = parse_flat(b" ".join(words))
+                periods = int(d.get(b"nr_periods", 0))
+                throttled = int(d.get(b"nr_throttled", 0))
+                throttled_ns = int(d.get(b"throttled_time", 0))
+        if self._quota >= 0:
+            quota = parse_limit(pread(self._quota, READ_SIZE, 0))
+        if self._period >= 0:
+            period = int(pread(self._period, READ_SIZE, 0))
+        if self._shares >= 0:
+            shares = int(pread(self._shares, READ_SIZE, 0))
+        stats = CpuStats(usage, user, system, per_cpu, periods, throttled, throttled_ns)
+        return stats, quota, period, shares

@@ -1,0 +1,17 @@
+"""v1 pids: the number of tasks and its cap (the cap is also the spec's pids_max)."""
+
+from __future__ import annotations
+
+from collector.cgroups.parse import READ_SIZE, Held, parse_limit, pread
+from collector.model import PidsStats
+
+
+class Pids:
+    def __init__(self, held: Held) -> None:
+        self._current = held.open("pids.current", "int", required=True)
+        self._max = held.open("pids.max", "limit")
+
+    def read(self) -> PidsStats:
+        current = int(pread(self._current, READ_SIZE, 0))
+        limit = parse_limit(pread(self._max, READ_SIZE, 0)) if self._max >= 0 else 0
+        return PidsStats(current, limit)

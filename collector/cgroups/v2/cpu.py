@@ -1,0 +1,54 @@
+"""v2 cpu: cpu.stat (usage, user, system, CFS throttling) and the cpu.max/cpu.weight spec.
+
+cpu.stat exists in every v2 group; the throttling keys and cpu.max/cpu.weight only when
+the cpu controller is enabled for it. Microseconds become nanoseconds here.
+"""
+
+from __future__ import annotations
+
+from collector.cgroups.parse import READ_SIZE, Held, parse_flat, pread
+from collector.model import CpuStats
+
+BASE_KEYS = [b"usage_usec", b"user_usec", b"system_usec"]
+
+
+def weight_to_shares(weight: int) -> int:
+    """cpu.weight [1, 10000] back to v1 shares [2, 262144] (the KEP-2254 mapping cAdvisor uses)."""
+    if not 1 <= weight <= 10000:
+        return 0
+    return 2 + ((weight - 1) * 262142) // 9999
+
+
+class Cpu:
+    def __init__(self, held: Held) -> None:
+        self._stat = held.open("cpu.stat", "flat", required=True)
+        self._max = held.open("cpu.max", "text")
+        self._weight = held.open("cpu.weight", "int")
+
+    def read(self) -> tuple[CpuStats, int, int, int]:
+        """(stats, quota_us, period_us, shares); quota 0 when "max"."""
+        words = pread(self._stat, READ_SIZE, 0).split()
+        if words[0:5:2] == BASE_KEYS and len(words) < 9:
+            # no cpu controller: just "usage_usec user_usec system_usec nice_usec"
+            stats = CpuStats(int(words[1]) * 1000, int(words[3]) * 1000, int(words[5]) * 1000)
+        else:
+            d = parse_flat(b" ".join(words))
+            get = d.get
+            stats = CpuStats(
+                int(get(b"usage_usec", 0)) * 1000,
+                int(get(b"user_usec", 0)) * 1000,
+                int(get(b"system_usec", 0)) * 1000,
+                (),
+                int(get(b"nr_periods", 0)),
+                int(get(b"nr_throttled", 0)),
+                int(get(b"throttled_usec", 0)) * 1000,
+            )
+        quota = period = shares = 0
+        if self._max >= 0:
+            # "max 100000" or "50000 100000"
+            q, _, p = pread(self._max, READ_SIZE, 0).partition(b" ")
+            quota = 0 if q == b"max" else int(q)
+            period = int(p)
+        if self._weight >= 0:
+            shares = weight_to_shares(int(pread(self._weight, READ_SIZE, 0)))
+        return stats, quota, period, shares

@@ -1,0 +1,82 @@
+"""v2 memory: memory.current/peak, the memory.stat breakdown, memory.events, swap, spec.
+
+Mapped onto the v1 names the model uses: rss = anon, cache = file, mapped_file =
+file_mapped, failcnt = the "max" event count (as runc does), max_usage = memory.peak.
+"""
+
+from __future__ import annotations
+
+from collector.cgroups.parse import READ_SIZE, Held, parse_flat, parse_limit, pread
+from collector.model import MemoryStats
+
+EVENT_KEYS = [b"low", b"high", b"max", b"oom", b"oom_kill"]
+
+
+class Memory:
+    """Held files of one container's v2 memory controller (absent files read as 0)."""
+
+    def __init__(self, held: Held) -> None:
+        self._current = held.open("memory.current", "int")
+        self._peak = held.open("memory.peak", "int")
+        self._stat = held.open("memory.stat", "flat")
+        self._events = held.open("memory.events", "flat")
+        self._swap = held.open("memory.swap.current", "int")
+        self._max = held.open("memory.max", "limit")
+        self._swap_max = held.open("memory.swap.max", "limit")
+        self._low = held.open("memory.low", "limit")
+
+    def read(self) -> tuple[MemoryStats, int, int, int]:
+        """(stats, limit, swap limit, reservation); limits 0 when "max"."""
+        if self._current < 0:
+            return MemoryStats(), 0, 0, 0  # memory controller not enabled here
+        usage = int(pread(self._current, READ_SIZE, 0))
+        inactive_file = rss = cache = mapped = pgfault = pgmajfault = 0
+        if self._stat >= 0:
+            get = parse_flat(pread(self._stat, READ_SIZE, 0)).get
+            inactive_file = int(get(b"inactive_file", 0))
+            rss = int(get(b"anon", 0))
+            cache = int(get(b"file", 0))
+            mapped = int(get(b"file_mapped", 0))
+            pgfault = int(get(b"pgfault", 0))
+            pgmajfault = int(get(b"pgmajfault", 0))
+        working_set = usage - inactive_file
+        if working_set < 0:
+            working_set = 0
+        high = max_ = oom = oom_kill = 0
+        if self._events >= 0:
+            words = pread(self._events, READ_SIZE, 0).split()
+            if words[0:10:2] == EVENT_KEYS:
+                high, max_, oom, oom_kill = (
+                    int(words[3]),
+                    int(words[5]),
+                    int(words[7]),
+                    int(words[9]),
+                )
+            else:
+                get = parse_flat(b" ".join(words)).get
+                high = int(get(b"high", 0))
+                max_ = int(get(b"max", 0))
+                oom = int(get(b"oom", 0))
+                oom_kill = int(get(b"oom_kill", 0))
+        peak = int(pread(self._peak, READ_SIZE, 0)) if self._peak >= 0 else 0
+        swap = int(pread(self._swap, READ_SIZE, 0)) if self._swap >= 0 else 0
+        limit = parse_limit(pread(self._max, READ_SIZE, 0)) if self._max >= 0 else 0
+        swap_limit = parse_limit(pread(self._swap_max, READ_SIZE, 0)) if self._swap_max >= 0 else 0
+        low = parse_limit(pread(self._low, READ_SIZE, 0)) if self._low >= 0 else 0
+        stats = MemoryStats(
+            usage,
+            working_set,
+            rss,
+            cache,
+            mapped,
+            swap,
+            max_,
+            pgfault,
+            pgmajfault,
+            peak,
+            high,
+            max_,
+            oom,
+            oom_kill,
+        )
+        return stats, limit, swap_limit, low

@@ -1,0 +1,151 @@
+"""What the collector knows about a container and what one sample of it holds.
+
+Both cgroup versions fill the same ``Sample`` so sinks never ask which one ran. Units are
+fixed here once: time in nanoseconds, sizes in bytes, counters as the kernel counts them.
+Unlimited limits are 0, as cAdvisor reports them, never 2^63 or "max".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Source = Literal["box", "docker", "cgroup"]
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRef:
+    """One container found by discovery; the reader needs only its cgroup paths and pid.
+
+    ``cgroup_paths`` maps a v1 controller name (``cpu``, ``cpuacct``, ``cpuset``,
+    ``memory``, ``blkio``, ``pids``, and ``unified`` on hybrid hosts) to its absolute
+    directory; on v2 it holds the one directory under the key ``unified``.
+    """
+
+    id: str  # 64-hex container id, or the cgroup path for raw groups
+    name: str  # "web" (Docker's "/web" without the slash); "" when unknown
+    image: str
+    cgroup: str  # path inside the hierarchy, e.g. "/box/<id>": cAdvisor's `id` label
+    cgroup_version: int  # 1 or 2
+    cgroup_paths: Mapping[str, str] = field(hash=False)
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)  # whitelisted only
+    pid: int = 0  # init pid on the host, 0 when unknown
+    state_file: str = ""  # config.v2.json, "" for raw cgroups
+    state_mtime_ns: int = 0
+    started_at: float = 0.0  # epoch seconds, 0 when unknown
+    restart_count: int = 0
+    source: Source = "cgroup"
+
+    @property
+    def unified_path(self) -> str:
+        """The v2 directory (the whole group on v2, the PSI side on hybrid v1), or ""."""
+        return self.cgroup_paths.get("unified", "")
+
+
+@dataclass(frozen=True, slots=True)
+class CpuStats:
+    usage_ns: int = 0
+    user_ns: int = 0
+    system_ns: int = 0
+    per_cpu_ns: tuple[int, ...] = ()  # v1 only
+    nr_periods: int = 0
+    nr_throttled: int = 0
+    throttled_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryStats:
+    usage: int = 0
+    working_set: int = 0  # usage - inactive_file, floored at 0 (cAdvisor)
+    rss: int = 0  # v1 total_rss, v2 anon
+    cache: int = 0  # v1 total_cache, v2 file
+    mapped_file: int = 0
+    swap: int = 0
+    failcnt: int = 0  # v1 memory.failcnt, v2 memory.events "max"
+    pgfault: int = 0
+    pgmajfault: int = 0
+    max_usage: int = 0  # v1 max_usage_in_bytes, v2 memory.peak when the kernel has it
+    events_high: int = 0  # v2 only
+    events_max: int = 0  # v2 only
+    events_oom: int = 0  # v2 only
+    events_oom_kill: int = 0  # v1 memory.oom_control oom_kill, v2 memory.events
+
+
+@dataclass(frozen=True, slots=True)
+class IoStats:
+    """One block device, keyed by "major:minor" in ``Sample.blkio``."""
+
+    read_bytes: int = 0
+    write_bytes: int = 0
+    read_ops: int = 0
+    write_ops: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NetStats:
+    """One interface of the container's network namespace (``lo`` is skipped)."""
+
+    rx_bytes: int = 0
+    rx_packets: int = 0
+    rx_errors: int = 0
+    rx_dropped: int = 0
+    tx_bytes: int = 0
+    tx_packets: int = 0
+    tx_errors: int = 0
+    tx_dropped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PidsStats:
+    current: int = 0
+    max: int = 0  # 0 = unlimited
+
+
+@dataclass(frozen=True, slots=True)
+class PsiLine:
+    avg10: float = 0.0
+    avg60: float = 0.0
+    avg300: float = 0.0
+    total_us: int = 0  # microseconds stalled, as the kernel counts
+
+
+@dataclass(frozen=True, slots=True)
+class Psi:
+    some: PsiLine = PsiLine()
+    full: PsiLine = PsiLine()  # the kernel reports "full" for cpu too since 5.13
+
+
+@dataclass(frozen=True, slots=True)
+class PsiStats:
+    cpu: Psi | None = None
+    memory: Psi | None = None
+    io: Psi | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """Limits as configured; 0 means unlimited or not set."""
+
+    memory_limit: int = 0
+    swap_limit: int = 0  # v1 memsw (memory+swap), v2 memory.swap.max (swap only)
+    memory_reservation: int = 0  # v1 soft_limit_in_bytes, v2 memory.low
+    cpu_quota_us: int = 0
+    cpu_period_us: int = 0
+    cpu_shares: int = 0  # v2 cpu.weight converted back to shares
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
+    pids_max: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    timestamp_ns: int
+    ref: ContainerRef
+    cpu: CpuStats
+    memory: MemoryStats
+    blkio: Mapping[str, IoStats] = field(hash=False)  # "major:minor" -> counters
+    network: Mapping[str, NetStats] = field(hash=False)  # interface -> counters
+    pids: PidsStats
+    psi: PsiStats
+    spec: Spec

@@ -1,0 +1,264 @@
+"""cgroup v1: one directory per controller, ``<mount>/box/<id>``, limits written per file.
+
+Controllers are found from ``<proc>/self/mountinfo`` (mounts under ``root``), else by
+listing ``root`` (fixture trees); a co-mounted ``cpu,cpuacct`` gives both names one path.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from runtime.cgroups.base import (
+    CgroupError,
+    HostInfo,
+    Resources,
+    affinity_cpus,
+    applicable,
+    cfs_quota_period,
+    check_resources,
+    device_number,
+    kill_all,
+    kill_until_empty,
+    read_counter,
+    read_pids,
+    remove_group,
+    translate,
+    write_value,
+)
+from runtime.errors import BoxError, Conflict
+
+CONTROLLERS = ("cpuset", "cpu", "cpuacct", "memory", "pids", "blkio", "devices", "freezer")
+
+
+class V1Driver:
+    version = 1
+
+    def __init__(self, root: str = "/sys/fs/cgroup", proc_root: str = "/proc") -> None:
+        self.root = root.rstrip("/") or "/"
+        self.proc_root = proc_root
+        self.mounts = self._discover()
+
+    def _discover(self) -> dict[str, str]:
+        mounts: dict[str, str] = {}
+        try:
+            with open(os.path.join(self.proc_root, "self/mountinfo")) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            lines = []
+        for line in lines:
+            fields = line.split()
+            sep = fields.index("-")
+            point = fields[4]
+            if fields[sep + 1] != "cgroup" or not point.startswith(self.root + "/"):
+                continue
+            for opt in fields[sep + 3].split(","):
+                if opt in CONTROLLERS:
+                    mounts.setdefault(opt, point)
+        if not mounts and os.path.isdir(self.root):
+            for name in sorted(os.listdir(self.root)):
+                path = os.path.join(self.root, name)
+                if os.path.islink(path) or not os.path.isfile(os.path.join(path, "cgroup.procs")):
+                    continue
+                for ctrl in name.split(","):
+                    if ctrl in CONTROLLERS:
+                        mounts.setdefault(ctrl, path)
+        return mounts
+
+    def _has(self, ctrl: str, *files: str) -> bool:
+        mount = self.mounts.get(ctrl)
+        return mount is not None and any(os.path.exists(os.path.join(mount, f)) for f in files)
+
+    def host(self) -> HostInfo:
+        """Online cpus/mems from the cpuset root, and the features this host's files offer."""
+        has = {
+            "memory": self._has("memory", "memory.limit_in_bytes"),
+            "swap": self._has("memory", "memory.memsw.limit_in_bytes"),
+            "memory_reservation": self._has("memory", "memory.soft_limit_in_bytes"),
+            "oom_kill_disable": self._has("memory", "memory.oom_control"),
+            "cpu_shares": self._has("cpu", "cpu.shares"),
+            "cpu_cfs": self._has("cpu", "cpu.cfs_quota_us"),
+            "cpuset": self._has("cpuset", "cpuset.cpus"),
+            "pids": "pids" in self.mounts,
+            # Docker looks at the mount root; BFQ's file only shows up in child groups.
+            "blkio_weight": self._has("blkio", "blkio.weight"),
+            "blkio_throttle": self._has("blkio", "blkio.throttle.read_bps_device"),
+        }
+        cpus = mems = ""
+        if has["cpuset"]:
+            cpus = self._read_first("cpuset", "cpuset.effective_cpus", "cpuset.cpus")
+            mems = self._read_first("cpuset", "cpuset.effective_mems", "cpuset.mems")
+        cpus = cpus or affinity_cpus()
+        return HostInfo(cpus, mems or "0", frozenset(k for k, v in has.items() if v))
+
+    def _read_first(self, ctrl: str, *files: str) -> str:
+        for name in files:
+            try:
+                with open(os.path.join(self.mounts[ctrl], name)) as f:
+                    return f.read().strip()
+            except FileNotFoundError:
+                continue
+        return ""
+
+    def validate(self, res: Resources) -> None:
+        check_resources(res, self.host())
+
+    def warnings(self, res: Resources) -> list[str]:
+        return check_resources(res, self.host())
+
+    def create(self, group: str, res: Resources) -> dict[str, str]:
+        group = group.strip("/")
+        applied = applicable(res, self.host().features)
+        paths = {ctrl: os.path.join(mount, group) for ctrl, mount in self.mounts.items()}
+        created: list[str] = []
+        try:
+            for mount in dict.fromkeys(self.mounts.values()):
+                self._mkdir(mount, group, created, cpuset=mount == self.mounts.get("cpuset"))
+            self._apply(paths, applied)
+        except CgroupError as err:
+            self._rollback(created)
+            raise translate(err) from None
+        except BaseException:
+            self._rollback(created)
+            raise
+        return paths
+
+    def _mkdir(self, mount: str, group: str, created: list[str], cpuset: bool) -> None:
+        """mkdir each level of ``group``; the last must be new. Retries if a concurrent
+        destroy removed the ``box`` parent between our mkdirs."""
+        parts = group.split("/")
+        for attempt in range(5):
+            path = mount
+            try:
+                for i, part in enumerate(parts):
+                    path = os.path.join(path, part)
+                    last = i == len(parts) - 1
+                    try:
+                        os.mkdir(path)
+                        created.append(path)
+                    except FileExistsError:
+                        if last:
+                            raise Conflict(f"cgroup {path} already exists") from None
+                    if cpuset:
+                        self._inherit_cpuset(path)
+                return
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise BoxError(
+                        f"cannot create cgroup {path}: its parent keeps vanishing"
+                    ) from None
+            except OSError as err:
+                if isinstance(err, FileExistsError):
+                    raise
+                raise BoxError(f"cannot create cgroup {path}: {err.strerror}") from None
+
+    @staticmethod
+    def _inherit_cpuset(path: str) -> None:
+        """A new v1 cpuset group starts empty and refuses tasks until cpus/mems are set."""
+        parent = os.path.dirname(path)
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            with open(os.path.join(path, name)) as f:
+                if f.read().strip():
+                    continue
+            with open(os.path.join(parent, name)) as f:
+                write_value(os.path.join(path, name), f.read().strip())
+
+    @staticmethod
+    def _rollback(created: list[str]) -> None:
+        for path in reversed(created):
+            try:
+                os.rmdir(path)
+            except OSError as err:
+                if err.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
+                    raise
+
+    def _apply(self, paths: dict[str, str], res: Resources) -> None:
+        def put(ctrl: str, name: str, value: int | str) -> None:
+            write_value(os.path.join(paths[ctrl], name), str(value))
+
+        if res.cpuset_cpus:
+            put("cpuset", "cpuset.cpus", res.cpuset_cpus)
+        if res.cpuset_mems:
+            put("cpuset", "cpuset.mems", res.cpuset_mems)
+        # A fresh group's limits are unlimited, so memory goes first, then memory+swap
+        # (the kernel refuses memsw below the memory limit).
+        if res.memory:
+            put("memory", "memory.limit_in_bytes", res.memory)
+        if res.memory_swap:
+            put("memory", "memory.memsw.limit_in_bytes", res.memory_swap)
+        if res.memory_reservation:
+            put("memory", "memory.soft_limit_in_bytes", res.memory_reservation)
+        if res.oom_kill_disable:
+            put("memory", "memory.oom_control", 1)
+        if res.cpu_shares:
+            put("cpu", "cpu.shares", res.cpu_shares)
+        quota, period = cfs_quota_period(res)
+        if period:
+            put("cpu", "cpu.cfs_period_us", period)
+        if quota > 0:
+            put("cpu", "cpu.cfs_quota_us", quota)
+        if res.pids_limit > 0:
+            put("pids", "pids.max", res.pids_limit)
+        if res.blkio_weight:
+            weight = "blkio.weight"
+            if not os.path.exists(os.path.join(paths["blkio"], weight)):
+                weight = "blkio.bfq.weight"
+            put("blkio", weight, res.blkio_weight)
+        for name, rates in (
+            ("blkio.throttle.read_bps_device", res.blkio_device_read_bps),
+            ("blkio.throttle.write_bps_device", res.blkio_device_write_bps),
+            ("blkio.throttle.read_iops_device", res.blkio_device_read_iops),
+            ("blkio.throttle.write_iops_device", res.blkio_device_write_iops),
+        ):
+            for rate in rates:
+                put("blkio", name, f"{device_number(rate.path)} {rate.rate}")
+
+    @staticmethod
+    def _dirs(paths: dict[str, str]) -> list[str]:
+        return list(dict.fromkeys(paths.values()))
+
+    def attach(self, paths: dict[str, str], pid: int) -> None:
+        for path in self._dirs(paths):
+            try:
+                write_value(os.path.join(path, "cgroup.procs"), str(pid))
+            except CgroupError as err:
+                raise BoxError(str(err)) from None
+
+    def pids(self, paths: dict[str, str]) -> list[int]:
+        return sorted({pid for d in self._dirs(paths) for pid in read_pids(f"{d}/cgroup.procs")})
+
+    def oom_kills(self, paths: dict[str, str]) -> int:
+        if "memory" not in paths:
+            return 0
+        return read_counter(os.path.join(paths["memory"], "memory.oom_control"), "oom_kill")
+
+    def destroy(self, paths: dict[str, str]) -> None:
+        dirs = [d for d in self._dirs(paths) if os.path.isdir(d)]
+        procs = [os.path.join(d, "cgroup.procs") for d in dirs]
+        freezer = paths.get("freezer")
+        if freezer and os.path.isdir(freezer) and self.pids(paths):
+            # Frozen, nothing can fork while we kill; the kills land on thaw.
+            state = os.path.join(freezer, "freezer.state")
+            try:
+                write_value(state, "FROZEN")
+                try:
+                    self._wait_frozen(state)
+                    kill_all(procs)
+                finally:
+                    write_value(state, "THAWED")
+            except CgroupError as err:
+                raise translate(err) from None
+        left = kill_until_empty(procs)
+        if left:
+            raise BoxError(f"cannot empty cgroup {dirs[0]}: pids {left} survive SIGKILL")
+        remove_group(dirs)
+
+    @staticmethod
+    def _wait_frozen(state: str, timeout: float = 1.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(state) as f:
+                if f.read().strip() == "FROZEN":
+                    return
+            time.sleep(0.005)

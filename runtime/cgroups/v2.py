@@ -1,0 +1,202 @@
+"""cgroup v2: one directory ``<root>/box/<id>`` with the controllers enabled above it.
+
+Files are opened with O_CREAT, which is a no-op on cgroupfs (the file exists once its
+controller is enabled) and lets the same code fill a plain fixture directory.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from runtime.cgroups.base import (
+    CgroupError,
+    HostInfo,
+    Resources,
+    affinity_cpus,
+    applicable,
+    cfs_quota_period,
+    check_resources,
+    device_number,
+    kill_until_empty,
+    read_counter,
+    read_pids,
+    remove_group,
+    translate,
+    write_value,
+)
+from runtime.errors import BoxError, Conflict
+
+WANTED = ("cpuset", "cpu", "io", "memory", "pids")
+# Docker feature -> the v2 controller that provides it (no OOM-kill disable in v2).
+NEEDS = {
+    "memory": "memory", "swap": "memory", "memory_reservation": "memory",
+    "cpu_shares": "cpu", "cpu_cfs": "cpu", "cpuset": "cpuset", "pids": "pids",
+    "blkio_weight": "io", "blkio_throttle": "io",
+}  # fmt: skip
+
+
+def shares_to_weight(shares: int) -> int:
+    """cpu.shares [2, 262144] -> cpu.weight [1, 10000], runc's mapping."""
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def blkio_to_io_weight(weight: int) -> int:
+    """blkio.weight [10, 1000] -> io.weight [1, 10000], runc's mapping."""
+    return 1 + ((weight - 10) * 9999) // 990
+
+
+class V2Driver:
+    version = 2
+
+    def __init__(self, root: str = "/sys/fs/cgroup") -> None:
+        self.root = root.rstrip("/") or "/"
+
+    def _read(self, *parts: str) -> str:
+        try:
+            with open(os.path.join(self.root, *parts)) as f:
+                return f.read().strip()
+        except FileNotFoundError:
+            return ""
+
+    def controllers(self) -> list[str]:
+        """The controllers we use that the root offers, in WANTED order."""
+        available = set(self._read("cgroup.controllers").split())
+        return [c for c in WANTED if c in available]
+
+    def host(self) -> HostInfo:
+        ctrls = set(self.controllers())
+        features = frozenset(f for f, c in NEEDS.items() if c in ctrls)
+        cpus = self._read("cpuset.cpus.effective") or affinity_cpus()
+        return HostInfo(cpus, self._read("cpuset.mems.effective") or "0", features)
+
+    def validate(self, res: Resources) -> None:
+        check_resources(res, self.host())
+
+    def warnings(self, res: Resources) -> list[str]:
+        return check_resources(res, self.host())
+
+    def create(self, group: str, res: Resources) -> dict[str, str]:
+        group = group.strip("/")
+        host = self.host()
+        applied = applicable(res, host.features)
+        path = os.path.join(self.root, group)
+        created: list[str] = []
+        try:
+            self._mkdir(group, created)
+            self._apply(path, applied)
+        except CgroupError as err:
+            self._rollback(created)
+            raise translate(err) from None
+        except BaseException:
+            self._rollback(created)
+            raise
+        return {"unified": path}
+
+    def _mkdir(self, group: str, created: list[str]) -> None:
+        """Create each level, enabling our controllers in every parent's subtree_control."""
+        enable = " ".join("+" + c for c in self.controllers())
+        parts = group.split("/")
+        for attempt in range(5):
+            path = self.root
+            try:
+                for i, part in enumerate(parts):
+                    if enable:
+                        write_value(os.path.join(path, "cgroup.subtree_control"), enable, True)
+                    path = os.path.join(path, part)
+                    try:
+                        os.mkdir(path)
+                        created.append(path)
+                    except FileExistsError:
+                        if i == len(parts) - 1:
+                            raise Conflict(f"cgroup {path} already exists") from None
+                return
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise BoxError(
+                        f"cannot create cgroup {path}: its parent keeps vanishing"
+                    ) from None
+            except OSError as err:
+                if isinstance(err, FileExistsError):
+                    raise
+                raise BoxError(f"cannot create cgroup {path}: {err.strerror}") from None
+
+    @staticmethod
+    def _rollback(created: list[str]) -> None:
+        for path in reversed(created):
+            try:
+                os.rmdir(path)
+            except OSError as err:
+                if err.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
+                    raise
+
+    @staticmethod
+    def _apply(path: str, res: Resources) -> None:
+        def put(name: str, value: int | str) -> None:
+            write_value(os.path.join(path, name), str(value), create=True)
+
+        if res.cpuset_cpus:
+            put("cpuset.cpus", res.cpuset_cpus)
+        if res.cpuset_mems:
+            put("cpuset.mems", res.cpuset_mems)
+        if res.memory:
+            put("memory.max", res.memory)
+        if res.memory_swap:  # v2 limits swap alone; Docker's value is memory + swap
+            put("memory.swap.max", "max" if res.memory_swap < 0 else res.memory_swap - res.memory)
+        if res.memory_reservation:
+            put("memory.low", res.memory_reservation)
+        if res.cpu_shares:
+            put("cpu.weight", shares_to_weight(res.cpu_shares))
+        quota, period = cfs_quota_period(res)
+        if quota > 0 or period:
+            put("cpu.max", f"{quota if quota > 0 else 'max'} {period or 100000}")
+        if res.pids_limit > 0:
+            put("pids.max", res.pids_limit)
+        if res.blkio_weight:
+            if os.path.exists(os.path.join(path, "io.bfq.weight")):
+                put("io.bfq.weight", res.blkio_weight)  # BFQ takes the v1 range as is
+            else:
+                put("io.weight", blkio_to_io_weight(res.blkio_weight))
+        limits: dict[str, list[str]] = {}
+        for key, rates in (
+            ("rbps", res.blkio_device_read_bps),
+            ("wbps", res.blkio_device_write_bps),
+            ("riops", res.blkio_device_read_iops),
+            ("wiops", res.blkio_device_write_iops),
+        ):
+            for rate in rates:
+                limits.setdefault(device_number(rate.path), []).append(f"{key}={rate.rate}")
+        for dev, keys in limits.items():  # the kernel takes one device per write
+            put("io.max", f"{dev} {' '.join(keys)}")
+
+    def attach(self, paths: dict[str, str], pid: int) -> None:
+        try:
+            write_value(os.path.join(paths["unified"], "cgroup.procs"), str(pid))
+        except CgroupError as err:
+            raise BoxError(str(err)) from None
+
+    def pids(self, paths: dict[str, str]) -> list[int]:
+        return sorted(read_pids(os.path.join(paths["unified"], "cgroup.procs")))
+
+    def oom_kills(self, paths: dict[str, str]) -> int:
+        return read_counter(os.path.join(paths["unified"], "memory.events"), "oom_kill")
+
+    def destroy(self, paths: dict[str, str]) -> None:
+        path = paths["unified"]
+        if not os.path.isdir(path):
+            return
+        procs = [os.path.join(path, "cgroup.procs")]
+        kill = os.path.join(path, "cgroup.kill")
+        if os.path.exists(kill) and read_pids(procs[0]):
+            try:
+                write_value(kill, "1")  # kills the whole subtree, forks included, atomically
+            except CgroupError as err:
+                raise translate(err) from None
+            deadline = time.monotonic() + 2.0
+            while read_pids(procs[0]) and time.monotonic() < deadline:
+                time.sleep(0.005)
+        left = kill_until_empty(procs)
+        if left:
+            raise BoxError(f"cannot empty cgroup {path}: pids {left} survive SIGKILL")
+        remove_group([path])

@@ -1,0 +1,100 @@
+"""The ``box`` command: docker's verbs, flags, output and exit codes.
+
+Only the parser of the verb being run is built and only its module imported, so
+``box run`` stays cheap (see bench/runtime_start.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from runtime.errors import BoxError
+
+# verb -> module under runtime/commands that defines add_<verb>(parser) and cmd_<verb>(paths, args)
+COMMANDS = {
+    "run": "run", "create": "run", "start": "run",
+    "stop": "lifecycle", "kill": "lifecycle", "restart": "lifecycle", "rm": "lifecycle",
+    "wait": "lifecycle",
+    "ps": "info", "inspect": "info", "logs": "info", "top": "info",
+    "exec": "exec", "cp": "cp",
+    "import": "images", "images": "images", "rmi": "images", "tag": "images",
+}
+# Docker: run/create/start report their own failures as 125 (or the command's 126/127).
+_RUNTIME_VERBS = {"run", "create"}
+
+
+class UsageError(BoxError):
+    """A flag docker's CLI would reject before contacting anything: always 125."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that fails the way docker's CLI does: one line and exit 125."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}\nSee '{self.prog} --help'.")
+
+
+def _usage() -> str:
+    verbs = ", ".join(sorted(COMMANDS))
+    return ("usage: box [--root DIR] [--exec-root DIR] COMMAND [ARGS...]\n\n"
+            f"A daemonless, docker-compatible container runtime.\nCommands: {verbs}\n"
+            "Run 'box COMMAND --help' for more information on a command.\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    root = exec_root = None
+    while argv and argv[0].startswith("--") and argv[0] not in ("--help", "--version"):
+        flag, _, value = argv.pop(0).partition("=")
+        if not value:
+            if not argv:
+                print(f"box: flag needs an argument: {flag}", file=sys.stderr)
+                return 125
+            value = argv.pop(0)
+        if flag == "--root":
+            root = value
+        elif flag == "--exec-root":
+            exec_root = value
+        else:
+            print(f"box: unknown flag: {flag}\nSee 'box --help'.", file=sys.stderr)
+            return 125
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        sys.stdout.write(_usage())
+        return 0
+    if argv[0] == "--version":
+        print("box version 0.1.0")
+        return 0
+    verb = argv.pop(0)
+    if verb == "container" and argv:  # `box container ls` etc.
+        verb = {"ls": "ps", "list": "ps"}.get(argv[0], argv[0])
+        argv.pop(0)
+    if verb == "image" and argv:
+        verb = {"ls": "images", "list": "images", "rm": "rmi"}.get(argv[0], argv[0])
+        argv.pop(0)
+    if verb not in COMMANDS:
+        print(f"box: '{verb}' is not a box command.\nSee 'box --help'", file=sys.stderr)
+        return 125
+    from runtime.paths import Paths
+
+    module = importlib.import_module(f"runtime.commands.{COMMANDS[verb]}")
+    # run/create use -h for --hostname, as docker does; they add --help themselves.
+    parser = Parser(prog=f"box {verb}", add_help=verb not in _RUNTIME_VERBS)
+    getattr(module, f"add_{verb}")(parser)
+    try:
+        args = parser.parse_args(argv)
+        return int(getattr(module, f"cmd_{verb}")(Paths.from_env(root, exec_root), args) or 0)
+    except BoxError as e:
+        print(f"box: {e}", file=sys.stderr)
+        if isinstance(e, UsageError) or verb in _RUNTIME_VERBS or e.exit_code in (126, 127):
+            return e.exit_code
+        return 1  # docker's CLI: a daemon-side failure of any other verb exits 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""``box stop``, ``kill``, ``restart``, ``rm``, ``wait``: each takes several containers
+and, like docker, reports every failure but goes on with the rest."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from runtime.containers import Containers
+from runtime.errors import BoxError
+from runtime.paths import Paths
+
+
+def _each(paths: Paths, refs: list[str], action: Callable[[Containers, str], str | None]) -> int:
+    containers = Containers(paths)
+    status = 0
+    for ref in refs:
+        try:
+            cid = containers.store.resolve(ref)
+            out = action(containers, cid)
+            print(ref if out is None else out)
+        except BoxError as e:
+            print(f"box: {e}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def add_stop(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-t", "--time", "--timeout", type=int, dest="time")
+    p.add_argument("-s", "--signal")
+    p.add_argument("containers", nargs="+")
+
+
+def cmd_stop(paths: Paths, args: argparse.Namespace) -> int:
+    return _each(paths, args.containers, lambda c, cid: c.stop(cid, args.time, args.signal))
+
+
+def add_restart(p: argparse.ArgumentParser) -> None:
+    add_stop(p)
+
+
+def cmd_restart(paths: Paths, args: argparse.Namespace) -> int:
+    def restart(c: Containers, cid: str) -> None:
+        c.stop(cid, args.time, args.signal)
+        c.wait_monitor_gone(cid)
+        _pid, _mon, fd = c.start(cid)
+        if fd >= 0:
+            os.close(fd)
+    return _each(paths, args.containers, restart)
+
+
+def add_kill(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-s", "--signal", default="KILL")
+    p.add_argument("containers", nargs="+")
+
+
+def cmd_kill(paths: Paths, args: argparse.Namespace) -> int:
+    return _each(paths, args.containers, lambda c, cid: c.kill(cid, args.signal))
+
+
+def add_rm(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-v", "--volumes", action="store_true")
+    p.add_argument("containers", nargs="+")
+
+
+def cmd_rm(paths: Paths, args: argparse.Namespace) -> int:
+    return _each(paths, args.containers, lambda c, cid: c.remove(cid, force=args.force))
+
+
+def add_wait(p: argparse.ArgumentParser) -> None:
+    p.add_argument("containers", nargs="+")
+
+
+def cmd_wait(paths: Paths, args: argparse.Namespace) -> int:
+    return _each(paths, args.containers, lambda c, cid: str(c.wait(cid)))

@@ -1,0 +1,215 @@
+"""Container lifecycle on top of the state directory: start, stop, kill, remove, wait.
+
+Creating a container (turning flags into state) is ``runtime/create.py``; the process
+side is the monitor (``runtime/monitor.py``). Every state change happens under the
+container's lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from typing import Any
+
+from runtime.errors import BoxError, Conflict
+from runtime.paths import Paths
+from runtime.state import Store, process_alive
+
+
+def monitor_alive(cfg: dict[str, Any]) -> bool:
+    box = cfg.get("Box") or {}
+    return process_alive(box.get("MonitorPid", 0), box.get("MonitorStart"))
+
+
+def effective_state(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The State as a reader should see it: a running container whose monitor died
+    (``kill -9``) is reported as dead, like Docker reports a container it lost."""
+    state = dict(cfg["State"])
+    if state.get("Status") in ("running", "restarting") and not monitor_alive(cfg):
+        state.update(Status="dead", Running=False, Restarting=False, Dead=True)
+    return state
+
+
+def is_running(cfg: dict[str, Any]) -> bool:
+    return effective_state(cfg)["Status"] in ("running", "restarting")
+
+
+def signal_number(value: str | int) -> int:
+    """``SIGTERM``, ``TERM``, ``15`` -> 15; a clear error for anything else."""
+    text = str(value).strip().upper()
+    if text.isdigit():
+        num = int(text)
+        if 0 < num < signal.NSIG:
+            return num
+    else:
+        name = text if text.startswith("SIG") else "SIG" + text
+        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
+        if sig is not None:
+            return int(sig)
+    raise BoxError(f"Invalid signal: {value}")
+
+
+class Containers:
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self.store = Store(paths)
+
+    # -- start ----------------------------------------------------------------
+    def start(self, cid: str, attached: bool = False, interactive: bool = False
+              ) -> tuple[int, int, int]:
+        """Start the monitor; return (container pid, monitor pid, status fd).
+
+        Raises BoxError (with the container's 125/126/127) when the command cannot run.
+        """
+        from runtime.monitor import launch
+
+        with self.store.lock(cid):
+            cfg = self.store.load(cid)
+            if is_running(cfg):
+                return cfg["State"]["Pid"], (cfg.get("Box") or {}).get("MonitorPid", 0), -1
+            cfg["HasBeenManuallyStopped"] = False
+            cfg["State"]["Error"] = ""
+            self.store.save(cfg)
+            mon_pid, status_fd = launch(self.paths, cid, attached, interactive)
+        reader = StatusReader(status_fd)
+        kind, rest = reader.next()
+        if kind == "started":
+            return int(rest), mon_pid, status_fd
+        if kind == "error":
+            code, _, message = rest.partition(" ")
+            reader.drain()
+            _reap(mon_pid)
+            raise BoxError(message, int(code) if code.isdigit() else 125)
+        if kind == "exit":  # exited before we even heard it started
+            return 0, mon_pid, status_fd
+        _reap(mon_pid)
+        raise BoxError(f"container {cid[:12]}: monitor exited without starting it")
+
+    # -- stop / kill ------------------------------------------------------------
+    def stop(self, cid: str, timeout: float | None = None, sig: str | None = None) -> None:
+        """SIGTERM (or the image's StopSignal, or ``sig``), then SIGKILL after ``timeout``."""
+        with self.store.lock(cid):
+            cfg = self.store.load(cid)
+            cfg["HasBeenManuallyStopped"] = True
+            self.store.save(cfg)
+        if not is_running(cfg):
+            return
+        if timeout is None:
+            timeout = cfg["Config"].get("StopTimeout") or 10
+        pid = cfg["State"].get("Pid", 0)
+        num = signal_number(sig or cfg["Config"].get("StopSignal") or "SIGTERM")
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, num)
+        if self._wait_stopped(cid, timeout):
+            return
+        cfg = self.store.load(cid)
+        if cfg["State"].get("Pid"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(cfg["State"]["Pid"], signal.SIGKILL)
+        self._wait_stopped(cid, 30)
+
+    def kill(self, cid: str, sig: str | int = "SIGKILL") -> None:
+        num = signal_number(sig)
+        cfg = self.store.load(cid)
+        if not is_running(cfg) or not cfg["State"].get("Pid"):
+            raise Conflict(f"Cannot kill container: {cid[:12]}: Container {cid} is not running")
+        os.kill(cfg["State"]["Pid"], num)
+
+    def _wait_stopped(self, cid: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            cfg = self.store.load(cid)
+            state = effective_state(cfg)
+            if state["Status"] not in ("running", "restarting"):
+                return True
+            if state["Status"] == "running" and not process_alive(state.get("Pid", 0), None):
+                pass  # exited; the monitor is recording it
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+    def wait_monitor_gone(self, cid: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                cfg = self.store.load(cid)
+            except BoxError:
+                return
+            if not monitor_alive(cfg):
+                return
+            time.sleep(0.01)
+
+    def wait(self, cid: str) -> int:
+        """``docker wait``: block until the container stops; its exit code."""
+        while True:
+            cfg = self.store.load(cid)
+            if not is_running(cfg):
+                return cfg["State"].get("ExitCode", 0)
+            time.sleep(0.02)
+
+    # -- remove -----------------------------------------------------------------
+    def remove(self, cid: str, force: bool = False) -> None:
+        cfg = self.store.load(cid)
+        if is_running(cfg):
+            if not force:
+                raise Conflict(
+                    f"You cannot remove a running container {cid}. Stop the container "
+                    "before attempting removal or force remove")
+            with self.store.lock(cid):
+                cfg = self.store.load(cid)
+                cfg["HasBeenManuallyStopped"] = True
+                self.store.save(cfg)
+            if cfg["State"].get("Pid"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(cfg["State"]["Pid"], signal.SIGKILL)
+        self.wait_monitor_gone(cid)
+        with self.store.lock(cid):
+            try:
+                cfg = self.store.load(cid)
+            except BoxError:
+                return  # removed by its own monitor (--rm)
+            self._release_kernel_objects(cfg)
+            self.store.delete(cfg)
+
+    def _release_kernel_objects(self, cfg: dict[str, Any]) -> None:
+        """What a dead monitor could not clean: processes and cgroups."""
+        box = cfg.get("Box") or {}
+        paths = box.get("CgroupPaths")
+        if paths:
+            from runtime.cgroups import open_driver
+
+            open_driver(version=box.get("CgroupVersion")).destroy(paths)
+
+
+class StatusReader:
+    """Lines from the monitor's status pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+
+    def next(self) -> tuple[str, str]:
+        while b"\n" not in self.buf:
+            try:
+                data = os.read(self.fd, 4096)
+            except InterruptedError:
+                continue
+            if not data:
+                return "eof", ""
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        kind, _, rest = line.decode(errors="replace").partition(" ")
+        return kind, rest
+
+    def drain(self) -> None:
+        while self.next()[0] != "eof":
+            pass
+        os.close(self.fd)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)

@@ -1,0 +1,271 @@
+"""``box create``: flags -> a Docker-shaped state directory, validated before anything
+is created, and nothing left behind when a step fails."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+from runtime import units
+from runtime.errors import BoxError, InvalidArgument
+from runtime.paths import Paths
+from runtime.state import Store, new_id
+from runtime.timeutil import rfc3339nano
+
+_ADJECTIVES = ("admiring", "bold", "brave", "clever", "eager", "focused", "gallant",
+               "happy", "jolly", "keen", "lucid", "nifty", "quirky", "serene", "vibrant",
+               "wizardly", "zealous", "upbeat", "tender", "sharp")
+_NAMES = ("babbage", "curie", "darwin", "einstein", "feynman", "galileo", "hopper",
+          "knuth", "lovelace", "meitner", "newton", "noether", "pasteur", "ritchie",
+          "shannon", "thompson", "turing", "wozniak", "yalow", "zhukovsky")
+
+
+def _generated_name() -> str:
+    return f"{random.choice(_ADJECTIVES)}_{random.choice(_NAMES)}"
+
+
+def parse_env_files(files: list[str]) -> list[str]:
+    env: list[str] = []
+    for path in files:
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            raise InvalidArgument(f"open {path}: {e.strerror.lower()}") from None
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if "=" not in line:
+                value = os.environ.get(line)
+                if value is None:
+                    continue
+                line = f"{line}={value}"
+            env.append(line)
+    return env
+
+
+def _env_from_flags(values: list[str]) -> list[str]:
+    env = []
+    for item in values:
+        if "=" not in item:
+            # Docker: -e NAME takes the value from the caller's environment, if set.
+            if item in os.environ:
+                env.append(f"{item}={os.environ[item]}")
+            continue
+        if item.startswith("="):
+            raise InvalidArgument(f'invalid environment variable: {item}')
+        env.append(item)
+    return env
+
+
+def _merge_env(image_env: list[str], overrides: list[str]) -> list[str]:
+    merged: dict[str, str] = {}
+    for item in [*image_env, *overrides]:
+        key = item.split("=", 1)[0]
+        merged[key] = item
+    return list(merged.values())
+
+
+def _labels(values: list[str]) -> dict[str, str]:
+    labels = {}
+    for item in values:
+        key, _, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f'invalid argument "{item}" for "-l, --label" flag: empty label name')
+        labels[key] = value
+    return labels
+
+
+def _restart_policy(text: str | None, auto_remove: bool) -> dict[str, Any]:
+    if not text:
+        return {"Name": "no", "MaximumRetryCount": 0}
+    name, _, count = text.partition(":")
+    if name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise InvalidArgument(f'invalid restart policy "{text}"')
+    if count and name != "on-failure":
+        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count can only be used with \'on-failure\'')
+    try:
+        retries = int(count) if count else 0
+    except ValueError:
+        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count must be an integer') from None
+    if retries < 0:
+        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count cannot be negative')
+    if auto_remove and name != "no":
+        raise InvalidArgument("Conflicting options: --restart and --rm")
+    return {"Name": name, "MaximumRetryCount": retries}
+
+
+def _int_flag(value: str | None, flag: str) -> int:
+    if value in (None, ""):
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: strconv.ParseInt: parsing "{value}": invalid syntax') from None
+
+
+def host_config(opts: argparse.Namespace) -> dict[str, Any]:
+    """Every flag is parsed here, before anything exists; a bad value raises."""
+    network = opts.network or "none"
+    if network not in ("none", "host"):
+        raise InvalidArgument(f'network "{network}" not found (this build supports none and host)')
+    if opts.log_driver not in ("json-file",):
+        raise InvalidArgument(f'logger: no log driver named \'{opts.log_driver}\' is registered (supported: json-file)')
+    log_opts = {}
+    for item in opts.log_opt:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidArgument(f'invalid argument "{item}" for "--log-opt" flag: expected key=value')
+        log_opts[key] = value
+    from runtime.logging.jsonfile import parse_log_opts
+
+    parse_log_opts(log_opts)
+    memory = units.parse_size(opts.memory, "-m, --memory") if opts.memory else 0
+    host: dict[str, Any] = {
+        "Binds": None,
+        "NetworkMode": network,
+        "RestartPolicy": _restart_policy(opts.restart, opts.rm),
+        "AutoRemove": bool(opts.rm),
+        "LogConfig": {"Type": "json-file", "Config": log_opts},
+        "CapAdd": opts.cap_add or None,
+        "CapDrop": opts.cap_drop or None,
+        "Privileged": bool(opts.privileged),
+        "ReadonlyRootfs": bool(opts.read_only),
+        "Init": bool(opts.init),
+        "ShmSize": units.parse_size(opts.shm_size, "--shm-size") if opts.shm_size else 64 * 1024 * 1024,
+        "Memory": memory,
+        "MemorySwap": units.parse_memory_swap(opts.memory_swap) if opts.memory_swap else 0,
+        "MemoryReservation": units.parse_size(opts.memory_reservation, "--memory-reservation") if opts.memory_reservation else 0,
+        "OomKillDisable": bool(opts.oom_kill_disable),
+        "NanoCpus": units.parse_cpus(opts.cpus) if opts.cpus else 0,
+        "CpuShares": _int_flag(opts.cpu_shares, "-c, --cpu-shares"),
+        "CpuPeriod": _int_flag(opts.cpu_period, "--cpu-period"),
+        "CpuQuota": _int_flag(opts.cpu_quota, "--cpu-quota"),
+        "CpusetCpus": units.parse_cpuset(opts.cpuset_cpus, "--cpuset-cpus") if opts.cpuset_cpus else "",
+        "CpusetMems": units.parse_cpuset(opts.cpuset_mems, "--cpuset-mems") if opts.cpuset_mems else "",
+        "PidsLimit": _int_flag(opts.pids_limit, "--pids-limit") or None,
+        "BlkioWeight": _int_flag(opts.blkio_weight, "--blkio-weight"),
+    }
+    for key, values, flag, unit in (
+        ("BlkioDeviceReadBps", opts.device_read_bps, "--device-read-bps", "bps"),
+        ("BlkioDeviceWriteBps", opts.device_write_bps, "--device-write-bps", "bps"),
+        ("BlkioDeviceReadIOps", opts.device_read_iops, "--device-read-iops", "iops"),
+        ("BlkioDeviceWriteIOps", opts.device_write_iops, "--device-write-iops", "iops"),
+    ):
+        rates = [units.parse_device_rate(v, flag, unit) for v in values]
+        host[key] = [{"Path": r.path, "Rate": r.rate} for r in rates] or None
+    return host
+
+
+def _hosts_file(network: str, hostname: str) -> str:
+    if network == "host":
+        with contextlib.suppress(OSError):
+            return Path("/etc/hosts").read_text()
+    return ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+            "ff02::2\tip6-allrouters\n")
+
+
+def _resolv_conf() -> str:
+    """The host's resolv.conf without loopback nameservers (unreachable from a netns)."""
+    try:
+        lines = Path("/etc/resolv.conf").read_text().splitlines()
+    except OSError:
+        lines = []
+    kept = [ln for ln in lines if not (ln.startswith("nameserver") and
+                                        (" 127." in ln or " ::1" in ln))]
+    return "\n".join(kept) + "\n"
+
+
+def create(paths: Paths, opts: argparse.Namespace) -> dict[str, Any]:
+    """Validate every flag, then write the state; on any failure remove what was made."""
+    from runtime.cgroups import open_driver
+    from runtime.images.store import ImageStore
+    from runtime.spec import resources_from_hostconfig
+
+    host = host_config(opts)
+    open_driver().validate(resources_from_hostconfig(host))
+    image = ImageStore(paths.root).resolve(opts.image)
+    img_cfg = image.config or {}
+    entrypoint = list(img_cfg.get("Entrypoint") or [])
+    cmd = list(img_cfg.get("Cmd") or [])
+    if opts.entrypoint is not None:
+        entrypoint = [opts.entrypoint] if opts.entrypoint else []
+        cmd = []
+    if opts.command:
+        cmd = list(opts.command)
+    argv = entrypoint + cmd
+    if not argv:
+        raise InvalidArgument("No command specified")
+    env = _merge_env(list(img_cfg.get("Env") or []),
+                     parse_env_files(opts.env_file) + _env_from_flags(opts.env))
+    labels = dict(img_cfg.get("Labels") or {})
+    labels.update(_labels(opts.label))
+    cid = new_id()
+    hostname = opts.hostname or cid[:12]
+    if opts.network == "host" and not opts.hostname:
+        hostname = os.uname().nodename
+    store = Store(paths)
+    name = opts.name or _generated_name()
+    store.reserve_name(name, cid)
+    cdir = paths.container_dir(cid)
+    try:
+        cdir.mkdir(parents=True)
+        overlay = paths.overlay_dir(cid)
+        for sub in ("diff", "work", "merged"):
+            (overlay / sub).mkdir(parents=True)
+        (cdir / "hostname").write_text(hostname + "\n")
+        (cdir / "hosts").write_text(_hosts_file(host["NetworkMode"], hostname))
+        (cdir / "resolv.conf").write_text(_resolv_conf())
+        now = rfc3339nano()
+        cfg: dict[str, Any] = {
+            "ID": cid,
+            "Created": now,
+            "Path": argv[0],
+            "Args": argv[1:],
+            "Config": {
+                "Hostname": hostname,
+                "Domainname": "",
+                "User": opts.user or img_cfg.get("User") or "",
+                "AttachStdin": bool(opts.interactive and not opts.detach),
+                "AttachStdout": not opts.detach,
+                "AttachStderr": not opts.detach,
+                "Tty": bool(opts.tty),
+                "OpenStdin": bool(opts.interactive),
+                "StdinOnce": bool(opts.interactive and not opts.detach),
+                "Env": env,
+                "Cmd": cmd or None,
+                "Image": opts.image,
+                "WorkingDir": opts.workdir or img_cfg.get("WorkingDir") or "",
+                "Entrypoint": entrypoint or None,
+                "Labels": labels,
+                "StopSignal": opts.stop_signal or img_cfg.get("StopSignal") or "SIGTERM",
+                "StopTimeout": opts.stop_timeout,
+            },
+            "Image": image.id,
+            "State": {"Status": "created", "Running": False, "Paused": False,
+                      "Restarting": False, "OOMKilled": False, "RemovalInProgress": False,
+                      "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
+                      "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"},
+            "Name": "/" + name.lstrip("/"),
+            "RestartCount": 0,
+            "Driver": "overlay2",
+            "LogPath": str(cdir / f"{cid}-json.log"),
+            "HostnamePath": str(cdir / "hostname"),
+            "HostsPath": str(cdir / "hosts"),
+            "ResolvConfPath": str(cdir / "resolv.conf"),
+            "HasBeenManuallyStopped": False,
+            "Box": {"LowerDirs": [str(d) for d in image.layer_dirs]},
+            "HostConfig": host,
+        }
+        store.save(cfg)
+        return cfg
+    except BaseException as e:
+        store.delete({"ID": cid, "Name": name})
+        if isinstance(e, OSError):
+            raise BoxError(f"cannot create container {name}: {e}") from None
+        raise

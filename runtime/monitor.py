@@ -1,0 +1,437 @@
+"""One small process per container, like conmon: it creates the namespaces and the
+cgroup, holds the container's stdout/stderr, writes the json-file log, reaps the exit
+status (and OOM kill) into the state file, applies the restart policy, and cleans up.
+
+The monitor is forked from the ``box`` command that starts the container (no new
+interpreter), and tells it how the start went through a status pipe, one line each:
+``started <pid>``, ``error <code> <message>``, ``exit <code>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import selectors
+import signal
+import struct
+import termios
+import time
+from typing import Any
+
+from runtime import syscalls as sc
+from runtime.cgroups import open_driver
+from runtime.cgroups.base import Driver
+from runtime.logging.jsonfile import JsonFileWriter, LineSplitter, parse_log_opts
+from runtime.paths import CGROUP_PARENT, Paths
+from runtime.sandbox import SandboxSpec, enter
+from runtime.spec import resources_from_hostconfig, restart_decision, sandbox_spec
+from runtime.state import Store, process_start_time
+from runtime.timeutil import rfc3339nano
+
+DRAIN_SECONDS = 2.0
+_NS_FLAGS = sc.CLONE_NEWPID | sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC
+
+
+def launch(paths: Paths, cid: str, attached: bool, interactive: bool) -> tuple[int, int]:
+    """Fork the monitor; return (monitor pid, read end of its status pipe)."""
+    status_r, status_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(status_r)
+            # Drop everything else the client held (its container lock above all).
+            os.closerange(3, status_w)
+            os.closerange(status_w + 1, 65536)
+            Monitor(paths, cid, attached, interactive, status_w).run()
+        except BaseException as e:  # noqa: BLE001 - a forked child must never return
+            with contextlib.suppress(OSError):
+                os.write(2, f"box monitor {cid[:12]}: {e!r}\n".encode())
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(status_w)
+    return pid, status_r
+
+
+class Monitor:
+    def __init__(self, paths: Paths, cid: str, attached: bool, interactive: bool,
+                 status_w: int) -> None:
+        self.paths = paths
+        self.cid = cid
+        self.store = Store(paths)
+        self.attached = attached
+        self.interactive = interactive
+        self.status_w: int | None = status_w
+        self.driver: Driver | None = None
+        self.cgroup_paths: dict[str, str] = {}
+
+    # -- status pipe to the starting command --------------------------------
+    def _tell(self, line: str) -> None:
+        if self.status_w is None:
+            return
+        try:
+            os.write(self.status_w, (line + "\n").encode())
+        except OSError:
+            self.status_w = None
+
+    def _detach_client(self) -> None:
+        """The starting command is done with us: let go of its pipe and its stdio."""
+        if self.status_w is not None:
+            os.close(self.status_w)
+            self.status_w = None
+        if self.attached:
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1):
+                os.dup2(null, fd)
+            os.close(null)
+            self.attached = False
+        self._redirect_stderr()
+
+    def _redirect_stderr(self) -> None:
+        run_dir = self.paths.run_dir(self.cid)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / "monitor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(fd, 2)
+        os.close(fd)
+
+    # -- lifecycle ----------------------------------------------------------
+    def run(self) -> None:
+        os.setsid()
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_IGN)
+        sc.set_child_subreaper()
+        if not self.attached:
+            self._redirect_stderr()
+        cfg = self.store.update(self.cid, top_Box=self._box_state(
+            MonitorPid=os.getpid(), MonitorStart=process_start_time(os.getpid())))
+        exit_code = 125
+        try:
+            self.driver = open_driver()
+            group = f"{CGROUP_PARENT}/{self.cid}"
+            self.cgroup_paths = self.driver.create(group, resources_from_hostconfig(cfg["HostConfig"]))
+            cfg = self.store.update(self.cid, top_Box=self._box_state(
+                CgroupPaths=self.cgroup_paths, CgroupVersion=self.driver.version))
+            exit_code = self._run_with_restarts(cfg)
+        except Exception as e:  # noqa: BLE001 - recorded in the state and told to the client
+            self._tell(f"error 125 {e}")
+            self.store.update(self.cid, Status="exited", Running=False, Restarting=False,
+                              ExitCode=125, Error=str(e), Pid=0, FinishedAt=rfc3339nano())
+        finally:
+            if self.driver and self.cgroup_paths:
+                with contextlib.suppress(Exception):
+                    self.driver.destroy(self.cgroup_paths)
+            self._finish(exit_code)
+
+    def _box_state(self, **updates: Any) -> dict[str, Any]:
+        cfg = self.store.load(self.cid)
+        box = dict(cfg.get("Box") or {})
+        box.update(updates)
+        return box
+
+    def _finish(self, exit_code: int) -> None:
+        with self.store.lock(self.cid):
+            try:
+                cfg = self.store.load(self.cid)
+            except Exception:  # noqa: BLE001 - removed under us (box rm -f): nothing to record
+                cfg = None
+            if cfg is not None:
+                box = cfg.get("Box") or {}
+                box.pop("MonitorPid", None)
+                box.pop("MonitorStart", None)
+                cfg["Box"] = box
+                if cfg["HostConfig"].get("AutoRemove"):
+                    self.store.delete(cfg)
+                else:
+                    self.store.save(cfg)
+        self._tell(f"exit {exit_code}")
+        self._detach_client()
+
+    def _run_with_restarts(self, cfg: dict[str, Any]) -> int:
+        delay = 0.1
+        first = True
+        while True:
+            started = time.monotonic()
+            exit_code = self._run_once(cfg, first)
+            if exit_code is None:  # could not start: already reported
+                return cfg["State"].get("ExitCode", 125)
+            if first and not cfg["HostConfig"].get("AutoRemove"):
+                # With --rm the client hears of the exit only after removal (_finish).
+                self._tell(f"exit {exit_code}")
+                self._detach_client()
+            first = False
+            cfg = self.store.load(self.cid)
+            if not restart_decision(cfg, exit_code):
+                return exit_code
+            if time.monotonic() - started > 10:
+                delay = 0.1
+            cfg = self.store.update(self.cid, Status="restarting", Restarting=True,
+                                    top_RestartCount=cfg.get("RestartCount", 0) + 1)
+            if not self._sleep_unless_stopped(delay):
+                self.store.update(self.cid, Status="exited", Restarting=False)
+                return exit_code
+            delay = min(delay * 2, 60.0)
+
+    def _sleep_unless_stopped(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            if self.store.load(self.cid).get("HasBeenManuallyStopped"):
+                return False
+        return True
+
+    # -- one run of the container's process ---------------------------------
+    def _run_once(self, cfg: dict[str, Any], first: bool) -> int | None:
+        spec = sandbox_spec(self.paths, cfg)
+        host = cfg["HostConfig"]
+        tty = bool(cfg["Config"].get("Tty"))
+        oom_before = self.driver.oom_kills(self.cgroup_paths)
+        io = _Stdio(tty, self.interactive, self.attached)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+        new_net = host.get("NetworkMode", "none") != "host"
+        c1 = os.fork()
+        if c1 == 0:
+            self._first_child(spec, io, err_w, sync_w, new_net)
+        os.close(err_w)
+        os.close(sync_w)
+        io.close_child_ends()
+        os.waitpid(c1, 0)
+        raw_pid = _read_all(sync_r)
+        os.close(sync_r)
+        failure = _read_all(err_r)
+        os.close(err_r)
+        if not raw_pid:
+            failure = failure or b"125\ncould not create the container's namespaces"
+        pid = int(raw_pid) if raw_pid else 0
+        if failure:
+            if pid:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+            code_s, _, message = failure.decode(errors="replace").partition("\n")
+            code = int(code_s) if code_s.isdigit() else 125
+            io.close()
+            # Like docker: a container whose command never ran stays "created".
+            self.store.update(self.cid, Status="created" if first else "exited",
+                              Running=False, Restarting=False, ExitCode=code, Error=message,
+                              Pid=0)
+            if first:
+                self._tell(f"error {code} {message}")
+            return None
+        self.store.update(self.cid, Status="running", Running=True, Restarting=False,
+                          Pid=pid, ExitCode=0, Error="", OOMKilled=False,
+                          StartedAt=rfc3339nano(), top_HasBeenManuallyStopped=False)
+        if first:
+            self._tell(f"started {pid}")
+        status = self._pump(cfg, pid, io)
+        exit_code = os.waitstatus_to_exitcode(status)
+        if exit_code < 0:
+            exit_code = 128 - exit_code
+        oom = self.driver.oom_kills(self.cgroup_paths) > oom_before
+        self.store.update(self.cid, Status="exited", Running=False, Pid=0, ExitCode=exit_code,
+                          OOMKilled=oom, FinishedAt=rfc3339nano())
+        return exit_code
+
+    def _first_child(self, spec: SandboxSpec, io: _Stdio, err_w: int, sync_w: int,
+                     new_net: bool) -> None:
+        """C1: join the cgroup, unshare, fork PID 1, report its pid, exit."""
+        try:
+            self.driver.attach(self.cgroup_paths, os.getpid())
+            sc.unshare(_NS_FLAGS | (sc.CLONE_NEWNET if new_net else 0))
+            pid = os.fork()
+            if pid == 0:
+                os.close(sync_w)
+                io.become_stdio()
+                os.closerange(3, err_w)
+                os.closerange(err_w + 1, 65536)
+                if new_net:
+                    _loopback_up()
+                enter(spec, err_w)
+            os.write(sync_w, str(pid).encode())
+            os._exit(0)
+        except BaseException as e:  # noqa: BLE001
+            with contextlib.suppress(OSError):
+                os.write(err_w, f"125\n{e}".encode())
+            os._exit(125)
+
+    def _pump(self, cfg: dict[str, Any], pid: int, io: _Stdio) -> int:
+        """Copy output to the log (and an attached client) until PID 1 exits; its status."""
+        host = cfg["HostConfig"]
+        max_size, max_file, compress = parse_log_opts(host.get("LogConfig", {}).get("Config") or {})
+        writer = JsonFileWriter(cfg["LogPath"], max_size=max_size, max_file=max_file,
+                                compress=compress)
+        sel = selectors.DefaultSelector()
+        splitters: dict[int, LineSplitter] = {}
+        tees: dict[int, int] = {}
+        for fd, stream, tee in io.outputs():
+            os.set_blocking(fd, False)
+            splitters[fd] = LineSplitter(
+                lambda chunk, s=stream: writer.write_line(s, chunk, time.time_ns()))
+            if self.attached:
+                tees[fd] = tee
+            sel.register(fd, selectors.EVENT_READ)
+        if self.attached and io.stdin_copy_to is not None:
+            sel.register(0, selectors.EVENT_READ)
+        pidfd = os.pidfd_open(pid)
+        sel.register(pidfd, selectors.EVENT_READ)
+        status = None
+        deadline = None
+        try:
+            while splitters and (deadline is None or time.monotonic() < deadline):
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                for key, _ in sel.select(timeout):
+                    fd = key.fd
+                    if fd == pidfd:
+                        _, status = os.waitpid(pid, 0)
+                        sel.unregister(pidfd)
+                        deadline = time.monotonic() + DRAIN_SECONDS
+                    elif fd == 0:
+                        self._copy_stdin(sel, io)
+                    else:
+                        self._read_output(fd, sel, splitters, tees)
+            if status is None:
+                _, status = os.waitpid(pid, 0)
+        finally:
+            for sp in splitters.values():
+                sp.flush()
+            os.close(pidfd)
+            sel.close()
+            io.close()
+            writer.close()
+        return status
+
+    def _read_output(self, fd: int, sel: selectors.BaseSelector,
+                     splitters: dict[int, LineSplitter], tees: dict[int, int]) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            if e.errno != errno.EIO:  # EIO: the pty's other side is closed
+                raise
+            data = b""
+        if not data:
+            sel.unregister(fd)
+            splitters.pop(fd).flush()
+            return
+        splitters[fd].feed(data)
+        tee = tees.get(fd)
+        if tee is not None:
+            try:
+                _write_all(tee, data)
+            except OSError:
+                tees.pop(fd, None)
+
+    def _copy_stdin(self, sel: selectors.BaseSelector, io: _Stdio) -> None:
+        try:
+            data = os.read(0, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            sel.unregister(0)
+            io.stdin_eof()
+            return
+        with contextlib.suppress(OSError):
+            _write_all(io.stdin_copy_to, data)
+
+
+class _Stdio:
+    """The container's fds 0/1/2 and the monitor's ends of them (pipes or a pty)."""
+
+    def __init__(self, tty: bool, interactive: bool, attached: bool) -> None:
+        self.tty = tty
+        self._to_close: list[int] = []
+        self.stdin_copy_to: int | None = None
+        if tty:
+            self.master, slave = os.openpty()
+            os.set_inheritable(slave, False)
+            self.child = (slave, slave, slave)
+            if attached:
+                _copy_winsize(1, self.master)
+                if interactive:
+                    self.stdin_copy_to = self.master
+            self._child_ends = [slave]
+            return
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        self.out_r, self.err_r = out_r, err_r
+        if interactive and attached:
+            stdin = 0  # the client's own stdin, handed straight to the container
+        elif interactive:
+            # -d -i: keep stdin open for the container's lifetime, as docker does
+            stdin, keep = os.pipe2(os.O_CLOEXEC)
+            self._to_close.append(keep)
+        else:
+            stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self.child = (stdin, out_w, err_w)
+        self._child_ends = [out_w, err_w] + ([stdin] if stdin != 0 else [])
+
+    def become_stdio(self) -> None:
+        for target, fd in enumerate(self.child):
+            os.dup2(fd, target)
+
+    def close_child_ends(self) -> None:
+        for fd in self._child_ends:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._child_ends = []
+
+    def outputs(self) -> list[tuple[int, str, int]]:
+        if self.tty:
+            return [(self.master, "stdout", 1)]
+        return [(self.out_r, "stdout", 1), (self.err_r, "stderr", 2)]
+
+    def stdin_eof(self) -> None:
+        if self.tty:
+            with contextlib.suppress(OSError):
+                os.write(self.master, b"\x04")
+
+    def close(self) -> None:
+        fds = [self.master] if self.tty else [self.out_r, self.err_r]
+        for fd in fds + self._to_close + self._child_ends:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._to_close = []
+        self._child_ends = []
+
+
+def _copy_winsize(src: int, dst: int) -> None:
+    with contextlib.suppress(OSError):
+        size = fcntl.ioctl(src, termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+        fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
+
+
+def _loopback_up() -> None:
+    """``lo`` up in a fresh network namespace, with one ioctl (no netlink library)."""
+    import socket
+
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except InterruptedError:
+            continue
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            time.sleep(0.001)
+            continue
+        view = view[n:]

@@ -1,0 +1,285 @@
+"""Inside the new namespaces, before exec: the container's root filesystem, identity and
+privileges. Runs as PID 1 of the container in a forked child; never returns.
+
+Everything this module needs is imported before ``pivot_root``: after it the host's
+Python library is out of reach.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import stat
+from dataclasses import dataclass, field
+
+from runtime import syscalls as sc
+from runtime.caps import last_cap, mask
+
+# Docker's masked and read-only paths (moby oci/defaults.go).
+MASKED = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+          "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+          "/sys/firmware", "/sys/devices/virtual/powercap")
+READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+           ("urandom", 1, 9), ("tty", 5, 0))
+
+
+@dataclass
+class SandboxSpec:
+    """What the container's PID 1 sets up; built by the monitor from the state file."""
+
+    lower_dirs: list[str]
+    upper_dir: str
+    work_dir: str
+    merged_dir: str
+    args: list[str]
+    env: list[str]
+    hostname: str
+    user: str = ""
+    cwd: str = "/"
+    caps: list[str] = field(default_factory=list)
+    privileged: bool = False
+    read_only: bool = False
+    tty: bool = False
+    init: bool = False
+    new_uts: bool = True
+    etc_files: dict[str, str] = field(default_factory=dict)  # container path -> host file
+    shm_size: int = 64 * 1024 * 1024
+
+
+class ExecFailure(Exception):
+    """Reported to the monitor through the error pipe: code, then message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _mkdir_p(path: str, mode: int = 0o755) -> None:
+    os.makedirs(path, mode=mode, exist_ok=True)
+
+
+def _ensure_file(path: str) -> None:
+    if not os.path.lexists(path):
+        _mkdir_p(os.path.dirname(path))
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+
+
+def _mount_rootfs(spec: SandboxSpec) -> None:
+    # Nothing we mount may propagate back to the host.
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    lower = ":".join(spec.lower_dirs)
+    data = f"lowerdir={lower},upperdir={spec.upper_dir},workdir={spec.work_dir}"
+    root = spec.merged_dir
+    sc.mount("overlay", root, "overlay", 0, data)
+    _mkdir_p(root + "/proc")
+    sc.mount("proc", root + "/proc", "proc", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+    _mkdir_p(root + "/dev")
+    sc.mount("tmpfs", root + "/dev", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME,
+             "mode=755,size=65536k")
+    for name, major, minor in DEVICES:
+        os.mknod(f"{root}/dev/{name}", 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
+                         ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")):
+        os.symlink(target, f"{root}/dev/{name}")
+    os.mkdir(root + "/dev/pts", 0o755)
+    sc.mount("devpts", root + "/dev/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
+             "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    os.mkdir(root + "/dev/shm", 0o1777)
+    sc.mount("shm", root + "/dev/shm", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC,
+             f"mode=1777,size={spec.shm_size}")
+    os.mkdir(root + "/dev/mqueue", 0o755)
+    sc.mount("mqueue", root + "/dev/mqueue", "mqueue", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+    _mkdir_p(root + "/sys")
+    sys_flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+    if not spec.privileged:
+        sys_flags |= sc.MS_RDONLY
+    try:
+        sc.mount("sysfs", root + "/sys", "sysfs", sys_flags)
+    except OSError as e:
+        if e.errno != errno.EPERM:  # host network: sysfs of the host netns; bind it instead
+            raise
+        sc.mount("/sys", root + "/sys", None, sc.MS_BIND | sc.MS_REC)
+        sc.mount(None, root + "/sys", None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sys_flags)
+    for target, source in spec.etc_files.items():
+        dest = root + target
+        _ensure_file(dest)
+        sc.mount(source, dest, None, sc.MS_BIND)
+    if not spec.privileged:
+        for path in MASKED:
+            dest = root + path
+            if not os.path.exists(dest):
+                continue
+            if os.path.isdir(dest):
+                sc.mount("tmpfs", dest, "tmpfs", sc.MS_RDONLY)
+            else:
+                sc.mount(root + "/dev/null", dest, None, sc.MS_BIND)
+        for path in READONLY:
+            dest = root + path
+            if os.path.exists(dest):
+                sc.mount(dest, dest, None, sc.MS_BIND | sc.MS_REC)
+                sc.mount(None, dest, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_REC)
+    os.chdir(root)
+    sc.pivot_root(".", ".")
+    sc.umount2(".", sc.MNT_DETACH)
+    os.chdir("/")
+    if spec.read_only:
+        sc.mount(None, "/", None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
+
+
+def _lookup_user(user: str) -> tuple[int, int, list[int], str]:
+    """``name|uid[:group|gid]`` against the container's /etc/passwd and /etc/group."""
+    name, _, group = user.partition(":")
+    uid, gid, home, uname = 0, 0, "/", "root"
+    passwd = _read_db("/etc/passwd")
+    if name.isdigit():
+        uid = int(name)
+        for row in passwd:
+            if row[2] == name:
+                gid, home, uname = int(row[3]), row[5], row[0]
+                break
+        else:
+            gid, uname = uid, ""
+    else:
+        for row in passwd:
+            if row[0] == name:
+                uid, gid, home, uname = int(row[2]), int(row[3]), row[5], name
+                break
+        else:
+            raise ExecFailure(126, f"unable to find user {name}: no matching entries in passwd file")
+    groups_db = _read_db("/etc/group")
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            for row in groups_db:
+                if row[0] == group:
+                    gid = int(row[2])
+                    break
+            else:
+                raise ExecFailure(126, f"unable to find group {group}: no matching entries in group file")
+    extra = [int(r[2]) for r in groups_db if uname and uname in r[3].split(",") and r[2].isdigit()]
+    return uid, gid, sorted({gid, *extra}), home
+
+
+def _read_db(path: str) -> list[list[str]]:
+    try:
+        with open(path) as f:
+            return [ln.rstrip("\n").split(":") for ln in f
+                    if ln.strip() and not ln.startswith("#") and ln.count(":") >= 3]
+    except OSError:
+        return []
+
+
+def _drop_privileges(spec: SandboxSpec, uid: int, gid: int, groups: list[int]) -> None:
+    keep = mask(spec.caps)
+    top = last_cap()
+    for cap in range(top + 1):
+        if not keep & (1 << cap):
+            sc.capbset_drop(cap)
+    sc.clear_ambient_caps()
+    os.setgroups(groups)
+    os.setgid(gid)
+    if uid != 0:
+        # setuid() to non-root clears permitted caps, as Docker does for non-root users.
+        os.setuid(uid)
+        return
+    sc.capset(keep, keep, keep if spec.privileged else 0)
+
+
+def _find_executable(arg0: str, env: list[str]) -> str:
+    """Go's exec.LookPath inside the container, with Docker's messages."""
+    if "/" in arg0:
+        candidates = [arg0]
+    else:
+        path = next((e[5:] for e in env if e.startswith("PATH=")),
+                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        candidates = [os.path.join(d or ".", arg0) for d in path.split(":")]
+    denied = None
+    for cand in candidates:
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if "/" in arg0:
+                raise ExecFailure(126, f'exec: "{arg0}": is a directory')
+            continue
+        if st.st_mode & 0o111 == 0:
+            denied = cand
+            continue
+        return cand
+    if denied:
+        raise ExecFailure(126, f'exec: "{arg0}": permission denied')
+    if "/" in arg0:
+        raise ExecFailure(127, f'exec: "{arg0}": stat {arg0}: no such file or directory')
+    raise ExecFailure(127, f'exec: "{arg0}": executable file not found in $PATH')
+
+
+def _run_init(child: int) -> None:
+    """``--init``: forward signals to the command and reap every zombie, like tini."""
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(child, signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
+                signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
+        signal.signal(sig, forward)
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        except InterruptedError:
+            continue
+        if pid == child:
+            os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status)
+                     else 128 + os.WTERMSIG(status))
+
+
+def enter(spec: SandboxSpec, errpipe: int) -> None:
+    """Set up and exec; on any failure write ``code\\nmessage`` to ``errpipe`` and exit."""
+    try:
+        if spec.new_uts:
+            sc.sethostname(spec.hostname)
+        _mount_rootfs(spec)
+        env = list(spec.env)
+        uid, gid, groups, home = _lookup_user(spec.user) if spec.user else (0, 0, [0], "/root")
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={home}")
+        if spec.cwd and spec.cwd != "/":
+            os.makedirs(spec.cwd, exist_ok=True)
+        os.chdir(spec.cwd or "/")
+        if spec.tty:
+            os.setsid()
+            sc.set_controlling_tty(0)
+        _drop_privileges(spec, uid, gid, groups)
+        target = _find_executable(spec.args[0], env)
+        if spec.init:
+            child = os.fork()
+            if child:
+                os.close(errpipe)
+                _run_init(child)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        try:
+            os.execve(target, spec.args, dict(e.split("=", 1) for e in env if "=" in e))
+        except OSError as e:
+            code = 127 if e.errno == errno.ENOENT else 126
+            raise ExecFailure(code, f'exec: "{spec.args[0]}": {e.strerror.lower()}') from None
+    except ExecFailure as e:
+        _report(errpipe, e.code, str(e))
+    except OSError as e:
+        _report(errpipe, 125, f"container init: {e}")
+    except BaseException as e:  # noqa: BLE001 - we are a forked child; always report and exit
+        _report(errpipe, 125, f"container init: {e!r}")
+
+
+def _report(errpipe: int, code: int, message: str) -> None:
+    try:
+        os.write(errpipe, f"{code}\n{message}".encode())
+    finally:
+        os._exit(code)

@@ -1,0 +1,91 @@
+"""From the state file to what the kernel is asked for: cgroup resources, the sandbox
+spec of PID 1, and whether an exit is followed by a restart. Pure functions of the
+Docker-shaped ``config.v2.json`` + ``hostconfig.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.caps import effective_set
+from runtime.cgroups.base import DeviceRate, Resources
+from runtime.paths import Paths
+from runtime.sandbox import SandboxSpec
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _rates(host: dict[str, Any], key: str) -> tuple[DeviceRate, ...]:
+    return tuple(DeviceRate(d["Path"], int(d["Rate"])) for d in host.get(key) or ())
+
+
+def resources_from_hostconfig(host: dict[str, Any]) -> Resources:
+    return Resources(
+        memory=host.get("Memory", 0) or 0,
+        memory_swap=host.get("MemorySwap", 0) or 0,
+        memory_reservation=host.get("MemoryReservation", 0) or 0,
+        oom_kill_disable=bool(host.get("OomKillDisable")),
+        nano_cpus=host.get("NanoCpus", 0) or 0,
+        cpu_shares=host.get("CpuShares", 0) or 0,
+        cpu_period=host.get("CpuPeriod", 0) or 0,
+        cpu_quota=host.get("CpuQuota", 0) or 0,
+        cpuset_cpus=host.get("CpusetCpus", "") or "",
+        cpuset_mems=host.get("CpusetMems", "") or "",
+        pids_limit=host.get("PidsLimit", 0) or 0,
+        blkio_weight=host.get("BlkioWeight", 0) or 0,
+        blkio_device_read_bps=_rates(host, "BlkioDeviceReadBps"),
+        blkio_device_write_bps=_rates(host, "BlkioDeviceWriteBps"),
+        blkio_device_read_iops=_rates(host, "BlkioDeviceReadIOps"),
+        blkio_device_write_iops=_rates(host, "BlkioDeviceWriteIOps"),
+    )
+
+
+def sandbox_spec(paths: Paths, cfg: dict[str, Any]) -> SandboxSpec:
+    host = cfg["HostConfig"]
+    config = cfg["Config"]
+    box = cfg.get("Box") or {}
+    overlay = paths.overlay_dir(cfg["ID"])
+    env = list(config.get("Env") or [])
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, f"PATH={DEFAULT_PATH}")
+    env.append(f"HOSTNAME={config.get('Hostname', '')}")
+    if config.get("Tty") and not any(e.startswith("TERM=") for e in env):
+        env.append("TERM=xterm")
+    etc = {}
+    for key, target in (("HostnamePath", "/etc/hostname"), ("HostsPath", "/etc/hosts"),
+                        ("ResolvConfPath", "/etc/resolv.conf")):
+        if cfg.get(key):
+            etc[target] = cfg[key]
+    return SandboxSpec(
+        lower_dirs=list(box.get("LowerDirs") or []),
+        upper_dir=str(overlay / "diff"),
+        work_dir=str(overlay / "work"),
+        merged_dir=str(overlay / "merged"),
+        args=[cfg["Path"], *cfg.get("Args", [])],
+        env=env,
+        hostname=config.get("Hostname", ""),
+        user=config.get("User", ""),
+        cwd=config.get("WorkingDir") or "/",
+        caps=effective_set(host.get("CapAdd") or [], host.get("CapDrop") or [],
+                           bool(host.get("Privileged"))),
+        privileged=bool(host.get("Privileged")),
+        read_only=bool(host.get("ReadonlyRootfs")),
+        tty=bool(config.get("Tty")),
+        init=bool(host.get("Init")),
+        new_uts=host.get("UTSMode") != "host",
+        etc_files=etc,
+        shm_size=host.get("ShmSize") or 64 * 1024 * 1024,
+    )
+
+
+def restart_decision(cfg: dict[str, Any], exit_code: int) -> bool:
+    """Docker's restart manager: no, always, unless-stopped, on-failure[:N]."""
+    if cfg.get("HasBeenManuallyStopped") or cfg["HostConfig"].get("AutoRemove"):
+        return False
+    policy = cfg["HostConfig"].get("RestartPolicy") or {}
+    name = policy.get("Name") or "no"
+    if name in ("always", "unless-stopped"):
+        return True
+    if name == "on-failure":
+        limit = policy.get("MaximumRetryCount") or 0
+        return exit_code != 0 and (limit == 0 or cfg.get("RestartCount", 0) < limit)
+    return False

@@ -1,0 +1,188 @@
+"""The Docker-compatible state directory: one ``config.v2.json`` and ``hostconfig.json``
+per container, names reserved atomically, a lock per container.
+
+This is the only module that writes those files; the collector and the shipper read
+them (see ARCHITECTURE.md, "the one rule of the layout").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import Conflict, InvalidArgument, NotFound
+from runtime.paths import Paths
+
+CONFIG = "config.v2.json"
+HOSTCONFIG = "hostconfig.json"
+# Docker's rule for container names.
+_NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+def new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Readers never see a half-written file: write a temp file beside it, then rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, json.dumps(data, separators=(",", ":")).encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class Store:
+    """Containers under ``<root>/containers``; names under ``<root>/names``."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+
+    # -- names --------------------------------------------------------------
+    def _name_path(self, name: str) -> Path:
+        return self.paths.root / "names" / name
+
+    def reserve_name(self, name: str, cid: str) -> None:
+        if not _NAME_RE.match(name):
+            raise InvalidArgument(
+                f'Invalid container name ("{name}"), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+        path = self._name_path(name.lstrip("/"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            holder = path.read_text().strip() if path.exists() else "?"
+            raise Conflict(
+                f'Conflict. The container name "/{name.lstrip("/")}" is already in use by '
+                f'container "{holder}". You have to remove (or rename) that container to be '
+                "able to reuse that name.") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(cid)
+
+    def release_name(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._name_path(name.lstrip("/")).unlink()
+
+    # -- records ------------------------------------------------------------
+    def ids(self) -> list[str]:
+        try:
+            return [e.name for e in os.scandir(self.paths.containers)
+                    if e.is_dir() and (Path(e.path) / CONFIG).exists()]
+        except FileNotFoundError:
+            return []
+
+    def load(self, cid: str) -> dict[str, Any]:
+        try:
+            with open(self.paths.container_dir(cid) / CONFIG, "rb") as f:
+                cfg = json.loads(f.read())
+        except FileNotFoundError:
+            raise NotFound(f"No such container: {cid}") from None
+        try:
+            with open(self.paths.container_dir(cid) / HOSTCONFIG, "rb") as f:
+                cfg["HostConfig"] = json.loads(f.read())
+        except FileNotFoundError:
+            cfg["HostConfig"] = {}
+        return cfg
+
+    def save(self, cfg: dict[str, Any]) -> None:
+        cdir = self.paths.container_dir(cfg["ID"])
+        host = cfg.get("HostConfig")
+        body = {k: v for k, v in cfg.items() if k != "HostConfig"}
+        write_json_atomic(cdir / CONFIG, body)
+        if host is not None and not (cdir / HOSTCONFIG).exists():
+            write_json_atomic(cdir / HOSTCONFIG, host)
+
+    def all(self) -> Iterator[dict[str, Any]]:
+        for cid in self.ids():
+            with contextlib.suppress(NotFound):
+                yield self.load(cid)
+
+    def resolve(self, ref: str) -> str:
+        """A name (with or without '/'), a full id or a unique id prefix -> the id."""
+        if not ref:
+            raise NotFound("No such container: ")
+        name_path = self._name_path(ref.lstrip("/"))
+        if "/" not in ref.lstrip("/") and name_path.is_file():
+            cid = name_path.read_text().strip()
+            if (self.paths.container_dir(cid) / CONFIG).exists():
+                return cid
+        if re.fullmatch(r"[0-9a-f]{1,64}", ref):
+            matches = [c for c in self.ids() if c.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise NotFound(f"Multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    @contextlib.contextmanager
+    def lock(self, cid: str) -> Iterator[None]:
+        """Serialises every read-modify-write of one container's state."""
+        lock_dir = self.paths.exec_root / "locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_dir / f"{cid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def update(self, cid: str, **state: Any) -> dict[str, Any]:
+        """Merge ``state`` into ``State`` (and top-level keys prefixed ``top_``) under lock."""
+        with self.lock(cid):
+            cfg = self.load(cid)
+            for key, value in state.items():
+                if key.startswith("top_"):
+                    cfg[key[4:]] = value
+                else:
+                    cfg["State"][key] = value
+            self.save(cfg)
+            return cfg
+
+    def delete(self, cfg: dict[str, Any]) -> None:
+        """Remove every file of the container; the caller has stopped it and its cgroup."""
+        cid = cfg["ID"]
+        self.release_name(cfg.get("Name", ""))
+        for path in (self.paths.container_dir(cid), self.paths.overlay_dir(cid),
+                     self.paths.run_dir(cid)):
+            shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            (self.paths.exec_root / "locks" / f"{cid}.lock").unlink()
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat: tells a live process from a reused pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return int(data[data.rindex(b")") + 2:].split()[19])
+
+
+def process_alive(pid: int, start_time: int | None) -> bool:
+    if pid <= 0:
+        return False
+    st = process_start_time(pid)
+    if st is None:
+        return False
+    if start_time is not None and st != start_time:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return data[data.rindex(b")") + 2:data.rindex(b")") + 3] != b"Z"
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return False
+        raise
