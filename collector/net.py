@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from collector.cgroups.parse import GONE_ERRNOS, READ_SIZE, pread
+from collector.cgroups.parse import GONE_ERRNOS, READ_SIZE, ParseError, pread
 from collector.model import NetStats
 
 EMPTY: dict[str, NetStats] = {}
@@ -54,12 +54,16 @@ class NetReader:
         if self._fd < 0:
             return EMPTY
         try:
-            return parse_net_dev(pread(self._fd, READ_SIZE, 0))
+            data = pread(self._fd, READ_SIZE, 0)
         except OSError as exc:
             if exc.errno not in GONE_ERRNOS:
                 raise
             self.close()
             return EMPTY
+        try:
+            return parse_net_dev(data)
+        except (ValueError, IndexError) as exc:
+            raise ParseError(self.path.rpartition("/net/")[0], "net/dev", data, str(exc)) from exc
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import os
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +189,11 @@ def create(paths: Paths, opts: argparse.Namespace) -> dict[str, Any]:
     from runtime.spec import resources_from_hostconfig
 
     host = host_config(opts)
-    open_driver().validate(resources_from_hostconfig(host))
+    driver = open_driver()
+    resources = resources_from_hostconfig(host)
+    driver.validate(resources)
+    for warning in driver.warnings(resources):
+        print(f"WARNING: {warning}", file=sys.stderr)
     image = ImageStore(paths.root).resolve(opts.image)
     img_cfg = image.config or {}
     entrypoint = list(img_cfg.get("Entrypoint") or [])

@@ -173,8 +173,9 @@ def _read_db(path: str) -> list[list[str]]:
         return []
 
 
-def _drop_privileges(spec: SandboxSpec, uid: int, gid: int, groups: list[int]) -> None:
-    keep = mask(spec.caps)
+def _drop_privileges(caps: list[str], privileged: bool, uid: int, gid: int,
+                     groups: list[int]) -> None:
+    keep = mask(caps)
     top = last_cap()
     for cap in range(top + 1):
         if not keep & (1 << cap):
@@ -186,7 +187,7 @@ def _drop_privileges(spec: SandboxSpec, uid: int, gid: int, groups: list[int]) -
         # setuid() to non-root clears permitted caps, as Docker does for non-root users.
         os.setuid(uid)
         return
-    sc.capset(keep, keep, keep if spec.privileged else 0)
+    sc.capset(keep, keep, keep if privileged else 0)
 
 
 def _find_executable(arg0: str, env: list[str]) -> str:
@@ -242,34 +243,46 @@ def _run_init(child: int) -> None:
 
 
 def enter(spec: SandboxSpec, errpipe: int) -> None:
-    """Set up and exec; on any failure write ``code\\nmessage`` to ``errpipe`` and exit."""
+    """Set up and exec; on any failure write ``code\nmessage`` to ``errpipe`` and exit."""
     try:
         if spec.new_uts:
             sc.sethostname(spec.hostname)
         _mount_rootfs(spec)
-        env = list(spec.env)
-        uid, gid, groups, home = _lookup_user(spec.user) if spec.user else (0, 0, [0], "/root")
+    except OSError as e:
+        _report(errpipe, 125, f"container init: {e}")
+    except BaseException as e:  # noqa: BLE001 - we are a forked child; always report and exit
+        _report(errpipe, 125, f"container init: {e!r}")
+    become(spec.args, spec.env, spec.user, spec.cwd, spec.caps, spec.privileged, spec.tty,
+           spec.init, errpipe)
+
+
+def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str],
+           privileged: bool, tty: bool, init: bool, errpipe: int) -> None:
+    """Inside the container's root: take on the user, the privileges and the command.
+    Shared by the container's PID 1 and ``box exec``. Never returns."""
+    try:
+        env = list(env)
+        uid, gid, groups, home = _lookup_user(user) if user else (0, 0, [0], "/root")
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={home}")
-        if spec.cwd and spec.cwd != "/":
-            os.makedirs(spec.cwd, exist_ok=True)
-        os.chdir(spec.cwd or "/")
-        if spec.tty:
+        if cwd and cwd != "/":
+            os.makedirs(cwd, exist_ok=True)
+        os.chdir(cwd or "/")
+        if tty:
             os.setsid()
             sc.set_controlling_tty(0)
-        _drop_privileges(spec, uid, gid, groups)
-        target = _find_executable(spec.args[0], env)
-        if spec.init:
+        _drop_privileges(caps, privileged, uid, gid, groups)
+        target = _find_executable(args[0], env)
+        if init:
             child = os.fork()
             if child:
                 os.close(errpipe)
                 _run_init(child)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
         try:
-            os.execve(target, spec.args, dict(e.split("=", 1) for e in env if "=" in e))
+            os.execve(target, args, dict(e.split("=", 1) for e in env if "=" in e))
         except OSError as e:
             code = 127 if e.errno == errno.ENOENT else 126
-            raise ExecFailure(code, f'exec: "{spec.args[0]}": {e.strerror.lower()}') from None
+            raise ExecFailure(code, f'exec: "{args[0]}": {e.strerror.lower()}') from None
     except ExecFailure as e:
         _report(errpipe, e.code, str(e))
     except OSError as e:

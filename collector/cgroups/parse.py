@@ -67,13 +67,11 @@ def parse_text(data: bytes) -> str:
 
 def parse_psi_line(words: list[bytes]) -> PsiLine:
     # words: [b"some", b"avg10=0.00", b"avg60=0.00", b"avg300=0.00", b"total=0"]
-    return PsiLine(
-        float(words[1][6:]), float(words[2][6:]), float(words[3][7:]), int(words[4][6:])
-    )
+    return PsiLine(float(words[1][6:]), float(words[2][6:]), float(words[3][7:]), int(words[4][6:]))
 
 
 def parse_psi(data: bytes) -> Psi:
-    """A pressure file: "some ..." and, for memory/io (and cpu since 5.13), "full ...". """
+    """A pressure file: "some ..." and, for memory/io (and cpu since 5.13), "full ..."."""
     lines = data.split(b"\n")
     some = lines[0].split()
     if len(some) != 5 or some[0] != b"some":
@@ -162,10 +160,10 @@ class Held:
         for fd in fds.values():
             os.close(fd)
 
-    def diagnose(self, error: Exception) -> Exception:
+    def diagnose(self) -> ContainerGone | ParseError | None:
         """After a failed parse, find the file that does not parse and name it.
 
-        Returns ContainerGone if the group vanished meanwhile, else a ParseError.
+        ContainerGone if the group vanished meanwhile, None if every file parses now.
         """
         for name, fd in self.fds.items():
             try:
@@ -178,4 +176,4 @@ class Held:
                 CHECKS[self.kinds[name]](data)
             except (ValueError, IndexError) as exc:
                 return ParseError(self.directory, name, data, str(exc) or type(exc).__name__)
-        return ParseError(self.directory, "?", b"", f"{type(error).__name__}: {error}")
+        return None

@@ -814,7 +814,7 @@ class _Exec:
         elif isinstance(val, int) and not isinstance(val, bool):
             pairs = [(i, i) for i in range(val)]
         else:
-            raise _ExecError(n.pos, n.pipe.cmds[0].src, f"range can't iterate over {go_print(val, False)}")
+            raise _ExecError(n.pipe.cmds[0].pos, n.pipe.cmds[0].src, f"range can't iterate over {go_print(val, False)}")
         for key, elem in pairs:
             del self.vars[mark:]
             if len(n.pipe.decl) == 1:

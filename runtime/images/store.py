@@ -89,6 +89,8 @@ class Image:
     layer_dirs: list[Path]  # top-most first: the order overlayfs lowerdir wants
     size: int
     diff_ids: list[str] = field(default_factory=list)  # bottom-most first, as in rootfs
+    architecture: str = ""
+    os: str = "linux"
 
     @property
     def short_id(self) -> str:
@@ -189,6 +191,8 @@ class ImageStore:
             layer_dirs=[self.layers / d.removeprefix("sha256:") for d in reversed(diff_ids)],
             size=size,
             diff_ids=diff_ids,
+            architecture=blob.get("architecture", ""),
+            os=blob.get("os", "linux"),
         )
 
     def resolve(self, ref_or_id_prefix: str) -> Image:
@@ -210,12 +214,14 @@ class ImageStore:
     # ---- changes ----------------------------------------------------------------------
 
     def import_tarball(
-        self, fileobj: IO[bytes], ref: str, changes: dict[str, Any] | None = None
+        self, fileobj: IO[bytes], ref: str, changes: dict[str, Any] | None = None,
+        message: str | None = None,
     ) -> str:
         """``box import``: a rootfs tarball (gzip/zstd/xz/bzip2/plain) -> one-layer image ID.
 
         ``changes`` sets keys of the image's ``config`` (Env, Cmd, WorkingDir ...); like
-        ``docker import``, Cmd is empty unless set here.
+        ``docker import``, Cmd is empty unless set here. ``message`` (``-m``) becomes the
+        history comment, "Imported from -" without it.
         """
         name, tag = parse_ref(ref)
         config = _config_from_changes(changes or {})
@@ -230,7 +236,7 @@ class ImageStore:
                 "created": created,
                 "config": config,
                 "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
-                "history": [{"created": created, "comment": "Imported from -"}],
+                "history": [{"created": created, "comment": message or "Imported from -"}],
             }, separators=(",", ":")).encode()
             image_id = "sha256:" + hashlib.sha256(blob).hexdigest()
             with self._locked(exclusive=True):

@@ -76,9 +76,14 @@ def test_import_then_resolve_by_name_tag_and_id(store: ImageStore, busybox_tar: 
 
 
 def test_changes_set_the_config(store: ImageStore, busybox_tar: Path) -> None:
-    import_file(store, busybox_tar, "web:v1",
-                changes={"Cmd": ["/bin/httpd", "-f"], "Env": ["A=1"], "WorkingDir": "/srv"})
-    cfg = store.resolve("web:v1").config
+    image_id = import_file(store, busybox_tar, "web:v1", message="from a test",
+                           changes={"Cmd": ["/bin/httpd", "-f"], "Env": ["A=1"],
+                                    "WorkingDir": "/srv"})
+    blob = json.loads((store.blobs / image_id[7:]).read_bytes())
+    assert blob["history"][0]["comment"] == "from a test"
+    img = store.resolve("web:v1")
+    assert img.os == "linux" and img.architecture == blob["architecture"] != ""
+    cfg = img.config
     assert (cfg["Cmd"], cfg["Env"], cfg["WorkingDir"]) == (["/bin/httpd", "-f"], ["A=1"], "/srv")
     with pytest.raises(InvalidArgument, match="'Bogus'"):
         import_file(store, busybox_tar, "web:v2", changes={"Bogus": 1})

@@ -1,0 +1,305 @@
+"""Find the containers to sample: state roots first, then the raw cgroup tree.
+
+State roots (the box root, Docker's root) hold ``containers/<id>/config.v2.json``; a file
+is parsed again only when its (mtime, size, inode) changed, so ``scan`` costs about one
+stat per container. The cgroup tree is walked only below the parents container runtimes
+use; each group is offered to a list of factories in cAdvisor's style ("can you handle
+this cgroup?"), the raw one last. Labels pass only through the whitelist; Env is never
+read into a ref.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import orjson
+
+from collector.cgroups.layout import Layout, detect
+from collector.model import ContainerRef, Source
+
+HEX = "0123456789abcdef"
+# Where runtimes put container groups, relative to a hierarchy's root.
+PARENTS = ("box", "docker", "system.slice", "kubepods.slice", "kubepods")
+MAX_DEPTH = 4  # /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice/<c>
+SCOPE_PREFIXES = ("docker-", "cri-containerd-", "crio-", "containerd-")
+
+
+def is_id(name: str) -> bool:
+    """A 64-hex container id, as Docker, containerd and CRI-O make them."""
+    return len(name) == 64 and not name.strip(HEX)
+
+
+def scope_id(name: str) -> str:
+    """The id in a systemd scope name ("docker-<id>.scope"), or ""."""
+    if not name.endswith(".scope"):
+        return ""
+    for prefix in SCOPE_PREFIXES:
+        if name.startswith(prefix):
+            cid = name[len(prefix) : -len(".scope")]
+            return cid if is_id(cid) else ""
+    return ""
+
+
+class Factory(Protocol):
+    """One kind of container cgroup. ``handle`` returns the container id, or None."""
+
+    source: Source
+
+    def handle(self, cgroup: str) -> str | None: ...
+
+
+class DockerFactory:
+    """cgroupfs ``/docker/<id>`` and systemd ``/system.slice/docker-<id>.scope``."""
+
+    source: Source = "docker"
+
+    def handle(self, cgroup: str) -> str | None:
+        parent, _, name = cgroup.rpartition("/")
+        if parent.endswith("/docker") and is_id(name):
+            return name
+        if name.startswith("docker-") and parent.endswith(".slice"):
+            return scope_id(name) or None
+        return None
+
+
+class BoxFactory:
+    """Our runtime's ``/box/<id>`` (cgroup parent ``box``)."""
+
+    source: Source = "box"
+
+    def handle(self, cgroup: str) -> str | None:
+        parent, _, name = cgroup.rpartition("/")
+        return name if parent.endswith("/box") and is_id(name) else None
+
+
+class KubernetesFactory:
+    """Pod containers: systemd ``kubepods*.slice/.../<runtime>-<id>.scope`` and cgroupfs
+    ``/kubepods[/<qos>]/pod<uid>/<id>``."""
+
+    source: Source = "cgroup"
+
+    def handle(self, cgroup: str) -> str | None:
+        if "/kubepods" not in cgroup:
+            return None
+        parent, _, name = cgroup.rpartition("/")
+        pod = parent.rpartition("/")[2]
+        if pod.endswith(".slice") and "-pod" in pod:
+            return scope_id(name) or None
+        if pod.startswith("pod") and is_id(name):
+            return name
+        return None
+
+
+class RawFactory:
+    """The catch-all: any direct child of ``/box`` or ``/docker`` the others left."""
+
+    source: Source = "cgroup"
+
+    def handle(self, cgroup: str) -> str | None:
+        parent = cgroup.rpartition("/")[0]
+        return cgroup if parent in ("/box", "/docker") else None
+
+
+FACTORIES: tuple[Factory, ...] = (
+    DockerFactory(),
+    BoxFactory(),
+    KubernetesFactory(),
+    RawFactory(),
+)
+
+
+def parse_time(value: object) -> float:
+    """RFC 3339 (nanoseconds allowed) to epoch seconds; Docker's zero time is 0."""
+    if not isinstance(value, str) or value.startswith("0001-"):
+        return 0.0
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return 0.0
+
+
+class Discovery:
+    """Every interval, ``scan()`` returns {id: ContainerRef} of the running containers."""
+
+    def __init__(
+        self,
+        roots: Sequence[Path | str],
+        cgroup_root: Path | str,
+        label_whitelist: Iterable[str] = (),
+        factories: Sequence[Factory] = FACTORIES,
+    ) -> None:
+        self.roots = [Path(r) for r in roots]
+        self.layout: Layout = detect(str(cgroup_root))
+        self.whitelist = frozenset(label_whitelist)
+        self.factories = tuple(factories)
+        # config path -> ((mtime_ns, size, inode), ref or None when not running)
+        self._states: dict[str, tuple[tuple[int, int, int], ContainerRef | None]] = {}
+        self._raw: dict[str, ContainerRef] = {}  # cgroup path -> ref, kept while present
+
+    # -- state roots -------------------------------------------------------------------
+
+    def _scan_states(self) -> dict[str, ContainerRef]:
+        seen: dict[str, tuple[tuple[int, int, int], ContainerRef | None]] = {}
+        found: dict[str, ContainerRef] = {}
+        for root in self.roots:
+            try:
+                entries = os.scandir(root / "containers")
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with entries:
+                for entry in entries:
+                    config = entry.path + "/config.v2.json"
+                    try:
+                        st = os.stat(config)
+                    except (FileNotFoundError, NotADirectoryError):
+                        continue
+                    key = (st.st_mtime_ns, st.st_size, st.st_ino)
+                    cached = self._states.get(config)
+                    if cached is None or cached[0] != key:
+                        cached = (key, self._parse_state(config, st.st_mtime_ns))
+                    seen[config] = cached
+                    ref = cached[1]
+                    if ref is not None and ref.id not in found:
+                        found[ref.id] = ref
+        self._states = seen
+        return found
+
+    def _parse_state(self, config: str, mtime_ns: int) -> ContainerRef | None:
+        """A running container's ref from its config.v2.json; None if stopped or torn."""
+        try:
+            with open(config, "rb") as f:
+                doc = orjson.loads(f.read())
+        except (OSError, orjson.JSONDecodeError):
+            return None  # mid-rewrite by a non-atomic writer: the next scan retries
+        if not isinstance(doc, dict):
+            return None
+        state = doc.get("State") or {}
+        cid = doc.get("ID") or ""
+        if not state.get("Running") or not isinstance(cid, str) or not cid:
+            return None
+        conf = doc.get("Config") or {}
+        labels = conf.get("Labels") or {}
+        box = doc.get("Box")
+        if isinstance(box, dict) and box.get("CgroupPaths"):
+            source: Source = "box"
+            version = int(box.get("CgroupVersion") or self.layout.version)
+            paths = {str(k): str(v) for k, v in box["CgroupPaths"].items()}
+            if version == 2 and "unified" not in paths:
+                paths = {"unified": next(iter(paths.values()))}
+            cgroup = self.layout.relative(paths.get("memory") or next(iter(paths.values())))
+            if version == 1 and "unified" not in paths and self.layout.unified:
+                side = os.path.join(self.layout.unified, cgroup.strip("/"))
+                if os.path.isdir(side):
+                    paths["unified"] = side
+        else:
+            source = "box" if isinstance(box, dict) else "docker"
+            version = self.layout.version
+            cgroup = self._docker_cgroup(cid, os.path.dirname(config))
+            paths = self.layout.paths_for(cgroup) if cgroup else {}
+        return ContainerRef(
+            id=cid,
+            name=str(doc.get("Name") or "").lstrip("/"),
+            image=str(conf.get("Image") or doc.get("Image") or ""),
+            cgroup=cgroup,
+            cgroup_version=version,
+            cgroup_paths=paths,
+            labels={k: str(v) for k, v in labels.items() if k in self.whitelist},
+            pid=int(state.get("Pid") or 0),
+            state_file=config,
+            state_mtime_ns=mtime_ns,
+            started_at=parse_time(state.get("StartedAt")),
+            restart_count=int(doc.get("RestartCount") or 0),
+            source=source,
+        )
+
+    def _docker_cgroup(self, cid: str, container_dir: str) -> str:
+        """Where Docker put the group: hostconfig's CgroupParent, else its defaults for
+        the cgroupfs and systemd drivers. "" when none exists (not started yet)."""
+        candidates = [f"/docker/{cid}", f"/system.slice/docker-{cid}.scope"]
+        try:
+            with open(container_dir + "/hostconfig.json", "rb") as f:
+                parent = (orjson.loads(f.read()) or {}).get("CgroupParent") or ""
+        except (OSError, orjson.JSONDecodeError, AttributeError):
+            parent = ""
+        if isinstance(parent, str) and parent:
+            if parent.endswith(".slice"):  # systemd driver: a slice name, not a path
+                candidates.insert(0, f"/{parent}/docker-{cid}.scope")
+            else:
+                candidates.insert(0, f"/{parent.strip('/')}/{cid}")
+        base = self.layout.walk_root
+        for cgroup in candidates:
+            if base and os.path.isdir(base + cgroup):
+                return cgroup
+        return ""
+
+    # -- raw cgroup tree ---------------------------------------------------------------
+
+    def _walk(self) -> Iterable[tuple[str, str, Source]]:
+        """(cgroup path, id, source) of every group a factory claims."""
+        base = self.layout.walk_root
+        if not base:
+            return
+        stack = [(f"/{p}", 1) for p in PARENTS]
+        while stack:
+            cgroup, depth = stack.pop()
+            try:
+                entries = os.scandir(base + cgroup)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with entries:
+                for entry in entries:
+                    if not entry.is_dir(follow_symlinks=False):
+                        continue
+                    child = f"{cgroup}/{entry.name}"
+                    for factory in self.factories:
+                        cid = factory.handle(child)
+                        if cid is not None:
+                            yield child, cid, factory.source
+                            break
+                    else:
+                        if depth < MAX_DEPTH and self._descend(child, entry.name):
+                            stack.append((child, depth + 1))
+
+    @staticmethod
+    def _descend(cgroup: str, name: str) -> bool:
+        """Only slices and the cgroupfs kubepods tree can hold containers further down."""
+        return name.endswith(".slice") or cgroup.startswith("/kubepods/")
+
+    def _raw_ref(self, cgroup: str, source: Source) -> ContainerRef:
+        """A group with no state file: its path is its id (cAdvisor's raw handler)."""
+        ref = self._raw.get(cgroup)
+        if ref is None:
+            ref = ContainerRef(
+                id=cgroup,
+                name="",
+                image="",
+                cgroup=cgroup,
+                cgroup_version=self.layout.version,
+                cgroup_paths=self.layout.paths_for(cgroup),
+                source=source,
+            )
+        return ref
+
+    # -- both ------------------------------------------------------------------------
+
+    def scan(self) -> dict[str, ContainerRef]:
+        """Running containers by id; a state file's metadata wins over its raw group."""
+        found = self._scan_states()
+        raw: dict[str, ContainerRef] = {}
+        for cgroup, cid, source in self._walk():
+            known = found.get(cid)
+            if known is not None:
+                if not known.cgroup_paths:  # Docker-written, group appeared after parse
+                    found[cid] = replace(
+                        known, cgroup=cgroup, cgroup_paths=self.layout.paths_for(cgroup)
+                    )
+                continue
+            ref = raw[cgroup] = self._raw_ref(cgroup, source)
+            found.setdefault(ref.id, ref)
+        self._raw = raw
+        return {cid: ref for cid, ref in found.items() if ref.cgroup_paths}
