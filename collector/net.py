@@ -28,9 +28,19 @@ def parse_net_dev(data: bytes) -> dict[str, NetStats]:
         if name == b"lo":
             continue
         f = rest.split()
-        out[name.decode()] = NetStats(
-            int(f[0]), int(f[1]), int(f[2]), int(f[3]), int(f[8]), int(f[9]), int(f[10]), int(f[11])
-        )
+        try:
+            out[name.decode()] = NetStats(
+                int(f[0]),
+                int(f[1]),
+                int(f[2]),
+                int(f[3]),
+                int(f[8]),
+                int(f[9]),
+                int(f[10]),
+                int(f[11]),
+            )
+        except (ValueError, IndexError):
+            raise ValueError(f"bad line {line.strip()!r}") from None
     return out
 
 

@@ -11,11 +11,14 @@ import contextlib
 import os
 import signal
 import time
-from typing import Any
 
 from runtime.errors import BoxError, Conflict
 from runtime.paths import Paths
 from runtime.state import Store, process_alive
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
+    from typing import Any
 
 
 def monitor_alive(cfg: dict[str, Any]) -> bool:

@@ -8,7 +8,6 @@ the machine is up (monitor pids, locks); ``--exec-root``, ``$BOX_EXEC_ROOT`` or 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_ROOT = "/var/lib/box"
@@ -16,10 +15,15 @@ DEFAULT_EXEC_ROOT = "/run/box"
 CGROUP_PARENT = "box"
 
 
-@dataclass(frozen=True)
 class Paths:
-    root: Path
-    exec_root: Path
+    __slots__ = ("root", "exec_root")
+
+    def __init__(self, root: Path | str, exec_root: Path | str) -> None:
+        self.root = Path(root)
+        self.exec_root = Path(exec_root)
+
+    def __repr__(self) -> str:
+        return f"Paths(root={str(self.root)!r}, exec_root={str(self.exec_root)!r})"
 
     @classmethod
     def from_env(cls, root: str | None = None, exec_root: str | None = None) -> Paths:

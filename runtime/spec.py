@@ -4,12 +4,14 @@ Docker-shaped ``config.v2.json`` + ``hostconfig.json``."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from runtime.caps import effective_set
 from runtime.cgroups.base import DeviceRate, Resources
 from runtime.paths import Paths
 from runtime.sandbox import SandboxSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
+    from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

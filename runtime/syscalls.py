@@ -34,6 +34,7 @@ MS_STRICTATIME = 1 << 24
 MNT_DETACH = 2
 
 PR_SET_PDEATHSIG = 1
+PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -125,6 +126,11 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
 
 def capbset_drop(cap: int) -> None:
     prctl(PR_CAPBSET_DROP, cap)
+
+
+def capbset_read(cap: int) -> bool:
+    """Whether ``cap`` is in this thread's bounding set (a host may lack some)."""
+    return prctl(PR_CAPBSET_READ, cap) == 1
 
 
 def set_child_subreaper() -> None:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def rfc3339nano(ns: int | None = None) -> str:
@@ -32,8 +29,10 @@ def parse_rfc3339(text: str) -> int:
     if not m:
         raise ValueError(f"invalid timestamp {text!r}")
     y, mo, d, h, mi, s, frac, zone = m.groups()
-    dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=UTC)
-    ns = int((dt - _EPOCH).total_seconds()) * 1_000_000_000
+    import calendar  # lazy: not needed on the `box run` path
+
+    secs = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(s), 0, 0, 0))
+    ns = secs * 1_000_000_000
     if frac:
         ns += int(frac.ljust(9, "0"))
     if zone and zone not in ("Z", "z"):

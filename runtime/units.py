@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-from fractions import Fraction
 
 from runtime.cgroups.base import DeviceRate, cpuset_ranges, format_cpuset
 from runtime.errors import InvalidArgument
@@ -31,6 +30,8 @@ def _ram_in_bytes(text: str) -> int | None:
     if m is None:
         return None
     try:
+        from fractions import Fraction  # lazy: not on the `box run` path unless -m is used
+
         number = Fraction(m.group(1))
     except ValueError:  # "1.2.3": the regex lets it through, ParseFloat does not
         return None
@@ -54,6 +55,8 @@ def parse_memory_swap(text: str, flag: str = "--memory-swap") -> int:
 def parse_cpus(text: str, flag: str = "--cpus") -> int:
     """``"0.5"`` -> 500000000 nano CPUs (docker's NanoCPUs: a rational, at most 1e-9 precise)."""
     try:
+        from fractions import Fraction
+
         cpus = Fraction(text.strip()) if text.strip() == text else None
     except (ValueError, ZeroDivisionError):
         cpus = None

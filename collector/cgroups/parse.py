@@ -35,7 +35,7 @@ class ParseError(ValueError):
     """A cgroup file did not have the shape its kernel documentation gives."""
 
     def __init__(self, directory: str, file: str, content: bytes, reason: str) -> None:
-        super().__init__(f"{directory}/{file}: {reason}: {content[:200]!r}")
+        super().__init__(f"{directory}/{file}: {reason} (content {content[:120]!r})")
         self.directory = directory
         self.file = file
         self.content = content

@@ -7,40 +7,46 @@ not here: that is the collector's job (``collector/cgroups``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections import namedtuple
 
 
-@dataclass(frozen=True)
-class DeviceRate:
-    path: str  # host device path, e.g. /dev/vda
-    rate: int  # bytes/s or ops/s
+# Immutable records as namedtuples, not dataclasses: `dataclasses` costs ~7 ms of import
+# on the `box run` path (bench/runtime_start.py).
+class DeviceRate(namedtuple("DeviceRate", "path rate")):
+    """``path``: host block device (e.g. /dev/vda); ``rate``: bytes/s or ops/s."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class DeviceWeight:
-    path: str
-    weight: int
+class DeviceWeight(namedtuple("DeviceWeight", "path weight")):
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Resources:
-    memory: int = 0  # bytes, 0 = unlimited
-    memory_swap: int = 0  # memory+swap bytes; -1 unlimited; 0 = default (2 x memory)
-    memory_reservation: int = 0
-    oom_kill_disable: bool = False
-    nano_cpus: int = 0  # --cpus x 1e9
-    cpu_shares: int = 0
-    cpu_period: int = 0  # microseconds
-    cpu_quota: int = 0  # microseconds, -1/0 unlimited
-    cpuset_cpus: str = ""
-    cpuset_mems: str = ""
-    pids_limit: int = 0  # 0 or -1 unlimited
-    blkio_weight: int = 0
-    blkio_device_read_bps: tuple[DeviceRate, ...] = field(default_factory=tuple)
-    blkio_device_write_bps: tuple[DeviceRate, ...] = field(default_factory=tuple)
-    blkio_device_read_iops: tuple[DeviceRate, ...] = field(default_factory=tuple)
-    blkio_device_write_iops: tuple[DeviceRate, ...] = field(default_factory=tuple)
+_RESOURCE_FIELDS = {
+    "memory": 0,  # bytes, 0 = unlimited
+    "memory_swap": 0,  # memory+swap bytes; -1 unlimited; 0 = default (2 x memory)
+    "memory_reservation": 0,
+    "oom_kill_disable": False,
+    "nano_cpus": 0,  # --cpus x 1e9
+    "cpu_shares": 0,
+    "cpu_period": 0,  # microseconds
+    "cpu_quota": 0,  # microseconds, -1/0 unlimited
+    "cpuset_cpus": "",
+    "cpuset_mems": "",
+    "pids_limit": 0,  # 0 or -1 unlimited
+    "blkio_weight": 0,
+    "blkio_device_read_bps": (),  # tuple[DeviceRate, ...]
+    "blkio_device_write_bps": (),
+    "blkio_device_read_iops": (),
+    "blkio_device_write_iops": (),
+}
+
+
+class Resources(namedtuple("Resources", list(_RESOURCE_FIELDS),
+                           defaults=list(_RESOURCE_FIELDS.values()))):
+    """The resource fields of Docker's HostConfig, in snake_case."""
+
+    __slots__ = ()
 
 
 class CgroupError(Exception):
@@ -52,7 +58,7 @@ class CgroupError(Exception):
         self.value = value
 
 
-class Driver(Protocol):
+class Driver:
     """One cgroup version. Paths returned by ``create`` go into the state file."""
 
     version: int
@@ -89,15 +95,12 @@ MIN_SHARES, MAX_SHARES = 2, 262144  # kernel bounds; Docker clamps into them
 CFS_PERIOD = 100_000  # microseconds; the period --cpus uses
 
 
-@dataclass(frozen=True)
-class HostInfo:
-    """What ``validate`` checks a request against: online cpus/mems and the features
-    (memory, swap, memory_reservation, oom_kill_disable, cpu_shares, cpu_cfs, cpuset, pids,
-    blkio_weight, blkio_throttle) this host can apply."""
+class HostInfo(namedtuple("HostInfo", "cpus mems features")):
+    """What ``validate`` checks a request against: online cpus/mems (e.g. "0-1", "0") and
+    the features (memory, swap, memory_reservation, oom_kill_disable, cpu_shares, cpu_cfs,
+    cpuset, pids, blkio_weight, blkio_throttle) this host can apply."""
 
-    cpus: str  # e.g. "0-1"
-    mems: str  # e.g. "0"
-    features: frozenset[str]
+    __slots__ = ()
 
     @property
     def ncpu(self) -> int:
@@ -256,8 +259,6 @@ def check_resources(res: Resources, host: HostInfo) -> list[str]:
 def applicable(res: Resources, features: frozenset[str]) -> Resources:
     """``res`` as Docker applies it: unsupported limits dropped (they were warned about),
     swap defaulting to 2 x memory, shares clamped into the kernel's range."""
-    from dataclasses import replace
-
     swap = res.memory_swap
     if "swap" not in features or not res.memory:
         swap = 0
@@ -265,8 +266,7 @@ def applicable(res: Resources, features: frozenset[str]) -> Resources:
         swap = 2 * res.memory
     shares = min(max(res.cpu_shares, MIN_SHARES), MAX_SHARES) if res.cpu_shares else 0
     has = features.__contains__
-    return replace(
-        res,
+    return res._replace(
         memory=res.memory if has("memory") else 0,
         memory_swap=swap if has("memory") else 0,
         memory_reservation=res.memory_reservation if has("memory_reservation") else 0,

@@ -1,6 +1,5 @@
-"""Images: the content-addressed store and safe layer extraction."""
+"""Images: the content-addressed store (``store``) and safe layer extraction (``extract``).
 
-from runtime.images.extract import UnsafeArchive, extract_layer
-from runtime.images.store import Image, ImageStore, parse_ref
-
-__all__ = ["Image", "ImageStore", "UnsafeArchive", "extract_layer", "parse_ref"]
+Import from the submodules; this package imports nothing, so ``box run`` (which only
+resolves an image) does not pay for tarfile and the decompressors.
+"""

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import IO
 
 from runtime.errors import InvalidArgument
+from runtime.images.store import DEFAULT_MAX_BYTES
 
-DEFAULT_MAX_BYTES = 20 * 1024**3
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"

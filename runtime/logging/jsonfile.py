@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 import zlib
 from collections.abc import Callable
 
 from runtime.errors import InvalidArgument
+from runtime.timeutil import rfc3339nano
 
 DEFAULT_MAX_CHUNK = 16 * 1024  # moby logger.defaultBufSize
 FILE_MODE = 0o640  # moby creates json logs 0640
@@ -145,8 +145,8 @@ class JsonFileWriter:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         self._size = os.lseek(self._fd, 0, os.SEEK_END)
         self._last_ns: int | None = None
-        self._compressor: threading.Thread | None = None
-        self.compress_errors: list[BaseException] = []
+        self._compressor: threading.Thread | None = None  # noqa: F821 - lazy import
+        self.compress_errors: list[OSError] = []
 
     @property
     def size(self) -> int:
@@ -190,6 +190,8 @@ class JsonFileWriter:
                            FILE_MODE)
         self._size = 0
         if self.compress:
+            import threading  # lazy: only rotation with compress=true needs it
+
             self._compressor = threading.Thread(
                 target=self._compress_rotated, args=(name + ".1", self._last_ns),
                 name="box-log-gzip", daemon=True)
@@ -238,10 +240,8 @@ def compress_file(src: str, last_ns: int | None) -> None:
     """``src`` -> ``src.gz`` with moby's gzip header extra ``{"lastTime":"..."}`` (readers
     use it to skip whole files for ``--since``), then remove ``src``. A missing ``src`` is
     fine (moby: nothing to compress)."""
-    from runtime.timeutil import rfc3339nano
-
     try:
-        fin = open(src, "rb")  # noqa: SIM115 - closed below, before the unlink
+        fin = open(src, "rb")  # closed by the with below, before the unlink
     except FileNotFoundError:
         return
     dst = src + ".gz"

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from runtime.errors import Conflict, InvalidArgument, NotFound
-from runtime.images import ImageStore, UnsafeArchive, parse_ref
+from runtime.images.extract import UnsafeArchive
+from runtime.images.store import ImageStore, parse_ref
 from runtime.timeutil import parse_rfc3339
 from tests.support.busybox import applets, build_busybox_tar
 

@@ -1,0 +1,254 @@
+"""The v1 and v2 readers over their fixture trees fill the same fields of one Sample.
+
+tests/fixtures/cgroup_v1 holds files captured from this machine's real v1 groups (a
+throttled cpu burner with limits set); blkio's counters are in the kernel's documented
+format because this VM's disk does not account I/O per cgroup. tests/fixtures/cgroup_v2
+holds files written from the kernel's cgroup-v2 documentation, with the pressure files and
+a controller-less group ("test-bare") captured from the real unified mount.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from collector.cgroups import ContainerGone, ParseError, detect, open_reader
+from collector.cgroups.v2.cpu import weight_to_shares
+from collector.model import ContainerRef, Sample
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+V1 = FIXTURES / "cgroup_v1"
+V2 = FIXTURES / "cgroup_v2"
+GROUP = "/box/test-capture"
+
+
+def ref_for(cgroup: str = GROUP, pid: int = 0) -> ContainerRef:
+    return ContainerRef(
+        id=cgroup, name="", image="", cgroup=cgroup, cgroup_version=0, cgroup_paths={}, pid=pid
+    )
+
+
+def read(root: Path, cgroup: str = GROUP) -> Sample:
+    reader = open_reader(ref_for(cgroup), cgroup_root=str(root))
+    try:
+        return reader.read()
+    finally:
+        reader.close()
+
+
+# Fields both versions must fill (non-zero in both fixtures).
+SHARED = {
+    "cpu": ["usage_ns", "user_ns", "system_ns", "nr_periods", "nr_throttled", "throttled_ns"],
+    "memory": [
+        "usage",
+        "working_set",
+        "rss",
+        "cache",
+        "mapped_file",
+        "pgfault",
+        "pgmajfault",
+        "max_usage",
+    ],
+    "pids": ["current", "max"],
+    "spec": [
+        "memory_limit",
+        "swap_limit",
+        "memory_reservation",
+        "cpu_quota_us",
+        "cpu_period_us",
+        "cpu_shares",
+        "cpuset_cpus",
+        "cpuset_mems",
+        "pids_max",
+    ],
+}
+# What only one version has, by kernel design.
+ONLY_V1 = {("cpu", "per_cpu_ns")}
+ONLY_V2 = {
+    ("memory", "events_high"),
+    ("memory", "events_max"),
+    ("memory", "events_oom"),
+    ("memory", "failcnt"),  # v1's memory.failcnt is 0 in the capture (limit not hit)
+    ("memory", "swap"),  # no swap on this machine: total_swap is 0 in the capture
+    ("memory", "events_oom_kill"),
+}
+
+
+@pytest.mark.parametrize("root", [V1, V2], ids=["v1", "v2"])
+def test_both_versions_fill_the_shared_fields(root: Path) -> None:
+    sample = read(root)
+    for part, names in SHARED.items():
+        obj = getattr(sample, part)
+        for name in names:
+            assert getattr(obj, name), f"{root.name}: {part}.{name} is empty"
+    assert sample.blkio["254:0"].read_bytes == 20971520
+    assert sample.blkio["254:0"].write_bytes == 10485760
+    assert sample.blkio["254:0"].read_ops == 160
+    assert sample.blkio["254:0"].write_ops == 80
+    m = sample.memory
+    assert m.working_set == m.usage - 102400  # inactive_file is 102400 in both
+    v2 = root == V2
+    for part, name in ONLY_V1 | ONLY_V2:
+        value = getattr(getattr(sample, part), name)
+        expected_set = (part, name) in (ONLY_V2 if v2 else ONLY_V1)
+        assert bool(value) == expected_set, f"{root.name}: {part}.{name} = {value!r}"
+    assert (sample.psi.cpu is not None) == v2
+
+
+def test_v1_values_are_the_captured_ones() -> None:
+    s = read(V1)
+    assert s.cpu.usage_ns == 1139884591
+    assert (s.cpu.user_ns, s.cpu.system_ns) == (107 * 10**7, 6 * 10**7)  # USER_HZ 100
+    assert s.cpu.per_cpu_ns == (39387403, 1100497188)
+    assert (s.cpu.nr_periods, s.cpu.nr_throttled, s.cpu.throttled_ns) == (25, 22, 1052011886)
+    assert (s.memory.usage, s.memory.rss, s.memory.cache) == (60919808, 59666432, 847872)
+    assert s.spec == dataclasses.replace(
+        s.spec,
+        memory_limit=256 << 20,
+        swap_limit=512 << 20,
+        memory_reservation=128 << 20,
+        cpu_quota_us=50000,
+        cpu_period_us=100000,
+        cpu_shares=512,
+        cpuset_cpus="0-1",
+        cpuset_mems="0",
+        pids_max=100,
+    )
+
+
+def test_v2_values_follow_the_documented_formats() -> None:
+    s = read(V2)
+    assert s.cpu.usage_ns == 1139884 * 1000 and s.cpu.throttled_ns == 1052011 * 1000
+    m = s.memory
+    assert (m.rss, m.cache, m.mapped_file, m.swap, m.max_usage) == (
+        59666432,
+        847872,
+        172032,
+        4096,
+        62914560,
+    )
+    assert (m.events_high, m.events_max, m.events_oom, m.events_oom_kill) == (3, 7, 1, 1)
+    assert m.failcnt == 7
+    assert s.spec.cpu_shares == weight_to_shares(20) == 500
+    assert s.blkio["253:0"].read_bytes == 4096
+    assert s.psi.io is not None and s.psi.io.full is not None
+    assert s.psi.cpu is not None and s.psi.cpu.some.total_us > 0
+
+
+def test_weight_maps_back_to_shares_like_cadvisor() -> None:
+    assert weight_to_shares(1) == 2
+    assert weight_to_shares(100) == 2597  # docker's 1024 shares -> weight 39..100 range
+    assert weight_to_shares(10000) == 262144
+    assert weight_to_shares(0) == 0
+
+
+def test_v2_group_without_controllers_reads_zeros_not_errors() -> None:
+    s = read(V2, "/box/test-bare")
+    assert s.cpu.usage_ns == 1025808000 and s.cpu.nr_periods == 0
+    assert s.memory.usage == 0 and s.blkio == {} and s.pids.current == 0
+    assert s.spec.memory_limit == 0 and s.spec.cpu_quota_us == 0
+    assert s.psi.cpu is not None and s.psi.cpu.full.total_us == 20775
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+@pytest.mark.parametrize("root", [V1, V2], ids=["v1", "v2"])
+def test_unlimited_is_reported_as_zero(tmp_path: Path, root: Path) -> None:
+    tree = copy_tree(root, tmp_path / "cg")
+    if root == V1:
+        g = tree / "memory" / GROUP.strip("/")
+        for f in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
+            (g / f).write_text("9223372036854771712\n")
+        (tree / "cpu" / GROUP.strip("/") / "cpu.cfs_quota_us").write_text("-1\n")
+        (tree / "pids" / GROUP.strip("/") / "pids.max").write_text("max\n")
+    else:
+        g = tree / GROUP.strip("/")
+        for f in ("memory.max", "memory.swap.max", "memory.low", "pids.max"):
+            (g / f).write_text("max\n")
+        (g / "cpu.max").write_text("max 100000\n")
+    spec = read(tree).spec
+    assert (spec.memory_limit, spec.swap_limit, spec.cpu_quota_us, spec.pids_max) == (0, 0, 0, 0)
+    assert spec.cpu_period_us == 100000
+
+
+def test_v1_blkio_falls_back_when_throttle_counters_are_empty(tmp_path: Path) -> None:
+    tree = copy_tree(V1, tmp_path / "cg")
+    g = tree / "blkio" / GROUP.strip("/")
+    for f in g.glob("blkio.throttle.io_servic*"):
+        f.write_text("Total 0\n")
+    (g / "blkio.bfq.io_service_bytes_recursive").write_text(
+        "8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\n8:0 Async 0\n8:0 Discard 0\n8:0 Total 12288\n"
+        "Total 12288\n"
+    )
+    (g / "blkio.bfq.io_serviced_recursive").write_text("8:0 Read 1\n8:0 Write 2\nTotal 3\n")
+    blkio = read(tree).blkio
+    assert set(blkio) == {"8:0"}
+    assert dataclasses.astuple(blkio["8:0"]) == (4096, 8192, 1, 2)
+
+
+def test_v1_comounted_cpu_cpuacct(tmp_path: Path) -> None:
+    """``cpu,cpuacct`` as one mount, with the usual cpu and cpuacct symlinks to it."""
+    tree = copy_tree(V1, tmp_path / "cg")
+    both = tree / "cpu,cpuacct"
+    shutil.copytree(tree / "cpuacct", both)
+    for f in (tree / "cpu").rglob("*"):
+        if f.is_file():
+            target = both / f.relative_to(tree / "cpu")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, target)
+    shutil.rmtree(tree / "cpu")
+    shutil.rmtree(tree / "cpuacct")
+    os.symlink("cpu,cpuacct", tree / "cpu")
+    os.symlink("cpu,cpuacct", tree / "cpuacct")
+    layout = detect(str(tree))
+    assert layout.dirs["cpu"] == layout.dirs["cpuacct"] == str(both)
+    reader = open_reader(ref_for(), cgroup_root=str(tree))
+    try:
+        s = reader.read()
+        assert s.cpu.usage_ns == 1139884591 and s.cpu.nr_throttled == 22
+        assert s.spec.cpu_quota_us == 50000
+        files = reader.open_files
+    finally:
+        reader.close()
+    separate = open_reader(ref_for(), cgroup_root=str(V1))
+    assert files == separate.open_files  # the shared dir is opened once, not twice
+    separate.close()
+
+
+def test_a_malformed_file_is_named_with_its_content(tmp_path: Path) -> None:
+    tree = copy_tree(V1, tmp_path / "cg")
+    (tree / "memory" / GROUP.strip("/") / "memory.stat").write_text("cache 1\nrss zebra\n")
+    with pytest.raises(ParseError) as info:
+        read(tree)
+    assert info.value.file == "memory.stat"
+    assert "zebra" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_opening_a_missing_group_is_container_gone_without_leaking(tmp_path: Path) -> None:
+    before = len(os.listdir("/proc/self/fd"))
+    for root in (V1, V2):
+        with pytest.raises(ContainerGone):
+            open_reader(ref_for("/box/no-such-group"), cgroup_root=str(root))
+    tree = copy_tree(V1, tmp_path / "cg")
+    shutil.rmtree(tree / "pids" / GROUP.strip("/"))  # half gone: only the last controller
+    with pytest.raises(ContainerGone):
+        open_reader(ref_for(), cgroup_root=str(tree))
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_network_comes_from_the_init_pid(tmp_path: Path) -> None:
+    reader = open_reader(ref_for(pid=4242), cgroup_root=str(V2), proc_root=str(FIXTURES / "proc"))
+    try:
+        s = reader.read()
+    finally:
+        reader.close()
+    assert set(s.network) == {"eth0", "vbox1"}
+    assert s.network["eth0"].rx_bytes == 123456789012
+    assert reader.open_files == 0
