@@ -6,11 +6,11 @@ Only the parser of the verb being run is built and only its module imported, so
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 
 from runtime.errors import BoxError
+from runtime.flags import FlagError, FlagParser
 
 # verb -> module under runtime/commands that defines add_<verb>(parser) and cmd_<verb>(paths, args)
 COMMANDS = {
@@ -18,7 +18,7 @@ COMMANDS = {
     "stop": "lifecycle", "kill": "lifecycle", "restart": "lifecycle", "rm": "lifecycle",
     "wait": "lifecycle",
     "ps": "info", "inspect": "info", "logs": "info", "top": "info",
-    "exec": "exec", "cp": "cp",
+    "exec": "exec", "cp": "cp", "stats": "stats",
     "import": "images", "images": "images", "rmi": "images", "tag": "images",
 }
 # Docker: run/create/start report their own failures as 125 (or the command's 126/127).
@@ -29,11 +29,6 @@ class UsageError(BoxError):
     """A flag docker's CLI would reject before contacting anything: always 125."""
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse that fails the way docker's CLI does: one line and exit 125."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message}\nSee '{self.prog} --help'.")
 
 
 def _usage() -> str:
@@ -80,10 +75,13 @@ def main(argv: list[str] | None = None) -> int:
 
     module = importlib.import_module(f"runtime.commands.{COMMANDS[verb]}")
     # run/create use -h for --hostname, as docker does; they add --help themselves.
-    parser = Parser(prog=f"box {verb}", add_help=verb not in _RUNTIME_VERBS)
+    parser = FlagParser(prog=f"box {verb}", add_help=verb not in _RUNTIME_VERBS)
     getattr(module, f"add_{verb}")(parser)
     try:
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except FlagError as e:
+            raise UsageError(f"{e}\nSee '{parser.prog} --help'.") from None
         return int(getattr(module, f"cmd_{verb}")(Paths.from_env(root, exec_root), args) or 0)
     except BoxError as e:
         print(f"box: {e}", file=sys.stderr)

@@ -3,7 +3,6 @@ is created, and nothing left behind when a step fails."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import random
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from runtime import units
 from runtime.errors import BoxError, Conflict, InvalidArgument
+from runtime.flags import Namespace
 from runtime.paths import Paths
 from runtime.state import Store, new_id
 from runtime.timeutil import rfc3339nano
@@ -128,7 +128,7 @@ def _int_flag(value: str | None, flag: str) -> int:
         raise InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: strconv.ParseInt: parsing "{value}": invalid syntax') from None
 
 
-def host_config(opts: argparse.Namespace) -> dict[str, Any]:
+def host_config(opts: Namespace) -> dict[str, Any]:
     """Every flag is parsed here, before anything exists; a bad value raises."""
     network = opts.network or "none"
     if network not in ("none", "host"):
@@ -144,6 +144,9 @@ def host_config(opts: argparse.Namespace) -> dict[str, Any]:
     from runtime.logging.jsonfile import parse_log_opts
 
     parse_log_opts(log_opts)
+    from runtime.caps import effective_set
+
+    effective_set(opts.cap_add, opts.cap_drop, opts.privileged)  # unknown names fail here
     memory = units.parse_size(opts.memory, "-m, --memory") if opts.memory else 0
     host: dict[str, Any] = {
         "Binds": None,
@@ -201,7 +204,7 @@ def _resolv_conf() -> str:
     return "\n".join(kept) + "\n"
 
 
-def create(paths: Paths, opts: argparse.Namespace) -> dict[str, Any]:
+def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
     """Validate every flag, then write the state; on any failure remove what was made."""
     from runtime.cgroups import open_driver
     from runtime.images.store import ImageStore

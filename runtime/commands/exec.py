@@ -3,7 +3,6 @@ its environment, user and capabilities, and docker's exit codes (126/127 include
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import selectors
@@ -12,11 +11,12 @@ import signal
 from runtime.containers import is_running
 from runtime.create import parse_env_files
 from runtime.errors import BoxError, Conflict
+from runtime.flags import REMAINDER, FlagParser, Namespace
 from runtime.paths import Paths
 from runtime.state import Store
 
 
-def add_exec(p: argparse.ArgumentParser) -> None:
+def add_exec(p: FlagParser) -> None:
     p.add_argument("-d", "--detach", action="store_true")
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("-t", "--tty", action="store_true")
@@ -26,10 +26,10 @@ def add_exec(p: argparse.ArgumentParser) -> None:
     p.add_argument("-w", "--workdir")
     p.add_argument("--privileged", action="store_true")
     p.add_argument("container")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("command", nargs=REMAINDER)
 
 
-def cmd_exec(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_exec(paths: Paths, args: Namespace) -> int:
     from runtime.caps import effective_set
     from runtime.cgroups import open_driver
     from runtime.enter import join_namespaces

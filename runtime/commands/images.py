@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from runtime.errors import BoxError, InvalidArgument
+from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
 from runtime.state import Store
 
@@ -21,7 +21,7 @@ def _store(paths: Paths):  # noqa: ANN202 - lazy import keeps `box run` light
     return ImageStore(paths.root)
 
 
-def add_import(p: argparse.ArgumentParser) -> None:
+def add_import(p: FlagParser) -> None:
     p.add_argument("-c", "--change", action="append", default=[])
     p.add_argument("-m", "--message")
     p.add_argument("file")
@@ -65,7 +65,7 @@ def _parse_changes(changes: list[str]) -> dict:
     return out
 
 
-def cmd_import(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_import(paths: Paths, args: Namespace) -> int:
     changes = _parse_changes(args.change)
     ref = args.reference
     if not ref:
@@ -98,7 +98,7 @@ class _ImageRow:
         self.Digest = "<none>"
 
 
-def add_images(p: argparse.ArgumentParser) -> None:
+def add_images(p: FlagParser) -> None:
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--no-trunc", action="store_true")
@@ -107,7 +107,7 @@ def add_images(p: argparse.ArgumentParser) -> None:
     p.add_argument("repository", nargs="?")
 
 
-def cmd_images(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_images(paths: Paths, args: Namespace) -> int:
     from runtime.format import render_format
     from runtime.images.store import parse_ref
 
@@ -138,12 +138,12 @@ def cmd_images(paths: Paths, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_rmi(p: argparse.ArgumentParser) -> None:
+def add_rmi(p: FlagParser) -> None:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("images", nargs="+")
 
 
-def cmd_rmi(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_rmi(paths: Paths, args: Namespace) -> int:
     store = Store(paths)
 
     def in_use(image_id: str) -> list[str]:
@@ -160,11 +160,11 @@ def cmd_rmi(paths: Paths, args: argparse.Namespace) -> int:
     return status
 
 
-def add_tag(p: argparse.ArgumentParser) -> None:
+def add_tag(p: FlagParser) -> None:
     p.add_argument("source")
     p.add_argument("target")
 
 
-def cmd_tag(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_tag(paths: Paths, args: Namespace) -> int:
     _store(paths).tag(args.source, args.target)
     return 0

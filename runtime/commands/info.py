@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -11,6 +10,7 @@ from typing import Any
 
 from runtime.containers import effective_state, is_running
 from runtime.errors import BoxError, InvalidArgument, NotFound
+from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
 from runtime.state import Store
 
@@ -89,7 +89,7 @@ def _matches(cfg: dict[str, Any], filters: list[str]) -> bool:
     return True
 
 
-def add_ps(p: argparse.ArgumentParser) -> None:
+def add_ps(p: FlagParser) -> None:
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--no-trunc", action="store_true")
@@ -99,7 +99,7 @@ def add_ps(p: argparse.ArgumentParser) -> None:
     p.add_argument("-l", "--latest", action="store_true")
 
 
-def cmd_ps(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_ps(paths: Paths, args: Namespace) -> int:
     from runtime.format import render_format
 
     cfgs = sorted(Store(paths).all(), key=lambda c: c["Created"], reverse=True)
@@ -119,14 +119,14 @@ def cmd_ps(paths: Paths, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_inspect(p: argparse.ArgumentParser) -> None:
+def add_inspect(p: FlagParser) -> None:
     p.add_argument("-f", "--format")
     p.add_argument("--type", choices=["container", "image"])
     p.add_argument("-s", "--size", action="store_true")
     p.add_argument("names", nargs="+")
 
 
-def cmd_inspect(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_inspect(paths: Paths, args: Namespace) -> int:
     from runtime.format.template import compile_template
     from runtime.inspect import container_view, image_view
 
@@ -155,7 +155,7 @@ def cmd_inspect(paths: Paths, args: argparse.Namespace) -> int:
     return status
 
 
-def add_logs(p: argparse.ArgumentParser) -> None:
+def add_logs(p: FlagParser) -> None:
     p.add_argument("-f", "--follow", action="store_true")
     p.add_argument("-n", "--tail", default="all")
     p.add_argument("--since")
@@ -165,7 +165,7 @@ def add_logs(p: argparse.ArgumentParser) -> None:
     p.add_argument("container")
 
 
-def cmd_logs(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_logs(paths: Paths, args: Namespace) -> int:
     from runtime.logging.reader import follow, format_entry, iter_entries
     from runtime.timeutil import parse_time_arg
 
@@ -209,12 +209,12 @@ def cmd_logs(paths: Paths, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_top(p: argparse.ArgumentParser) -> None:
+def add_top(p: FlagParser) -> None:
     p.add_argument("container")
     p.add_argument("ps_args", nargs="*")
 
 
-def cmd_top(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_top(paths: Paths, args: Namespace) -> int:
     from runtime.format.table import render_table
     from runtime.top import process_rows
 

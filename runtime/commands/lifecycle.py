@@ -3,13 +3,13 @@ and, like docker, reports every failure but goes on with the rest."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable
 
 from runtime.containers import Containers
 from runtime.errors import BoxError
+from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
 
 
@@ -27,21 +27,21 @@ def _each(paths: Paths, refs: list[str], action: Callable[[Containers, str], str
     return status
 
 
-def add_stop(p: argparse.ArgumentParser) -> None:
+def add_stop(p: FlagParser) -> None:
     p.add_argument("-t", "--time", "--timeout", type=int, dest="time")
     p.add_argument("-s", "--signal")
     p.add_argument("containers", nargs="+")
 
 
-def cmd_stop(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_stop(paths: Paths, args: Namespace) -> int:
     return _each(paths, args.containers, lambda c, cid: c.stop(cid, args.time, args.signal))
 
 
-def add_restart(p: argparse.ArgumentParser) -> None:
+def add_restart(p: FlagParser) -> None:
     add_stop(p)
 
 
-def cmd_restart(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_restart(paths: Paths, args: Namespace) -> int:
     def restart(c: Containers, cid: str) -> None:
         c.stop(cid, args.time, args.signal)
         c.wait_monitor_gone(cid)
@@ -51,28 +51,28 @@ def cmd_restart(paths: Paths, args: argparse.Namespace) -> int:
     return _each(paths, args.containers, restart)
 
 
-def add_kill(p: argparse.ArgumentParser) -> None:
+def add_kill(p: FlagParser) -> None:
     p.add_argument("-s", "--signal", default="KILL")
     p.add_argument("containers", nargs="+")
 
 
-def cmd_kill(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_kill(paths: Paths, args: Namespace) -> int:
     return _each(paths, args.containers, lambda c, cid: c.kill(cid, args.signal))
 
 
-def add_rm(p: argparse.ArgumentParser) -> None:
+def add_rm(p: FlagParser) -> None:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-v", "--volumes", action="store_true")
     p.add_argument("containers", nargs="+")
 
 
-def cmd_rm(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_rm(paths: Paths, args: Namespace) -> int:
     return _each(paths, args.containers, lambda c, cid: c.remove(cid, force=args.force))
 
 
-def add_wait(p: argparse.ArgumentParser) -> None:
+def add_wait(p: FlagParser) -> None:
     p.add_argument("containers", nargs="+")
 
 
-def cmd_wait(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_wait(paths: Paths, args: Namespace) -> int:
     return _each(paths, args.containers, lambda c, cid: str(c.wait(cid)))

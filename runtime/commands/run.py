@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
@@ -10,11 +9,12 @@ import sys
 
 from runtime.containers import Containers, StatusReader
 from runtime.errors import BoxError
+from runtime.flags import REMAINDER, FlagParser, Namespace
 from runtime.paths import Paths
 from runtime.state import Store
 
 
-def _add_create_flags(p: argparse.ArgumentParser) -> None:
+def _add_create_flags(p: FlagParser) -> None:
     a = p.add_argument
     a("--name")
     a("-e", "--env", action="append", default=[])
@@ -57,26 +57,26 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     a("--stop-timeout", type=int)
     a("--shm-size")
     a("image")
-    a("command", nargs=argparse.REMAINDER)
+    a("command", nargs=REMAINDER)
 
 
-def add_run(p: argparse.ArgumentParser) -> None:
+def add_run(p: FlagParser) -> None:
     p.add_argument("-d", "--detach", action="store_true")
     _add_create_flags(p)
 
 
-def add_create(p: argparse.ArgumentParser) -> None:
+def add_create(p: FlagParser) -> None:
     p.set_defaults(detach=True)
     _add_create_flags(p)
 
 
-def add_start(p: argparse.ArgumentParser) -> None:
+def add_start(p: FlagParser) -> None:
     p.add_argument("-a", "--attach", action="store_true")
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("containers", nargs="+")
 
 
-def cmd_create(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_create(paths: Paths, args: Namespace) -> int:
     from runtime.create import create
 
     cfg = create(paths, args)
@@ -84,7 +84,7 @@ def cmd_create(paths: Paths, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_run(paths: Paths, args: Namespace) -> int:
     from runtime.create import create
 
     cfg = create(paths, args)
@@ -106,7 +106,7 @@ def cmd_run(paths: Paths, args: argparse.Namespace) -> int:
     return _wait_attached(pid, status_fd, tty=args.tty and args.interactive)
 
 
-def cmd_start(paths: Paths, args: argparse.Namespace) -> int:
+def cmd_start(paths: Paths, args: Namespace) -> int:
     store = Store(paths)
     containers = Containers(paths)
     failed = 0

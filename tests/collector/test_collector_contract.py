@@ -252,3 +252,17 @@ def test_network_comes_from_the_init_pid(tmp_path: Path) -> None:
     assert set(s.network) == {"eth0", "vbox1"}
     assert s.network["eth0"].rx_bytes == 123456789012
     assert reader.open_files == 0
+
+
+def test_spec_every_n_rereads_limits_only_every_nth_sample(tmp_path: Path) -> None:
+    tree = copy_tree(V1, tmp_path / "cg")
+    reader = open_reader(ref_for(), cgroup_root=str(tree), spec_every=3)
+    try:
+        assert reader.read().spec.memory_limit == 256 << 20
+        (tree / "memory" / GROUP.strip("/") / "memory.limit_in_bytes").write_text("1048576\n")
+        (tree / "pids" / GROUP.strip("/") / "pids.max").write_text("7\n")
+        assert [reader.read().spec.memory_limit for _ in range(2)] == [256 << 20] * 2
+        s = reader.read()
+        assert s.spec.memory_limit == 1048576 and s.spec.pids_max == 7 and s.pids.max == 7
+    finally:
+        reader.close()

@@ -181,7 +181,10 @@ def test_scan_of_many_containers_is_cheap(tmp_path: Path, state_root: Path) -> N
             **template,
             "ID": cid,
             "Name": f"/c{i}",
-            "Box": {"CgroupVersion": 1, "CgroupPaths": {"memory": str(cg / "memory" / "box" / cid)}},
+            "Box": {
+                "CgroupVersion": 1,
+                "CgroupPaths": {"memory": str(cg / "memory" / "box" / cid)},
+            },
         }
         (cdir / "config.v2.json").write_text(json.dumps(doc))
     d = CountingDiscovery([state_root], cg)

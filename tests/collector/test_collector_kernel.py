@@ -66,7 +66,7 @@ def test_v1_cpu_quota_throttles_a_busy_loop(v1_group: Callable[..., Group]) -> N
         reader.close()
     used = second.cpu.usage_ns - first.cpu.usage_ns
     wall = second.timestamp_ns - first.timestamp_ns
-    assert 0.3 * wall < used < 0.7 * wall  # capped at half a cpu
+    assert 0.05 * wall < used < 0.65 * wall  # it ran, and was capped at half a cpu
     assert second.cpu.nr_throttled > 0 and second.cpu.throttled_ns > 0
     assert second.cpu.nr_periods >= second.cpu.nr_throttled
     assert second.cpu.user_ns > first.cpu.user_ns

@@ -24,20 +24,26 @@ class Cpu:
         self._usage = self._stat = self._percpu = -1
         self._cfs = self._quota = self._period = self._shares = -1
         if cpuacct is not None:
-            self._usage = cpuacct.open("cpuacct.usage", "int", required=True)
-            self._stat = cpuacct.open("cpuacct.stat", "flat")
+            # usage is the sum of usage_percpu (the kernel sums the same per-cpu
+            # counters), so cpuacct.usage is read only where usage_percpu is missing
             self._percpu = cpuacct.open("cpuacct.usage_percpu", "ints")
+            if self._percpu < 0:
+                self._usage = cpuacct.open("cpuacct.usage", "int", required=True)
+            self._stat = cpuacct.open("cpuacct.stat", "flat")
         if cpu is not None:
             self._cfs = cpu.open("cpu.stat", "flat", required=True)
             self._quota = cpu.open("cpu.cfs_quota_us", "limit")
             self._period = cpu.open("cpu.cfs_period_us", "int")
             self._shares = cpu.open("cpu.shares", "int")
 
-    def read(self) -> tuple[CpuStats, int, int, int]:
-        """Usage and throttling, plus the spec: (stats, quota_us, period_us, shares)."""
+    def read(self) -> CpuStats:
+        """Usage and throttling."""
         usage = user = system = 0
         per_cpu: tuple[int, ...] = ()
-        if self._usage >= 0:
+        if self._percpu >= 0:
+            per_cpu = tuple(map(int, pread(self._percpu, READ_SIZE, 0).split()))
+            usage = sum(per_cpu)
+        elif self._usage >= 0:
             usage = int(pread(self._usage, READ_SIZE, 0))
         if self._stat >= 0:
             # "user 107\nsystem 6\n"
@@ -49,10 +55,7 @@ class Cpu:
                 d = parse_flat(b" ".join(words))
                 user = int(d.get(b"user", 0)) * NS_PER_TICK
                 system = int(d.get(b"system", 0)) * NS_PER_TICK
-        if self._percpu >= 0:
-            per_cpu = tuple(map(int, pread(self._percpu, READ_SIZE, 0).split()))
         periods = throttled = throttled_ns = 0
-        quota = period = shares = 0
         if self._cfs >= 0:
             # "nr_periods 25\nnr_throttled 22\nthrottled_time 1052011886\n..."
             words = pread(self._cfs, READ_SIZE, 0).split()
@@ -63,11 +66,15 @@ class Cpu:
                 periods = int(d.get(b"nr_periods", 0))
                 throttled = int(d.get(b"nr_throttled", 0))
                 throttled_ns = int(d.get(b"throttled_time", 0))
+        return CpuStats(usage, user, system, per_cpu, periods, throttled, throttled_ns)
+
+    def read_spec(self) -> tuple[int, int, int]:
+        """(quota_us, period_us, shares); quota 0 when unlimited (-1)."""
+        quota = period = shares = 0
         if self._quota >= 0:
             quota = parse_limit(pread(self._quota, READ_SIZE, 0))
         if self._period >= 0:
             period = int(pread(self._period, READ_SIZE, 0))
         if self._shares >= 0:
             shares = int(pread(self._shares, READ_SIZE, 0))
-        stats = CpuStats(usage, user, system, per_cpu, periods, throttled, throttled_ns)
-        return stats, quota, period, shares
+        return quota, period, shares

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collector.cgroups.parse import READ_SIZE, Held, parse_flat, parse_limit, pread
 from collector.model import MemoryStats
 
+OOM_KILL = [b"oom_kill"]
+
 
 class Memory:
     """Held files of one container's v1 memory group."""
@@ -24,8 +26,7 @@ class Memory:
         self._memsw_limit = held.open("memory.memsw.limit_in_bytes", "limit")
         self._soft = held.open("memory.soft_limit_in_bytes", "limit")
 
-    def read(self) -> tuple[MemoryStats, int, int, int]:
-        """(stats, limit, memory+swap limit, reservation); limits 0 when unlimited."""
+    def read(self) -> MemoryStats:
         usage = int(pread(self._usage, READ_SIZE, 0))
         data = pread(self._stat, READ_SIZE, 0)
         # Only the hierarchical half is needed: split from "total_cache" on, which is
@@ -57,13 +58,12 @@ class Memory:
         oom_kill = 0
         if self._oom >= 0:
             # "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n" (oom_kill since 4.13)
-            oom_kill = int(parse_flat(pread(self._oom, READ_SIZE, 0)).get(b"oom_kill", 0))
-        limit = parse_limit(pread(self._limit, READ_SIZE, 0)) if self._limit >= 0 else 0
-        memsw = 0
-        if self._memsw_limit >= 0:
-            memsw = parse_limit(pread(self._memsw_limit, READ_SIZE, 0))
-        soft = parse_limit(pread(self._soft, READ_SIZE, 0)) if self._soft >= 0 else 0
-        stats = MemoryStats(
+            words = pread(self._oom, READ_SIZE, 0).split()
+            if words[4:5] == OOM_KILL:
+                oom_kill = int(words[5])
+            else:
+                oom_kill = int(parse_flat(b" ".join(words)).get(b"oom_kill", 0))
+        return MemoryStats(
             usage,
             working_set,
             rss,
@@ -79,4 +79,12 @@ class Memory:
             0,
             oom_kill,
         )
-        return stats, limit, memsw, soft
+
+    def read_spec(self) -> tuple[int, int, int]:
+        """(limit, memory+swap limit, reservation); 0 when unlimited."""
+        limit = parse_limit(pread(self._limit, READ_SIZE, 0)) if self._limit >= 0 else 0
+        memsw = 0
+        if self._memsw_limit >= 0:
+            memsw = parse_limit(pread(self._memsw_limit, READ_SIZE, 0))
+        soft = parse_limit(pread(self._soft, READ_SIZE, 0)) if self._soft >= 0 else 0
+        return limit, memsw, soft

@@ -25,24 +25,24 @@ class Cpu:
         self._max = held.open("cpu.max", "text")
         self._weight = held.open("cpu.weight", "int")
 
-    def read(self) -> tuple[CpuStats, int, int, int]:
-        """(stats, quota_us, period_us, shares); quota 0 when "max"."""
+    def read(self) -> CpuStats:
         words = pread(self._stat, READ_SIZE, 0).split()
         if words[0:5:2] == BASE_KEYS and len(words) < 9:
             # no cpu controller: just "usage_usec user_usec system_usec nice_usec"
-            stats = CpuStats(int(words[1]) * 1000, int(words[3]) * 1000, int(words[5]) * 1000)
-        else:
-            d = parse_flat(b" ".join(words))
-            get = d.get
-            stats = CpuStats(
-                int(get(b"usage_usec", 0)) * 1000,
-                int(get(b"user_usec", 0)) * 1000,
-                int(get(b"system_usec", 0)) * 1000,
-                (),
-                int(get(b"nr_periods", 0)),
-                int(get(b"nr_throttled", 0)),
-                int(get(b"throttled_usec", 0)) * 1000,
-            )
+            return CpuStats(int(words[1]) * 1000, int(words[3]) * 1000, int(words[5]) * 1000)
+        get = parse_flat(b" ".join(words)).get
+        return CpuStats(
+            int(get(b"usage_usec", 0)) * 1000,
+            int(get(b"user_usec", 0)) * 1000,
+            int(get(b"system_usec", 0)) * 1000,
+            (),
+            int(get(b"nr_periods", 0)),
+            int(get(b"nr_throttled", 0)),
+            int(get(b"throttled_usec", 0)) * 1000,
+        )
+
+    def read_spec(self) -> tuple[int, int, int]:
+        """(quota_us, period_us, shares); quota 0 when "max"."""
         quota = period = shares = 0
         if self._max >= 0:
             # "max 100000" or "50000 100000"
@@ -51,4 +51,4 @@ class Cpu:
             period = int(p)
         if self._weight >= 0:
             shares = weight_to_shares(int(pread(self._weight, READ_SIZE, 0)))
-        return stats, quota, period, shares
+        return quota, period, shares

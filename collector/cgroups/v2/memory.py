@@ -9,6 +9,7 @@ from __future__ import annotations
 from collector.cgroups.parse import READ_SIZE, Held, parse_flat, parse_limit, pread
 from collector.model import MemoryStats
 
+NO_MEMORY = MemoryStats()
 EVENT_KEYS = [b"low", b"high", b"max", b"oom", b"oom_kill"]
 
 
@@ -25,10 +26,9 @@ class Memory:
         self._swap_max = held.open("memory.swap.max", "limit")
         self._low = held.open("memory.low", "limit")
 
-    def read(self) -> tuple[MemoryStats, int, int, int]:
-        """(stats, limit, swap limit, reservation); limits 0 when "max"."""
+    def read(self) -> MemoryStats:
         if self._current < 0:
-            return MemoryStats(), 0, 0, 0  # memory controller not enabled here
+            return NO_MEMORY  # memory controller not enabled here
         usage = int(pread(self._current, READ_SIZE, 0))
         inactive_file = rss = cache = mapped = pgfault = pgmajfault = 0
         if self._stat >= 0:
@@ -60,10 +60,7 @@ class Memory:
                 oom_kill = int(get(b"oom_kill", 0))
         peak = int(pread(self._peak, READ_SIZE, 0)) if self._peak >= 0 else 0
         swap = int(pread(self._swap, READ_SIZE, 0)) if self._swap >= 0 else 0
-        limit = parse_limit(pread(self._max, READ_SIZE, 0)) if self._max >= 0 else 0
-        swap_limit = parse_limit(pread(self._swap_max, READ_SIZE, 0)) if self._swap_max >= 0 else 0
-        low = parse_limit(pread(self._low, READ_SIZE, 0)) if self._low >= 0 else 0
-        stats = MemoryStats(
+        return MemoryStats(
             usage,
             working_set,
             rss,
@@ -79,4 +76,10 @@ class Memory:
             oom,
             oom_kill,
         )
-        return stats, limit, swap_limit, low
+
+    def read_spec(self) -> tuple[int, int, int]:
+        """(limit, swap limit, reservation); 0 when "max"."""
+        limit = parse_limit(pread(self._max, READ_SIZE, 0)) if self._max >= 0 else 0
+        swap_limit = parse_limit(pread(self._swap_max, READ_SIZE, 0)) if self._swap_max >= 0 else 0
+        low = parse_limit(pread(self._low, READ_SIZE, 0)) if self._low >= 0 else 0
+        return limit, swap_limit, low

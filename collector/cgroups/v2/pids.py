@@ -11,7 +11,10 @@ class Pids:
         self._current = held.open("pids.current", "int")
         self._max = held.open("pids.max", "limit")
 
-    def read(self) -> PidsStats:
+    def read(self, limit: int) -> PidsStats:
+        """The count, with the cap last read by ``read_spec``."""
         current = int(pread(self._current, READ_SIZE, 0)) if self._current >= 0 else 0
-        limit = parse_limit(pread(self._max, READ_SIZE, 0)) if self._max >= 0 else 0
         return PidsStats(current, limit)
+
+    def read_spec(self) -> int:
+        return parse_limit(pread(self._max, READ_SIZE, 0)) if self._max >= 0 else 0
