@@ -47,12 +47,14 @@ def parse_net_dev(data: bytes) -> dict[str, NetStats]:
 class NetReader:
     """The held net/dev file of one container's init process."""
 
-    __slots__ = ("path", "pid", "_fd")
+    __slots__ = ("path", "pid", "_fd", "_last", "_parsed")
 
     def __init__(self, proc_root: str, pid: int) -> None:
         self.pid = pid
         self.path = f"{proc_root}/{pid}/net/dev"
         self._fd = -1
+        self._last = b""  # the previous content and its parse: idle interfaces (and
+        self._parsed = EMPTY  # idle namespaces) are common, and equal bytes parse equal
         if pid > 0:
             try:
                 self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
@@ -70,8 +72,12 @@ class NetReader:
                 raise
             self.close()
             return EMPTY
+        if data == self._last:
+            return self._parsed
         try:
-            return parse_net_dev(data)
+            self._parsed = parse_net_dev(data)
+            self._last = data
+            return self._parsed
         except (ValueError, IndexError) as exc:
             raise ParseError(self.path.rpartition("/net/")[0], "net/dev", data, str(exc)) from exc
 

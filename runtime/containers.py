@@ -14,7 +14,7 @@ import time
 
 from runtime.errors import BoxError, Conflict
 from runtime.paths import Paths
-from runtime.state import Store, process_alive
+from runtime.state import Store, process_alive, process_start_time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
@@ -68,14 +68,27 @@ class Containers:
         """
         from runtime.monitor import launch
 
-        with self.store.lock(cid):
-            cfg = self.store.load(cid)
-            if is_running(cfg):
-                return cfg["State"]["Pid"], (cfg.get("Box") or {}).get("MonitorPid", 0), -1
-            cfg["HasBeenManuallyStopped"] = False
-            cfg["State"]["Error"] = ""
-            self.store.save(cfg)
-            mon_pid, status_fd = launch(self.paths, cid, attached, interactive)
+        deadline = time.monotonic() + 30
+        while True:
+            with self.store.lock(cid):
+                cfg = self.store.load(cid)
+                box = cfg.get("Box") or {}
+                if is_running(cfg):
+                    return cfg["State"]["Pid"], box.get("MonitorPid", 0), -1
+                if not monitor_alive(cfg):
+                    cfg["HasBeenManuallyStopped"] = False
+                    cfg["State"]["Error"] = ""
+                    mon_pid, status_fd = launch(self.paths, cid, attached, interactive)
+                    # Recorded before the lock goes: a concurrent start sees this monitor
+                    # and waits for it instead of launching a second one.
+                    cfg["Box"] = {**box, "MonitorPid": mon_pid,
+                                  "MonitorStart": process_start_time(mon_pid)}
+                    self.store.save(cfg)
+                    break
+            # Another monitor is starting (or finishing) this container: let it decide.
+            if time.monotonic() > deadline:
+                raise Conflict(f"container {cid[:12]} is being started by another command")
+            time.sleep(0.01)
         reader = StatusReader(status_fd)
         kind, rest = reader.next()
         if kind == "started":

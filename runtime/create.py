@@ -128,6 +128,27 @@ def _int_flag(value: str | None, flag: str) -> int:
         raise InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: strconv.ParseInt: parsing "{value}": invalid syntax') from None
 
 
+# HostConfig key -> Resources field that docker zeroes (after its warning) when the
+# kernel lacks the feature (daemon verifyPlatformContainerResources).
+_DROPPABLE = {"MemoryReservation": "memory_reservation", "OomKillDisable": "oom_kill_disable",
+              "CpuShares": "cpu_shares", "CpuPeriod": "cpu_period", "CpuQuota": "cpu_quota",
+              "CpusetCpus": "cpuset_cpus", "CpusetMems": "cpuset_mems",
+              "BlkioWeight": "blkio_weight", "BlkioDeviceReadBps": "blkio_device_read_bps",
+              "BlkioDeviceWriteBps": "blkio_device_write_bps",
+              "BlkioDeviceReadIOps": "blkio_device_read_iops",
+              "BlkioDeviceWriteIOps": "blkio_device_write_iops"}
+
+
+def _drop_unsupported(host: dict[str, Any], res: Any, features: frozenset[str]) -> None:
+    """What the kernel cannot do is not recorded as if it were applied."""
+    from runtime.cgroups.base import applicable
+
+    applied = applicable(res, features)
+    for key, field in _DROPPABLE.items():
+        if getattr(res, field) and not getattr(applied, field):
+            host[key] = None if isinstance(host.get(key), list) else type(host[key])()
+
+
 def host_config(opts: Namespace) -> dict[str, Any]:
     """Every flag is parsed here, before anything exists; a bad value raises."""
     network = opts.network or "none"
@@ -216,6 +237,7 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
     driver.validate(resources)
     for warning in driver.warnings(resources):
         print(f"WARNING: {warning}", file=sys.stderr)
+    _drop_unsupported(host, resources, driver.host().features)
     image = ImageStore(paths.root).resolve(opts.image)
     img_cfg = image.config or {}
     entrypoint = list(img_cfg.get("Entrypoint") or [])
@@ -232,6 +254,7 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
                      parse_env_files(opts.env_file) + _env_from_flags(opts.env))
     labels = dict(img_cfg.get("Labels") or {})
     labels.update(_labels(opts.label))
+    labels = dict(sorted(labels.items()))  # Go marshals maps with sorted keys
     cid = new_id()
     hostname = opts.hostname or cid[:12]
     if opts.network == "host" and not opts.hostname:

@@ -89,6 +89,20 @@ def _matches(cfg: dict[str, Any], filters: list[str]) -> bool:
     return True
 
 
+_STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
+
+
+def _check_filters(filters: list[str]) -> None:
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if not sep:
+            raise InvalidArgument(f"Bad format of filter (expected name=value): {f}")
+        if key not in ("name", "id", "status", "label", "exited", "ancestor"):
+            raise InvalidArgument(f"Invalid filter '{key}'")
+        if key == "status" and value not in _STATUSES:
+            raise InvalidArgument(f"Invalid filter 'status={value}'")
+
+
 def add_ps(p: FlagParser) -> None:
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -102,6 +116,7 @@ def add_ps(p: FlagParser) -> None:
 def cmd_ps(paths: Paths, args: Namespace) -> int:
     from runtime.format import render_format
 
+    _check_filters(args.filter)  # a bad filter fails even when nothing would be listed
     cfgs = sorted(Store(paths).all(), key=lambda c: c["Created"], reverse=True)
     show_all = args.all or args.last >= 0 or args.latest or any(
         f.startswith(("status=", "exited=")) for f in args.filter)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from runtime.timeutil import parse_rfc3339
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _S = 1_000_000_000
 _MIN = 60 * _S

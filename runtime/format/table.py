@@ -9,9 +9,12 @@ trailing spaces, exactly as ``docker ps`` prints.
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
 
 from runtime.format.template import compile_template
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MIN_WIDTH = 10
 PADDING = 3

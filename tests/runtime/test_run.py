@@ -28,7 +28,7 @@ def host_bounding_set() -> int:
 
 
 @pytest.mark.parametrize("script, code", [("exit 0", 0), ("exit 3", 3), ("exit 255", 255),
-                                          ("sh -c 'kill -9 $$'", 137)])
+                                          ("sh -c 'kill -9 $$'; exit $?", 137)])
 def test_exit_code_is_the_commands(box: Box, script: str, code: int) -> None:
     assert box("run", "busybox", "sh", "-c", script).returncode == code
 
@@ -147,6 +147,12 @@ def test_tty_gives_a_terminal(box: Box) -> None:
     assert box.ok("run", "-t", "busybox", "sh", "-c", "echo $TERM").strip() == "xterm"
 
 
+@pytest.mark.xfail(strict=True, reason="known bug: the pty comes from the host's devpts, "
+                   "not the container's /dev/pts, so ttyname() cannot find it")
+def test_tty_is_dev_pts_0_of_the_container(box: Box) -> None:
+    assert box.ok("run", "-t", "busybox", "tty").strip() == "/dev/pts/0"
+
+
 def test_rm_leaves_nothing(box: Box) -> None:
     before = {p.name for p in (box.root / "containers").iterdir()}
     assert box("run", "--rm", "--name", "gone", "busybox", "sh", "-c", "exit 2").returncode == 2
@@ -250,12 +256,14 @@ def test_proc_and_sys_are_read_only_where_docker_makes_them(box: Box) -> None:
         mounts[point] = opts.split(",")
     assert "ro" in mounts["/sys"]
     assert "rw" in mounts["/proc"]
-    for path in ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"):
-        assert "ro" in mounts[path], path
+    for path in ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"):
+        if Path(path).exists():  # this kernel may lack some (no sysrq here)
+            assert "ro" in mounts[path], path
     assert box("run", "busybox", "sh", "-c",
                "echo 1 > /proc/sys/kernel/ns_last_pid").returncode != 0
-    # masked: reads as empty
-    assert box.ok("run", "busybox", "cat", "/proc/kcore") == ""
+    # masked: /proc/keys reads as empty, as /dev/null does
+    assert "/proc/keys" in mounts and "/proc/timer_list" in mounts
+    assert box.ok("run", "busybox", "cat", "/proc/keys", "/proc/timer_list") == ""
 
 
 def test_signals_reach_the_command_with_default_dispositions(box: Box) -> None:

@@ -17,6 +17,7 @@ SOURCES = (
     ("blkio.bfq.io_service_bytes_recursive", "blkio.bfq.io_serviced_recursive"),
     ("blkio.io_service_bytes_recursive", "blkio.io_serviced_recursive"),
 )
+PROBE_EVERY = 10
 
 
 def parse_rw(data: bytes) -> dict[bytes, list[int]]:
@@ -45,6 +46,7 @@ class Blkio:
 
     def __init__(self, held: Held) -> None:
         self._pairs: list[tuple[int, int]] = []
+        self._idle = 0  # reads left before the other sources are probed again
         throttle_found = False
         for i, (bytes_file, ops_file) in enumerate(SOURCES):
             if i == 1 and throttle_found:
@@ -57,7 +59,13 @@ class Blkio:
             throttle_found = throttle_found or i == 0
 
     def read(self) -> dict[str, IoStats]:
-        for b, o in self._pairs:
+        # A group that never did I/O has empty files in every layer: while the first
+        # source is empty, the others are probed only every PROBE_EVERY reads.
+        pairs = self._pairs
+        if self._idle > 0 and len(pairs) > 1:
+            self._idle -= 1
+            pairs = pairs[:1]
+        for b, o in pairs:
             by_bytes = parse_rw(pread(b, READ_SIZE, 0))
             if not by_bytes:
                 continue
@@ -67,4 +75,6 @@ class Blkio:
                 ro, wo = by_ops.get(dev, (0, 0))
                 out[dev.decode()] = IoStats(rb, wb, ro, wo)
             return out
+        if pairs is self._pairs:
+            self._idle = PROBE_EVERY
         return {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from collector.cgroups.parse import READ_SIZE, Held, parse_flat, parse_limit, pread
+from collector.cgroups.parse import READ_SIZE, Held, parse_flat, parse_limit, pread, read_cold
 from collector.model import CpuStats
 
 NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
@@ -22,7 +22,8 @@ class Cpu:
 
     def __init__(self, cpu: Held | None, cpuacct: Held | None) -> None:
         self._usage = self._stat = self._percpu = -1
-        self._cfs = self._quota = self._period = self._shares = -1
+        self._cfs = -1
+        self._quota = self._period = self._shares = ""
         if cpuacct is not None:
             # usage is the sum of usage_percpu (the kernel sums the same per-cpu
             # counters), so cpuacct.usage is read only where usage_percpu is missing
@@ -32,9 +33,9 @@ class Cpu:
             self._stat = cpuacct.open("cpuacct.stat", "flat")
         if cpu is not None:
             self._cfs = cpu.open("cpu.stat", "flat", required=True)
-            self._quota = cpu.open("cpu.cfs_quota_us", "limit")
-            self._period = cpu.open("cpu.cfs_period_us", "int")
-            self._shares = cpu.open("cpu.shares", "int")
+            self._quota = cpu.cold("cpu.cfs_quota_us", "limit")
+            self._period = cpu.cold("cpu.cfs_period_us", "int")
+            self._shares = cpu.cold("cpu.shares", "int")
 
     def read(self) -> CpuStats:
         """Usage and throttling."""
@@ -71,10 +72,10 @@ class Cpu:
     def read_spec(self) -> tuple[int, int, int]:
         """(quota_us, period_us, shares); quota 0 when unlimited (-1)."""
         quota = period = shares = 0
-        if self._quota >= 0:
-            quota = parse_limit(pread(self._quota, READ_SIZE, 0))
-        if self._period >= 0:
-            period = int(pread(self._period, READ_SIZE, 0))
-        if self._shares >= 0:
-            shares = int(pread(self._shares, READ_SIZE, 0))
+        if self._quota:
+            quota = parse_limit(read_cold(self._quota))
+        if self._period:
+            period = int(read_cold(self._period))
+        if self._shares:
+            shares = int(read_cold(self._shares))
         return quota, period, shares

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collector.cgroups.parse import READ_SIZE, Held, pread
+from collector.cgroups.parse import Held, read_cold
 
 
 class Cpuset:
     def __init__(self, held: Held) -> None:
-        self._cpus = held.open("cpuset.cpus", "text")
-        self._mems = held.open("cpuset.mems", "text")
+        self._cpus = held.cold("cpuset.cpus", "text")
+        self._mems = held.cold("cpuset.mems", "text")
 
     def read(self) -> tuple[str, str]:
-        cpus = pread(self._cpus, READ_SIZE, 0).strip().decode() if self._cpus >= 0 else ""
-        mems = pread(self._mems, READ_SIZE, 0).strip().decode() if self._mems >= 0 else ""
+        cpus = read_cold(self._cpus).strip().decode() if self._cpus else ""
+        mems = read_cold(self._mems).strip().decode() if self._mems else ""
         return cpus, mems

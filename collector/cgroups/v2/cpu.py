@@ -6,7 +6,7 @@ the cpu controller is enabled for it. Microseconds become nanoseconds here.
 
 from __future__ import annotations
 
-from collector.cgroups.parse import READ_SIZE, Held, parse_flat, pread
+from collector.cgroups.parse import READ_SIZE, Held, parse_flat, pread, read_cold
 from collector.model import CpuStats
 
 BASE_KEYS = [b"usage_usec", b"user_usec", b"system_usec"]
@@ -22,8 +22,8 @@ def weight_to_shares(weight: int) -> int:
 class Cpu:
     def __init__(self, held: Held) -> None:
         self._stat = held.open("cpu.stat", "flat", required=True)
-        self._max = held.open("cpu.max", "text")
-        self._weight = held.open("cpu.weight", "int")
+        self._max = held.cold("cpu.max", "text")
+        self._weight = held.cold("cpu.weight", "int")
 
     def read(self) -> CpuStats:
         words = pread(self._stat, READ_SIZE, 0).split()
@@ -44,11 +44,11 @@ class Cpu:
     def read_spec(self) -> tuple[int, int, int]:
         """(quota_us, period_us, shares); quota 0 when "max"."""
         quota = period = shares = 0
-        if self._max >= 0:
+        if self._max:
             # "max 100000" or "50000 100000"
-            q, _, p = pread(self._max, READ_SIZE, 0).partition(b" ")
+            q, _, p = read_cold(self._max).partition(b" ")
             quota = 0 if q == b"max" else int(q)
             period = int(p)
-        if self._weight >= 0:
-            shares = weight_to_shares(int(pread(self._weight, READ_SIZE, 0)))
+        if self._weight:
+            shares = weight_to_shares(int(read_cold(self._weight)))
         return quota, period, shares

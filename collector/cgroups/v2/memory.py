@@ -6,7 +6,7 @@ file_mapped, failcnt = the "max" event count (as runc does), max_usage = memory.
 
 from __future__ import annotations
 
-from collector.cgroups.parse import READ_SIZE, Held, parse_flat, parse_limit, pread
+from collector.cgroups.parse import READ_SIZE, Held, parse_flat, parse_limit, pread, read_cold
 from collector.model import MemoryStats
 
 NO_MEMORY = MemoryStats()
@@ -22,9 +22,9 @@ class Memory:
         self._stat = held.open("memory.stat", "flat")
         self._events = held.open("memory.events", "flat")
         self._swap = held.open("memory.swap.current", "int")
-        self._max = held.open("memory.max", "limit")
-        self._swap_max = held.open("memory.swap.max", "limit")
-        self._low = held.open("memory.low", "limit")
+        self._max = held.cold("memory.max", "limit")
+        self._swap_max = held.cold("memory.swap.max", "limit")
+        self._low = held.cold("memory.low", "limit")
 
     def read(self) -> MemoryStats:
         if self._current < 0:
@@ -79,7 +79,7 @@ class Memory:
 
     def read_spec(self) -> tuple[int, int, int]:
         """(limit, swap limit, reservation); 0 when "max"."""
-        limit = parse_limit(pread(self._max, READ_SIZE, 0)) if self._max >= 0 else 0
-        swap_limit = parse_limit(pread(self._swap_max, READ_SIZE, 0)) if self._swap_max >= 0 else 0
-        low = parse_limit(pread(self._low, READ_SIZE, 0)) if self._low >= 0 else 0
+        limit = parse_limit(read_cold(self._max)) if self._max else 0
+        swap_limit = parse_limit(read_cold(self._swap_max)) if self._swap_max else 0
+        low = parse_limit(read_cold(self._low)) if self._low else 0
         return limit, swap_limit, low

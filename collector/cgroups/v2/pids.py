@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collector.cgroups.parse import READ_SIZE, Held, parse_limit, pread
+from collector.cgroups.parse import READ_SIZE, Held, parse_limit, pread, read_cold
 from collector.model import PidsStats
 
 
 class Pids:
     def __init__(self, held: Held) -> None:
         self._current = held.open("pids.current", "int")
-        self._max = held.open("pids.max", "limit")
+        self._max = held.cold("pids.max", "limit")
 
     def read(self, limit: int) -> PidsStats:
         """The count, with the cap last read by ``read_spec``."""
@@ -17,4 +17,4 @@ class Pids:
         return PidsStats(current, limit)
 
     def read_spec(self) -> int:
-        return parse_limit(pread(self._max, READ_SIZE, 0)) if self._max >= 0 else 0
+        return parse_limit(read_cold(self._max)) if self._max else 0

@@ -1,0 +1,240 @@
+"""CPU per container-sample of the collector, all in, beside a raw-read floor.
+
+Creates N cgroup v1 groups ``/box/bench-<i>`` (with the runtime's V1Driver), each holding
+a sleeping process, and a box-style state root describing them (config.v2.json with the
+cgroup paths and the pid, so discovery, net/dev and the readers all do their real work).
+Then, in one process and one run:
+
+- ``tick_us``: one pipeline interval (discovery scan, read + parse every container,
+  events, history, the sinks' ``write``) per container;
+- ``read_us``: the readers alone; ``floor_us``: open/read/close of the same files with
+  no parsing (what any reader of these files pays);
+- ``prom_us``: rendering ``/metrics`` per container; ``influx_us``: line protocol
+  encoding per container (when ``collector.lineproto`` is there);
+- ``us_per_sample`` = tick + prom + influx: all in, as if scraped every interval.
+
+With ``--churn K`` it also starts and stops K containers (groups + state files) while
+ticking and reports whether held descriptors returned to the baseline. Everything it
+creates is removed, also on failure. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from collector.discover import Discovery  # noqa: E402
+from collector.pipeline import Pipeline, ensure_nofile  # noqa: E402
+from collector.sinks.prometheus import PrometheusSink  # noqa: E402
+from runtime.cgroups.base import Resources  # noqa: E402
+from runtime.cgroups.v1 import V1Driver  # noqa: E402
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+class BenchGroups:
+    """Discovery factory: ``/box/bench-<i>`` is the container with the id we gave it."""
+
+    source = "box"
+
+    def __init__(self) -> None:
+        self.ids: dict[str, str] = {}
+
+    def handle(self, cgroup: str) -> str | None:
+        return self.ids.get(cgroup)
+
+
+class Fleet:
+    """The bench containers: cgroups, sleeping processes, state files; ``remove`` all."""
+
+    def __init__(self, root: Path, factory: BenchGroups) -> None:
+        self.root = root
+        self.factory = factory
+        self.driver = V1Driver(CGROUP_ROOT)
+        self.groups: dict[str, dict[str, str]] = {}  # id -> paths
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def add(self, name: str, with_process: bool) -> str:
+        cid = os.urandom(32).hex()
+        paths = self.driver.create(f"box/{name}", Resources())
+        self.groups[cid] = paths
+        pid = 0
+        if with_process:
+            proc = subprocess.Popen(["sleep", "3600"], stdin=subprocess.DEVNULL)
+            self.procs[cid] = proc
+            self.driver.attach(paths, proc.pid)
+            pid = proc.pid
+        self.factory.ids[f"/box/{name}"] = cid
+        cdir = self.root / "containers" / cid
+        cdir.mkdir(parents=True)
+        state = {
+            "ID": cid, "Name": f"/{name}", "Created": "2026-01-01T00:00:00Z",
+            "Config": {"Image": "bench", "Labels": {"bench": "1"}},
+            "State": {"Running": True, "Pid": pid, "StartedAt": "2026-01-01T00:00:00Z"},
+            "Box": {"CgroupPaths": paths, "CgroupVersion": 1},
+        }  # fmt: skip
+        tmp = cdir / "config.v2.json.tmp"
+        tmp.write_text(json.dumps(state))
+        tmp.rename(cdir / "config.v2.json")
+        return cid
+
+    def drop(self, cid: str) -> None:
+        proc = self.procs.pop(cid, None)
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        paths = self.groups.pop(cid)
+        shutil.rmtree(self.root / "containers" / cid, ignore_errors=True)
+        self.driver.destroy(paths)
+
+    def remove(self) -> None:
+        for proc in self.procs.values():
+            proc.kill()
+        for cid in list(self.groups):
+            self.drop(cid)
+        self.factory.ids.clear()
+
+
+def _cpu() -> float:
+    return time.process_time()
+
+
+def _floor_files(pipeline: Pipeline) -> list[str]:
+    files = []
+    for reader in pipeline._readers.values():  # noqa: SLF001 - the bench looks inside
+        for held in reader._held:  # noqa: SLF001
+            files.extend(f"{held.directory}/{name}" for name in held.fds)
+        if reader._net._fd >= 0:  # noqa: SLF001
+            files.append(reader._net.path)  # noqa: SLF001
+    return files
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def run(n: int, ticks: int, churn: int, churn_batch: int) -> dict[str, object]:
+    ensure_nofile(n * 20 + 1024)
+    root = Path(tempfile.mkdtemp(prefix="box-bench-"))
+    factory = BenchGroups()
+    fleet = Fleet(root, factory)
+    prom = PrometheusSink(("bench",))
+    pipeline = Pipeline(Discovery([root], CGROUP_ROOT, ("bench",), factories=(factory,)),
+                        [prom], history=300.0, spec_every=10)  # fmt: skip
+    prom.self_metrics = pipeline.self_metrics
+    try:
+        from collector.lineproto import Encoder
+
+        encoder: Encoder | None = Encoder("bench")
+    except ImportError:
+        encoder = None
+    out: dict[str, object] = {"containers": n, "ticks": ticks}
+    try:
+        t0 = time.perf_counter()
+        for i in range(n):
+            fleet.add(f"bench-{i}", with_process=True)
+        out["setup_s"] = round(time.perf_counter() - t0, 2)
+        for _ in range(3):  # warm: open readers, fill caches
+            pipeline.tick()
+        assert pipeline.stats.containers == n, pipeline.stats
+        per = ticks * n
+
+        c = _cpu()
+        for _ in range(ticks):
+            pipeline.tick()
+        out["tick_us"] = round((_cpu() - c) / per * 1e6, 2)
+
+        readers = list(pipeline._readers.values())  # noqa: SLF001
+        c = _cpu()
+        for _ in range(ticks):
+            for r in readers:
+                r.read()
+        out["read_us"] = round((_cpu() - c) / per * 1e6, 2)
+
+        files = _floor_files(pipeline)
+        out["files_per_container"] = round(len(files) / n, 1)
+        c = _cpu()
+        for _ in range(ticks):
+            for path in files:
+                fd = os.open(path, os.O_RDONLY)
+                os.read(fd, 65536)
+                os.close(fd)
+        out["floor_us"] = round((_cpu() - c) / per * 1e6, 2)
+
+        c = _cpu()
+        for _ in range(ticks):
+            body = prom.render()
+        out["prom_us"] = round((_cpu() - c) / per * 1e6, 2)
+        out["prom_bytes_per_container"] = len(body) // n
+
+        influx = 0.0
+        if encoder is not None:
+            samples = list(pipeline.latest.values())
+            c = _cpu()
+            for _ in range(ticks):
+                for s in samples:
+                    encoder.sample(s)
+            influx = (_cpu() - c) / per * 1e6
+            out["influx_us"] = round(influx, 2)
+        out["us_per_sample"] = round(out["tick_us"] + out["prom_us"] + influx, 2)  # type: ignore[operator]
+        out["us_per_sample_scrape_15s"] = round(
+            out["tick_us"] + out["prom_us"] / 15 + influx, 2)  # type: ignore[operator]  # fmt: skip
+        out["cpu_pct_of_core_at_1s"] = round(out["us_per_sample"] * n / 1e4, 2)  # type: ignore[operator]
+        out["rss_mb"] = round(_rss_mb(), 1)
+        out["fds_held"] = pipeline.open_files
+        out["rlimit_nofile"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+        if churn:
+            base = _fds()
+            t0 = time.perf_counter()
+            done = 0
+            while done < churn:
+                batch = [fleet.add(f"bench-churn-{done + k}", with_process=False)
+                         for k in range(min(churn_batch, churn - done))]  # fmt: skip
+                pipeline.tick()
+                for cid in batch:
+                    fleet.drop(cid)
+                pipeline.tick()
+                done += len(batch)
+            out["churn_starts_stops"] = done
+            out["churn_s"] = round(time.perf_counter() - t0, 1)
+            out["churn_fds_before"] = base
+            out["churn_fds_after"] = _fds()
+            out["churn_fds_ok"] = _fds() <= base
+    finally:
+        pipeline.close()
+        fleet.remove()
+        shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--containers", type=int, default=200)
+    ap.add_argument("--ticks", type=int, default=20)
+    ap.add_argument("--churn", type=int, default=0, help="container starts+stops to run")
+    ap.add_argument("--churn-batch", type=int, default=50)
+    args = ap.parse_args()
+    print(json.dumps(run(args.containers, args.ticks, args.churn, args.churn_batch)))
+
+
+if __name__ == "__main__":
+    main()

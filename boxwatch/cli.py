@@ -1,0 +1,46 @@
+"""The ``boxwatch`` command: one entry point for the collector, and later the shipper
+and the local stack. Each subcommand is a ``module:function`` taking argv and returning
+an exit code, imported only when run (so one subcommand's dependencies never slow or
+break another)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> ("module:main", one-line help). Planned: shipper, up, down, status, demo, logs.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "collector": ("collector.cli:main", "sample container metrics into Prometheus and InfluxDB"),
+}
+
+
+def usage() -> str:
+    width = max(len(n) for n in SUBCOMMANDS)
+    lines = [f"  {name:<{width}}  {text}" for name, (_, text) in sorted(SUBCOMMANDS.items())]
+    return ("usage: boxwatch COMMAND [OPTIONS]\n\nContainer metrics and logs for box and "
+            "Docker hosts.\n\nCommands:\n" + "\n".join(lines)
+            + "\n\nRun 'boxwatch COMMAND --help' for a command's options.\n")  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(usage())
+        return 0
+    if args[0] == "--version":
+        from boxwatch import __version__
+
+        print(f"boxwatch {__version__}")
+        return 0
+    name = args.pop(0)
+    entry = SUBCOMMANDS.get(name)
+    if entry is None:
+        sys.stderr.write(f"boxwatch: unknown command {name!r}\n\n" + usage())
+        return 2
+    module, _, func = entry[0].partition(":")
+    return int(getattr(importlib.import_module(module), func)(args, prog=f"boxwatch {name}") or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

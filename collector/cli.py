@@ -1,0 +1,187 @@
+"""``boxwatch collector``: its options, and wiring discovery, the pipeline, the sinks and
+the HTTP server together.
+
+Each sink module may add its own flags through an ``add_arguments(parser)`` hook listed
+in ``SINK_OPTIONS``; a sink is switched on with ``--sink KIND[=URL]`` and built by its
+class's ``from_args(url, args)`` (see ``collector.sinks.base``). The Prometheus sink is
+always on: it is what ``/metrics`` serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+DEFAULT_ROOTS = ("/var/lib/box", "/var/lib/docker")
+# modules whose add_arguments(parser) adds a sink's own flags; missing ones are skipped
+SINK_OPTIONS: dict[str, str] = {
+    "influxdb": "collector.sinks.influx:add_arguments",
+}
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class DurationError(ValueError):
+    def __init__(self, value: str) -> None:
+        super().__init__(f"not a duration (e.g. 500ms, 1s, 5m): {value!r}")
+        self.value = value
+
+
+def parse_duration(value: str) -> float:
+    """"500ms", "1s", "5m", "1h" or plain seconds ("2.5") -> seconds."""
+    text = value.strip()
+    for unit in ("ms", "s", "m", "h"):
+        if text.endswith(unit) and (unit != "s" or not text.endswith("ms")):
+            number = text[: -len(unit)]
+            break
+    else:
+        number, unit = text, "s"
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        raise DurationError(value) from None
+    if seconds < 0:
+        raise DurationError(value)
+    return seconds
+
+
+def _duration(value: str) -> float:
+    try:
+        return parse_duration(value)
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_sink_options(parser: argparse.ArgumentParser) -> None:
+    for target in SINK_OPTIONS.values():
+        module, _, func = target.partition(":")
+        try:
+            hook = getattr(importlib.import_module(module), func)
+        except (ImportError, AttributeError):
+            continue  # that sink is not installed/written yet
+        hook(parser)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The collector's own flags, then each sink module's."""
+    parser.add_argument("--root", action="append", default=None, metavar="DIR",
+                        help="state root to discover containers in (repeatable; "
+                             f"default {' and '.join(DEFAULT_ROOTS)})")
+    parser.add_argument("--cgroup-root", default="/sys/fs/cgroup")
+    parser.add_argument("--proc-root", default="/proc")
+    parser.add_argument("--sys-root", default="/sys", help="for block device names")
+    parser.add_argument("--interval", type=_duration, default=1.0, help="sampling interval (1s)")
+    parser.add_argument("--jitter", type=float, default=0.1,
+                        help="random spread of each interval, as a fraction of it (0.1)")
+    parser.add_argument("--listen", default="127.0.0.1:9180", help="HTTP HOST:PORT ('' = off)")
+    parser.add_argument("--label-whitelist", action="append", default=[], metavar="KEYS",
+                        help="container labels to export, comma-separated (repeatable)")
+    parser.add_argument("--history", type=_duration, default=300.0,
+                        help="how much history /api/v1/containers/NAME keeps (5m)")
+    parser.add_argument("--spec-every", type=int, default=10,
+                        help="re-read limit files every N samples (10)")
+    parser.add_argument("--per-cpu", action="store_true",
+                        help="export container_cpu_usage_seconds_total per cpu (cpu00...)")
+    parser.add_argument("--once", action="store_true",
+                        help="print one sample of every container as JSON and exit")
+    parser.add_argument("--sink", action="append", default=[], metavar="KIND[=URL]",
+                        help="also write to this sink (influxdb-v1, influxdb-v2); repeatable")
+    _add_sink_options(parser)  # fmt: skip
+
+
+def whitelist(args: argparse.Namespace) -> tuple[str, ...]:
+    keys: list[str] = []
+    for item in args.label_whitelist:
+        keys.extend(k.strip() for k in item.split(",") if k.strip())
+    return tuple(dict.fromkeys(keys))
+
+
+def build_sinks(args: argparse.Namespace) -> list:
+    """The sinks asked for with --sink, each from its registered class."""
+    from collector.pipeline import sink_class
+
+    sinks = []
+    for spec in args.sink:
+        kind, _, url = spec.partition("=")
+        sinks.append(sink_class(kind.strip()).from_args(url.strip(), args))
+    return sinks
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Sample every container's "
+                                     "cgroup accounting into Prometheus and InfluxDB.")
+    add_arguments(parser)
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    args.label_whitelist = whitelist(args)
+    from collector.discover import Discovery
+    from collector.pipeline import Pipeline
+    from collector.sinks.base import SinkError
+    from collector.sinks.prometheus import PrometheusSink
+
+    roots = args.root or list(DEFAULT_ROOTS)
+    discovery = Discovery(roots, args.cgroup_root, args.label_whitelist)
+    if args.once:
+        return _once(discovery, args)
+    try:
+        extra = build_sinks(args)
+    except SinkError as exc:
+        print(f"boxwatch collector: {exc}", file=sys.stderr)
+        return 2
+    prometheus = PrometheusSink(args.label_whitelist, args.per_cpu, args.sys_root)
+    pipeline = Pipeline(discovery, [prometheus, *extra], cgroup_root=args.cgroup_root,
+                        proc_root=args.proc_root, interval=args.interval, jitter=args.jitter,
+                        history=args.history, spec_every=args.spec_every,
+                        on_error=lambda msg: print(msg, file=sys.stderr))  # fmt: skip
+    prometheus.self_metrics = pipeline.self_metrics
+    server = None
+    if args.listen:
+        from collector.api import ListenError, Server, parse_listen
+
+        try:
+            host, port = parse_listen(args.listen)
+        except ListenError as exc:
+            print(f"boxwatch collector: {exc}", file=sys.stderr)
+            pipeline.close()
+            return 2
+        server = Server(pipeline, prometheus, host, port)
+        try:
+            server.start()
+        except OSError as exc:
+            print(f"boxwatch collector: cannot listen on {args.listen}: {exc}", file=sys.stderr)
+            pipeline.close()
+            return 1
+        print(f"boxwatch collector: listening on http://{host}:{server.port}", file=sys.stderr)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: pipeline.stop())
+    try:
+        pipeline.run()
+    finally:
+        if server is not None:
+            server.stop()
+        pipeline.close()
+    return 0
+
+
+def _once(discovery: object, args: argparse.Namespace) -> int:
+    """One sample of every container, printed as one JSON object."""
+    from collector.api import dumps, sample_to_dict
+    from collector.pipeline import Pipeline
+
+    pipeline = Pipeline(discovery, [], cgroup_root=args.cgroup_root,  # type: ignore[arg-type]
+                        proc_root=args.proc_root, history=0, spec_every=1,
+                        on_error=lambda msg: print(msg, file=sys.stderr))  # fmt: skip
+    try:
+        samples = pipeline.tick()
+        doc = {
+            "timestamp_ns": time.time_ns(),
+            "containers": [sample_to_dict(s) for s in sorted(samples, key=lambda s: s.ref.id)],
+            "read_errors": pipeline.stats.read_errors_total,
+        }
+    finally:
+        pipeline.close()
+    sys.stdout.buffer.write(dumps(doc) + b"\n")
+    sys.stdout.flush()
+    return 0

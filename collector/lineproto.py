@@ -1,0 +1,232 @@
+"""Samples and events as InfluxDB line protocol: the one encoder every Influx sink uses.
+
+Measurements are multi-field, one line per container (per device / interface / PSI
+resource) and sample:
+
+=================  ==================  ==============================================
+measurement        extra tags          fields
+=================  ==================  ==============================================
+container_cpu                          usage_total usage_user usage_system (ns),
+                                       periods throttled_periods throttled_time (ns)
+container_mem                          usage working_set rss cache mapped_file swap
+                                       failcnt pgfault pgmajfault max_usage limit
+                                       oom_kill (bytes / counts)
+container_blkio    device (maj:min)    read_bytes write_bytes reads writes
+container_net      interface           rx_/tx_ bytes packets errors dropped
+container_pids                         current max
+container_spec                         memory_limit swap_limit reservation cpu_quota
+                                       cpu_period (us) cpu_shares pids_max, cpuset_cpus
+                                       cpuset_mems (strings)
+container_psi      resource            some_/full_ avg10 avg60 avg300 (float %),
+                                       some_/full_ total (us)
+container_events   action              exit_code, message
+=================  ==================  ==============================================
+
+Every line carries ``host``, ``container_name``, ``container_id``, ``image`` and
+``label_<key>`` for whitelisted labels; an empty tag is left out (InfluxDB rejects it).
+Counters are integers (``i`` suffix) in the model's units, so CPU time is nanoseconds,
+exact: divide by 1e9 for cAdvisor's ``container_cpu_usage_seconds_total``. Unlimited
+limits are 0. Timestamps are nanoseconds (write with ``precision=ns``).
+
+Escaping follows the line-protocol spec: measurement ``,`` and space; tag keys, tag
+values and field keys ``,`` ``=`` space and ``\\``; string fields ``"`` and ``\\``.
+No value may hold a line break (not every parser honours quotes when splitting lines),
+so a line break is written as the two characters ``\\n`` / ``\\r``, and in tags also
+``\\t`` ``\\f`` (as Telegraf does); readers get those two characters back. InfluxDB 1.x does not unescape ``\\\\``
+in tags, so a backslash in a tag value reads back doubled there (2.x and
+VictoriaMetrics read it back exactly).
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+from collections.abc import Iterable, Mapping
+
+from collector.model import ContainerRef, Psi, Sample
+
+INT64_MAX = 2**63 - 1
+MAX_CACHED_REFS = 8192  # tag strings kept; cleared wholesale past this (container churn)
+
+_MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ ", "\\": "\\\\", "\n": "\\n", "\r": "\\r"})
+_TAG = str.maketrans(
+    {
+        ",": "\\,",
+        "=": "\\=",
+        " ": "\\ ",
+        "\\": "\\\\",
+        "\n": "\\n",
+        "\r": "\\r",
+        "\t": "\\t",
+        "\f": "\\f",
+    }
+)
+_STRING = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r"})
+
+
+def escape_measurement(name: str) -> str:
+    return name.translate(_MEASUREMENT)
+
+
+def escape_tag(text: str) -> str:
+    """A tag key, tag value or field key."""
+    return text.translate(_TAG)
+
+
+def escape_string(text: str) -> str:
+    """A string field value, without its surrounding quotes."""
+    return text.translate(_STRING)
+
+
+def format_value(value: object) -> str | None:
+    """One field value; None for values line protocol cannot carry (NaN, inf)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{max(-INT64_MAX - 1, min(value, INT64_MAX))}i"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else None
+    return f'"{escape_string(str(value))}"'
+
+
+def tag_set(tags: Iterable[tuple[str, str]]) -> str:
+    """``,k=v,k2=v2`` sorted by key (InfluxDB's preferred order), empty values left out."""
+    return "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags) if v)
+
+
+def line(measurement: str, tags: str, fields: Mapping[str, object], time_ns: int) -> str | None:
+    """One point; ``tags`` is a ``tag_set`` string. None when no field is representable."""
+    parts = []
+    for key, value in fields.items():
+        text = format_value(value)
+        if text is not None:
+            parts.append(f"{escape_tag(key)}={text}")
+    if not parts:
+        return None
+    return f"{escape_measurement(measurement)}{tags} {','.join(parts)} {time_ns}"
+
+
+def ref_tags(ref: ContainerRef, host: str) -> list[tuple[str, str]]:
+    """The tags every line of a container carries."""
+    tags = [
+        ("host", host),
+        ("container_name", ref.name),
+        ("container_id", ref.id),
+        ("image", ref.image),
+    ]
+    tags.extend((f"label_{k}", v) for k, v in ref.labels.items())
+    return tags
+
+
+def _psi_fields(psi: Psi) -> dict[str, object]:
+    return {
+        "some_avg10": psi.some.avg10,
+        "some_avg60": psi.some.avg60,
+        "some_avg300": psi.some.avg300,
+        "some_total": psi.some.total_us,
+        "full_avg10": psi.full.avg10,
+        "full_avg60": psi.full.avg60,
+        "full_avg300": psi.full.avg300,
+        "full_total": psi.full.total_us,
+    }
+
+
+class _Tags:
+    """One container's tag strings: the base set, and the base plus one extra tag
+    (device, interface, resource, action), built once each."""
+
+    __slots__ = ("base", "extra", "pairs", "ref")
+
+    def __init__(self, ref: ContainerRef, host: str) -> None:
+        self.ref = ref
+        self.pairs = ref_tags(ref, host)
+        self.base = tag_set(self.pairs)
+        self.extra: dict[tuple[str, str], str] = {}
+
+    def with_tag(self, key: str, value: str) -> str:
+        text = self.extra.get((key, value))
+        if text is None:
+            if len(self.extra) >= 256:  # devices/interfaces come and go: stay bounded
+                self.extra.clear()
+            text = self.extra[key, value] = tag_set([*self.pairs, (key, value)])
+        return text
+
+
+class Encoder:
+    """Turns samples and events into lines; caches each container's tag string, since
+    tags change only when discovery hands out a new ref."""
+
+    def __init__(self, host: str | None = None) -> None:
+        self.host = host if host is not None else socket.gethostname()
+        self._tags: dict[str, _Tags] = {}
+
+    def _ref_tags(self, ref: ContainerRef) -> _Tags:
+        cached = self._tags.get(ref.id)
+        if cached is None or (cached.ref is not ref and cached.ref != ref):
+            if len(self._tags) >= MAX_CACHED_REFS:
+                self._tags.clear()
+            cached = self._tags[ref.id] = _Tags(ref, self.host)
+        return cached
+
+    def sample(self, s: Sample) -> list[str]:
+        """Every line of one sample."""
+        c = self._ref_tags(s.ref)
+        tags = c.base
+        t = s.timestamp_ns
+        cpu, mem, spec = s.cpu, s.memory, s.spec
+        out = [
+            f"container_cpu{tags} usage_total={cpu.usage_ns}i,usage_user={cpu.user_ns}i,"
+            f"usage_system={cpu.system_ns}i,periods={cpu.nr_periods}i,"
+            f"throttled_periods={cpu.nr_throttled}i,throttled_time={cpu.throttled_ns}i {t}",
+            f"container_mem{tags} usage={mem.usage}i,working_set={mem.working_set}i,"
+            f"rss={mem.rss}i,cache={mem.cache}i,mapped_file={mem.mapped_file}i,"
+            f"swap={mem.swap}i,failcnt={mem.failcnt}i,pgfault={mem.pgfault}i,"
+            f"pgmajfault={mem.pgmajfault}i,max_usage={mem.max_usage}i,"
+            f"limit={spec.memory_limit}i,oom_kill={mem.events_oom_kill}i {t}",
+            f"container_pids{tags} current={s.pids.current}i,max={s.pids.max}i {t}",
+            f"container_spec{tags} memory_limit={spec.memory_limit}i,"
+            f"swap_limit={spec.swap_limit}i,reservation={spec.memory_reservation}i,"
+            f"cpu_quota={spec.cpu_quota_us}i,cpu_period={spec.cpu_period_us}i,"
+            f"cpu_shares={spec.cpu_shares}i,pids_max={spec.pids_max}i,"
+            f'cpuset_cpus="{escape_string(spec.cpuset_cpus)}",'
+            f'cpuset_mems="{escape_string(spec.cpuset_mems)}" {t}',
+        ]
+        for device, io in s.blkio.items():
+            out.append(
+                f"container_blkio{c.with_tag('device', device)} "
+                f"read_bytes={io.read_bytes}i,write_bytes={io.write_bytes}i,"
+                f"reads={io.read_ops}i,writes={io.write_ops}i {t}"
+            )
+        for iface, net in s.network.items():
+            out.append(
+                f"container_net{c.with_tag('interface', iface)} "
+                f"rx_bytes={net.rx_bytes}i,rx_packets={net.rx_packets}i,"
+                f"rx_errors={net.rx_errors}i,rx_dropped={net.rx_dropped}i,"
+                f"tx_bytes={net.tx_bytes}i,tx_packets={net.tx_packets}i,"
+                f"tx_errors={net.tx_errors}i,tx_dropped={net.tx_dropped}i {t}"
+            )
+        psi = s.psi
+        for resource, p in (("cpu", psi.cpu), ("memory", psi.memory), ("io", psi.io)):
+            if p is not None:
+                text = line("container_psi", c.with_tag("resource", resource), _psi_fields(p), t)
+                if text is not None:
+                    out.append(text)
+        return out
+
+    def event(
+        self, time_ns: int, ref: ContainerRef, action: str, exit_code: int | None = None
+    ) -> str:
+        """One ``container_events`` line; ``exit_code`` is -1 when unknown."""
+        c = self._ref_tags(ref)
+        who = ref.name or ref.id[:12]
+        message = f"container {who} {action}"
+        if exit_code is not None:
+            message += f" (exit code {exit_code})"
+        text = line(
+            "container_events",
+            c.with_tag("action", action),
+            {"exit_code": -1 if exit_code is None else exit_code, "message": message},
+            time_ns,
+        )
+        assert text is not None  # both fields are always representable
+        return text

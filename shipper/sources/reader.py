@@ -1,0 +1,553 @@
+"""Tailing: one :class:`Tailer` per open file, and the :class:`Reader` that keeps the set
+in step with the disk (new containers, rotations, removals, copytruncate).
+
+Rotation, as dockerd does it (rename ``-json.log`` to ``.1``, open a new one): the old
+file stays open here and is read to its end through the same fd, then closed once its
+lines are acknowledged, so a rotated-and-deleted file (``max-file=1``) loses nothing. A
+rotated file this process never saw (several rotations while it was down or between two
+scans) is read from its start; one it saw is recognised by inode or, once gzipped, by the
+fingerprint of its content, and never read twice. ``.gz`` files are read only to finish
+a file the registry says was cut short. A live file that shrinks was truncated in place
+(copytruncate): reading restarts at 0 under a new fingerprint.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import re
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from shipper.enrich import ContainerMeta, MetadataCache
+from shipper.parse.decode import FileDecoder
+from shipper.parse.partial import DEFAULT_FLUSH_TIMEOUT, DEFAULT_MAX_LINE_BYTES
+from shipper.sinks.base import Origin, Record
+from shipper.sources.checkpoint import Entry, Registry, key_identity
+from shipper.sources.fingerprint import (
+    FP_BYTES,
+    fingerprint_fd,
+    gzip_head,
+    head_fingerprint,
+    same_content,
+)
+from shipper.sources.paths import Discovery, LogFile, meta_from_path
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 256 * 1024
+
+
+@dataclass
+class ReaderOptions:
+    """Knobs of the tailers (CLI flags)."""
+
+    host: str = ""
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    multiline: re.Pattern[str] | None = None
+    flush_timeout: float = DEFAULT_FLUSH_TIMEOUT
+    multiline_timeout: float = 2.0
+    poll_interval: float = 0.1  # an idle file is read again after this long
+    max_rotated_open: int = 64  # rotated files held open at most (oldest dropped beyond)
+    close_inactive: float = 300.0  # a live file idle and shipped this long is closed
+
+
+class _Gz:
+    """A ``.gz`` rotation read like a plain file, at decompressed offsets."""
+
+    def __init__(self, path: str) -> None:
+        self.f = gzip.open(path, "rb")
+
+    def pread(self, n: int, pos: int) -> bytes:
+        try:
+            if self.f.tell() != pos:
+                self.f.seek(pos)
+            return self.f.read(n)
+        except (OSError, EOFError, zlib.error):  # cut short: what there is, is all there is
+            return b""
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class Tailer:
+    """One open file: reads it in chunks and feeds whole lines to its decoder."""
+
+    def __init__(self, path: str, fd: int, dev: int, ino: int, fp: str | None,
+                 decoder: FileDecoder, container_dir: str | None, start: int,
+                 rotated: bool = False, gz: _Gz | None = None, max_pending: int = 0) -> None:
+        self.path = path
+        self.fd = fd
+        self.gz = gz
+        self.dev, self.ino = dev, ino  # the identity of the content (registry, record ids)
+        st = os.fstat(fd)
+        self.fkey = (st.st_dev, st.st_ino)  # the open file itself (unique among open fds)
+        self.fp = fp
+        self.decoder = decoder
+        self.container_dir = container_dir
+        self.pos = start
+        self.buf = b""
+        self.discarding = False
+        self.rotated = rotated
+        self.finished = False  # rotated and read to the end: waiting for acks, then closed
+        self.closed = False
+        self.acked = start  # what the registry holds (entries acknowledged up to here)
+        self.acked_ns = 0  # time of the last acknowledged entry
+        self.next_poll = 0.0
+        self.last_data = time.monotonic()
+        self.mark: tuple[int, int] = (-1, -1)  # watermarks at the last checkpoint
+        self.truncations = 0
+        self.truncated_from: tuple[str | None, FileDecoder, int, bytes] | None = None
+        self.max_pending = max_pending
+        decoder.consumed = start
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.dev, self.ino
+
+    def pread(self, n: int, pos: int) -> bytes:
+        if self.gz is not None:
+            return self.gz.pread(n, pos)
+        return os.pread(self.fd, n, pos)
+
+    def size(self) -> int:
+        return -1 if self.gz is not None else os.fstat(self.fd).st_size
+
+    def read(self, out: list[Record], limit: int = READ_CHUNK) -> int:
+        """Read up to ``limit`` bytes; whole lines become records in ``out``. 0 at EOF."""
+        data = self.pread(limit, self.pos)
+        if not data:
+            self._at_eof(out)
+            return 0
+        n = len(data)
+        self.pos += n
+        self.last_data = time.monotonic()
+        if self.discarding:  # the rest of a line too long to keep
+            nl = data.find(b"\n")
+            if nl < 0:
+                self.decoder.consumed = self.pos
+                return n
+            data = data[nl + 1:]
+            self.discarding = False
+            self.decoder.consumed = base = self.pos - len(data)
+        else:
+            base = self.pos - n - len(self.buf)
+            if self.buf:
+                data = self.buf + data
+        lines = data.split(b"\n")
+        self.buf = lines.pop()
+        if lines:
+            if self.fp is None:
+                self._set_fingerprint()
+            self.decoder.feed(lines, base, out)
+        if len(self.buf) > self.max_pending:
+            end = self.pos
+            self.decoder.oversize(self.buf[:self.decoder.max_line_bytes], end - len(self.buf),
+                                  end, out)
+            self.buf = b""
+            self.discarding = True
+        return n
+
+    def _set_fingerprint(self) -> None:
+        self.fp = fingerprint_fd(self.fd) if self.gz is None else self.fp
+        if self.fp is not None:
+            self.decoder.origin = replace(self.decoder.origin, fingerprint=self.fp)
+
+    def _at_eof(self, out: list[Record]) -> None:
+        now = time.monotonic()
+        if self.rotated:
+            if self.gz is None and self.path == self.decoder.path and _names(self.path, self.fkey):
+                self.rotated = False  # a scan raced a rotation: it is still the live file
+            else:
+                self.decoder.finish(self.buf, out)
+                self.pos = self.decoder.consumed
+                self.buf = b""
+                self.finished = True
+                return
+        self.next_poll = now + self._poll
+        if self.gz is not None:
+            return
+        if self.size() < self.pos or (self.fp is not None and not _same_head(self.fd, self.fp)):
+            self.restart_truncated()
+
+    _poll = 0.1
+
+    def restart_truncated(self) -> None:
+        """copytruncate: the same inode holds new content; read it from 0 as a new file.
+        The old content's state is kept in ``truncated_from`` for the reader to finish it
+        from the copy (the lines written after our last read exist only there)."""
+        self.truncations += 1
+        old = self.decoder
+        self.truncated_from = (self.fp, old, self.pos, self.buf)
+        self.pos = self.acked = 0
+        self.buf = b""
+        self.discarding = False
+        self.decoder = FileDecoder(old.path, replace(old.origin, fingerprint=""),
+                                   old.max_line_bytes, old.multiline_re,
+                                   old.flush_timeout, old.multiline_timeout, old.fmt)
+        self.decoder.consumed = 0
+        self.fp = None
+        self.mark = (-1, -1)
+
+    @property
+    def done(self) -> bool:
+        """Finished and every entry acknowledged: safe to close."""
+        return self.finished and self.acked >= self.decoder.consumed
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.gz is not None:
+                self.gz.close()
+            os.close(self.fd)
+
+
+def _names(path: str, key: tuple[int, int]) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (st.st_dev, st.st_ino) == key
+
+
+def _same_head(fd: int, fp: str) -> bool:
+    return same_content(fp, os.pread(fd, FP_BYTES, 0))
+
+
+Checkpoint = tuple[Tailer, int, int, int]  # (tailer, resume, acked, time_ns of last entry)
+
+
+class Reader:
+    """All open tailers, kept in step with discovery; see the module docstring."""
+
+    def __init__(self, discovery: Discovery, registry: Registry, metadata: MetadataCache,
+                 options: ReaderOptions | None = None) -> None:
+        self.discovery = discovery
+        self.registry = registry
+        self.metadata = metadata
+        self.opt = options or ReaderOptions()
+        Tailer._poll = self.opt.poll_interval
+        self.tailers: dict[tuple[int, int], Tailer] = {}
+        self.live: dict[str, Tailer] = {}  # live path -> its tailer
+        self.known_dirs: set[str] = set()  # directories of logs seen by this process
+        self.scans = 0
+        self.dropped_rotated = 0  # rotated files given up (too many held)
+        self.dropped_bytes = 0
+        self.closed_lines = 0  # lines / parse errors of tailers already closed
+        self.closed_errors = 0
+        self._gz_heads: dict[tuple[int, int, int], bytes | None] = {}
+        self._cursor = 0
+
+    # --- discovery ------------------------------------------------------------------------
+
+    def rescan(self) -> None:
+        """Open new files, mark rotated/removed ones, refresh metadata."""
+        first = self.scans == 0
+        self.scans += 1
+        seen: set[str] = set()
+        for lf in self.discovery.scan():
+            seen.add(lf.path)
+            try:
+                st = os.stat(lf.path)
+            except FileNotFoundError:
+                continue
+            key = (st.st_dev, st.st_ino)
+            t = self.live.get(lf.path)
+            if t is not None and t.fkey == key:
+                self._refresh_origin(t, lf)
+                continue
+            if t is not None:  # rotated: keep reading the old inode to its end
+                t.rotated = True
+                del self.live[lf.path]
+            directory = os.path.dirname(lf.path)
+            known = (directory in self.known_dirs or not first
+                     or any(os.path.dirname(e.path) == directory
+                            for e in self.registry.entries.values()))
+            self.known_dirs.add(directory)
+            if known:
+                for path, entry, gz in self._unread_rotations(lf.path):
+                    self._open(path, lf, rotated=True, entry=entry, gz=gz)
+            if key in self.tailers:  # e.g. a rotated file renamed back
+                self.live[lf.path] = self.tailers[key]
+                continue
+            t = self._open(lf.path, lf, rotated=False)
+            if t is not None:
+                self.live[lf.path] = t
+        for path in [p for p in self.live if p not in seen]:
+            self.live.pop(path).rotated = True  # removed (or mid-rotation): read to the end
+        self._bound_rotated()
+        self.registry.expire()
+
+    def _refresh_origin(self, t: Tailer, lf: LogFile) -> None:
+        if lf.container_dir is None:
+            return
+        meta = self.metadata.get(lf.container_dir)
+        o = t.decoder.origin
+        if (meta.id, meta.name, meta.image, meta.labels) != (
+                o.container_id, o.container_name, o.image, o.labels):
+            t.decoder.origin = replace(o, container_id=meta.id, container_name=meta.name,
+                                       image=meta.image, labels=meta.labels)
+
+    def _meta(self, lf: LogFile) -> ContainerMeta:
+        if lf.container_dir is not None:
+            return self.metadata.get(lf.container_dir)
+        return meta_from_path(lf.path)
+
+    def _unread_rotations(self, live: str) -> list[tuple[str, Entry | None, bool]]:
+        """Rotated siblings of ``live`` not yet read, oldest first: walking from the newest,
+        everything up to the first file this process has open or has finished."""
+        todo: list[tuple[str, Entry | None, bool]] = []
+        for path in Discovery.rotated(live):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            if path.endswith(".gz"):
+                head = self._gz_head(path, st)
+                if head is None:
+                    continue
+                key = None
+            else:
+                key = (st.st_dev, st.st_ino)
+                if key in self.tailers:
+                    break
+                try:
+                    with open(path, "rb") as f:
+                        head = f.read(FP_BYTES)
+                except FileNotFoundError:
+                    continue
+            if any(t.fp and same_content(t.fp, head) for t in self.tailers.values()):
+                break  # a copy of a file being read (copytruncate, or gzip of it)
+            entry = (self.registry.get(*key, head_fingerprint(head))
+                     if key is not None else None)
+            if entry is None:
+                entry = self._by_content(head)
+            if entry is None:
+                todo.append((path, None, key is None))
+                continue
+            if entry.done:
+                break
+            todo.append((path, entry, key is None))
+        return todo[::-1]
+
+    def _by_content(self, head: bytes) -> Entry | None:
+        for e in self.registry.entries.values():
+            if e.fingerprint and same_content(e.fingerprint, head):
+                return e
+        return None
+
+    def _gz_head(self, path: str, st: os.stat_result) -> bytes | None:
+        key = (st.st_dev, st.st_ino, st.st_size)
+        if key not in self._gz_heads:
+            head = gzip_head(path)
+            if head is None or len(head) < FP_BYTES and b"\n" not in head:
+                return None  # still being written: try at the next scan
+            if len(self._gz_heads) > 4096:
+                self._gz_heads.clear()
+            self._gz_heads[key] = head
+        return self._gz_heads[key]
+
+    def _open(self, path: str, lf: LogFile, rotated: bool, entry: Entry | None = None,
+              gz: bool = False) -> Tailer | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, PermissionError):
+            return None
+        st = os.fstat(fd)
+        dev, ino = st.st_dev, st.st_ino
+        gzr = None
+        start = skip = 0
+        if gz:
+            gzr = _Gz(path)
+            head = gzr.pread(FP_BYTES, 0)
+            fp = entry.fingerprint if entry is not None else head_fingerprint(head)
+            if entry is not None:  # keep the identity the records had before compression
+                dev, ino = key_identity(self.registry.key_of(entry))
+        else:
+            fp = fingerprint_fd(fd)
+            if entry is None:
+                entry = self.registry.get(dev, ino, fp)
+            if entry is not None and entry.fingerprint != fp:
+                entry = None
+        if (st.st_dev, st.st_ino) in self.tailers:
+            os.close(fd)
+            if gzr is not None:
+                gzr.close()
+            return None
+        if entry is not None:
+            start, skip = entry.resume, entry.acked
+        meta = self._meta(lf)
+        origin = Origin(meta.id, meta.name, meta.image, meta.labels, self.opt.host, path,
+                        dev, ino, fp or "")
+        o = self.opt
+        dec = FileDecoder(lf.path, origin, o.max_line_bytes, o.multiline, o.flush_timeout,
+                          o.multiline_timeout)
+        dec.skip = skip
+        t = Tailer(path, fd, dev, ino, fp, dec, lf.container_dir, start, rotated, gzr,
+                   max_pending=4 * o.max_line_bytes + (64 << 10))
+        t.acked = max(start, 0)
+        self.tailers[t.fkey] = t
+        log.debug("open %s at %d (skip to %d)%s%s", path, start, skip,
+                  " rotated" if rotated else "", " gz" if gz else "")
+        return t
+
+    def _bound_rotated(self) -> None:
+        held = [t for t in self.tailers.values() if t.rotated and not t.closed]
+        while len(held) > self.opt.max_rotated_open:
+            t = held.pop(0)
+            if not t.finished:
+                size = t.size()
+                self.dropped_bytes += max(size - t.pos, 0) if size >= 0 else 0
+            self.dropped_rotated += 1
+            self._close(t)
+
+    # --- reading --------------------------------------------------------------------------
+
+    def read_round(self, out: list[Record], budget: int) -> int:
+        """One pass: a chunk from each file that is due, rotated files first, the rest in
+        turn from a moving start (fairness), until ``budget`` bytes. Returns bytes read."""
+        now = time.monotonic()
+        rotated = [t for t in self.tailers.values() if t.rotated and not t.finished]
+        live = [t for t in self.tailers.values() if not t.rotated]
+        if live:
+            self._cursor %= len(live)
+            live = live[self._cursor:] + live[:self._cursor]
+            self._cursor += 1
+        total = 0
+        for t in rotated + live:
+            if total >= budget:
+                break
+            if t.next_poll > now and not t.rotated:
+                continue
+            total += t.read(out, min(READ_CHUNK, max(budget - total, 64 << 10)))
+            if t.truncated_from is not None:
+                self._finish_copy(t, out)
+        return total
+
+    def _finish_copy(self, t: Tailer, out: list[Record]) -> None:
+        """After copytruncate, read the old content's rest from the copy (a sibling that
+        starts like it); without one, the rest is flushed as it is."""
+        fp, dec, pos, buf = t.truncated_from  # type: ignore[misc]
+        t.truncated_from = None
+        for path in Discovery.rotated(t.path):
+            if path.endswith(".gz") or fp is None:
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) not in self.tailers and st.st_size >= pos \
+                    and _same_head(fd, fp):
+                copy = Tailer(path, fd, st.st_dev, st.st_ino, fp, dec, t.container_dir, pos,
+                              rotated=True, max_pending=t.max_pending)
+                copy.decoder.consumed = pos - len(buf)
+                copy.buf = buf
+                copy.acked = t.acked
+                self.tailers[copy.fkey] = copy
+                return
+            os.close(fd)
+        dec.finish(buf, out)
+
+    def flush_due(self, out: list[Record]) -> None:
+        """Emit partial/multiline joins whose timeout passed."""
+        now = time.monotonic()
+        for t in self.tailers.values():
+            if t.decoder.active or t.decoder.multi is not None:
+                t.decoder.flush_due(out, now)
+
+    def next_due(self) -> float:
+        """Monotonic time when some file should be polled again."""
+        due = [t.next_poll for t in self.tailers.values() if not t.finished]
+        return min(due) if due else time.monotonic() + self.opt.poll_interval
+
+    # --- acknowledgements -----------------------------------------------------------------
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Watermarks of the files that moved since the last call (taken when a batch is
+        cut: they become true once that batch is acknowledged)."""
+        result = []
+        for t in self.tailers.values():
+            if t.closed:
+                continue
+            mark = t.decoder.watermarks()
+            if mark != t.mark or (t.finished and t.acked < t.decoder.consumed):
+                t.mark = mark
+                result.append((t, mark[0], mark[1], t.decoder.last_ns))
+        return result
+
+    def acknowledge(self, checkpoints: list[Checkpoint]) -> None:
+        """A batch was delivered: advance the registry for its checkpoints."""
+        for t, resume, acked, last_ns in checkpoints:
+            t.acked = max(t.acked, acked)
+            t.acked_ns = max(t.acked_ns, last_ns)
+            if t.fp is not None:
+                done = t.finished and t.acked >= t.decoder.consumed
+                self.registry.update(t.dev, t.ino, t.path, t.fp, resume, acked, done)
+
+    def reap(self) -> None:
+        """Close finished files whose entries are all acknowledged, and idle live ones."""
+        for t in [t for t in self.tailers.values() if t.done]:
+            if t.fp is not None:
+                self.registry.update(t.dev, t.ino, t.path, t.fp, t.decoder.consumed,
+                                     t.decoder.consumed, True)
+            self._close(t)
+        self._close_inactive()
+
+    def _close_inactive(self) -> None:
+        limit = time.monotonic() - self.opt.close_inactive
+        for path, t in list(self.live.items()):
+            if (t.last_data < limit and not t.buf and t.acked >= t.decoder.consumed
+                    and not t.decoder.active):
+                del self.live[path]
+                self._close(t)
+
+    def _close(self, t: Tailer) -> None:
+        t.close()
+        self.closed_lines += t.decoder.lines
+        self.closed_errors += t.decoder.parse_errors
+        self.tailers.pop(t.fkey, None)
+        if self.live.get(t.path) is t:
+            del self.live[t.path]
+
+    def close(self) -> None:
+        for t in list(self.tailers.values()):
+            self._close(t)
+
+    # --- numbers --------------------------------------------------------------------------
+
+    def totals(self) -> tuple[int, int]:
+        """(lines read, parse errors) over every file ever opened."""
+        lines, errors = self.closed_lines, self.closed_errors
+        for t in self.tailers.values():
+            lines += t.decoder.lines
+            errors += t.decoder.parse_errors
+        return lines, errors
+
+    def lag(self, now_ns: Callable[[], int] = time.time_ns) -> list[tuple[str, int, float]]:
+        """(path, bytes written but not acknowledged, seconds between the last write and
+        the last acknowledged entry) per open file."""
+        result = []
+        for t in self.tailers.values():
+            size = t.size() if not t.closed else -1
+            if size < 0:
+                continue
+            behind = max(size - t.acked, 0)
+            secs = 0.0
+            if behind:
+                mtime = os.fstat(t.fd).st_mtime_ns
+                secs = max(mtime - t.acked_ns, 0) / 1e9 if t.acked_ns else 0.0
+            result.append((t.path, behind, secs))
+        return result
+
+    @property
+    def open_files(self) -> int:
+        return len(self.tailers)
+
+    @property
+    def rotated_open(self) -> int:
+        return sum(1 for t in self.tailers.values() if t.rotated)
+

@@ -1,0 +1,150 @@
+"""The Prometheus sink: a real ``prometheus`` scrapes ``/metrics`` of a running collector
+and the series of a real box container come back from its API with the limits imposed;
+``promtool check metrics`` passes; the prometheus_client collector and the direct text
+writer export the same samples; names and help strings are cAdvisor's."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from collector.api import Server
+from collector.discover import Discovery
+from collector.pipeline import Pipeline
+from collector.sinks.prometheus import PrometheusSink, sanitize
+from tests.support.prometheus import Prometheus, promtool_check_metrics
+
+
+class Running:
+    def __init__(self, root: Path, whitelist: tuple[str, ...] = ()) -> None:
+        self.prom = PrometheusSink(whitelist)
+        self.pipeline = Pipeline(Discovery([root], "/sys/fs/cgroup", whitelist), [self.prom],
+                                 interval=0.5, jitter=0.0)  # fmt: skip
+        self.prom.self_metrics = self.pipeline.self_metrics
+        self.server = Server(self.pipeline, self.prom, "127.0.0.1", 0)
+        self.thread = threading.Thread(target=self.pipeline.run, daemon=True)
+
+    def __enter__(self) -> Running:
+        self.server.start()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pipeline.stop()
+        self.thread.join(10)
+        self.server.stop()
+        self.pipeline.close()
+
+
+@pytest.fixture
+def burner(box) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    cid = box.ok("run", "-d", "--name", "burner", "--cpus", "0.5", "-m", "64m",
+                 "--pids-limit", "50", "--label", "com.example.team=db", "busybox", "sh", "-c",
+                 "while :; do :; done").strip()  # fmt: skip
+    yield cid
+
+
+def _samples(text: str) -> dict[tuple[str, frozenset], float]:
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def test_collector_prometheus_scrapes_real_container(box, burner) -> None:  # type: ignore[no-untyped-def]
+    with Running(box.root, ("com.example.team",)) as c, \
+            Prometheus([f"127.0.0.1:{c.server.port}"], "1s") as prom:  # fmt: skip
+        sel = f'{{name="burner",id="/box/{burner}"}}'
+        limit = prom.wait_for(f"container_spec_memory_limit_bytes{sel}")
+        assert float(limit[0]["value"][1]) == 64 << 20
+        m = limit[0]["metric"]
+        assert m["image"] == "busybox" and m["container_label_com_example_team"] == "db"
+        quota = prom.wait_for(f"container_spec_cpu_quota{sel}")
+        assert float(quota[0]["value"][1]) == 50000
+        assert float(prom.wait_for(f"container_threads_max{sel}")[0]["value"][1]) == 50
+        throttled = prom.wait_for(f"container_cpu_cfs_throttled_periods_total{sel} > 0")
+        assert float(throttled[0]["value"][1]) > 0
+        usage = prom.wait_for(f'container_cpu_usage_seconds_total{{cpu="total",name="burner"}}')
+        assert float(usage[0]["value"][1]) > 0
+        # --cpus 0.5: half a core, give or take what other processes on the host leave it
+        rate = prom.wait_for(f"rate(container_cpu_usage_seconds_total{sel}[5s]) > 0.3 < 0.7",
+                             timeout=30)  # fmt: skip
+        assert 0.3 < float(rate[0]["value"][1]) < 0.7
+        ws = prom.wait_for(f"container_memory_working_set_bytes{sel}")
+        assert 0 < float(ws[0]["value"][1]) < 64 << 20
+        assert prom.wait_for("boxwatch_collector_samples_total > 0")
+        assert prom.targets_health() == ["up"]
+        names = {s["__name__"] for s in prom.series(sel)}
+        assert {"container_last_seen", "container_start_time_seconds", "container_restarts_total",
+                "container_oom_events_total", "container_memory_rss"} <= names  # fmt: skip
+
+
+def test_collector_prometheus_promtool_and_both_paths_agree(box, burner) -> None:  # type: ignore[no-untyped-def]
+    prom = PrometheusSink(("com.example.team",))
+    pipeline = Pipeline(Discovery([box.root], "/sys/fs/cgroup", ("com.example.team",)), [prom])
+    prom.self_metrics = pipeline.self_metrics
+    try:
+        pipeline.tick()
+        text = prom.render()
+        check = promtool_check_metrics(text)
+        assert check.returncode == 0, check.stdout + check.stderr
+        registry = CollectorRegistry()
+        registry.register(prom)
+        generated = generate_latest(registry)
+        check = promtool_check_metrics(generated)
+        assert check.returncode == 0, check.stdout + check.stderr
+        ours, theirs = _samples(text.decode()), _samples(generated.decode())
+        assert ours == theirs
+        key = ("container_spec_memory_limit_bytes",
+               frozenset({"id": f"/box/{burner}", "name": "burner", "image": "busybox",
+                          "container_label_com_example_team": "db"}.items()))  # fmt: skip
+        assert ours[key] == 64 << 20
+    finally:
+        pipeline.close()
+
+
+# HELP strings as cAdvisor's lib/metrics/prometheus.go has them
+CADVISOR_HELP = {
+    "container_cpu_usage_seconds_total": "Cumulative cpu time consumed in seconds.",
+    "container_cpu_cfs_throttled_periods_total": "Number of throttled period intervals.",
+    "container_memory_working_set_bytes": "Current working set in bytes.",
+    "container_memory_usage_bytes": "Current memory usage in bytes, including all memory "
+    "regardless of when it was accessed",
+    "container_spec_memory_limit_bytes": "Memory limit for the container.",
+    "container_oom_events_total": "Count of out of memory events observed for the container",
+    "container_fs_reads_bytes_total": "Cumulative count of bytes read",
+    "container_network_receive_bytes_total": "Cumulative count of bytes received",
+    "container_threads": "Number of threads running inside the container",
+    "container_threads_max": "Maximum number of threads allowed inside the container, "
+    "infinity if value is zero",
+    "container_pressure_cpu_waiting_seconds_total": "Total time duration tasks in the "
+    "container have waited due to CPU congestion.",
+    "container_last_seen": "Last time a container was seen by the exporter",
+    "container_start_time_seconds": "Start time of the container since unix epoch in seconds.",
+}
+
+
+def test_collector_prometheus_cadvisor_help_and_types(box, burner) -> None:  # type: ignore[no-untyped-def]
+    prom = PrometheusSink()
+    pipeline = Pipeline(Discovery([box.root], "/sys/fs/cgroup"), [prom])
+    try:
+        pipeline.tick()
+        text = prom.render().decode()
+    finally:
+        pipeline.close()
+    for name, help_ in CADVISOR_HELP.items():
+        assert f"# HELP {name} {help_}\n" in text
+    assert "# TYPE container_cpu_usage_seconds_total counter\n" in text
+    assert "# TYPE container_memory_working_set_bytes gauge\n" in text
+    assert "# TYPE container_spec_cpu_shares gauge\n" in text
+
+
+def test_collector_prometheus_label_names() -> None:
+    assert sanitize("container_label_com.example/team-x") == "container_label_com_example_team_x"
