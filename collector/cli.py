@@ -1,10 +1,12 @@
 """``boxwatch collector``: its options, and wiring discovery, the pipeline, the sinks and
 the HTTP server together.
 
-Each sink module may add its own flags through an ``add_arguments(parser)`` hook listed
-in ``SINK_OPTIONS``; a sink is switched on with ``--sink KIND[=URL]`` and built by its
-class's ``from_args(url, args)`` (see ``collector.sinks.base``). The Prometheus sink is
-always on: it is what ``/metrics`` serves.
+Each sink module listed in ``SINK_OPTIONS`` may offer two hooks: ``add_arguments(parser)``
+(its own flags) and ``from_args(args) -> list[Sink]`` (the sinks its flags alone ask for,
+e.g. ``--influx-url``). ``--sink KIND[=URL]`` builds one sink by the registry
+(``collector.pipeline.SINKS``): the class's ``from_args(url, args)``, or, when the class
+leaves that to its module, the module's ``build(kind, url, args)``. The Prometheus sink
+is always on: it is what ``/metrics`` serves.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import importlib
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from collector.sinks.base import Sink, SinkError
 
 DEFAULT_ROOTS = ("/var/lib/box", "/var/lib/docker")
-# modules whose add_arguments(parser) adds a sink's own flags; missing ones are skipped
+# sink modules with add_arguments(parser) / from_args(args) hooks; missing ones are skipped
 SINK_OPTIONS: dict[str, str] = {
-    "influxdb": "collector.sinks.influx:add_arguments",
+    "influxdb": "collector.sinks.influx",
 }
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -55,13 +60,21 @@ def _duration(value: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _add_sink_options(parser: argparse.ArgumentParser) -> None:
-    for target in SINK_OPTIONS.values():
-        module, _, func = target.partition(":")
+def _sink_hooks(name: str) -> list[Callable[..., Any]]:
+    """Each SINK_OPTIONS module's hook called ``name`` (modules not there are skipped)."""
+    hooks = []
+    for module in SINK_OPTIONS.values():
         try:
-            hook = getattr(importlib.import_module(module), func)
-        except (ImportError, AttributeError):
+            hook = getattr(importlib.import_module(module), name, None)
+        except ImportError:
             continue  # that sink is not installed/written yet
+        if hook is not None:
+            hooks.append(hook)
+    return hooks
+
+
+def _add_sink_options(parser: argparse.ArgumentParser) -> None:
+    for hook in _sink_hooks("add_arguments"):
         hook(parser)
 
 
@@ -99,14 +112,26 @@ def whitelist(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
-def build_sinks(args: argparse.Namespace) -> list:
-    """The sinks asked for with --sink, each from its registered class."""
-    from collector.pipeline import sink_class
+def build_sinks(args: argparse.Namespace) -> list[Sink]:
+    """The sinks asked for with --sink KIND[=URL], then those the sink modules' own
+    flags ask for; SinkError when one cannot be built."""
+    from collector.pipeline import SINKS, sink_class
 
-    sinks = []
+    sinks: list[Sink] = []
     for spec in args.sink:
-        kind, _, url = spec.partition("=")
-        sinks.append(sink_class(kind.strip()).from_args(url.strip(), args))
+        kind, _, url = (part.strip() for part in spec.partition("="))
+        cls = sink_class(kind)
+        if getattr(cls.from_args, "__func__", None) is not Sink.from_args.__func__:
+            sinks.append(cls.from_args(url, args))
+            continue
+        entry = SINKS[kind]  # the registry's module ("pkg.mod:Class") may hold build()
+        module = entry.partition(":")[0] if isinstance(entry, str) else cls.__module__
+        build = getattr(importlib.import_module(module), "build", None)
+        if build is None:
+            raise SinkError(kind, "the sink class has no from_args and its module no build")
+        sinks.append(build(kind, url, args))
+    for hook in _sink_hooks("from_args"):
+        sinks.extend(hook(args))
     return sinks
 
 
@@ -118,7 +143,6 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
     args.label_whitelist = whitelist(args)
     from collector.discover import Discovery
     from collector.pipeline import Pipeline
-    from collector.sinks.base import SinkError
     from collector.sinks.prometheus import PrometheusSink
 
     roots = args.root or list(DEFAULT_ROOTS)

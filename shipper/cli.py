@@ -179,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
     """Ship until SIGTERM/SIGINT; 0 on a clean stop, 2 for unusable options."""
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s shipper %(levelname)s %(message)s")
+    logging.getLogger("watchdog").setLevel(logging.WARNING)
     if args.host is None:
         args.host = socket.gethostname()
     # Records live until acknowledged: lots of young tuples that all survive a gen-0

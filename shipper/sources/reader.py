@@ -262,6 +262,7 @@ class Reader:
             if t is not None:  # rotated: keep reading the old inode to its end
                 t.rotated = True
                 del self.live[lf.path]
+                log.debug("rotated %s (inode %d -> %d)", lf.path, t.fkey[1], key[1])
             directory = os.path.dirname(lf.path)
             known = (directory in self.known_dirs or not first
                      or any(os.path.dirname(e.path) == directory

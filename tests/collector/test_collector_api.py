@@ -110,7 +110,7 @@ def test_collector_command_serves_and_stops(box) -> None:  # type: ignore[no-unt
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.2)
-        assert f'name="cmdweb"'.encode() in body
+        assert b'name="cmdweb"' in body
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
     finally:

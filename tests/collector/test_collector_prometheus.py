@@ -71,7 +71,7 @@ def test_collector_prometheus_scrapes_real_container(box, burner) -> None:  # ty
         assert float(prom.wait_for(f"container_threads_max{sel}")[0]["value"][1]) == 50
         throttled = prom.wait_for(f"container_cpu_cfs_throttled_periods_total{sel} > 0")
         assert float(throttled[0]["value"][1]) > 0
-        usage = prom.wait_for(f'container_cpu_usage_seconds_total{{cpu="total",name="burner"}}')
+        usage = prom.wait_for('container_cpu_usage_seconds_total{cpu="total",name="burner"}')
         assert float(usage[0]["value"][1]) > 0
         # --cpus 0.5: half a core, give or take what other processes on the host leave it
         rate = prom.wait_for(f"rate(container_cpu_usage_seconds_total{sel}[5s]) > 0.3 < 0.7",
