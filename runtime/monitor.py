@@ -176,11 +176,12 @@ class Monitor:
                 return exit_code
             if time.monotonic() - started > 10:
                 delay = 0.1
-            cfg = self.store.update(self.cid, Status="restarting", Restarting=True,
-                                    top_RestartCount=cfg.get("RestartCount", 0) + 1)
+            self.store.update(self.cid, Status="restarting", Restarting=True)
             if not self._sleep_unless_stopped(delay):
                 self.store.update(self.cid, Status="exited", Restarting=False)
                 return exit_code
+            # Counted when it happens: a stop during the back-off is not a restart.
+            cfg = self.store.update(self.cid, top_RestartCount=cfg.get("RestartCount", 0) + 1)
             delay = min(delay * 2, 60.0)
 
     def _sleep_unless_stopped(self, seconds: float) -> bool:
@@ -215,6 +216,11 @@ class Monitor:
         if not raw_pid:
             failure = failure or b"125\ncould not create the container's namespaces"
         pid = int(raw_pid) if raw_pid else 0
+        if not failure and tty:
+            try:
+                io.receive_console(self.attached, self.interactive)
+            except OSError as e:
+                failure = f"125\ncould not receive the container's pty: {e}".encode()
         if failure:
             if pid:
                 with contextlib.suppress(ChildProcessError):
@@ -253,11 +259,13 @@ class Monitor:
             if pid == 0:
                 os.close(sync_w)
                 io.become_stdio()
-                os.closerange(3, err_w)
-                os.closerange(err_w + 1, 65536)
+                keep = sorted({err_w, io.console_child} - {-1})
+                os.closerange(3, keep[0])
+                for lo, hi in zip(keep, [*keep[1:], 65536], strict=True):
+                    os.closerange(lo + 1, hi)
                 if new_net:
                     _loopback_up()
-                enter(spec, err_w)
+                enter(spec, err_w, io.console_child)
             os.write(sync_w, str(pid).encode())
             os._exit(0)
         except BaseException as e:  # noqa: BLE001
@@ -353,15 +361,19 @@ class _Stdio:
         self.tty = tty
         self._to_close: list[int] = []
         self.stdin_copy_to: int | None = None
+        self.console_child = -1
+        self.master = -1
         if tty:
-            self.master, slave = os.openpty()
-            os.set_inheritable(slave, False)
-            self.child = (slave, slave, slave)
-            if attached:
-                _copy_winsize(1, self.master)
-                if interactive:
-                    self.stdin_copy_to = self.master
-            self._child_ends = [slave]
+            # The pty is made inside the container (its devpts); the master comes back
+            # over this socket pair once PID 1 has mounted /dev/pts.
+            import socket
+
+            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._console = parent
+            self.console_child = child.detach()
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            self.child = (null, null, null)
+            self._child_ends = [null, self.console_child]
             return
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -376,6 +388,19 @@ class _Stdio:
             stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self.child = (stdin, out_w, err_w)
         self._child_ends = [out_w, err_w] + ([stdin] if stdin != 0 else [])
+
+    def receive_console(self, attached: bool, interactive: bool) -> None:
+        import socket
+
+        _msg, fds, _flags, _addr = socket.recv_fds(self._console, 16, 1)
+        self._console.close()
+        if not fds:
+            raise OSError("no pty master received")
+        self.master = fds[0]
+        if attached:
+            _copy_winsize(1, self.master)
+            if interactive:
+                self.stdin_copy_to = self.master
 
     def become_stdio(self) -> None:
         for target, fd in enumerate(self.child):
@@ -399,7 +424,9 @@ class _Stdio:
 
     def close(self) -> None:
         fds = [self.master] if self.tty else [self.out_r, self.err_r]
-        for fd in fds + self._to_close + self._child_ends:
+        if self.tty:
+            self._console.close()
+        for fd in [f for f in fds if f >= 0] + self._to_close + self._child_ends:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._to_close = []

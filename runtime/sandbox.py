@@ -253,12 +253,26 @@ def _run_init(child: int) -> None:
                      else 128 + os.WTERMSIG(status))
 
 
-def enter(spec: SandboxSpec, errpipe: int) -> None:
-    """Set up and exec; on any failure write ``code\nmessage`` to ``errpipe`` and exit."""
+def enter(spec: SandboxSpec, errpipe: int, console: int = -1) -> None:
+    """Set up and exec; on any failure write ``code\nmessage`` to ``errpipe`` and exit.
+
+    With a tty, ``console`` is a unix socket: the pty is opened from the container's own
+    devpts (so ``tty`` names /dev/pts/0 inside) and its master is sent back over it, as
+    runc's console socket does.
+    """
     try:
+        if spec.tty:
+            import socket  # before pivot_root: the module lives on the host
         if spec.new_uts:
             sc.sethostname(spec.hostname)
         _mount_rootfs(spec)
+        if spec.tty:
+            master, slave = os.openpty()  # /dev/ptmx is the container's now
+            socket.send_fds(socket.socket(fileno=console), [b"pty"], [master])
+            os.close(master)
+            for fd in (0, 1, 2):
+                os.dup2(slave, fd)
+            os.close(slave)
     except OSError as e:
         _report(errpipe, 125, f"container init: {e}")
     except BaseException as e:  # noqa: BLE001 - we are a forked child; always report and exit

@@ -157,9 +157,15 @@ class Shipper:
         reader, opt = self.reader, self.opt
         next_scan = 0.0
         next_flush = 0.0
+        next_debug = 0.0
         while not self._stopping:
             now = self.last_loop = time.monotonic()
-            if self._dirty or now >= next_scan:
+            if now >= next_debug and log.isEnabledFor(logging.DEBUG):
+                next_debug = now + 1.0
+                log.debug("state: buffered=%d files=%d live=%d queued=%d sending=%s current=%d",
+                          self.buffered, len(reader.tailers), len(reader.live),
+                          self._queue.qsize(), self._sending, len(self._current))
+            if self._dirty or reader.want_rescan or now >= next_scan:
                 self._dirty = False
                 reader.rescan()
                 next_scan = now + opt.rescan_interval

@@ -93,6 +93,7 @@ class Tailer:
         self.discarding = False
         self.rotated = rotated
         self.finished = False  # rotated and read to the end: waiting for acks, then closed
+        self.moved = False  # seen at EOF no longer at its path (a rescan will mark it rotated)
         self.closed = False
         self.acked = start  # what the registry holds (entries acknowledged up to here)
         self.acked_ns = 0  # time of the last acknowledged entry
@@ -170,6 +171,8 @@ class Tailer:
         self.next_poll = now + self._poll
         if self.gz is not None:
             return
+        if not self.moved and not _names(self.path, self.fkey):
+            self.moved = True  # rotated or removed: the reader rescans at once
         if self.size() < self.pos or (self.fp is not None and not _same_head(self.fd, self.fp)):
             self.restart_truncated()
 
@@ -234,11 +237,12 @@ class Reader:
         self.live: dict[str, Tailer] = {}  # live path -> its tailer
         self.known_dirs: set[str] = set()  # directories of logs seen by this process
         self.scans = 0
+        self.want_rescan = False  # a file was seen rotated: rescan before the next read
         self.dropped_rotated = 0  # rotated files given up (too many held)
         self.dropped_bytes = 0
         self.closed_lines = 0  # lines / parse errors of tailers already closed
         self.closed_errors = 0
-        self._gz_heads: dict[tuple[int, int, int], bytes | None] = {}
+        self._gz_heads: dict[tuple[int, int, int, int], bytes | None] = {}
         self._cursor = 0
 
     # --- discovery ------------------------------------------------------------------------
@@ -247,6 +251,7 @@ class Reader:
         """Open new files, mark rotated/removed ones, refresh metadata."""
         first = self.scans == 0
         self.scans += 1
+        self.want_rescan = False
         seen: set[str] = set()
         for lf in self.discovery.scan():
             seen.add(lf.path)
@@ -341,7 +346,7 @@ class Reader:
         return None
 
     def _gz_head(self, path: str, st: os.stat_result) -> bytes | None:
-        key = (st.st_dev, st.st_ino, st.st_size)
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)  # inodes are reused
         if key not in self._gz_heads:
             head = gzip_head(path)
             if head is None or len(head) < FP_BYTES and b"\n" not in head:
@@ -426,6 +431,8 @@ class Reader:
             total += t.read(out, min(READ_CHUNK, max(budget - total, 64 << 10)))
             if t.truncated_from is not None:
                 self._finish_copy(t, out)
+            if t.moved and not t.rotated:
+                self.want_rescan = True
         return total
 
     def _finish_copy(self, t: Tailer, out: list[Record]) -> None:

@@ -147,10 +147,11 @@ def test_tty_gives_a_terminal(box: Box) -> None:
     assert box.ok("run", "-t", "busybox", "sh", "-c", "echo $TERM").strip() == "xterm"
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: the pty comes from the host's devpts, "
-                   "not the container's /dev/pts, so ttyname() cannot find it")
 def test_tty_is_dev_pts_0_of_the_container(box: Box) -> None:
+    """The pty comes from the container's own devpts instance, as with runc's console."""
     assert box.ok("run", "-t", "busybox", "tty").strip() == "/dev/pts/0"
+    listing = box.ok("run", "-t", "busybox", "ls", "/dev/pts")
+    assert listing.split() == ["0", "ptmx"]
 
 
 def test_rm_leaves_nothing(box: Box) -> None:
