@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import sys
 from pathlib import Path
 
@@ -29,7 +28,8 @@ _NAMES = ("babbage", "curie", "darwin", "einstein", "feynman", "galileo", "hoppe
 
 
 def _generated_name() -> str:
-    return f"{random.choice(_ADJECTIVES)}_{random.choice(_NAMES)}"
+    pick = os.urandom(2)  # not `random`: ~1.5 ms of import on the `box run` path
+    return f"{_ADJECTIVES[pick[0] % len(_ADJECTIVES)]}_{_NAMES[pick[1] % len(_NAMES)]}"
 
 
 def _reserve_generated_name(store: Store, cid: str) -> str:
@@ -37,7 +37,7 @@ def _reserve_generated_name(store: Store, cid: str) -> str:
     for attempt in range(10):
         name = _generated_name()
         if attempt > 5:
-            name += str(random.randint(0, 9999))
+            name += str(int.from_bytes(os.urandom(2), "big") % 10000)
         try:
             store.reserve_name(name, cid)
             return name

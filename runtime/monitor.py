@@ -26,7 +26,7 @@ from runtime.logging.jsonfile import JsonFileWriter, LineSplitter, parse_log_opt
 from runtime.paths import CGROUP_PARENT, Paths
 from runtime.sandbox import SandboxSpec, enter
 from runtime.spec import resources_from_hostconfig, restart_decision, sandbox_spec
-from runtime.state import Store, process_start_time
+from runtime.state import Store
 from runtime.timeutil import rfc3339nano
 
 TYPE_CHECKING = False
@@ -108,15 +108,15 @@ class Monitor:
             # (`id=$(box run -d ...)`), so hold none of its stdio.
             _null_stdio()
             self._redirect_stderr()
-        cfg = self.store.update(self.cid, top_Box=self._box_state(
-            MonitorPid=os.getpid(), MonitorStart=process_start_time(os.getpid())))
+        # `box start` recorded MonitorPid/MonitorStart before letting go of the lock.
+        cfg = self.store.load(self.cid)
         exit_code = 125
         try:
             self.driver = open_driver()
             group = f"{CGROUP_PARENT}/{self.cid}"
             self.cgroup_paths = self.driver.create(group, resources_from_hostconfig(cfg["HostConfig"]))
-            cfg = self.store.update(self.cid, top_Box=self._box_state(
-                CgroupPaths=self.cgroup_paths, CgroupVersion=self.driver.version))
+            cfg = self.store.update(self.cid, box={"CgroupPaths": self.cgroup_paths,
+                                                   "CgroupVersion": self.driver.version})
             exit_code = self._run_with_restarts(cfg)
         except Exception as e:  # noqa: BLE001 - recorded in the state and told to the client
             self._tell(f"error 125 {e}")
@@ -127,12 +127,6 @@ class Monitor:
                 with contextlib.suppress(Exception):
                     self.driver.destroy(self.cgroup_paths)
             self._finish(exit_code)
-
-    def _box_state(self, **updates: Any) -> dict[str, Any]:
-        cfg = self.store.load(self.cid)
-        box = dict(cfg.get("Box") or {})
-        box.update(updates)
-        return box
 
     def _finish(self, exit_code: int) -> None:
         removed = False

@@ -138,10 +138,13 @@ class Store:
         finally:
             os.close(fd)
 
-    def update(self, cid: str, **state: Any) -> dict[str, Any]:
-        """Merge ``state`` into ``State`` (and top-level keys prefixed ``top_``) under lock."""
+    def update(self, cid: str, box: dict[str, Any] | None = None, **state: Any) -> dict[str, Any]:
+        """Merge ``state`` into ``State`` (top-level keys prefixed ``top_``; ``box`` into the
+        runtime's own ``Box`` key) under the lock, in one read and one write."""
         with self.lock(cid):
             cfg = self.load(cid)
+            if box:
+                cfg["Box"] = {**(cfg.get("Box") or {}), **box}
             for key, value in state.items():
                 if key.startswith("top_"):
                     cfg[key[4:]] = value

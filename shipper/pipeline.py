@@ -176,7 +176,8 @@ class Shipper:
                 self._space.clear()
                 await self._wait(self._space, 0.5)
                 continue
-            budget = min(opt.max_buffer_bytes - self.buffered, opt.max_batch_bytes)
+            budget = min(opt.max_buffer_bytes - self.buffered,
+                         max(opt.max_batch_bytes - self._cur_bytes, 1))
             n = reader.read_round(self._current, budget)
             self._cur_bytes += n
             self.buffered += n
