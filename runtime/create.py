@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from pathlib import Path
 
 from runtime import units
 from runtime.errors import BoxError, Conflict, InvalidArgument
@@ -52,7 +51,8 @@ def parse_env_files(files: list[str]) -> list[str]:
     env: list[str] = []
     for path in files:
         try:
-            text = Path(path).read_text()
+            with open(path) as f:
+                text = f.read()
         except OSError as e:
             raise InvalidArgument(f"open {path}: {e.strerror.lower()}") from None
         for line in text.splitlines():
@@ -208,7 +208,8 @@ def host_config(opts: Namespace) -> dict[str, Any]:
 def _hosts_file(network: str, hostname: str) -> str:
     if network == "host":
         with contextlib.suppress(OSError):
-            return Path("/etc/hosts").read_text()
+            with open("/etc/hosts") as f:
+                return f.read()
     return ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
             "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
             "ff02::2\tip6-allrouters\n")
@@ -217,7 +218,8 @@ def _hosts_file(network: str, hostname: str) -> str:
 def _resolv_conf() -> str:
     """The host's resolv.conf without loopback nameservers (unreachable from a netns)."""
     try:
-        lines = Path("/etc/resolv.conf").read_text().splitlines()
+        with open("/etc/resolv.conf") as f:
+            lines = f.read().splitlines()
     except OSError:
         lines = []
     kept = [ln for ln in lines if not (ln.startswith("nameserver") and
@@ -265,13 +267,15 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
         store.reserve_name(name, cid)
     cdir = paths.container_dir(cid)
     try:
-        cdir.mkdir(parents=True)
+        os.makedirs(cdir)
         overlay = paths.overlay_dir(cid)
         for sub in ("diff", "work", "merged"):
-            (overlay / sub).mkdir(parents=True)
-        (cdir / "hostname").write_text(hostname + "\n")
-        (cdir / "hosts").write_text(_hosts_file(host["NetworkMode"], hostname))
-        (cdir / "resolv.conf").write_text(_resolv_conf())
+            os.makedirs(os.path.join(overlay, sub))
+        for filename, text in (("hostname", hostname + "\n"),
+                               ("hosts", _hosts_file(host["NetworkMode"], hostname)),
+                               ("resolv.conf", _resolv_conf())):
+            with open(os.path.join(cdir, filename), "w") as f:
+                f.write(text)
         now = rfc3339nano()
         cfg: dict[str, Any] = {
             "ID": cid,
@@ -305,10 +309,10 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
             "Name": "/" + name.lstrip("/"),
             "RestartCount": 0,
             "Driver": "overlay2",
-            "LogPath": str(cdir / f"{cid}-json.log"),
-            "HostnamePath": str(cdir / "hostname"),
-            "HostsPath": str(cdir / "hosts"),
-            "ResolvConfPath": str(cdir / "resolv.conf"),
+            "LogPath": os.path.join(cdir, f"{cid}-json.log"),
+            "HostnamePath": os.path.join(cdir, "hostname"),
+            "HostsPath": os.path.join(cdir, "hosts"),
+            "ResolvConfPath": os.path.join(cdir, "resolv.conf"),
             "HasBeenManuallyStopped": False,
             "Box": {"LowerDirs": [str(d) for d in image.layer_dirs]},
             "HostConfig": host,

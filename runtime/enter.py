@@ -45,9 +45,9 @@ def enter_root(paths: Paths, cfg: dict[str, Any]) -> None:
     sc.unshare(sc.CLONE_NEWNS)
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     lower = ":".join(box.get("LowerDirs") or [])
-    merged = str(overlay / "merged")
+    merged = os.path.join(overlay, "merged")
     sc.mount("overlay", merged, "overlay", 0,
-             f"lowerdir={lower},upperdir={overlay / 'diff'},workdir={overlay / 'work'}")
+             f"lowerdir={lower},upperdir={os.path.join(overlay, 'diff')},workdir={os.path.join(overlay, 'work')}")
     os.chroot(merged)
     os.chdir("/")
 

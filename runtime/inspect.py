@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from runtime.containers import effective_state
@@ -37,9 +38,9 @@ def container_view(paths: Paths, cfg: dict[str, Any]) -> dict[str, Any]:
         "GraphDriver": {
             "Data": {
                 "LowerDir": ":".join(box.get("LowerDirs") or []),
-                "MergedDir": str(overlay / "merged"),
-                "UpperDir": str(overlay / "diff"),
-                "WorkDir": str(overlay / "work"),
+                "MergedDir": os.path.join(overlay, "merged"),
+                "UpperDir": os.path.join(overlay, "diff"),
+                "WorkDir": os.path.join(overlay, "work"),
             },
             "Name": "overlay2",
         },

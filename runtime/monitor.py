@@ -92,8 +92,9 @@ class Monitor:
 
     def _redirect_stderr(self) -> None:
         run_dir = self.paths.run_dir(self.cid)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(run_dir / "monitor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.makedirs(run_dir, exist_ok=True)
+        fd = os.open(os.path.join(run_dir, "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                     0o600)
         os.dup2(fd, 2)
         os.close(fd)
 

@@ -4,6 +4,8 @@ Docker-shaped ``config.v2.json`` + ``hostconfig.json``."""
 
 from __future__ import annotations
 
+import os
+
 from runtime.caps import effective_set
 from runtime.cgroups.base import DeviceRate, Resources
 from runtime.paths import Paths
@@ -59,9 +61,9 @@ def sandbox_spec(paths: Paths, cfg: dict[str, Any]) -> SandboxSpec:
             etc[target] = cfg[key]
     return SandboxSpec(
         lower_dirs=list(box.get("LowerDirs") or []),
-        upper_dir=str(overlay / "diff"),
-        work_dir=str(overlay / "work"),
-        merged_dir=str(overlay / "merged"),
+        upper_dir=os.path.join(overlay, "diff"),
+        work_dir=os.path.join(overlay, "work"),
+        merged_dir=os.path.join(overlay, "merged"),
         args=[cfg["Path"], *cfg.get("Args", [])],
         env=env,
         hostname=config.get("Hostname", ""),

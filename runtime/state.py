@@ -14,7 +14,6 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.paths import Paths
@@ -33,9 +32,10 @@ def new_id() -> str:
     return os.urandom(32).hex()
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: str, data: Any) -> None:
     """Readers never see a half-written file: write a temp file beside it, then rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    head, name = os.path.split(path)
+    tmp = os.path.join(head, f".{name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, json.dumps(data, separators=(",", ":")).encode())
@@ -51,19 +51,19 @@ class Store:
         self.paths = paths
 
     # -- names --------------------------------------------------------------
-    def _name_path(self, name: str) -> Path:
-        return self.paths.root / "names" / name
+    def _name_path(self, name: str) -> str:
+        return os.path.join(self.paths.root, "names", name)
 
     def reserve_name(self, name: str, cid: str) -> None:
         if not _NAME_RE.match(name):
             raise InvalidArgument(
                 f'Invalid container name ("{name}"), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
         path = self._name_path(name.lstrip("/"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            holder = path.read_text().strip() if path.exists() else "?"
+            holder = _read_text(path).strip() or "?"
             raise Conflict(
                 f'Conflict. The container name "/{name.lstrip("/")}" is already in use by '
                 f'container "{holder}". You have to remove (or rename) that container to be '
@@ -73,24 +73,24 @@ class Store:
 
     def release_name(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            self._name_path(name.lstrip("/")).unlink()
+            os.unlink(self._name_path(name.lstrip("/")))
 
     # -- records ------------------------------------------------------------
     def ids(self) -> list[str]:
         try:
             return [e.name for e in os.scandir(self.paths.containers)
-                    if e.is_dir() and (Path(e.path) / CONFIG).exists()]
+                    if e.is_dir() and os.path.exists(os.path.join(e.path, CONFIG))]
         except FileNotFoundError:
             return []
 
     def load(self, cid: str) -> dict[str, Any]:
         try:
-            with open(self.paths.container_dir(cid) / CONFIG, "rb") as f:
+            with open(os.path.join(self.paths.container_dir(cid), CONFIG), "rb") as f:
                 cfg = json.loads(f.read())
         except FileNotFoundError:
             raise NotFound(f"No such container: {cid}") from None
         try:
-            with open(self.paths.container_dir(cid) / HOSTCONFIG, "rb") as f:
+            with open(os.path.join(self.paths.container_dir(cid), HOSTCONFIG), "rb") as f:
                 cfg["HostConfig"] = json.loads(f.read())
         except FileNotFoundError:
             cfg["HostConfig"] = {}
@@ -100,9 +100,10 @@ class Store:
         cdir = self.paths.container_dir(cfg["ID"])
         host = cfg.get("HostConfig")
         body = {k: v for k, v in cfg.items() if k != "HostConfig"}
-        write_json_atomic(cdir / CONFIG, body)
-        if host is not None and not (cdir / HOSTCONFIG).exists():
-            write_json_atomic(cdir / HOSTCONFIG, host)
+        write_json_atomic(os.path.join(cdir, CONFIG), body)
+        host_path = os.path.join(cdir, HOSTCONFIG)
+        if host is not None and not os.path.exists(host_path):
+            write_json_atomic(host_path, host)
 
     def all(self) -> Iterator[dict[str, Any]]:
         for cid in self.ids():
@@ -114,9 +115,9 @@ class Store:
         if not ref:
             raise NotFound("No such container: ")
         name_path = self._name_path(ref.lstrip("/"))
-        if "/" not in ref.lstrip("/") and name_path.is_file():
-            cid = name_path.read_text().strip()
-            if (self.paths.container_dir(cid) / CONFIG).exists():
+        if "/" not in ref.lstrip("/") and os.path.isfile(name_path):
+            cid = _read_text(name_path).strip()
+            if os.path.exists(os.path.join(self.paths.container_dir(cid), CONFIG)):
                 return cid
         if re.fullmatch(r"[0-9a-f]{1,64}", ref):
             matches = [c for c in self.ids() if c.startswith(ref)]
@@ -129,9 +130,12 @@ class Store:
     @contextlib.contextmanager
     def lock(self, cid: str) -> Iterator[None]:
         """Serialises every read-modify-write of one container's state."""
-        lock_dir = self.paths.exec_root / "locks"
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_dir / f"{cid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        lock_path = os.path.join(self.paths.locks, f"{cid}.lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            os.makedirs(self.paths.locks, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -163,7 +167,15 @@ class Store:
                      self.paths.run_dir(cid)):
             shutil.rmtree(path, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
-            (self.paths.exec_root / "locks" / f"{cid}.lock").unlink()
+            os.unlink(os.path.join(self.paths.locks, f"{cid}.lock"))
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
 
 
 def process_start_time(pid: int) -> int | None:

@@ -61,9 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-whitelist", action="append", default=[], metavar="NAME",
                         help="container labels to ship (name or glob; repeatable or "
                         "comma-separated)")
-    parser.add_argument("--max-buffer-bytes", type=_size, default=64 << 20,
+    parser.add_argument("--max-buffer-bytes", type=_size, default=16 << 20,
                         help="read data held unacknowledged before reading pauses "
-                        "(default 64MiB)")
+                        "(default 16MiB)")
     parser.add_argument("--batch-bytes", type=_size, default=2 << 20,
                         help="bytes of log read per batch at most (default 2MiB)")
     parser.add_argument("--listen", default="127.0.0.1:9181", metavar="HOST:PORT",

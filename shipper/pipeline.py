@@ -70,7 +70,7 @@ class SinkStats:
 
 @dataclass
 class PipelineOptions:
-    max_buffer_bytes: int = 64 << 20
+    max_buffer_bytes: int = 16 << 20
     max_batch_bytes: int = 2 << 20
     rescan_interval: float = 5.0
     backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.5, maximum=30.0))

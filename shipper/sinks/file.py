@@ -45,29 +45,31 @@ def origin_part(o: Origin) -> bytes:
     return orjson.dumps(d)[1:-1] + b","
 
 
-def encode(batch: list[Record], cache: dict[int, tuple[Origin, bytes]] | None = None) -> bytes:
+def encode(batch: list[Record], cache: dict[int, tuple[Origin, dict[str, bytes]]] | None = None
+           ) -> bytes:
     """The NDJSON of ``batch``."""
     if cache is None:
         cache = {}
     dumps, tails = orjson.dumps, _FLAG_TAIL
     out = []
     app = out.append
-    last_origin: Origin | None = None
-    part = b""
-    for r in batch:
-        o = r[5]
-        if o is not last_origin:
+    last: Origin | None = None
+    parts: dict[str, bytes] = {}
+    for t, msg, stream, off, flags, o in batch:
+        if o is not last:
             hit = cache.get(id(o))
             if hit is None or hit[0] is not o:
                 if len(cache) > 4096:
                     cache.clear()
-                hit = cache[id(o)] = (o, origin_part(o))
-            part, last_origin = hit[1], o
-        msg = r[1]
+                hit = cache[id(o)] = (o, {})
+            parts, last = hit[1], o
+        part = parts.get(stream)
+        if part is None:
+            part = parts[stream] = (origin_part(o) + b'"stream":' + dumps(stream)
+                                    + b',"offset":')
         if type(msg) is not str:
             msg = msg.decode("utf-8", "replace")
-        app(b'{"time_ns":%d,%s"stream":"%s","offset":%d,"message":%s%s' % (
-            r[0], part, r[2].encode(), r[3], dumps(msg), tails[r[4]]))
+        app(b'{"time_ns":%d,%s%d,"message":%s%s' % (t, part, off, dumps(msg), tails[flags]))
     return b"".join(out)
 
 
@@ -80,7 +82,7 @@ class FileSink(Sink):
         self.path = path
         self.fsync = fsync and path != "-"
         self._fd = -1
-        self._cache: dict[int, tuple[Origin, bytes]] = {}
+        self._cache: dict[int, tuple[Origin, dict[str, bytes]]] = {}
         self.counters = {"sent_batches": 0.0, "sent_records": 0.0, "errors": 0.0}
 
     @classmethod

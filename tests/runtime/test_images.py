@@ -46,13 +46,13 @@ def layer_entries(store: ImageStore) -> list[str]:
 def test_import_then_resolve_by_name_tag_and_id(store: ImageStore, busybox_tar: Path) -> None:
     image_id = import_file(store, busybox_tar, "busybox")
     hexid = image_id.removeprefix("sha256:")
-    blob = (store.blobs / hexid).read_bytes()
+    blob = (Path(store.blobs) / hexid).read_bytes()
     assert hashlib.sha256(blob).hexdigest() == hexid  # content-addressed, as in Docker
     cfg = json.loads(blob)
     diff_id = "sha256:" + hashlib.sha256(busybox_tar.read_bytes()).hexdigest()
     assert cfg["rootfs"] == {"type": "layers", "diff_ids": [diff_id]}
     assert cfg["os"] == "linux" and cfg["config"]["Cmd"] == []
-    assert json.loads(store.repos_file.read_text()) == {
+    assert json.loads(Path(store.repos_file).read_text()) == {
         "Repositories": {"busybox": {"busybox:latest": image_id}}}
 
     for ref in ("busybox", "busybox:latest", "docker.io/library/busybox", image_id, hexid,
@@ -62,11 +62,11 @@ def test_import_then_resolve_by_name_tag_and_id(store: ImageStore, busybox_tar: 
     assert img.repo_tags == ["busybox:latest"] and img.short_id == hexid[:12]
     assert img.config["Cmd"] == [] and img.config["Env"] == [] and img.config["WorkingDir"] == ""
     assert parse_rfc3339(img.created) > 0
-    assert img.layer_dirs == [store.layers / diff_id.removeprefix("sha256:")]
+    assert img.layer_dirs == [str(Path(store.layers) / diff_id.removeprefix("sha256:"))]
     assert img.size == os.path.getsize("/bin/busybox") + len(
-        (img.layer_dirs[0] / "etc/passwd").read_bytes() + (img.layer_dirs[0] / "etc/group").read_bytes())
+        (Path(img.layer_dirs[0]) / "etc/passwd").read_bytes() + (Path(img.layer_dirs[0]) / "etc/group").read_bytes())
 
-    root = img.layer_dirs[0]
+    root = Path(img.layer_dirs[0])
     assert os.readlink(root / "bin/sh") == "/bin/busybox"
     assert all((root / a).is_symlink() or a == "bin/busybox" for a in applets())
     assert oct(os.lstat(root / "tmp").st_mode & 0o7777) == oct(0o1777)
@@ -80,7 +80,7 @@ def test_changes_set_the_config(store: ImageStore, busybox_tar: Path) -> None:
     image_id = import_file(store, busybox_tar, "web:v1", message="from a test",
                            changes={"Cmd": ["/bin/httpd", "-f"], "Env": ["A=1"],
                                     "WorkingDir": "/srv"})
-    blob = json.loads((store.blobs / image_id[7:]).read_bytes())
+    blob = json.loads((Path(store.blobs) / image_id[7:]).read_bytes())
     assert blob["history"][0]["comment"] == "from a test"
     img = store.resolve("web:v1")
     assert img.os == "linux" and img.architecture == blob["architecture"] != ""
@@ -99,7 +99,7 @@ def test_invalid_refs_are_refused_before_any_work(store: ImageStore, busybox_tar
     with pytest.raises(InvalidArgument) as err:
         import_file(store, busybox_tar, bad)
     assert repr(bad) in str(err.value) and "\n" not in str(err.value)
-    assert not store.layers.exists() or layer_entries(store) == []
+    assert not Path(store.layers).exists() or layer_entries(store) == []
 
 
 def test_parse_ref_normalises() -> None:
@@ -160,7 +160,7 @@ def test_rmi_refuses_an_image_a_container_uses(store: ImageStore, busybox_tar: P
     # forced: untagged, but the image and its layer stay for the container
     assert store.remove("busybox", force=True, in_use=used) == ["Untagged: busybox:latest"]
     assert store.resolve(image_id).repo_tags == []
-    assert store.resolve(image_id).layer_dirs[0].is_dir()
+    assert Path(store.resolve(image_id).layer_dirs[0]).is_dir()
     # once the container is gone the dangling image is removed by ID
     lines = store.remove(image_id[7:19], force=False, in_use=no_users)
     assert lines[0] == f"Deleted: {image_id}"
@@ -187,11 +187,11 @@ def test_shared_layer_lives_until_the_last_image(store: ImageStore, busybox_tar:
 
     assert store.remove("a", force=False, in_use=no_users) == ["Untagged: a:latest",
                                                                f"Deleted: {a}"]
-    assert (store.layers / diff_hex / "bin/busybox").is_file()
+    assert (Path(store.layers) / diff_hex / "bin/busybox").is_file()
     assert store.remove("b", force=False, in_use=no_users) == [
         "Untagged: b:latest", f"Deleted: {b}", f"Deleted: sha256:{diff_hex}"]
     assert layer_entries(store) == [] and os.listdir(store.blobs) == []
-    assert json.loads(store.repos_file.read_text()) == {"Repositories": {}}
+    assert json.loads(Path(store.repos_file).read_text()) == {"Repositories": {}}
 
 
 def test_unsafe_import_leaves_no_trace(store: ImageStore) -> None:
@@ -202,8 +202,8 @@ def test_unsafe_import_leaves_no_trace(store: ImageStore) -> None:
     buf.seek(0)
     with pytest.raises(UnsafeArchive, match="'../escape'"):
         store.import_tarball(buf, "evil")
-    assert layer_entries(store) == [] and not store.repos_file.exists()
-    assert not store.blobs.exists() or os.listdir(store.blobs) == []
+    assert layer_entries(store) == [] and not Path(store.repos_file).exists()
+    assert not Path(store.blobs).exists() or os.listdir(store.blobs) == []
 
 
 def _import_in_child(root: str, tar: str, ref: str, barrier: object, out: object) -> None:
