@@ -26,7 +26,7 @@ from runtime.logging.jsonfile import JsonFileWriter, LineSplitter, parse_log_opt
 from runtime.paths import CGROUP_PARENT, Paths
 from runtime.sandbox import SandboxSpec, enter
 from runtime.spec import resources_from_hostconfig, restart_decision, sandbox_spec
-from runtime.state import Store
+from runtime.state import Store, remove_tree
 from runtime.timeutil import rfc3339nano
 
 TYPE_CHECKING = False
@@ -149,9 +149,7 @@ class Monitor:
         self._tell(f"exit {exit_code}")
         self._detach_client()
         if removed:  # _detach_client reopened monitor.log in the run dir: --rm leaves nothing
-            import shutil
-
-            shutil.rmtree(self.paths.run_dir(self.cid), ignore_errors=True)
+            remove_tree(self.paths.run_dir(self.cid))
 
     def _run_with_restarts(self, cfg: dict[str, Any]) -> int:
         delay = 0.1

@@ -159,15 +159,34 @@ class Store:
 
     def delete(self, cfg: dict[str, Any]) -> None:
         """Remove every file of the container; the caller has stopped it and its cgroup."""
-        import shutil  # lazy: ~2 ms of import
-
         cid = cfg["ID"]
         self.release_name(cfg.get("Name", ""))
         for path in (self.paths.container_dir(cid), self.paths.overlay_dir(cid),
                      self.paths.run_dir(cid)):
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self.paths.locks, f"{cid}.lock"))
+
+
+def remove_tree(path: str) -> None:
+    """``rm -rf`` without following links; gone already is fine. (Not shutil: it imports
+    the archive codecs, ~2 ms, and this runs at the end of every ``box run --rm``.)"""
+    try:
+        entries = list(os.scandir(path))
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            remove_tree(entry.path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(path)
 
 
 def _read_text(path: str) -> str:

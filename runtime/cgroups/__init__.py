@@ -33,3 +33,37 @@ def open_driver(
     if version is None:
         version = 2 if os.path.isfile(os.path.join(root, "cgroup.controllers")) else 1
     return driver_for(version, root, proc_root)
+
+
+def warm_migration_lock(root: str = "/sys/fs/cgroup") -> int:
+    """Start the kernel's cgroup-migration grace period early; returns a pid to reap.
+
+    Moving a task into a cgroup takes the global ``cgroup_threadgroup_rwsem`` for
+    writing, and the first writer after a quiet spell waits a full RCU grace period
+    (10-20 ms here: the largest single cost of ``box run``). A writer that comes within
+    about one grace period after another does not wait. So ``box run`` forks a child that
+    re-writes itself into the cgroup it already is in (no change of membership) while
+    the container's state is being written; the real move, ~10 ms later, is then fast.
+    Measured: 15 ms -> 0.5 ms per start (bench/runtime_start.py). Best effort: any
+    failure just means the real move waits as it would have.
+    """
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+        target = None
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            if controllers == "pids":  # v1: any hierarchy shares the lock
+                target = os.path.join(root, "pids", path.lstrip("/"), "cgroup.procs")
+                break
+            if controllers == "" and os.path.isfile(os.path.join(root, "cgroup.controllers")):
+                target = os.path.join(root, path.lstrip("/"), "cgroup.procs")
+        if target:
+            fd = os.open(target, os.O_WRONLY)
+            os.write(fd, b"0")
+            os.close(fd)
+    finally:
+        os._exit(0)

@@ -87,6 +87,9 @@ def cmd_create(paths: Paths, args: Namespace) -> int:
 def cmd_run(paths: Paths, args: Namespace) -> int:
     from runtime.create import create
 
+    from runtime.cgroups import warm_migration_lock
+
+    warmer = warm_migration_lock()  # reaped once the container has started
     cfg = create(paths, args)
     cid = cfg["ID"]
     containers = Containers(paths)
@@ -95,10 +98,12 @@ def cmd_run(paths: Paths, args: Namespace) -> int:
         pid, _mon, status_fd = containers.start(cid, attached=attached,
                                                 interactive=args.interactive)
     except BoxError:
+        os.waitpid(warmer, 0)
         if args.rm:
             with contextlib.suppress(BoxError):
                 containers.remove(cid, force=True)
         raise
+    os.waitpid(warmer, 0)
     if not attached:
         os.close(status_fd)
         print(cid)
