@@ -8,10 +8,18 @@ Then, in one process and one run:
 - ``tick_us``: one pipeline interval (discovery scan, read + parse every container,
   events, history, the sinks' ``write``) per container;
 - ``read_us``: the readers alone; ``floor_us``: open/read/close of the same files with
-  no parsing (what any reader of these files pays);
-- ``prom_us``: rendering ``/metrics`` per container; ``influx_us``: line protocol
-  encoding per container (when ``collector.lineproto`` is there);
-- ``us_per_sample`` = tick + prom + influx: all in, as if scraped every interval.
+  no parsing (what any reader of these files pays); ``pread_floor_us``: one pread of
+  each file the readers hold, no parsing (the kernel's share of ``read_us``);
+- ``prom_us``: rendering ``/metrics`` per container, after each tick (fresh samples);
+  ``influx_us``: line protocol encoding per container;
+- ``us_per_sample`` = tick + prom + influx: all in, scraped every interval
+  (``scrape_interval_s`` 1 at the default 1 s interval); ``us_per_sample_scrape_15s``:
+  the same with Prometheus scraping every 15 s (its default).
+
+By default the containers look like real ones: each process has its own network
+namespace (``unshare --net``) and its group has a memory limit, a cpu quota and a pids
+cap (``--unlimited`` and ``--netns host`` measure the other cases: a collector may skip
+work for unlimited groups and for containers sharing a namespace).
 
 With ``--churn K`` it also starts and stops K containers (groups + state files) while
 ticking and reports whether held descriptors returned to the baseline. Everything it
@@ -57,8 +65,12 @@ class BenchGroups:
 class Fleet:
     """The bench containers: cgroups, sleeping processes, state files; ``remove`` all."""
 
-    def __init__(self, root: Path, factory: BenchGroups) -> None:
+    def __init__(self, root: Path, factory: BenchGroups, limited: bool = True,
+                 own_netns: bool = True) -> None:  # fmt: skip
         self.root = root
+        self.resources = (Resources(memory=256 << 20, nano_cpus=1_000_000_000, pids_limit=1000)
+                          if limited else Resources())  # fmt: skip
+        self.argv = ["unshare", "--net", "sleep", "3600"] if own_netns else ["sleep", "3600"]
         self.factory = factory
         self.driver = V1Driver(CGROUP_ROOT)
         self.groups: dict[str, dict[str, str]] = {}  # id -> paths
@@ -66,11 +78,11 @@ class Fleet:
 
     def add(self, name: str, with_process: bool) -> str:
         cid = os.urandom(32).hex()
-        paths = self.driver.create(f"box/{name}", Resources())
+        paths = self.driver.create(f"box/{name}", self.resources)
         self.groups[cid] = paths
         pid = 0
         if with_process:
-            proc = subprocess.Popen(["sleep", "3600"], stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL)
             self.procs[cid] = proc
             self.driver.attach(paths, proc.pid)
             pid = proc.pid
@@ -109,14 +121,20 @@ def _cpu() -> float:
     return time.process_time()
 
 
-def _floor_files(pipeline: Pipeline) -> list[str]:
-    files = []
+def _floor_files(pipeline: Pipeline) -> tuple[list[str], list[int]]:
+    """The files the readers hold (paths, and the held descriptors, each once)."""
+    files, fds, nets = [], [], set()
     for reader in pipeline._readers.values():  # noqa: SLF001 - the bench looks inside
         for held in reader._held:  # noqa: SLF001
             files.extend(f"{held.directory}/{name}" for name in held.fds)
-        if reader._net._fd >= 0:  # noqa: SLF001
-            files.append(reader._net.path)  # noqa: SLF001
-    return files
+            fds.extend(held.fds.values())
+        net = reader._net  # noqa: SLF001
+        dev = getattr(net, "_dev", net)  # a NetReader of its own (older collectors)
+        if dev is not None and getattr(dev, "fd", getattr(dev, "_fd", -1)) >= 0 and id(dev) not in nets:
+            nets.add(id(dev))
+            files.append(dev.path)
+            fds.append(getattr(dev, "fd", getattr(dev, "_fd", -1)))
+    return files, fds
 
 
 def _rss_mb() -> float:
@@ -131,14 +149,15 @@ def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def run(n: int, ticks: int, churn: int, churn_batch: int) -> dict[str, object]:
+def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
+        own_netns: bool = True, spec_every: int = 10) -> dict[str, object]:  # fmt: skip
     ensure_nofile(n * 20 + 1024)
     root = Path(tempfile.mkdtemp(prefix="box-bench-"))
     factory = BenchGroups()
-    fleet = Fleet(root, factory)
+    fleet = Fleet(root, factory, limited, own_netns)
     prom = PrometheusSink(("bench",))
     pipeline = Pipeline(Discovery([root], CGROUP_ROOT, ("bench",), factories=(factory,)),
-                        [prom], history=300.0, spec_every=10)  # fmt: skip
+                        [prom], history=300.0, spec_every=spec_every)  # fmt: skip
     prom.self_metrics = pipeline.self_metrics
     try:
         from collector.lineproto import Encoder
@@ -146,7 +165,9 @@ def run(n: int, ticks: int, churn: int, churn_batch: int) -> dict[str, object]:
         encoder: Encoder | None = Encoder("bench")
     except ImportError:
         encoder = None
-    out: dict[str, object] = {"containers": n, "ticks": ticks}
+    out: dict[str, object] = {"containers": n, "ticks": ticks, "limited": limited,
+                              "own_netns": own_netns, "spec_every": spec_every,
+                              "scrape_interval_s": 1}  # fmt: skip
     try:
         t0 = time.perf_counter()
         for i in range(n):
@@ -157,20 +178,35 @@ def run(n: int, ticks: int, churn: int, churn_batch: int) -> dict[str, object]:
         assert pipeline.stats.containers == n, pipeline.stats
         per = ticks * n
 
-        c = _cpu()
-        for _ in range(ticks):
+        tick_cpu = prom_cpu = 0.0
+        for _ in range(ticks):  # a scrape after every tick: fresh samples each time
+            c = _cpu()
             pipeline.tick()
-        out["tick_us"] = round((_cpu() - c) / per * 1e6, 2)
+            tick_cpu += _cpu() - c
+            c = _cpu()
+            body = prom.render()
+            prom_cpu += _cpu() - c
+        out["tick_us"] = round(tick_cpu / per * 1e6, 2)
+        out["prom_us"] = round(prom_cpu / per * 1e6, 2)
+        out["prom_bytes_per_container"] = len(body) // n
 
         readers = list(pipeline._readers.values())  # noqa: SLF001
+        advance = pipeline.net.advance if hasattr(pipeline, "net") else lambda: None
         c = _cpu()
         for _ in range(ticks):
+            advance()  # as each tick does: a new interval reads every namespace again
             for r in readers:
                 r.read()
         out["read_us"] = round((_cpu() - c) / per * 1e6, 2)
 
-        files = _floor_files(pipeline)
+        files, fds = _floor_files(pipeline)
         out["files_per_container"] = round(len(files) / n, 1)
+        pread = os.pread
+        c = _cpu()
+        for _ in range(ticks):
+            for fd in fds:
+                pread(fd, 65536, 0)
+        out["pread_floor_us"] = round((_cpu() - c) / per * 1e6, 2)
         c = _cpu()
         for _ in range(ticks):
             for path in files:
@@ -178,12 +214,6 @@ def run(n: int, ticks: int, churn: int, churn_batch: int) -> dict[str, object]:
                 os.read(fd, 65536)
                 os.close(fd)
         out["floor_us"] = round((_cpu() - c) / per * 1e6, 2)
-
-        c = _cpu()
-        for _ in range(ticks):
-            body = prom.render()
-        out["prom_us"] = round((_cpu() - c) / per * 1e6, 2)
-        out["prom_bytes_per_container"] = len(body) // n
 
         influx = 0.0
         if encoder is not None:
@@ -200,6 +230,7 @@ def run(n: int, ticks: int, churn: int, churn_batch: int) -> dict[str, object]:
         out["cpu_pct_of_core_at_1s"] = round(out["us_per_sample"] * n / 1e4, 2)  # type: ignore[operator]
         out["rss_mb"] = round(_rss_mb(), 1)
         out["fds_held"] = pipeline.open_files
+        out["fds_per_container"] = round(pipeline.open_files / n, 1)
         out["rlimit_nofile"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
         if churn:
@@ -232,8 +263,14 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=20)
     ap.add_argument("--churn", type=int, default=0, help="container starts+stops to run")
     ap.add_argument("--churn-batch", type=int, default=50)
+    ap.add_argument("--unlimited", action="store_true", help="groups without limits")
+    ap.add_argument("--netns", choices=("own", "host"), default="own",
+                    help="own: a network namespace per container; host: all share the host's")
+    ap.add_argument("--spec-every", type=int, default=10,
+                    help="re-read limits every N samples (the collector's --spec-every)")
     args = ap.parse_args()
-    print(json.dumps(run(args.containers, args.ticks, args.churn, args.churn_batch)))
+    print(json.dumps(run(args.containers, args.ticks, args.churn, args.churn_batch,
+                         not args.unlimited, args.netns == "own", args.spec_every)))  # fmt: skip
 
 
 if __name__ == "__main__":

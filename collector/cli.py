@@ -94,8 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="container labels to export, comma-separated (repeatable)")
     parser.add_argument("--history", type=_duration, default=300.0,
                         help="how much history /api/v1/containers/NAME keeps (5m)")
-    parser.add_argument("--spec-every", type=int, default=10,
-                        help="re-read limit files every N samples (10)")
+    parser.add_argument("--spec-every", type=int, default=60,
+                        help="re-read limit files every N samples (60; always when the state file changes)")
     parser.add_argument("--per-cpu", action="store_true",
                         help="export container_cpu_usage_seconds_total per cpu (cpu00...)")
     parser.add_argument("--once", action="store_true",
@@ -103,6 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sink", action="append", default=[], metavar="KIND[=URL]",
                         help="also write to this sink (influxdb-v1, influxdb-v2); repeatable")
     _add_sink_options(parser)  # fmt: skip
+    from collector import alerts
+
+    alerts.add_arguments(parser)
 
 
 def whitelist(args: argparse.Namespace) -> tuple[str, ...]:
@@ -178,6 +181,20 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
             pipeline.close()
             return 1
         print(f"boxwatch collector: listening on http://{host}:{server.port}", file=sys.stderr)
+    from collector.alerts import AlertError
+    from collector.alerts import from_args as oom_watcher
+
+    try:
+        watcher = oom_watcher(args, on_error=lambda msg: print(msg, file=sys.stderr))
+    except AlertError as exc:
+        print(f"boxwatch collector: {exc}", file=sys.stderr)
+        if server is not None:
+            server.stop()
+        pipeline.close()
+        return 2
+    if watcher is not None:
+        pipeline.on_scan.append(watcher.sync)
+        watcher.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: pipeline.stop())
     try:
@@ -185,6 +202,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
     finally:
         if server is not None:
             server.stop()
+        if watcher is not None:
+            watcher.close()
         pipeline.close()
     return 0
 

@@ -25,6 +25,7 @@ import orjson
 from collector.cgroups import ContainerGone, ParseError, Reader, open_reader
 from collector.discover import Discovery
 from collector.model import ContainerRef, Sample
+from collector.net import NetNamespaces
 from collector.sinks.base import Event, Sink, SinkError
 
 # name -> Sink class, or "module:Class" imported only when that sink is asked for.
@@ -228,7 +229,7 @@ class Pipeline:
         interval: float = 1.0,
         jitter: float = 0.1,
         history: float = 300.0,
-        spec_every: int = 10,
+        spec_every: int = 60,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.discovery = discovery
@@ -243,6 +244,7 @@ class Pipeline:
         self.history = History(max(1, round(history / interval)) if history > 0 else 0)
         self.events = EventTracker()
         self._readers: dict[str, Reader] = {}
+        self.net = NetNamespaces(proc_root)  # net/dev held once per network namespace
         self._dead: dict[str, ContainerRef] = {}  # gone at open: not retried until ref changes
         self._on_error = on_error or (lambda msg: None)
         self._errors_seen: set[str] = set()
@@ -250,6 +252,8 @@ class Pipeline:
         self._stop = threading.Event()
         self._observer: object | None = None
         self._nofile = 0
+        # called with each scan's refs (e.g. collector.alerts.OomWatcher.sync)
+        self.on_scan: list[Callable[[dict[str, ContainerRef]], None]] = []
 
     # -- one interval -------------------------------------------------------------------
 
@@ -258,6 +262,8 @@ class Pipeline:
         events this scan shows."""
         t0 = time.perf_counter()
         refs = self.discovery.scan()
+        for hook in self.on_scan:
+            hook(refs)
         readers, dead = self._readers, self._dead
         for cid in [c for c in readers if c not in refs]:
             readers.pop(cid).close()
@@ -283,7 +289,8 @@ class Pipeline:
             if dead.get(cid) == ref:
                 continue
             try:
-                readers[cid] = open_reader(ref, self.cgroup_root, self.proc_root, self.spec_every)
+                readers[cid] = open_reader(ref, self.cgroup_root, self.proc_root, self.spec_every,
+                                           self.net)  # fmt: skip
                 dead.pop(cid, None)
             except ContainerGone:
                 dead[cid] = ref
@@ -299,6 +306,7 @@ class Pipeline:
     def read_all(self) -> list[Sample]:
         """One sample of every open reader; vanished groups are dropped and counted."""
         t0 = time.perf_counter()
+        self.net.advance()
         samples: list[Sample] = []
         append = samples.append
         gone: list[str] = []
@@ -418,7 +426,7 @@ class Pipeline:
 
     @property
     def open_files(self) -> int:
-        return sum(r.open_files for r in self._readers.values())
+        return sum(r.open_files for r in self._readers.values()) + self.net.open_files
 
     def self_metrics(self) -> dict[str, object]:
         """What the Prometheus sink exports as ``boxwatch_collector_*``."""
@@ -432,5 +440,6 @@ class Pipeline:
         readers, self._readers = self._readers, {}
         for reader in readers.values():
             reader.close()
+        self.net.close()
         for sink in self.sinks:
             sink.close()

@@ -31,7 +31,7 @@ from collector.sinks.base import Sink
 NS = 1e-9
 US = 1e-6
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
-FORMAT_CACHE_MAX = 200_000  # formatted values kept between scrapes (cleared past this)
+FORMAT_CACHE_MAX = 8192  # formatted values kept (zeros, limits: ~1 MB; cleared past this)
 
 Values = list[tuple[tuple[str, ...], float]]  # (extra label values, value)
 

@@ -79,7 +79,9 @@ def test_collector_api_routes(box) -> None:  # type: ignore[no-untyped-def]
 
         status, ctype, body = _get(base + "/metrics")
         assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
-        assert f'container_spec_memory_limit_bytes{{id="/box/{cid}",image="busybox",name="apiweb"}} {32 << 20}\n'.encode() in body
+        # values as prometheus_client (and Go's client) print them: 33554432 -> 3.3554432e+07
+        limit = f'container_spec_memory_limit_bytes{{id="/box/{cid}",image="busybox",name="apiweb"}}'
+        assert f"{limit} 3.3554432e+07\n".encode() in body
     finally:
         pipeline.stop()
         server.stop()

@@ -266,3 +266,88 @@ def test_spec_every_n_rereads_limits_only_every_nth_sample(tmp_path: Path) -> No
         assert s.spec.memory_limit == 1048576 and s.spec.pids_max == 7 and s.pids.max == 7
     finally:
         reader.close()
+
+
+# -- what is read less often, and why it still means the same -------------------------
+
+
+def _v1_copy(tmp_path: Path, limited: bool) -> tuple[Path, Path, Path]:
+    import shutil
+
+    root = tmp_path / "cg"
+    shutil.copytree(V1, root)
+    mem, cpu = root / "memory" / GROUP[1:], root / "cpu" / GROUP[1:]
+    if not limited:
+        (mem / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+        (cpu / "cpu.cfs_quota_us").write_text("-1\n")
+    return root, mem, cpu
+
+
+CFS = "nr_periods {}\nnr_throttled {}\nthrottled_time {}\n"
+
+
+def test_v1_limited_group_reads_failcnt_and_throttling_every_sample(tmp_path: Path) -> None:
+    root, mem, cpu = _v1_copy(tmp_path, limited=True)
+    reader = open_reader(ref_for(), cgroup_root=str(root), spec_every=100)
+    try:
+        reader.read()
+        (mem / "memory.failcnt").write_text("5\n")
+        (cpu / "cpu.stat").write_text(CFS.format(40, 7, 123))
+        s = reader.read()
+        assert s.memory.failcnt == 5
+        assert (s.cpu.nr_periods, s.cpu.nr_throttled, s.cpu.throttled_ns) == (40, 7, 123)
+    finally:
+        reader.close()
+
+
+def test_v1_unlimited_group_reads_failcnt_and_throttling_with_the_spec(tmp_path: Path) -> None:
+    """Without a limit / quota the kernel cannot advance memory.failcnt / cpu.stat's
+    bandwidth counters, so they are read with the limits (every spec_every samples and
+    on a new ref), and a limit set meanwhile is followed from the next spec read on."""
+    root, mem, cpu = _v1_copy(tmp_path, limited=False)
+    (mem / "memory.failcnt").write_text("3\n")
+    reader = open_reader(ref_for(), cgroup_root=str(root), spec_every=3)
+    try:
+        first = reader.read()  # reads the spec, and with it failcnt and cpu.stat
+        assert first.spec.memory_limit == 0 and first.spec.cpu_quota_us == 0
+        assert first.memory.failcnt == 3
+        (mem / "memory.failcnt").write_text("4\n")  # e.g. reset by hand, then a limit hit
+        (cpu / "cpu.stat").write_text(CFS.format(40, 7, 123))
+        (mem / "memory.limit_in_bytes").write_text("1048576\n")
+        (cpu / "cpu.cfs_quota_us").write_text("20000\n")
+        assert reader.read().memory.failcnt == 3  # samples 2, 3: until the spec is due
+        assert reader.read().cpu.nr_periods == first.cpu.nr_periods
+        s = reader.read()  # sample 4: spec read, limit and quota seen, counters read
+        assert (s.spec.memory_limit, s.spec.cpu_quota_us) == (1048576, 20000)
+        assert s.memory.failcnt == 4 and s.cpu.nr_periods == 40
+        (mem / "memory.failcnt").write_text("9\n")
+        assert reader.read().memory.failcnt == 9  # limited now: every sample
+        # a new ref (a rewritten state file: docker update) re-reads the spec at once
+        (mem / "memory.limit_in_bytes").write_text("2097152\n")
+        reader.rebind(dataclasses.replace(reader.ref, state_mtime_ns=1))
+        assert reader.read().spec.memory_limit == 2097152
+    finally:
+        reader.close()
+
+
+def test_v1_memory_stat_layouts(tmp_path: Path) -> None:
+    """The total_ values are picked by learned position; another kernel's order or a
+    missing key (no swap accounting) is learned again, never misread."""
+    from collector.cgroups.v1.memory import total_fields
+
+    keys = ["cache", "rss", "mapped_file", "swap", "pgfault", "pgmajfault", "inactive_file"]
+    own = "".join(f"{k} 1\n" for k in keys)
+
+    def stat(order: list[str]) -> bytes:
+        values = {k: 10 + i for i, k in enumerate(keys)}
+        return (own + "".join(f"total_{k} {values.get(k, 99)}\n" for k in order)).encode()
+
+    want = [10 + i for i in range(len(keys))]
+    assert total_fields(stat(keys)) == want
+    assert total_fields(stat(keys)) == want  # by position now
+    shuffled = [*keys[3:], "dirty", *keys[:3]]
+    assert total_fields(stat(shuffled)) == want
+    no_swap = [k for k in keys if k != "swap"]
+    assert total_fields(stat(no_swap)) == [*want[:3], 0, *want[4:]]
+    assert total_fields(stat(keys)) == want
+    assert total_fields(own.encode()) is None  # no hierarchical half

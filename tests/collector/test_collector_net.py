@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.cgroups import ParseError
-from collector.net import NetReader, parse_net_dev
+from collector.net import NetNamespaces, NetReader, parse_net_dev
 
 PROC = Path(__file__).resolve().parents[1] / "fixtures" / "proc"
 # The kernel's line format (net/core/net-procfs.c, dev_seq_printf_stats).
@@ -95,3 +96,43 @@ def test_real_process_counters_and_fd_released() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_containers_of_one_namespace_share_one_file_read_once_per_interval() -> None:
+    """Host-network containers (or a pod's) share a held file; one in its own namespace
+    gets its own; counters are the same as a private reader's; release closes."""
+    host = [subprocess.Popen(["sleep", "30"]) for _ in range(3)]
+    own = subprocess.Popen(["unshare", "--net", "sleep", "30"])
+    namespaces = NetNamespaces("/proc")
+    readers: list[NetReader] = []
+    try:
+        deadline = time.monotonic() + 5
+        while os.readlink(f"/proc/{own.pid}/ns/net") == os.readlink("/proc/self/ns/net"):
+            assert time.monotonic() < deadline, "unshare did not make a namespace"
+            time.sleep(0.01)
+        before = len(os.listdir("/proc/self/fd"))
+        readers = [NetReader("/proc", p.pid, namespaces) for p in (*host, own)]
+        assert len(os.listdir("/proc/self/fd")) == before + 2  # host's and own's
+        assert namespaces.open_files == 2 and all(r.private_fd == -1 for r in readers)
+        private = NetReader("/proc", host[1].pid)
+        try:
+            assert set(readers[1].read()) == set(private.read())
+        finally:
+            private.close()
+        namespaces.advance()
+        first = [r.read() for r in readers]
+        assert first[0] is first[1] is first[2]  # one reading for the namespace
+        assert first[3] == {}  # a fresh namespace has only lo
+        for r in readers[:2]:
+            r.close()
+        assert namespaces.open_files == 2  # the third host reader still uses it
+        readers[2].close()
+        readers[3].close()
+        assert namespaces.open_files == 0 and len(os.listdir("/proc/self/fd")) == before
+    finally:
+        for r in readers:
+            r.close()
+        namespaces.close()
+        for p in (*host, own):
+            p.kill()
+            p.wait()

@@ -16,7 +16,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collector.api import Server
 from collector.discover import Discovery
-from collector.pipeline import Pipeline
 from collector.model import (
     ContainerRef,
     CpuStats,
@@ -30,7 +29,7 @@ from collector.model import (
     Sample,
     Spec,
 )
-from collector.pipeline import SelfStats
+from collector.pipeline import Pipeline, SelfStats
 from collector.sinks.prometheus import PrometheusSink, sanitize
 from tests.support.prometheus import Prometheus, promtool_check_metrics
 

@@ -3,6 +3,12 @@
 cpu and cpuacct may be separate mounts or co-mounted as ``cpu,cpuacct``; the reader is
 handed one directory for each (the same one when co-mounted). user/system come from
 cpuacct.stat in USER_HZ ticks, as Docker and cAdvisor read them.
+
+Not cpuacct.usage_all: on current kernels its per-cpu user/system are the tick-sampled
+cpustat counters, not adjusted to the scheduler's exact runtime, so their sum is not
+cpuacct.usage (1.9% below it on the development host), whereas cpuacct.stat is scaled
+so that user + system = usage (cputime_adjust). Reading it instead would change both the
+total and the split.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ class Cpu:
         self._usage = self._stat = self._percpu = -1
         self._cfs = -1
         self._quota = self._period = self._shares = ""
+        self._throttling = (0, 0, 0)  # the last cpu.stat reading
+        self._cfs_due = True  # read cpu.stat with the next sample whatever the quota
         if cpuacct is not None:
             # usage is the sum of usage_percpu (the kernel sums the same per-cpu
             # counters), so cpuacct.usage is read only where usage_percpu is missing
@@ -37,8 +45,10 @@ class Cpu:
             self._period = cpu.cold("cpu.cfs_period_us", "int")
             self._shares = cpu.cold("cpu.shares", "int")
 
-    def read(self) -> CpuStats:
-        """Usage and throttling."""
+    def read(self, quota: bool = True) -> CpuStats:
+        """Usage and throttling. ``quota=False`` (no quota as of the last spec read)
+        keeps the last cpu.stat reading: its counters count this group's own CFS
+        bandwidth periods, which do not run without a quota."""
         usage = user = system = 0
         per_cpu: tuple[int, ...] = ()
         if self._percpu >= 0:
@@ -56,21 +66,25 @@ class Cpu:
                 d = parse_flat(b" ".join(words))
                 user = int(d.get(b"user", 0)) * NS_PER_TICK
                 system = int(d.get(b"system", 0)) * NS_PER_TICK
-        periods = throttled = throttled_ns = 0
-        if self._cfs >= 0:
-            # "nr_periods 25\nnr_throttled 22\nthrottled_time 1052011886\n..."
-            words = pread(self._cfs, READ_SIZE, 0).split()
-            if words[0:5:2] == CFS_KEYS:
-                periods, throttled, throttled_ns = int(words[1]), int(words[3]), int(words[5])
-            else:
-                d = parse_flat(b" ".join(words))
-                periods = int(d.get(b"nr_periods", 0))
-                throttled = int(d.get(b"nr_throttled", 0))
-                throttled_ns = int(d.get(b"throttled_time", 0))
+        if self._cfs >= 0 and (quota or self._cfs_due):
+            self._cfs_due = False
+            self._throttling = self._read_cfs()
+        periods, throttled, throttled_ns = self._throttling
         return CpuStats(usage, user, system, per_cpu, periods, throttled, throttled_ns)
 
+    def _read_cfs(self) -> tuple[int, int, int]:
+        # "nr_periods 25\nnr_throttled 22\nthrottled_time 1052011886\n..."
+        words = pread(self._cfs, READ_SIZE, 0).split()
+        if words[0:5:2] == CFS_KEYS:
+            return int(words[1]), int(words[3]), int(words[5])
+        d = parse_flat(b" ".join(words))
+        return (int(d.get(b"nr_periods", 0)), int(d.get(b"nr_throttled", 0)),
+                int(d.get(b"throttled_time", 0)))  # fmt: skip
+
     def read_spec(self) -> tuple[int, int, int]:
-        """(quota_us, period_us, shares); quota 0 when unlimited (-1)."""
+        """(quota_us, period_us, shares); quota 0 when unlimited (-1). cpu.stat is read
+        with the next sample even without a quota (one may just have been removed)."""
+        self._cfs_due = True
         quota = period = shares = 0
         if self._quota:
             quota = parse_limit(read_cold(self._quota))

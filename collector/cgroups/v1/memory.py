@@ -7,41 +7,46 @@ accounting), so memory.memsw.usage_in_bytes need not be read too.
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from collector.cgroups.parse import READ_SIZE, Held, parse_flat, parse_limit, pread, read_cold
 from collector.model import MemoryStats
 
 OOM_KILL = [b"oom_kill"]
-# The hierarchical keys read, in the kernel's order (memcg1_stat_format), so each search
-# starts where the previous one ended; a key absent on this kernel (total_swap without
-# swap accounting) leaves the position where it was.
+# The hierarchical keys read; only the ``total_*`` half of the file is split.
 TOTAL_KEYS = (
-    b"\ntotal_cache ", b"\ntotal_rss ", b"\ntotal_mapped_file ", b"\ntotal_swap ",
-    b"\ntotal_pgfault ", b"\ntotal_pgmajfault ", b"\ntotal_inactive_file ",
+    b"total_cache", b"total_rss", b"total_mapped_file", b"total_swap",
+    b"total_pgfault", b"total_pgmajfault", b"total_inactive_file",
 )  # fmt: skip
+# Where TOTAL_KEYS sit among the words of the total_ half: learned from the first file
+# read and checked on every read (one itemgetter compare), relearned if the kernel's
+# layout differs; (key getter, expected keys, value getter, word count). Shared: one kernel.
+_positions: tuple[itemgetter, tuple[bytes, ...], itemgetter, int] | None = None
+
+
+def _learn(words: list[bytes]) -> list[int]:
+    global _positions
+    d = dict(zip(words[::2], words[1::2], strict=False))
+    where = {w: i for i, w in enumerate(words) if not i & 1}
+    if all(k in where for k in TOTAL_KEYS):
+        keys = [where[k] for k in TOTAL_KEYS]
+        _positions = (itemgetter(*keys), TOTAL_KEYS, itemgetter(*[i + 1 for i in keys]), len(words))
+    return [int(d.get(k, 0)) for k in TOTAL_KEYS]  # total_swap is absent without swap accounting
 
 
 def total_fields(data: bytes) -> list[int] | None:
-    """The ``TOTAL_KEYS`` values of memory.stat, found with bytes.find instead of splitting
-    the ~70 words of the file (a third of the cost); None when the file has no
-    hierarchical half (use_hierarchy off on an old kernel)."""
-    if data.find(b"\ntotal_cache ") < 0:
+    """The ``TOTAL_KEYS`` values of memory.stat, in that order; None when the file has no
+    hierarchical half (use_hierarchy off on an old kernel). Splits only the ``total_``
+    half (~40 of ~90 words) and picks the values by learned position: 1.5 us instead of
+    3.4 us for seven bytes.find calls."""
+    i = data.find(b"\ntotal_")
+    if i < 0:
         return None
-    out = []
-    pos = 0
-    find = data.find
-    for key in TOTAL_KEYS:
-        i = find(key, pos)
-        if i < 0:
-            i = find(key)  # out of the expected order on some kernel
-            if i < 0:
-                out.append(0)
-                continue
-        i += len(key)
-        pos = find(b"\n", i)
-        if pos < 0:
-            pos = len(data)
-        out.append(int(data[i:pos]))
-    return out
+    words = data[i + 1 :].split()
+    pos = _positions
+    if pos is not None and len(words) == pos[3] and pos[0](words) == pos[1]:
+        return list(map(int, pos[2](words)))
+    return _learn(words)
 
 
 class Memory:
@@ -56,8 +61,12 @@ class Memory:
         self._limit = held.cold("memory.limit_in_bytes", "limit")
         self._memsw_limit = held.cold("memory.memsw.limit_in_bytes", "limit")
         self._soft = held.cold("memory.soft_limit_in_bytes", "limit")
+        self._last_failcnt = 0
+        self._failcnt_due = True  # read at least once per spec read
 
-    def read(self) -> MemoryStats:
+    def read(self, limited: bool = True) -> MemoryStats:
+        """``limited=False`` (no limit set, as of the last spec read) keeps the last
+        failcnt: it counts hits of this group's own limit and cannot grow without one."""
         usage = int(pread(self._usage, READ_SIZE, 0))
         data = pread(self._stat, READ_SIZE, 0)
         # Only the hierarchical half is needed (what cAdvisor and Docker report).
@@ -77,7 +86,10 @@ class Memory:
         if working_set < 0:
             working_set = 0
         max_usage = int(pread(self._max_usage, READ_SIZE, 0)) if self._max_usage >= 0 else 0
-        failcnt = int(pread(self._failcnt, READ_SIZE, 0)) if self._failcnt >= 0 else 0
+        if self._failcnt >= 0 and (limited or self._failcnt_due):
+            self._last_failcnt = int(pread(self._failcnt, READ_SIZE, 0))
+            self._failcnt_due = False
+        failcnt = self._last_failcnt
         oom_kill = 0
         if self._oom >= 0:
             # "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n" (oom_kill since 4.13)
@@ -104,7 +116,9 @@ class Memory:
         )
 
     def read_spec(self) -> tuple[int, int, int]:
-        """(limit, memory+swap limit, reservation); 0 when unlimited."""
+        """(limit, memory+swap limit, reservation); 0 when unlimited. failcnt is read
+        with the next sample even when unlimited (a limit may just have been removed)."""
+        self._failcnt_due = True
         limit = parse_limit(read_cold(self._limit)) if self._limit else 0
         memsw = parse_limit(read_cold(self._memsw_limit)) if self._memsw_limit else 0
         soft = parse_limit(read_cold(self._soft)) if self._soft else 0

@@ -1,0 +1,511 @@
+"""The instant OOM alert: notice an OOM kill the moment the kernel does it and POST it to
+``--alert-webhook`` at once, instead of waiting for a scrape, a rule evaluation and a
+notification policy (15 s and more).
+
+One thread runs one epoll loop over
+- cgroup v1: an eventfd per container registered through ``cgroup.event_control`` on
+  ``memory.oom_control`` (the kernel signals it at the OOM, and when the group goes);
+- cgroup v2: one inotify descriptor watching each container's ``memory.events`` for
+  ``IN_MODIFY`` (kernfs notifies on every counter change);
+- a wake eventfd for ``close``.
+A wake-up rereads the ``oom_kill`` counter; only a rise is a kill. The alert carries the
+container, its memory limit, its peak usage and its last log lines, and goes to a small
+sender thread so a slow receiver never delays noticing the next kill.
+
+The set of containers comes from the pipeline's scans (``sync(refs)``). A container
+killed before its first scan (an instant hog) is caught at registration: a non-zero
+counter on a container started in the last ``FRESH_SECONDS`` is alerted at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import datetime as dt
+import os
+import queue
+import select
+import socket
+import struct
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+from collector.model import ContainerRef
+
+LOG_LINES = 20
+LOG_TAIL_BYTES = 64 * 1024  # enough for 20 lines of ordinary logs; long lines are cut
+FRESH_SECONDS = 30.0
+RECHECK_STEP = 0.001  # seconds between rereads after a wake-up without a rise
+RECHECK_FOR = 2.0  # how long such a wake-up is followed up
+IN_MODIFY = 0x2
+IN_CLOEXEC = os.O_CLOEXEC
+IN_NONBLOCK = os.O_NONBLOCK
+_EVENT = struct.Struct("iIII")  # struct inotify_event without its name
+ALERTMANAGER_SUFFIX = "/api/v2/alerts"
+
+
+class AlertError(Exception):
+    """A webhook URL that cannot be used, or a receiver that refused the alert."""
+
+    def __init__(self, what: str, value: object) -> None:
+        super().__init__(f"{what}: {value!r}")
+        self.value = value
+
+
+@dataclass(frozen=True, slots=True)
+class OomAlert:
+    """One OOM kill, as sent."""
+
+    time_ns: int
+    ref: ContainerRef
+    host: str
+    oom_kills: int  # the group's counter after this kill
+    memory_limit: int  # bytes, 0 = unlimited
+    memory_peak: int  # bytes (v1 max_usage_in_bytes, v2 memory.peak), 0 = unknown
+    logs: list[dict[str, str]] = field(default_factory=list)  # oldest first
+
+
+def tail_log(path: str, n: int = LOG_LINES) -> list[dict[str, str]]:
+    """The last ``n`` json-file entries of ``path`` as {"time", "stream", "log"}.
+
+    Read with orjson here rather than through ``shipper.parse`` so the collector stays
+    independent of the shipper (the format is Docker's, a public contract); a torn or
+    foreign line is kept raw rather than dropped."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            start = max(0, size - LOG_TAIL_BYTES)
+            f.seek(start)
+            data = f.read()
+    except OSError:
+        return []
+    lines = data.split(b"\n")
+    if start:
+        lines = lines[1:]  # the first one is cut in the middle
+    out: list[dict[str, str]] = []
+    for raw in lines[-(n + 1) :]:
+        if not raw:
+            continue
+        try:
+            doc = orjson.loads(raw)
+            out.append({"time": str(doc.get("time", "")), "stream": str(doc.get("stream", "")),
+                        "log": str(doc.get("log", "")).rstrip("\n")})  # fmt: skip
+        except (orjson.JSONDecodeError, AttributeError):
+            out.append({"time": "", "stream": "", "log": raw.decode(errors="replace")})
+    return out[-n:]
+
+
+def log_path(ref: ContainerRef) -> str:
+    """The json-file log of a container, from its config.v2.json (``LogPath``)."""
+    if not ref.state_file:
+        return ""
+    try:
+        with open(ref.state_file, "rb") as f:
+            value = orjson.loads(f.read()).get("LogPath")
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def _read_int(path: str) -> int:
+    """A one-number cgroup file; 0 for "max", absent or unreadable."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().strip()
+    except OSError:
+        return 0
+    value = int(text) if text.isdigit() else 0
+    return 0 if value >= 1 << 62 else value  # v1 "unlimited" is 2^63 rounded to pages
+
+
+def _oom_kill(data: bytes) -> int:
+    """``oom_kill N`` from memory.oom_control (v1) or memory.events (v2)."""
+    for line in data.splitlines():
+        if line.startswith(b"oom_kill "):
+            return int(line.split()[1])
+    return 0
+
+
+# -- delivery -------------------------------------------------------------------------
+
+
+def _rfc3339(time_ns: int) -> str:
+    return dt.datetime.fromtimestamp(time_ns / 1e9, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def payload(alert: OomAlert, alertmanager: bool) -> bytes:
+    """The request body: Alertmanager's v2 ``postableAlerts`` or a plain JSON document."""
+    ref = alert.ref
+    name = ref.name or ref.id[:12]
+    limit_mib = alert.memory_limit / 2**20
+    peak_mib = alert.memory_peak / 2**20
+    summary = f"Container {name} was OOM-killed"
+    description = (f"Container {name} ({ref.image}) on {alert.host} was killed by the kernel's "
+                   f"OOM killer: peak memory {peak_mib:.1f} MiB of its {limit_mib:.1f} MiB limit "
+                   f"(OOM kills so far: {alert.oom_kills}).")  # fmt: skip
+    if alertmanager:
+        logs = "\n".join(f"{e['time']} {e['stream']}: {e['log']}" for e in alert.logs)
+        doc: object = [{
+            "labels": {"alertname": "ContainerOOMKilled", "severity": "critical",
+                       "source": "boxwatch-collector", "host": alert.host,
+                       "container_name": name, "container_id": ref.id, "image": ref.image},
+            "annotations": {"summary": summary, "description": description, "logs": logs,
+                            "memory_limit_bytes": str(alert.memory_limit),
+                            "memory_peak_bytes": str(alert.memory_peak)},
+            "startsAt": _rfc3339(alert.time_ns),
+        }]  # fmt: skip
+    else:
+        doc = {
+            "alert": "oom_kill", "summary": summary, "description": description,
+            "time": _rfc3339(alert.time_ns), "time_ns": alert.time_ns, "host": alert.host,
+            "container": {"name": name, "id": ref.id, "image": ref.image, "cgroup": ref.cgroup},
+            "memory_limit_bytes": alert.memory_limit, "memory_peak_bytes": alert.memory_peak,
+            "oom_kills": alert.oom_kills, "logs": alert.logs,
+        }  # fmt: skip
+    return orjson.dumps(doc)
+
+
+def check_url(url: str) -> str:
+    """An http(s) URL with a host, or AlertError."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise AlertError("--alert-webhook wants an http(s) URL", url)
+    return url
+
+
+class Sender:
+    """POSTs queued alerts in its own thread, retrying a failed one a few times."""
+
+    def __init__(self, url: str, timeout: float = 5.0, retries: int = 3,
+                 on_error: Callable[[str], None] | None = None) -> None:
+        self.url = check_url(url)
+        self.alertmanager = url.rstrip("/").endswith(ALERTMANAGER_SUFFIX)
+        self.timeout = timeout
+        self.retries = retries
+        self.sent = 0
+        self.errors = 0
+        self._on_error = on_error or (lambda msg: None)
+        self._queue: queue.Queue[OomAlert | None] = queue.Queue(maxsize=1024)
+        self._thread = threading.Thread(target=self._run, name="boxwatch-alert-sender",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, alert: OomAlert) -> None:
+        try:
+            self._queue.put_nowait(alert)
+        except queue.Full:
+            self.errors += 1
+            self._on_error(f"collector: alert queue full, OOM alert for {alert.ref.name} dropped")
+
+    def post(self, body: bytes) -> None:
+        req = urllib.request.Request(self.url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                resp.read()
+        except urllib.error.HTTPError as exc:
+            raise AlertError(f"webhook answered {exc.code}", exc.read(200)) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise AlertError("webhook unreachable", str(exc)) from None
+
+    def _run(self) -> None:
+        while True:
+            alert = self._queue.get()
+            if alert is None:
+                return
+            body = payload(alert, self.alertmanager)
+            for attempt in range(self.retries + 1):
+                try:
+                    self.post(body)
+                    self.sent += 1
+                    break
+                except AlertError as exc:
+                    if attempt == self.retries:
+                        self.errors += 1
+                        self._on_error(f"collector: OOM alert for {alert.ref.name}: {exc}")
+                    else:
+                        time.sleep(0.2 * 2**attempt)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is queued (up to ``timeout``), then stop."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+
+# -- watching -------------------------------------------------------------------------
+
+
+class _Inotify:
+    """The two inotify calls Python lacks, through libc."""
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        self._add = libc.inotify_add_watch
+        self._add.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32)
+        self._rm = libc.inotify_rm_watch
+        self._rm.argtypes = (ctypes.c_int, ctypes.c_int)
+        fd = libc.inotify_init1(IN_CLOEXEC | IN_NONBLOCK)
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"inotify_init1: {os.strerror(err)}")
+        self.fd = fd
+
+    def add(self, path: str) -> int:
+        wd = self._add(self.fd, os.fsencode(path), IN_MODIFY)
+        if wd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+        return int(wd)
+
+    def remove(self, wd: int) -> None:
+        self._rm(self.fd, wd)  # EINVAL when the file is already gone: nothing to undo
+
+    def read(self) -> list[int]:
+        """Watch descriptors with pending events."""
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return []
+        wds, i = [], 0
+        while i + _EVENT.size <= len(data):
+            wd, _mask, _cookie, length = _EVENT.unpack_from(data, i)
+            wds.append(wd)
+            i += _EVENT.size + length
+        return wds
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+@dataclass(slots=True)
+class _Watch:
+    ref: ContainerRef
+    counter_fd: int  # memory.oom_control (v1) / memory.events (v2), read with pread
+    event_fd: int  # v1 eventfd; -1 on v2
+    wd: int  # v2 inotify watch; -1 on v1
+    kills: int
+    limit_file: str
+    peak_file: str
+
+
+class OomWatcher:
+    """Watches every synced container for OOM kills and hands alerts to ``sender``."""
+
+    def __init__(self, sender: Sender | Callable[[OomAlert], None], host: str | None = None,
+                 on_error: Callable[[str], None] | None = None) -> None:
+        self._send = sender.put if isinstance(sender, Sender) else sender
+        self.sender = sender if isinstance(sender, Sender) else None
+        self.host = host or socket.gethostname()
+        self.alerts = 0
+        self._on_error = on_error or (lambda msg: None)
+        self._lock = threading.Lock()
+        self._watches: dict[str, _Watch] = {}
+        self._by_fd: dict[int, _Watch] = {}  # eventfd -> watch (v1)
+        self._by_wd: dict[int, _Watch] = {}  # inotify wd -> watch (v2)
+        self._epoll = select.epoll()
+        self._inotify: _Inotify | None = None
+        self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._epoll.register(self._wake, select.EPOLLIN)
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="boxwatch-oom-watch", daemon=True)
+
+    # -- the set of containers (called from the pipeline's thread) -------------------------
+
+    def sync(self, refs: Mapping[str, ContainerRef]) -> None:
+        """Watch what ``refs`` holds and nothing else; a changed ref is watched anew."""
+        with self._lock:
+            for cid in [c for c in self._watches if c not in refs]:
+                self._drop(self._watches[cid])
+            for cid, ref in refs.items():
+                old = self._watches.get(cid)
+                if old is not None and (old.ref is ref or old.ref == ref):
+                    continue
+                if old is not None:
+                    if old.ref.cgroup_paths == ref.cgroup_paths:
+                        old.ref = ref  # metadata changed (state file rewritten): same group
+                        continue
+                    self._drop(old)
+                self._add(ref)
+
+    def _add(self, ref: ContainerRef) -> None:
+        try:
+            watch = self._open_v1(ref) if ref.cgroup_version == 1 else self._open_v2(ref)
+        except OSError as exc:  # gone between scan and now, or no memory controller
+            if exc.errno not in (2, 19):  # ENOENT, ENODEV
+                self._on_error(f"collector: cannot watch {ref.name or ref.id[:12]} for OOM: {exc}")
+            return
+        if watch is None:
+            return
+        self._watches[ref.id] = watch
+        if watch.kills and ref.started_at and time.time() - ref.started_at < FRESH_SECONDS:
+            self._alert(watch, watch.kills)  # killed before its first scan
+
+    def _open_v1(self, ref: ContainerRef) -> _Watch | None:
+        mem = ref.cgroup_paths.get("memory")
+        if not mem:
+            return None
+        counter = os.open(f"{mem}/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+        efd = -1
+        try:
+            efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            with open(f"{mem}/cgroup.event_control", "w") as ctl:
+                ctl.write(f"{efd} {counter}")
+            kills = _oom_kill(os.pread(counter, 4096, 0))
+        except OSError:
+            os.close(counter)
+            if efd >= 0:
+                os.close(efd)
+            raise
+        watch = _Watch(ref, counter, efd, -1, kills, f"{mem}/memory.limit_in_bytes",
+                       f"{mem}/memory.max_usage_in_bytes")  # fmt: skip
+        self._by_fd[efd] = watch
+        self._epoll.register(efd, select.EPOLLIN)
+        return watch
+
+    def _open_v2(self, ref: ContainerRef) -> _Watch | None:
+        d = ref.unified_path
+        if not d or not os.path.exists(f"{d}/memory.events"):
+            return None  # no memory controller in this group: nothing to watch
+        if self._inotify is None:
+            self._inotify = _Inotify()
+            self._epoll.register(self._inotify.fd, select.EPOLLIN)
+        counter = os.open(f"{d}/memory.events", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            wd = self._inotify.add(f"{d}/memory.events")
+            kills = _oom_kill(os.pread(counter, 4096, 0))
+        except OSError:
+            os.close(counter)
+            raise
+        watch = _Watch(ref, counter, -1, wd, kills, f"{d}/memory.max", f"{d}/memory.peak")
+        self._by_wd[wd] = watch
+        return watch
+
+    def _drop(self, watch: _Watch) -> None:
+        self._watches.pop(watch.ref.id, None)
+        if watch.event_fd >= 0:
+            self._by_fd.pop(watch.event_fd, None)
+            try:
+                self._epoll.unregister(watch.event_fd)
+            except (OSError, ValueError):
+                pass
+            os.close(watch.event_fd)  # closing the eventfd removes the kernel's listener
+        if watch.wd >= 0 and self._inotify is not None:
+            self._by_wd.pop(watch.wd, None)
+            self._inotify.remove(watch.wd)
+        os.close(watch.counter_fd)
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.sender is not None:
+            self.sender.start()
+        self._thread.start()
+
+    def _run(self) -> None:
+        pending: dict[str, float] = {}  # id -> recheck deadline (woken before the count rose)
+        while not self._stop:
+            try:
+                ready = self._epoll.poll(RECHECK_STEP if pending else -1)
+            except InterruptedError:
+                continue
+            with self._lock:
+                woken: list[_Watch] = []
+                for fd, _mask in ready:
+                    if fd == self._wake:
+                        continue
+                    if self._inotify is not None and fd == self._inotify.fd:
+                        woken.extend(w for wd in self._inotify.read()
+                                     if (w := self._by_wd.get(wd)) is not None)  # fmt: skip
+                        continue
+                    watch = self._by_fd.get(fd)
+                    if watch is not None:
+                        try:
+                            os.eventfd_read(fd)
+                        except BlockingIOError:
+                            pass
+                        woken.append(watch)
+                now = time.monotonic()
+                for watch in woken:
+                    if not self._check(watch):
+                        pending.setdefault(watch.ref.id, now + RECHECK_FOR)
+                for cid, deadline in list(pending.items()):
+                    watch = self._watches.get(cid)
+                    if watch is None or self._check(watch) or now > deadline:
+                        del pending[cid]
+
+    def _check(self, watch: _Watch) -> bool:
+        """Reread the counter: True when it rose (alerted) or the group is gone.
+
+        v1 signals the eventfd when the group enters OOM, a moment before the victim is
+        chosen and ``oom_kill`` counts it, so a wake-up without a rise is rechecked for a
+        short while (``RECHECK_FOR``) rather than dismissed."""
+        try:
+            kills = _oom_kill(os.pread(watch.counter_fd, 4096, 0))
+        except OSError:  # the group was removed (v1 signals the eventfd for that too)
+            self._drop(watch)
+            return True
+        if kills > watch.kills:
+            self._alert(watch, kills)
+            return True
+        return False
+
+    def _alert(self, watch: _Watch, kills: int) -> None:
+        now = time.time_ns()
+        watch.kills = kills
+        ref = watch.ref
+        alert = OomAlert(now, ref, self.host, kills, _read_int(watch.limit_file),
+                         _read_int(watch.peak_file), tail_log(log_path(ref)))  # fmt: skip
+        self.alerts += 1
+        self._send(alert)
+
+    def close(self) -> None:
+        """Stop the loop, release every descriptor, and flush the sender."""
+        self._stop = True
+        os.eventfd_write(self._wake, 1)
+        if self._thread.is_alive():
+            self._thread.join(5)
+        with self._lock:
+            for watch in list(self._watches.values()):
+                self._drop(watch)
+            if self._inotify is not None:
+                self._inotify.close()
+                self._inotify = None
+        self._epoll.close()
+        os.close(self._wake)
+        if self.sender is not None:
+            self.sender.close()
+
+    @property
+    def watched(self) -> int:
+        return len(self._watches)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--alert-webhook", default=os.environ.get("BOXWATCH_ALERT_WEBHOOK", ""),
+                        metavar="URL",
+                        help="POST an alert the moment a container is OOM-killed: Alertmanager "
+                             "when the URL ends with /api/v2/alerts, else plain JSON "
+                             "(or $BOXWATCH_ALERT_WEBHOOK)")
+    parser.add_argument("--alert-timeout", type=float, default=5.0,
+                        help="seconds per webhook request (5)")
+
+
+def from_args(args: argparse.Namespace,
+              on_error: Callable[[str], None] | None = None) -> OomWatcher | None:
+    """The watcher ``--alert-webhook`` asks for, or None; AlertError for a bad URL."""
+    url = getattr(args, "alert_webhook", "") or ""
+    if not url:
+        return None
+    sender = Sender(url, timeout=float(getattr(args, "alert_timeout", 5.0)), on_error=on_error)
+    return OomWatcher(sender, on_error=on_error)
