@@ -85,9 +85,8 @@ def cmd_create(paths: Paths, args: Namespace) -> int:
 
 
 def cmd_run(paths: Paths, args: Namespace) -> int:
-    from runtime.create import create
-
     from runtime.cgroups import warm_migration_lock
+    from runtime.create import create
 
     warmer = warm_migration_lock()  # reaped once the container has started
     cfg = create(paths, args)
