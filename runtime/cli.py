@@ -19,7 +19,14 @@ COMMANDS = {
     "wait": "lifecycle",
     "ps": "info", "inspect": "info", "logs": "info", "top": "info",
     "exec": "exec", "cp": "cp", "stats": "stats",
+    "port": "network", "network": "network", "volume": "volume",
+    **{f"network_{sub}": "network" for sub in
+       ("create", "ls", "inspect", "rm", "connect", "disconnect", "prune")},
+    **{f"volume_{sub}": "volume" for sub in ("create", "ls", "inspect", "rm", "prune")},
     "import": "images", "images": "images", "rmi": "images", "tag": "images",
+    "history": "images", "image_prune": "images", "system_df": "system",
+    "load": "transfer", "save": "transfer", "export": "transfer", "pull": "transfer",
+    "push": "transfer", "login": "transfer", "logout": "transfer",
 }
 # Docker: run/create/start report their own failures as 125 (or the command's 126/127).
 _RUNTIME_VERBS = {"run", "create"}
@@ -66,8 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         verb = {"ls": "ps", "list": "ps"}.get(argv[0], argv[0])
         argv.pop(0)
     if verb == "image" and argv:
-        verb = {"ls": "images", "list": "images", "rm": "rmi"}.get(argv[0], argv[0])
+        verb = {"ls": "images", "list": "images", "rm": "rmi",
+                "prune": "image_prune"}.get(argv[0], argv[0])
         argv.pop(0)
+    if verb == "system" and argv and argv[0] == "df":
+        verb = "system_df"
+        argv.pop(0)
+    if verb in ("network", "volume") and argv and not argv[0].startswith("-"):
+        sub = argv.pop(0)  # `box network create` -> add_network_create / cmd_network_create
+        verb = f"{verb}_{ {'list': 'ls', 'remove': 'rm'}.get(sub, sub) }"
     if verb not in COMMANDS:
         print(f"box: '{verb}' is not a box command.\nSee 'box --help'", file=sys.stderr)
         return 125
@@ -75,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     module = importlib.import_module(f"runtime.commands.{COMMANDS[verb]}")
     # run/create use -h for --hostname, as docker does; they add --help themselves.
-    parser = FlagParser(prog=f"box {verb}", add_help=verb not in _RUNTIME_VERBS)
+    parser = FlagParser(prog=f"box {verb.replace('_', ' ')}", add_help=verb not in _RUNTIME_VERBS)
     getattr(module, f"add_{verb}")(parser)
     try:
         try:

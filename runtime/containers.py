@@ -119,13 +119,15 @@ class Containers:
         if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, num)
-        if self._wait_stopped(cid, timeout):
-            return
-        cfg = self.store.load(cid)
-        if cfg["State"].get("Pid"):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(cfg["State"]["Pid"], signal.SIGKILL)
-        self._wait_stopped(cid, 30)
+        if not self._wait_stopped(cid, timeout):
+            cfg = self.store.load(cid)
+            if cfg["State"].get("Pid"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(cfg["State"]["Pid"], signal.SIGKILL)
+            self._wait_stopped(cid, 30)
+        # Like docker, stop returns once the container's network is torn down (its
+        # published ports and addresses free again): the monitor does that as it ends.
+        self.wait_monitor_gone(cid, 10)
 
     def kill(self, cid: str, sig: str | int = "SIGKILL") -> None:
         num = signal_number(sig)
@@ -167,7 +169,8 @@ class Containers:
             time.sleep(0.02)
 
     # -- remove -----------------------------------------------------------------
-    def remove(self, cid: str, force: bool = False) -> None:
+    def remove(self, cid: str, force: bool = False, volumes: bool = False) -> None:
+        """``volumes``: also its anonymous volumes (``rm -v``); named ones always stay."""
         cfg = self.store.load(cid)
         if is_running(cfg):
             if not force:
@@ -189,6 +192,10 @@ class Containers:
                 return  # removed by its own monitor (--rm)
             self._release_kernel_objects(cfg)
             self.store.delete(cfg)
+        if volumes and cfg.get("MountPoints"):
+            from runtime.volumes import remove_anonymous
+
+            remove_anonymous(self.paths, cfg)
 
     def _release_kernel_objects(self, cfg: dict[str, Any]) -> None:
         """What a dead monitor could not clean: processes and cgroups."""
@@ -198,6 +205,11 @@ class Containers:
             from runtime.cgroups import open_driver
 
             open_driver(version=box.get("CgroupVersion")).destroy(paths)
+        settings = cfg.get("NetworkSettings") or {}
+        if any(ep.get("EndpointID") for ep in (settings.get("Networks") or {}).values()):
+            from runtime.network.endpoint import release_dead
+
+            release_dead(self.paths, cfg)  # veths, addresses, published ports
 
 
 class StatusReader:

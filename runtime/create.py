@@ -18,6 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
     from typing import Any
 
+DEFAULT_NETWORK = "none"  # BOX_DEFAULT_NETWORK overrides; docker's is "bridge"
 _ADJECTIVES = ("admiring", "bold", "brave", "clever", "eager", "focused", "gallant",
                "happy", "jolly", "keen", "lucid", "nifty", "quirky", "serene", "vibrant",
                "wizardly", "zealous", "upbeat", "tender", "sharp")
@@ -151,9 +152,9 @@ def _drop_unsupported(host: dict[str, Any], res: Any, features: frozenset[str]) 
 
 def host_config(opts: Namespace) -> dict[str, Any]:
     """Every flag is parsed here, before anything exists; a bad value raises."""
-    network = opts.network or "none"
-    if network not in ("none", "host"):
-        raise InvalidArgument(f'network "{network}" not found (this build supports none and host)')
+    network = opts.network or os.environ.get("BOX_DEFAULT_NETWORK") or DEFAULT_NETWORK
+    if network.startswith("container:") and not network[10:]:
+        raise InvalidArgument(f'invalid network mode "{network}": container name missing')
     if opts.log_driver not in ("json-file",):
         raise InvalidArgument(f'logger: no log driver named \'{opts.log_driver}\' is registered (supported: json-file)')
     log_opts = {}
@@ -215,8 +216,61 @@ def _hosts_file(network: str, hostname: str) -> str:
             "ff02::2\tip6-allrouters\n")
 
 
-def _resolv_conf() -> str:
+def _network_flags(paths: Paths, opts: Namespace, host: dict[str, Any], img_cfg: dict[str, Any]
+                   ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
+    """(HostConfig additions, NetworkSettings, ExposedPorts); none/host without network
+    flags import nothing of runtime.network (the fast path of bench/runtime_start.py)."""
+    if host["NetworkMode"] in ("none", "host") and not (
+            opts.publish or opts.publish_all or opts.ip or opts.network_alias or opts.link
+            or opts.expose):
+        return {}, None, dict(img_cfg.get("ExposedPorts") or {})
+    from runtime.network.config import network_config
+
+    return network_config(paths, opts, host, img_cfg)
+
+
+def _mount_flags(opts: Namespace) -> list[dict[str, Any]]:
+    if not (opts.volume or opts.mount or opts.tmpfs):
+        return []
+    from runtime.volumes import parse_all
+
+    return parse_all(opts.volume, opts.mount, opts.tmpfs)
+
+
+def _extra_hosts(values: list[str]) -> list[str]:
+    """``--add-host name:ip``, the address checked (IPv4 or IPv6)."""
+    if not values:
+        return []
+    import socket
+
+    out = []
+    for item in values:
+        name, sep, ip = item.partition(":")
+        ok = bool(sep and name and ip)
+        if ok:
+            try:
+                socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip.strip("[]"))
+            except OSError:
+                ok = False
+        if not ok:
+            raise InvalidArgument(f'invalid argument "{item}" for "--add-host" flag: want NAME:IP')
+        out.append(f"{name}:{ip.strip('[]')}")
+    return out
+
+
+def _resolv_conf(opts: Namespace | None = None) -> str:
     """The host's resolv.conf without loopback nameservers (unreachable from a netns)."""
+    if opts is not None and (opts.dns or opts.dns_search or opts.dns_option):
+        from runtime.network.hosts import resolv_conf
+
+        for server in opts.dns:
+            import socket
+
+            try:
+                socket.inet_pton(socket.AF_INET6 if ":" in server else socket.AF_INET, server)
+            except OSError:
+                raise InvalidArgument(f"{server} is not an ip address (--dns)") from None
+        return resolv_conf(opts.dns, opts.dns_search, opts.dns_option)
     try:
         with open("/etc/resolv.conf") as f:
             lines = f.read().splitlines()
@@ -242,6 +296,13 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
     _drop_unsupported(host, resources, driver.host().features)
     image = ImageStore(paths.root).resolve(opts.image)
     img_cfg = image.config or {}
+    net_host, net_settings, exposed = _network_flags(paths, opts, host, img_cfg)
+    host.update(net_host)
+    mounts = _mount_flags(opts)
+    extra_hosts = _extra_hosts(opts.add_host)
+    host.update(Binds=list(opts.volume) or None, Tmpfs={t.partition(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
+                Dns=list(opts.dns), DnsSearch=list(opts.dns_search), DnsOptions=list(opts.dns_option),
+                ExtraHosts=extra_hosts or None)
     entrypoint = list(img_cfg.get("Entrypoint") or [])
     cmd = list(img_cfg.get("Cmd") or [])
     if opts.entrypoint is not None:
@@ -259,9 +320,13 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
     labels = dict(sorted(labels.items()))  # Go marshals maps with sorted keys
     cid = new_id()
     hostname = opts.hostname or cid[:12]
-    if opts.network == "host" and not opts.hostname:
+    if host["NetworkMode"] == "host" and not opts.hostname:
         hostname = os.uname().nodename
     store = Store(paths)
+    joined = None  # --network container:X shares X's hostname, hosts and resolv.conf
+    if host["NetworkMode"].startswith("container:"):
+        joined = store.load(host["NetworkMode"][10:])
+        hostname = joined["Config"].get("Hostname") or hostname
     name = opts.name or _reserve_generated_name(store, cid)
     if opts.name:
         store.reserve_name(name, cid)
@@ -272,8 +337,10 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
         for sub in ("diff", "work", "merged"):
             os.makedirs(os.path.join(overlay, sub))
         for filename, text in (("hostname", hostname + "\n"),
-                               ("hosts", _hosts_file(host["NetworkMode"], hostname)),
-                               ("resolv.conf", _resolv_conf())):
+                               ("hosts", _hosts_file(host["NetworkMode"], hostname)
+                                + "".join(f"{e.partition(':')[2]}\t{e.partition(':')[0]}\n"
+                                          for e in extra_hosts)),
+                               ("resolv.conf", _resolv_conf(opts))):
             with open(os.path.join(cdir, filename), "w") as f:
                 f.write(text)
         now = rfc3339nano()
@@ -300,6 +367,10 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
                 "Labels": labels,
                 "StopSignal": opts.stop_signal or img_cfg.get("StopSignal") or "SIGTERM",
                 "StopTimeout": opts.stop_timeout,
+                # from the image, as docker copies them: -P publishes ExposedPorts,
+                # Volumes become anonymous volumes, Healthcheck drives the health state
+                **{k: img_cfg[k] for k in ("ExposedPorts", "Volumes", "Healthcheck")
+                   if img_cfg.get(k)},
             },
             "Image": image.id,
             "State": {"Status": "created", "Running": False, "Paused": False,
@@ -317,6 +388,17 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
             "Box": {"LowerDirs": [str(d) for d in image.layer_dirs]},
             "HostConfig": host,
         }
+        if exposed:
+            cfg["Config"]["ExposedPorts"] = exposed
+        if net_settings is not None:
+            cfg["NetworkSettings"] = net_settings
+        if joined is not None:
+            for key in ("HostnamePath", "HostsPath", "ResolvConfPath"):
+                cfg[key] = joined.get(key, "")
+        if mounts or img_cfg.get("Volumes"):
+            from runtime.volumes import mount_points
+
+            cfg["MountPoints"] = mount_points(paths, mounts, img_cfg.get("Volumes") or {})
         store.save(cfg)
         return cfg
     except BaseException as e:

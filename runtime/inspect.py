@@ -44,27 +44,58 @@ def container_view(paths: Paths, cfg: dict[str, Any]) -> dict[str, Any]:
             },
             "Name": "overlay2",
         },
-        "Mounts": [],
+        "Mounts": _mounts(cfg),
         "Config": cfg["Config"],
-        "NetworkSettings": {"Networks": {host.get("NetworkMode", "none"): {}}},
+        "NetworkSettings": _network_settings(cfg, host),
         "Box": {k: v for k, v in box.items() if k != "LowerDirs"},
     }
 
 
+def _mounts(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    if not cfg.get("MountPoints"):
+        return []
+    from runtime.volumes import inspect_mounts
+
+    return inspect_mounts(cfg["MountPoints"])
+
+
+def _network_settings(cfg: dict[str, Any], host: dict[str, Any]) -> dict[str, Any]:
+    """Docker's NetworkSettings; none/host/container: modes have no addresses of their own."""
+    settings = {"Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "IPAddress": "",
+                "IPPrefixLen": 0, "Gateway": "", "MacAddress": "",
+                "Networks": {host.get("NetworkMode", "none"): {}}}
+    settings.update(cfg.get("NetworkSettings") or {})
+    if not settings.get("Networks"):
+        settings["Networks"] = {host.get("NetworkMode", "none"): {}}
+    return settings
+
+
 def image_view(paths: Paths, ref: str) -> dict[str, Any]:
+    """Docker's image inspect shape; Config carries ExposedPorts, Volumes, Healthcheck
+    and the rest as the image defines them."""
+    import json
+
     from runtime.images.store import ImageStore
 
-    img = ImageStore(paths.root).resolve(ref)
+    store = ImageStore(paths.root)
+    img = store.resolve(ref)
+    blob = json.loads(store.config_bytes(img.id))
     return {
         "Id": img.id,
         "RepoTags": list(img.repo_tags),
-        "RepoDigests": [],
+        "RepoDigests": list(img.repo_digests),
+        "Parent": "",
+        "Comment": ((blob.get("history") or [{}])[-1] or {}).get("comment", ""),
         "Created": img.created,
+        "DockerVersion": blob.get("docker_version", ""),
+        "Author": blob.get("author", ""),
         "Config": img.config,
-        "Architecture": "amd64",
-        "Os": "linux",
+        "Architecture": img.architecture or "amd64",
+        **({"Variant": blob["variant"]} if blob.get("variant") else {}),
+        "Os": img.os,
         "Size": img.size,
         "GraphDriver": {"Data": {"LowerDir": ":".join(str(d) for d in img.layer_dirs)},
                         "Name": "overlay2"},
-        "RootFS": {"Type": "layers"},
+        "RootFS": {"Type": "layers", "Layers": list(img.diff_ids)},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     }

@@ -70,6 +70,7 @@ class Monitor:
         self.status_w: int | None = status_w
         self.driver: Driver | None = None
         self.cgroup_paths: dict[str, str] = {}
+        self.net: Any = None  # runtime.network.endpoint.Attachment, bridge/user/container: only
 
     # -- status pipe to the starting command --------------------------------
     def _tell(self, line: str) -> None:
@@ -118,15 +119,29 @@ class Monitor:
             self.cgroup_paths = self.driver.create(group, resources_from_hostconfig(cfg["HostConfig"]))
             cfg = self.store.update(self.cid, box={"CgroupPaths": self.cgroup_paths,
                                                    "CgroupVersion": self.driver.version})
+            mode = cfg["HostConfig"].get("NetworkMode") or "none"
+            if mode not in ("none", "host"):  # none/host import nothing of runtime.network
+                from runtime.network.endpoint import Attachment
+
+                self.net = Attachment(self.paths, cfg)
+                cfg = self.net.setup(cfg)
             exit_code = self._run_with_restarts(cfg)
         except Exception as e:  # noqa: BLE001 - recorded in the state and told to the client
             self._tell(f"error 125 {e}")
-            self.store.update(self.cid, Status="exited", Running=False, Restarting=False,
-                              ExitCode=125, Error=str(e), Pid=0, FinishedAt=rfc3339nano())
+            # Like docker: a container whose command never ran stays "created".
+            never_ran = cfg["State"].get("StartedAt", "").startswith("0001")
+            self.store.update(self.cid, Status="created" if never_ran else "exited",
+                              Running=False, Restarting=False, ExitCode=125, Error=str(e),
+                              Pid=0, FinishedAt=rfc3339nano())
         finally:
             if self.driver and self.cgroup_paths:
                 with contextlib.suppress(Exception):
                     self.driver.destroy(self.cgroup_paths)
+            if self.net is not None:
+                try:
+                    self.net.release()
+                except Exception as e:  # noqa: BLE001 - recorded; the exit is still reported
+                    os.write(2, f"box monitor {self.cid[:12]}: network release: {e}\n".encode())
             self._finish(exit_code)
 
     def _finish(self, exit_code: int) -> None:
@@ -194,7 +209,8 @@ class Monitor:
         io = _Stdio(tty, self.interactive, self.attached)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
-        new_net = host.get("NetworkMode", "none") != "host"
+        mode = host.get("NetworkMode", "none")
+        new_net = mode != "host" and not mode.startswith("container:")
         c1 = os.fork()
         if c1 == 0:
             self._first_child(spec, io, err_w, sync_w, new_net)
@@ -218,6 +234,8 @@ class Monitor:
             if pid:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, 0)
+            if self.net is not None:
+                self.net.after_run()
             code_s, _, message = failure.decode(errors="replace").partition("\n")
             code = int(code_s) if code_s.isdigit() else 125
             io.close()
@@ -234,6 +252,8 @@ class Monitor:
         if first:
             self._tell(f"started {pid}")
         status = self._pump(cfg, pid, io)
+        if self.net is not None:
+            self.net.after_run()
         exit_code = os.waitstatus_to_exitcode(status)
         if exit_code < 0:
             exit_code = 128 - exit_code
@@ -247,7 +267,11 @@ class Monitor:
         """C1: join the cgroup, unshare, fork PID 1, report its pid, exit."""
         try:
             self.driver.attach(self.cgroup_paths, os.getpid())
+            if self.net is not None:
+                self.net.before_unshare()
             sc.unshare(_NS_FLAGS | (sc.CLONE_NEWNET if new_net else 0))
+            if self.net is not None:
+                self.net.after_unshare()  # eth0 configured before PID 1 exists
             pid = os.fork()
             if pid == 0:
                 os.close(sync_w)

@@ -32,6 +32,8 @@ _SPEC_FIELDS = {
     "tty": False, "init": False, "new_uts": True,
     "etc_files": {},  # container path -> host file, bind-mounted (hostname, hosts, resolv.conf)
     "shm_size": 64 * 1024 * 1024,
+    # (type, source, target, rw, data, copy_up, flags), parents first: runtime.volumes
+    "mounts": (),
 }
 
 
@@ -98,6 +100,10 @@ def _mount_rootfs(spec: SandboxSpec) -> None:
             raise
         sc.mount("/sys", root + "/sys", None, sc.MS_BIND | sc.MS_REC)
         sc.mount(None, root + "/sys", None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sys_flags)
+    if spec.mounts:  # before the etc files: a volume on /etc must not hide /etc/hosts
+        from runtime.mounts import apply_mounts  # before pivot_root: the module is on the host
+
+        apply_mounts(root, spec.mounts)
     for target, source in spec.etc_files.items():
         dest = root + target
         _ensure_file(dest)

@@ -78,7 +78,16 @@ def sandbox_spec(paths: Paths, cfg: dict[str, Any]) -> SandboxSpec:
         new_uts=host.get("UTSMode") != "host",
         etc_files=etc,
         shm_size=host.get("ShmSize") or 64 * 1024 * 1024,
+        mounts=_mounts(cfg.get("MountPoints")),
     )
+
+
+def _mounts(points: dict[str, Any] | None) -> tuple:
+    if not points:  # the common case imports nothing more
+        return ()
+    from runtime.volumes import sandbox_mounts
+
+    return sandbox_mounts(points)
 
 
 def restart_decision(cfg: dict[str, Any], exit_code: int) -> bool:

@@ -23,10 +23,16 @@ class Box:
 
     root: Path
     exec_root: Path
+    bridge: str = "box0"
+    subnet: str = ""
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "BOX_ROOT": str(self.root), "BOX_EXEC_ROOT": str(self.exec_root)}
+        env = {**os.environ, "BOX_ROOT": str(self.root), "BOX_EXEC_ROOT": str(self.exec_root),
+               "BOX_BRIDGE": self.bridge}
+        if self.subnet:
+            env["BOX_DEFAULT_SUBNET"] = self.subnet
+        return env
 
     def __call__(self, *args: str, input: bytes | None = None, timeout: float = 60,
                  check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -63,15 +69,76 @@ def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def free_subnet(prefix: str = "172.31", skip: set[str] | None = None) -> str:
+    """A /24 under ``prefix`` that no host route covers (sessions run side by side)."""
+    import ipaddress
+
+    routes = []
+    for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+        f = line.split()
+        dst, mask = int(f[1], 16), int(f[7], 16)
+        if mask:
+            routes.append(ipaddress.ip_network(
+                (ipaddress.IPv4Address(dst.to_bytes(4, "little")),
+                 bin(mask).count("1")), strict=False))
+    start = os.getpid() % 200
+    for i in range(256):
+        third = 40 + (start + i) % 200
+        cand = ipaddress.ip_network(f"{prefix}.{third}.0/24")
+        if str(cand) in (skip or set()) or any(cand.overlaps(r) for r in routes):
+            continue
+        return str(cand)
+    raise RuntimeError("no free /24 for the test session's bridge")
+
+
+def box_links() -> set[str]:
+    return {p.name for p in Path("/sys/class/net").iterdir() if p.name.startswith(("vbox", "box"))}
+
+
+def nft_box_elements() -> set[str]:
+    """Every element of the ``ip box`` table's maps and sets, as text."""
+    import json as _json
+
+    proc = subprocess.run(["nft", "-j", "list", "table", "ip", "box"], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode:
+        return set()
+    out = set()
+    for item in _json.loads(proc.stdout)["nftables"]:
+        obj = item.get("map") or item.get("set")
+        for elem in (obj or {}).get("elem", []):
+            out.add(f"{obj['name']}: {_json.dumps(elem, sort_keys=True)}")
+    return out
+
+
+def ipam_allocations(root: Path) -> dict[str, dict[str, str]]:
+    import json as _json
+
+    out = {}
+    for path in (root / "network" / "ipam").glob("*.json"):
+        table = _json.loads(path.read_text()).get("Allocated") or {}
+        if table:
+            out[path.name] = table
+    return out
+
+
 @pytest.fixture(scope="session")
 def box_session(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path) -> Iterator[Box]:
     base = tmp_path_factory.mktemp("box")
-    box = Box(base / "root", base / "run")
+    # A bridge and subnet of its own: other sessions (and the host's box0) run beside it.
+    box = Box(base / "root", base / "run", bridge=f"box-t{os.getpid() % 100000}",
+              subnet=free_subnet())
     box.ok("import", str(busybox_tar), "busybox")
     yield box
     ids = box("ps", "-aq", "--no-trunc").stdout.split()
     if ids:
         box("rm", "-f", *ids)
+    left = ipam_allocations(box.root)
+    from runtime.network.teardown import teardown_root
+    from runtime.paths import Paths
+
+    teardown_root(Paths(box.root, box.exec_root))
+    assert not left, f"addresses still allocated after every container was removed: {left}"
 
 
 @pytest.fixture
@@ -86,8 +153,15 @@ def box(box_session: Box) -> Iterator[Box]:
 @pytest.fixture(scope="session", autouse=True)
 def no_leaks() -> Iterator[None]:
     before = set(_box_cgroups())
+    links_before, nft_before = box_links(), nft_box_elements()
     yield
     leaked = set(_box_cgroups()) - before
+    links = box_links() - links_before
+    elements = nft_box_elements() - nft_before
+    assert not links, f"links left behind: {sorted(links)}"
+    assert not elements, f"nftables elements left behind: {sorted(elements)}"
+    netns = [p.name for p in Path("/run/netns").glob("box*")] if Path("/run/netns").is_dir() else []
+    assert not netns, f"network namespaces left behind: {netns}"
     mounts = [ln for ln in Path("/proc/mounts").read_text().splitlines()
               if "/box" in ln.split()[1] or "box-" in ln.split()[1]]
     assert not leaked, f"cgroups left behind: {sorted(leaked)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from runtime.errors import BoxError, InvalidArgument
@@ -10,6 +11,8 @@ from runtime.paths import Paths
 from runtime.state import Store
 
 IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+IMAGES_TABLE_DIGESTS = ("table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}"
+                        "\t{{.Size}}")
 IMAGES_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID",
                   "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
                   "Digest": "DIGEST"}
@@ -84,7 +87,7 @@ def cmd_import(paths: Paths, args: Namespace) -> int:
 
 
 class _ImageRow:
-    def __init__(self, img, tag: str | None, trunc: bool) -> None:  # noqa: ANN001
+    def __init__(self, img, tag: str | None, trunc: bool, digest: str = "<none>") -> None:  # noqa: ANN001
         from runtime.format.human import human_size, time_ago
         from runtime.timeutil import parse_rfc3339
 
@@ -95,38 +98,95 @@ class _ImageRow:
         self.CreatedSince = time_ago(parse_rfc3339(img.created))
         self.CreatedAt = img.created
         self.Size = human_size(img.size)
-        self.Digest = "<none>"
+        self.Digest = digest
 
 
 def add_images(p: FlagParser) -> None:
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--digests", action="store_true")
     p.add_argument("--format")
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("repository", nargs="?")
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """Go's path.Match: ``*`` and ``?`` do not cross a ``/``."""
+    out = "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c)
+                  for c in pattern)
+    return re.compile(f"^{out}$")
+
+
+def _image_filter(store, filters: list[str]):  # noqa: ANN001, ANN202
+    """A predicate (image, tag or None) -> bool for docker's ``--filter`` values."""
+    want: dict[str, list[str]] = {}
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep and key != "label":
+            raise InvalidArgument(f"bad format of filter (expected name=value): {item!r}")
+        if key not in ("dangling", "label", "before", "since", "reference"):
+            raise InvalidArgument(f"invalid filter {key!r}")
+        want.setdefault(key, []).append(value)
+    for v in want.get("dangling", []):
+        if v not in ("true", "false", "1", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={v}'")
+    bounds = {k: store.resolve(want[k][-1]).created for k in ("before", "since") if k in want}
+    refs = [_glob(p) for p in want.get("reference", [])]
+
+    def keep(img, tag: str | None) -> bool:  # noqa: ANN001
+        for v in want.get("dangling", []):
+            if (v in ("true", "1")) != (not img.repo_tags):
+                return False
+        labels = img.config.get("Labels") or {}
+        for lab in want.get("label", []):
+            k, sep, v = lab.partition("=")
+            if k not in labels or (sep and labels[k] != v):
+                return False
+        if "before" in bounds and not img.created < bounds["before"]:
+            return False
+        if "since" in bounds and not img.created > bounds["since"]:
+            return False
+        if refs:
+            if tag is None:
+                return False
+            name = tag.rpartition(":")[0]
+            if not any(r.match(name) or r.match(tag) for r in refs):
+                return False
+        return True
+
+    return keep
 
 
 def cmd_images(paths: Paths, args: Namespace) -> int:
     from runtime.format import render_format
     from runtime.images.store import parse_ref
 
+    store = _store(paths)
+    keep = _image_filter(store, args.filter)
     rows = []
     want = None
     if args.repository:
         want = args.repository if ":" in args.repository else None
         want_repo = parse_ref(args.repository)[0]
-    for img in _store(paths).list():
-        tags = img.repo_tags or [None]
+    for img in store.list():
+        digests = {d.split("@", 1)[0]: d.split("@", 1)[1] for d in img.repo_digests}
+        tags: list[str | None] = list(img.repo_tags) or [None]
+        if args.digests:  # an image known only by digest in a repo still gets a row there
+            tagged = {t.rpartition(":")[0] for t in img.repo_tags}
+            tags += [f"{repo}:<none>" for repo in digests if repo not in tagged]
+            if len(tags) > 1 and tags[0] is None:
+                tags.pop(0)
         for tag in tags:
             if args.repository:
                 if tag is None or tag.rpartition(":")[0] != want_repo:
                     continue
                 if want and tag != ":".join(parse_ref(want)):
                     continue
-            if any(f == "dangling=true" for f in args.filter) and tag is not None:
+            if not keep(img, tag):
                 continue
-            rows.append(_ImageRow(img, tag, trunc=not args.no_trunc))
+            digest = digests.get(tag.rpartition(":")[0], "<none>") if tag else "<none>"
+            rows.append(_ImageRow(img, tag, trunc=not args.no_trunc, digest=digest))
     if args.quiet:
         seen = []
         for r in rows:
@@ -134,7 +194,8 @@ def cmd_images(paths: Paths, args: Namespace) -> int:
                 seen.append(r.ID)
                 print(r.ID)
         return 0
-    sys.stdout.write(render_format(args.format, IMAGES_TABLE, rows, IMAGES_HEADERS))
+    table = IMAGES_TABLE_DIGESTS if args.digests else IMAGES_TABLE
+    sys.stdout.write(render_format(args.format, table, rows, IMAGES_HEADERS))
     return 0
 
 
@@ -167,4 +228,143 @@ def add_tag(p: FlagParser) -> None:
 
 def cmd_tag(paths: Paths, args: Namespace) -> int:
     _store(paths).tag(args.source, args.target)
+    return 0
+
+
+HISTORY_TABLE = ("table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}")
+HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+                   "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
+
+
+class _HistoryRow:
+    def __init__(self, ident: str, entry: dict, size: int, trunc: bool, human: bool) -> None:
+        from runtime.format.human import human_size, time_ago
+        from runtime.timeutil import parse_rfc3339
+
+        created = entry.get("created") or ""
+        by = (entry.get("created_by") or "").replace("\t", " ")
+        if trunc and len(by) > 45:
+            by = by[:44] + "…"
+        self.ID = ident
+        self.CreatedAt = created
+        self.CreatedSince = (time_ago(parse_rfc3339(created)) if human else created) \
+            if created else "N/A"
+        self.CreatedBy = by
+        self.Size = human_size(size) if human else str(size)
+        self.Comment = entry.get("comment") or ""
+
+
+def add_history(p: FlagParser) -> None:
+    p.add_argument("-H", "--human", action="store_true", default=True)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format")
+    p.add_argument("image")
+
+
+def cmd_history(paths: Paths, args: Namespace) -> int:
+    """One row per history entry, newest first; a layer's size on the entry that made it."""
+    import json
+
+    from runtime.format import render_format
+
+    store = _store(paths)
+    img = store.resolve(args.image)
+    blob = json.loads(store.config_bytes(img.id))
+    history = list(blob.get("history") or [])
+    layers = list(img.diff_ids)
+    if not history:  # images without history: one anonymous entry per layer
+        history = [{"created": img.created} for _ in layers]
+    rows = []
+    for i, entry in enumerate(history):
+        size = 0
+        if not entry.get("empty_layer") and layers:
+            size = int(store.layer_meta(layers.pop(0)).get("size", 0))
+        ident = "<missing>"
+        if i == len(history) - 1:
+            ident = img.id if args.no_trunc else img.short_id
+        rows.append(_HistoryRow(ident, entry, size, not args.no_trunc, args.human))
+    rows.reverse()
+    if args.quiet:
+        for r in rows:
+            print(r.ID)
+        return 0
+    sys.stdout.write(render_format(args.format, HISTORY_TABLE, rows, HISTORY_HEADERS))
+    return 0
+
+
+def _go_duration_ns(text: str) -> int:
+    """Go's time.ParseDuration for what ``until=`` takes: ``90s``, ``10m``, ``1h30m``."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise InvalidArgument(f"invalid filter 'until={text}': not a timestamp or duration")
+    scale = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+    return int(sum(float(n) * scale[u] for n, u in parts))
+
+
+def add_image_prune(p: FlagParser) -> None:
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--filter", action="append", default=[])
+
+
+def _prune_keep(filters: list[str]):  # noqa: ANN202
+    """docker image prune's filters: ``until=<RFC3339 or duration>``, ``label=k[=v]``,
+    ``label!=k[=v]``; returns a predicate saying which images to keep."""
+    import time
+
+    from runtime.timeutil import parse_rfc3339
+
+    until_ns = None
+    labels: list[tuple[bool, str, str | None]] = []
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if key == "until":
+            try:
+                until_ns = parse_rfc3339(value)
+            except ValueError:
+                until_ns = time.time_ns() - _go_duration_ns(value)
+        elif key in ("label", "label!"):
+            k, s2, v = value.partition("=")
+            labels.append((key == "label", k, v if s2 else None))
+        else:
+            raise InvalidArgument(f"invalid filter {key!r}")
+
+    def keep(image_id: str, blob: dict) -> bool:
+        from runtime.timeutil import parse_rfc3339 as parse
+
+        if until_ns is not None and parse(blob.get("created") or "") >= until_ns:
+            return True
+        have = (blob.get("config") or {}).get("Labels") or {}
+        for positive, k, v in labels:
+            hit = k in have and (v is None or have[k] == v)
+            if hit != positive:
+                return True
+        return False
+
+    return keep
+
+
+def cmd_image_prune(paths: Paths, args: Namespace) -> int:
+    from runtime.format.human import human_size
+    from runtime.images.usage import prune
+
+    keep = _prune_keep(args.filter)
+    if not args.force:
+        what = "images without at least one container associated to them" if args.all \
+            else "dangling images"
+        print(f"WARNING! This will remove all {what}.")
+        sys.stdout.write("Are you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    store = Store(paths)
+    used = {c.get("Image") for c in store.all()}
+    lines, freed = prune(_store(paths), args.all, lambda i: [i] if i in used else [], keep)
+    if lines:
+        print("Deleted Images:")
+        for line in lines:
+            print(line)
+        print()
+    print(f"Total reclaimed space: {human_size(freed)}")
     return 0

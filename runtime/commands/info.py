@@ -41,7 +41,7 @@ class PsRow:
         self.CreatedAt = time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created / 1e9))
         self.Status = ps_status(state, time.time_ns())
         self.State = state["Status"]
-        self.Ports = ""
+        self.Ports = _ports(cfg, state)
         self.Names = cfg["Name"].lstrip("/")
         labels = cfg["Config"].get("Labels") or {}
         self.Labels = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
@@ -52,6 +52,17 @@ class PsRow:
 
     def Label(self, key: str) -> str:  # noqa: N802 - docker's template name
         return self._labels.get(key, "")
+
+
+def _ports(cfg: dict[str, Any], state: dict[str, Any]) -> str:
+    """Docker's PORTS column: published ports while running, exposed ones always."""
+    ports = (cfg.get("NetworkSettings") or {}).get("Ports") if state["Status"] == "running" else None
+    exposed = cfg["Config"].get("ExposedPorts")
+    if not ports and not exposed:
+        return ""
+    from runtime.network.ports import format_ports
+
+    return format_ports(ports or {}, exposed)
 
 
 def _matches(cfg: dict[str, Any], filters: list[str]) -> bool:

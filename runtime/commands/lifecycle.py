@@ -67,7 +67,8 @@ def add_rm(p: FlagParser) -> None:
 
 
 def cmd_rm(paths: Paths, args: Namespace) -> int:
-    return _each(paths, args.containers, lambda c, cid: c.remove(cid, force=args.force))
+    return _each(paths, args.containers, lambda c, cid: c.remove(cid, force=args.force,
+                                                                volumes=args.volumes))
 
 
 def add_wait(p: FlagParser) -> None:

@@ -28,12 +28,14 @@ from typing import IO
 
 from runtime.errors import InvalidArgument
 from runtime.images.store import DEFAULT_MAX_BYTES
+from runtime.images.tarsplit import Recorder
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _CHUNK = 1024 * 1024
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FD_CACHE = 64
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 ARCHIVE = "<archive>"  # entry name used for stream-level problems
@@ -54,6 +56,7 @@ class Extracted:
 
     diff_id: str
     size: int
+    tar_size: int = 0  # bytes of the uncompressed tar stream
 
 
 class _SizeCapExceeded(Exception):
@@ -63,11 +66,12 @@ class _SizeCapExceeded(Exception):
 class _HashingReader(io.RawIOBase):
     """Counts and hashes the uncompressed tar stream; stops it at ``max_bytes``."""
 
-    def __init__(self, src: IO[bytes], max_bytes: int) -> None:
+    def __init__(self, src: IO[bytes], max_bytes: int, recorder: Recorder | None = None) -> None:
         self._src = src
         self._max = max_bytes
         self.total = 0
         self.sha = hashlib.sha256()
+        self.recorder = recorder
 
     def readable(self) -> bool:
         return True
@@ -80,6 +84,8 @@ class _HashingReader(io.RawIOBase):
             if self.total > self._max:
                 raise _SizeCapExceeded()
             self.sha.update(data)
+            if self.recorder is not None:
+                self.recorder.feed(self.total - n, data)
             buf[:n] = data
         return n
 
@@ -155,12 +161,30 @@ class _Walker:
         self.dir_meta: dict[tuple[str, ...], tuple[int, int]] = {}  # mode, mtime ns
         self.size = 0
         self.chown = os.geteuid() == 0
+        # dir fds already walked to, by path: consecutive entries share a parent, and
+        # re-walking it costs one open per component. Dropped when clear() removes them.
+        self._fds: dict[tuple[str, ...], int] = {}
 
     def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
         os.close(self.root_fd)
 
     def open_dir(self, parts: list[str] | tuple[str, ...], entry: str, create: bool) -> int:
         """fd of the directory ``parts``, opened one O_NOFOLLOW component at a time."""
+        key = tuple(parts)
+        cached = self._fds.get(key)
+        if cached is not None:
+            return os.dup(cached)
+        fd = self._walk(parts, entry, create)
+        if len(self._fds) >= _FD_CACHE:
+            old = next(iter(self._fds))
+            os.close(self._fds.pop(old))
+        self._fds[key] = os.dup(fd)
+        return fd
+
+    def _walk(self, parts: list[str] | tuple[str, ...], entry: str, create: bool) -> int:
         fd = os.dup(self.root_fd)
         try:
             for i, comp in enumerate(parts):
@@ -188,6 +212,8 @@ class _Walker:
     def clear(self, pfd: int, parts: list[str], keep_dir: bool) -> bool:
         """Makes room for a new entry (a later entry wins, as in tar). True if a dir stays."""
         key = tuple(parts)
+        if key not in self.kinds:  # the layer dir starts empty: kinds knows all it holds
+            return False
         try:
             st = os.stat(parts[-1], dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
@@ -201,6 +227,8 @@ class _Walker:
         for k in [k for k in self.kinds if k[: len(key)] == key]:
             del self.kinds[k]
             self.dir_meta.pop(k, None)
+        for k in [k for k in self._fds if k[: len(key)] == key]:
+            os.close(self._fds.pop(k))
         return False
 
     def set_owner_mode(self, fd: int, m: tarfile.TarInfo) -> None:
@@ -358,21 +386,38 @@ def _extract_member(w: _Walker, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None
         raise UnsafeArchive(entry, f"unsupported entry type {m.type!r}")
 
 
+def _data_path(m: tarfile.TarInfo) -> str | None:
+    """Where a member's data ends up in the layer, if it is kept as a regular file."""
+    if not m.isreg() or m.size <= 0:
+        return None
+    try:
+        parts = _components(m.name, m.name)
+    except UnsafeArchive:
+        return None  # _extract_member refuses it
+    if not parts or parts[-1].startswith(WHITEOUT_PREFIX):
+        return None
+    return "/".join(parts)
+
+
 def extract_layer(
-    fileobj: IO[bytes], dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTES
+    fileobj: IO[bytes], dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
+    split_path: str | None = None,
 ) -> Extracted:
     """Extracts a (compressed) layer tar into ``dest``, which must not exist yet.
 
     ``dest`` appears whole or not at all. Raises ``UnsafeArchive`` on any bad entry,
     on an uncompressed size over ``max_bytes``, or on input that is not a tar.
+    With ``split_path``, also writes the layer's tar-split there (see tarsplit.py).
     """
     dest = Path(dest)
     tmp = dest.parent / f".tmp-{dest.name}-{uuid.uuid4().hex[:12]}"
     os.mkdir(tmp, 0o700)
     entry = ARCHIVE
+    recorder: Recorder | None = None
     try:
         os.chmod(tmp, 0o755)  # the layer root, unless the archive has a "." entry
-        reader = _HashingReader(open_decompressed(fileobj), max_bytes)
+        recorder = Recorder(split_path) if split_path else None
+        reader = _HashingReader(open_decompressed(fileobj), max_bytes, recorder)
         walker = _Walker(tmp)
         try:
             try:
@@ -381,10 +426,14 @@ def extract_layer(
                         entry = m.name
                         if reader.total + m.size > max_bytes:
                             raise _SizeCapExceeded()
+                        if recorder is not None and (rel := _data_path(m)) is not None:
+                            recorder.file(rel, m.offset_data, m.size)
                         _extract_member(walker, tf, m)
                     entry = ARCHIVE
                 reader.drain()
                 walker.finish()
+                if recorder is not None:
+                    recorder.close()
             except _SizeCapExceeded:
                 raise UnsafeArchive(
                     entry, f"archive exceeds {max_bytes} bytes uncompressed"
@@ -398,5 +447,8 @@ def extract_layer(
         os.rename(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if recorder is not None:
+            recorder.abort()
         raise
-    return Extracted(diff_id="sha256:" + reader.sha.hexdigest(), size=walker.size)
+    return Extracted(diff_id="sha256:" + reader.sha.hexdigest(), size=walker.size,
+                     tar_size=reader.total)

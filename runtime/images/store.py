@@ -4,9 +4,20 @@ Layout under ``<root>/image``::
 
     blobs/sha256/<hex>        image config JSON; the image ID is its sha256
     layers/<hex>/             a layer extracted once, named by its diff_id
-    layers/<hex>.json         {"diff_id": ..., "size": ...}
-    repositories.json         {"Repositories": {"busybox": {"busybox:latest": "sha256:..."}}}
+    layers/<hex>.json         {"diff_id", "size", "tar_size", "compressed": {digest: {...}}}
+    layers/<hex>.tar-split.gz what rebuilds the exact layer tarball (tarsplit.py)
+    repositories.json         {"Repositories": {"busybox": {"busybox:latest": "sha256:...",
+                                                            "busybox@sha256:<manifest>": ...}}}
     .lock                     fcntl lock: shared for reads, exclusive for writes
+
+Layers are keyed by diff_id, not by chain ID as Docker does. Docker's overlay2 stores a
+layer as the rootfs *difference applied on top of its parent*, so the same diff on a
+different parent is a different directory (chain ID). Here each diff is extracted on
+its own and overlayfs stacks them at mount time (lowerdir = the image's layers,
+top-most first), so one extraction serves every parent chain and a diff shared by two
+images with different bases is still stored once. The "compressed" map remembers the
+registry blob digests a layer was pulled as or pushed as, so a later push can HEAD or
+cross-repository-mount instead of uploading.
 
 Every file is written to a temp name and renamed; a layer is extracted outside the lock
 (into a staging dir) and only renamed into place under it, so concurrent imports of the
@@ -25,18 +36,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from runtime.errors import Conflict, InvalidArgument, NotFound
+from runtime.images.reference import display, parse_ref, ref_key, ref_name
 from runtime.timeutil import rfc3339nano
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
     from typing import IO, Any
 
-DEFAULT_TAG = "latest"
-# Docker's reference grammar (distribution/reference), enough to refuse what Docker refuses.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)"
-_NAME_RE = re.compile(rf"^{_DOMAIN}?{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
 _HEX_RE = re.compile(r"^[a-f0-9]{1,64}$")
 _CONFIG_DEFAULTS: dict[str, Any] = {
     "Env": [], "Cmd": [], "Entrypoint": [], "WorkingDir": "", "User": "",
@@ -46,41 +52,11 @@ _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"
            "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
 
 
-def parse_ref(text: str) -> tuple[str, str]:
-    """``busybox`` -> ``("busybox", "latest")``; refuses what Docker calls an invalid reference."""
-    ref = text.strip()
-    if "@" in ref:
-        raise InvalidArgument(f"invalid reference format: digests are not supported here: {text!r}")
-    name, tag = ref, DEFAULT_TAG
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:  # a colon after the last slash starts the tag (not a registry port)
-        name, tag = ref[:colon], ref[colon + 1:]
-        if not _TAG_RE.match(tag):
-            raise InvalidArgument(f"invalid reference format: invalid tag in {text!r}")
-    if not name or len(name) > 255 or not _NAME_RE.match(name):
-        if name.lower() != name and _NAME_RE.match(name.lower()):
-            raise InvalidArgument(
-                f"invalid reference format: repository name must be lowercase: {text!r}"
-            )
-        raise InvalidArgument(f"invalid reference format: {text!r}")
-    if re.fullmatch(r"[a-f0-9]{64}", name):
-        raise InvalidArgument(
-            f"invalid repository name {text!r}: cannot specify 64-byte hexadecimal strings"
-        )
-    # Docker's familiar form: docker.io/library/busybox and library/busybox are "busybox"
-    if name.startswith(("docker.io/", "index.docker.io/")):
-        name = name.split("/", 1)[1]
-    if name.startswith("library/") and name.count("/") == 1:
-        name = name.removeprefix("library/")
-    return name, tag
-
-
 DEFAULT_MAX_BYTES = 20 * 1024**3  # uncompressed bytes one layer may hold (bomb cap)
 
 
 class Image(namedtuple("Image", "id repo_tags config created layer_dirs size diff_ids "
-                                "architecture os", defaults=[(), "", "linux"])):
+                                "architecture os repo_digests", defaults=[(), "", "linux", ()])):
     """One image as the runtime needs it to create a container.
 
     ``id`` "sha256:<hex>"; ``config`` the OCI "config" object, every key present;
@@ -163,6 +139,13 @@ class ImageStore:
             image_id = repos.get(name, {}).get(f"{name}:{tag}")
             if image_id:
                 return image_id, False
+        elif "@" in text:  # name@sha256:<manifest digest>, as pulled
+            head, _, digest = text.partition("@")
+            with contextlib.suppress(InvalidArgument):
+                name = parse_ref(head)[0]
+                image_id = repos.get(name, {}).get(f"{name}@{digest}")
+                if image_id:
+                    return image_id, False
         hexpart = text.removeprefix("sha256:")
         if not _HEX_RE.match(hexpart):
             return None
@@ -173,13 +156,34 @@ class ImageStore:
 
     @staticmethod
     def _tags_of(image_id: str, repos: dict[str, dict[str, str]]) -> list[str]:
-        return sorted(t for tags in repos.values() for t, i in tags.items() if i == image_id)
+        return sorted(t for tags in repos.values() for t, i in tags.items()
+                      if i == image_id and "@" not in t)
+
+    @staticmethod
+    def _digests_of(image_id: str, repos: dict[str, dict[str, str]]) -> list[str]:
+        return sorted(t for tags in repos.values() for t, i in tags.items()
+                      if i == image_id and "@" in t)
+
+    def layer_dir(self, diff_id: str) -> str:
+        return os.path.join(self.layers, diff_id.removeprefix("sha256:"))
+
+    def layer_meta(self, diff_id: str) -> dict[str, Any]:
+        return json.loads(_read_bytes(self.layer_dir(diff_id) + ".json"))
+
+    def split_path(self, diff_id: str) -> str:
+        return self.layer_dir(diff_id) + ".tar-split.gz"
+
+    def has_layer(self, diff_id: str) -> bool:
+        return os.path.exists(self.layer_dir(diff_id) + ".json")
+
+    def config_bytes(self, image_id: str) -> bytes:
+        return _read_bytes(os.path.join(self.blobs, image_id.removeprefix("sha256:")))
 
     def _image(self, image_id: str, repos: dict[str, dict[str, str]]) -> Image:
         blob = self._config_blob(image_id)
         diff_ids = list(blob.get("rootfs", {}).get("diff_ids") or [])
         size = 0
-        for d in diff_ids:
+        for d in set(diff_ids):
             meta = json.loads(_read_bytes(os.path.join(self.layers, f"{d.removeprefix('sha256:')}.json")))
             size += int(meta.get("size", 0))
         config = dict(_CONFIG_DEFAULTS)
@@ -195,6 +199,7 @@ class ImageStore:
             diff_ids=diff_ids,
             architecture=blob.get("architecture", ""),
             os=blob.get("os", "linux"),
+            repo_digests=self._digests_of(image_id, repos),
         )
 
     def resolve(self, ref_or_id_prefix: str) -> Image:
@@ -203,7 +208,7 @@ class ImageStore:
             repos = self._load_repos()
             found = self._lookup(ref_or_id_prefix, repos)
             if found is None:
-                raise NotFound(f"Unable to find image '{_display(ref_or_id_prefix)}' locally")
+                raise NotFound(f"Unable to find image '{display(ref_or_id_prefix)}' locally")
             return self._image(found[0], repos)
 
     def list(self) -> list[Image]:
@@ -225,18 +230,12 @@ class ImageStore:
         ``docker import``, Cmd is empty unless set here. ``message`` (``-m``) becomes the
         history comment, "Imported from -" without it.
         """
-        name, tag = parse_ref(ref)
+        parse_ref(ref)
         config = _config_from_changes(changes or {})
-        os.makedirs(self.layers, exist_ok=True)
-        import hashlib
         import platform
-        import shutil
 
-        from runtime.images.extract import extract_layer
-
-        staging = os.path.join(self.layers, f".import-{os.urandom(6).hex()}")
+        layer = self.stage_layer(fileobj)
         try:
-            layer = extract_layer(fileobj, staging, max_bytes=self.max_bytes)
             created = rfc3339nano()
             blob = json.dumps({
                 "architecture": _GOARCH.get(platform.machine(), platform.machine()),
@@ -246,23 +245,85 @@ class ImageStore:
                 "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
                 "history": [{"created": created, "comment": message or "Imported from -"}],
             }, separators=(",", ":")).encode()
-            image_id = "sha256:" + hashlib.sha256(blob).hexdigest()
-            with self._locked(exclusive=True):
-                hexid = layer.diff_id.removeprefix("sha256:")
-                if os.path.exists(os.path.join(self.layers, hexid)):
-                    shutil.rmtree(staging)  # another image already has this layer
-                else:
-                    os.rename(staging, os.path.join(self.layers, hexid))
-                meta = json.dumps({"diff_id": layer.diff_id, "size": layer.size}).encode()
-                self._write_atomic(os.path.join(self.layers, f"{hexid}.json"), meta)
-                self._write_atomic(os.path.join(self.blobs, image_id[7:]), blob)
-                repos = self._load_repos()
-                repos.setdefault(name, {})[f"{name}:{tag}"] = image_id
-                self._save_repos(repos)
+            return self.commit(blob, [layer], [ref])
         finally:
-            if os.path.exists(staging):
-                shutil.rmtree(staging, ignore_errors=True)
+            layer.discard()
+
+    def stage_layer(self, fileobj: IO[bytes], name: str = "") -> StagedLayer:
+        """Extracts a layer (with its tar-split) beside the store; ``commit`` moves it in.
+
+        ``name`` is what errors call the blob. Staging happens outside the lock, so
+        slow extractions do not block ``box run``.
+        """
+        from runtime.images.extract import extract_layer
+
+        os.makedirs(self.layers, exist_ok=True)
+        staging = os.path.join(self.layers, f".stage-{os.urandom(6).hex()}")
+        got = extract_layer(fileobj, staging, max_bytes=self.max_bytes,  # type: ignore[arg-type]
+                            split_path=staging + ".tar-split.gz")
+        return StagedLayer(got.diff_id, staging, got.size, got.tar_size, name)
+
+    def commit(self, config_blob: bytes, staged: list[StagedLayer], refs: list[str],
+               compressed: dict[str, dict[str, Any]] | None = None) -> str:
+        """Adds an image: its config blob, the staged layers it still lacks, and ``refs``
+        (``name:tag`` or ``name@digest``) pointing at it. Returns the image ID.
+
+        Every diff_id of the config must be staged or already stored. ``compressed``
+        maps diff_id -> {digest: {"size", "mediaType", "sources"}} to remember.
+        """
+        import hashlib
+
+        diff_ids = (json.loads(config_blob).get("rootfs") or {}).get("diff_ids") or []
+        image_id = "sha256:" + hashlib.sha256(config_blob).hexdigest()
+        by_diff = {layer.diff_id: layer for layer in staged}
+        with self._locked(exclusive=True):
+            for d in diff_ids:
+                if d not in by_diff and not self.has_layer(d):
+                    raise NotFound(f"layer {d} of image {image_id} is neither given nor stored")
+            for d, layer in by_diff.items():
+                if not self.has_layer(d):
+                    if os.path.exists(self.layer_dir(d)):  # a crash before its meta was written
+                        import shutil
+
+                        shutil.rmtree(self.layer_dir(d))
+                    os.rename(layer.dir, self.layer_dir(d))
+                    os.rename(layer.dir + ".tar-split.gz", self.split_path(d))
+                    meta = {"diff_id": d, "size": layer.size, "tar_size": layer.tar_size,
+                            "compressed": {}}
+                    self._write_atomic(self.layer_dir(d) + ".json", json.dumps(meta).encode())
+            for d, extra in (compressed or {}).items():
+                self._merge_compressed(d, extra)
+            self._write_atomic(os.path.join(self.blobs, image_id[7:]), config_blob)
+            repos = self._load_repos()
+            for ref in refs:
+                name = ref_name(ref)
+                repos.setdefault(name, {})[ref_key(ref)] = image_id
+            self._save_repos(repos)
         return image_id
+
+    def add_refs(self, image_id: str, refs: list[str]) -> None:
+        """Points ``refs`` (``name:tag`` / ``name@digest``) at an image already stored."""
+        with self._locked(exclusive=True):
+            if not os.path.exists(os.path.join(self.blobs, image_id.removeprefix("sha256:"))):
+                raise NotFound(f"Error: No such image: {image_id}")
+            repos = self._load_repos()
+            for ref in refs:
+                repos.setdefault(ref_name(ref), {})[ref_key(ref)] = image_id
+            self._save_repos(repos)
+
+    def record_compressed(self, diff_id: str, digest: str, info: dict[str, Any]) -> None:
+        """Remembers that ``diff_id`` exists as blob ``digest`` (size, mediaType, sources)."""
+        with self._locked(exclusive=True):
+            self._merge_compressed(diff_id, {digest: info})
+
+    def _merge_compressed(self, diff_id: str, extra: dict[str, dict[str, Any]]) -> None:
+        meta = self.layer_meta(diff_id)
+        known = meta.setdefault("compressed", {})
+        for digest, info in extra.items():
+            old = known.get(digest, {})
+            sources = sorted(set(old.get("sources", [])) | set(info.get("sources", [])))
+            known[digest] = {**old, **info, "sources": sources}
+        self._write_atomic(self.layer_dir(diff_id) + ".json", json.dumps(meta).encode())
 
     def tag(self, src: str, dst: str) -> None:
         """``box tag``: points ``dst`` at the image ``src`` names (moving it if it existed)."""
@@ -314,9 +375,13 @@ class ImageStore:
             for t in untag:
                 repo = t.rsplit(":", 1)[0]
                 repos.get(repo, {}).pop(t, None)
-            self._save_repos(repos)
             if self._tags_of(image_id, repos) or users:
+                self._save_repos(repos)
                 return lines
+            for t in self._digests_of(image_id, repos):  # digest refs go with the image
+                lines.append(f"Untagged: {t}")
+                repos.get(t.split("@", 1)[0], {}).pop(t, None)
+            self._save_repos(repos)
             return lines + self._delete_image(image_id)
 
     def _delete_image(self, image_id: str) -> list[str]:
@@ -332,25 +397,32 @@ class ImageStore:
             if d in still_used:
                 continue
             hexid = d.removeprefix("sha256:")
+            with contextlib.suppress(FileNotFoundError):  # the meta first: has_layer is False
+                os.unlink(os.path.join(self.layers, f"{hexid}.json"))
             shutil.rmtree(os.path.join(self.layers, hexid), ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.layers, f"{hexid}.json"))
+                os.unlink(os.path.join(self.layers, f"{hexid}.tar-split.gz"))
             lines.append(f"Deleted: {d}")
         return lines
+
+
+class StagedLayer(namedtuple("StagedLayer", "diff_id dir size tar_size name")):
+    """A layer extracted beside the store, not yet in it; ``discard`` removes what is left."""
+
+    __slots__ = ()
+
+    def discard(self) -> None:
+        import shutil
+
+        if os.path.exists(self.dir):
+            shutil.rmtree(self.dir, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.dir + ".tar-split.gz")
 
 
 def _read_bytes(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
-
-
-def _display(text: str) -> str:
-    """What Docker echoes in "Unable to find image ...": the ref with its tag made explicit."""
-    try:
-        name, tag = parse_ref(text)
-    except InvalidArgument:
-        return text
-    return f"{name}:{tag}"
 
 
 def _config_from_changes(changes: dict[str, Any]) -> dict[str, Any]:

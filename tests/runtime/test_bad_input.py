@@ -63,7 +63,7 @@ def snapshot(box: Box) -> dict[str, frozenset[str]]:
     (("-e", "=x"), "=x"),
     (("--cap-add", "BOGUS"), "BOGUS"),
     (("--cap-drop", "NOPE"), "NOPE"),
-    (("--network", "bridge"), "bridge"),
+    (("--network", "nosuchnet"), "nosuchnet"),
     (("--name", "bad name!"), "bad name!"),
     (("--rm", "--restart", "always"), "--restart"),
 ])

@@ -182,7 +182,7 @@ def test_shared_layer_lives_until_the_last_image(store: ImageStore, busybox_tar:
     b = import_file(store, busybox_tar, "b")
     assert a != b  # different configs (created) over one layer
     diff_hex = hashlib.sha256(busybox_tar.read_bytes()).hexdigest()
-    assert layer_entries(store) == [diff_hex, f"{diff_hex}.json"]
+    assert layer_entries(store) == [diff_hex, f"{diff_hex}.json", f"{diff_hex}.tar-split.gz"]
     assert store.resolve("a").layer_dirs == store.resolve("b").layer_dirs
 
     assert store.remove("a", force=False, in_use=no_users) == ["Untagged: a:latest",
@@ -227,6 +227,6 @@ def test_concurrent_imports_share_one_layer(tmp_path: Path, busybox_tar: Path) -
     ids = {out.get(timeout=5), out.get(timeout=5)}
     store = ImageStore(root)
     diff_hex = hashlib.sha256(busybox_tar.read_bytes()).hexdigest()
-    assert layer_entries(store) == [diff_hex, f"{diff_hex}.json"]  # no staging dirs left
+    assert layer_entries(store) == [diff_hex, f"{diff_hex}.json", f"{diff_hex}.tar-split.gz"]  # no staging dirs left
     assert {store.resolve("one").id, store.resolve("two").id} == ids
     assert sorted(t for i in store.list() for t in i.repo_tags) == ["one:latest", "two:latest"]

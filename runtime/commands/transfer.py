@@ -1,0 +1,197 @@
+"""``box load``, ``save``, ``export``, ``pull``, ``push``, ``login``, ``logout``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from runtime.errors import BoxError, InvalidArgument
+from runtime.flags import FlagParser, Namespace
+from runtime.paths import Paths
+
+
+def _store(paths: Paths):  # noqa: ANN202 - lazy import keeps `box run` light
+    from runtime.images.store import ImageStore
+
+    return ImageStore(paths.root)
+
+
+def _progress(quiet: bool):  # noqa: ANN202
+    from runtime.images.progress import Progress
+
+    return Progress(sys.stdout, enabled=False if quiet else None)
+
+
+@contextlib.contextmanager
+def _output(path: str | None, what: str):  # noqa: ANN202
+    """A binary stream for ``-o FILE`` (written beside it, renamed when whole) or stdout."""
+    if not path:
+        if sys.stdout.isatty():
+            raise InvalidArgument(f"cowardly refusing to save to a terminal. Use the -o flag "
+                                  f"or redirect ({what})")
+        sys.stdout.flush()
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
+                       f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        f = open(tmp, "wb")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise BoxError(f"failed to save {what}: open {path}: {e.strerror.lower()}") from None
+    try:
+        with f:
+            yield f
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def add_load(p: FlagParser) -> None:
+    p.add_argument("-i", "--input")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def cmd_load(paths: Paths, args: Namespace) -> int:
+    from runtime.images.load import load, open_source
+
+    if not args.input and sys.stdin.isatty():
+        raise InvalidArgument("requested load from stdin, but stdin is empty")
+    store = _store(paths)
+    src = open_source(args.input or "-", os.path.join(store.dir, "tmp"))
+    try:
+        for line in load(store, src, _progress(args.quiet)):
+            print(line)
+    finally:
+        src.close()
+    return 0
+
+
+def add_save(p: FlagParser) -> None:
+    p.add_argument("-o", "--output")
+    p.add_argument("images", nargs="+")
+
+
+def cmd_save(paths: Paths, args: Namespace) -> int:
+    from runtime.images.save import save
+
+    with _output(args.output, "images") as out:
+        save(_store(paths), args.images, out)
+    return 0
+
+
+def add_export(p: FlagParser) -> None:
+    p.add_argument("-o", "--output")
+    p.add_argument("container")
+
+
+def cmd_export(paths: Paths, args: Namespace) -> int:
+    from runtime.images.export import export_container
+    from runtime.state import Store
+
+    store = Store(paths)
+    cfg = store.load(store.resolve(args.container))
+    with _output(args.output, "container") as out:
+        out.flush()
+        code = export_container(paths, cfg, out.fileno())
+    if code:
+        raise BoxError(f"export of {args.container} failed (exit {code})")
+    return 0
+
+
+def _add_registry_flags(p: FlagParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--insecure-registry", action="append", default=[])
+
+
+def add_pull(p: FlagParser) -> None:
+    _add_registry_flags(p)
+    p.add_argument("image")
+
+
+def cmd_pull(paths: Paths, args: Namespace) -> int:
+    from runtime.images.pull import pull
+
+    progress = _progress(args.quiet)
+    if args.quiet:  # docker -q: only the reference
+        progress.message = lambda text: None  # type: ignore[method-assign]
+    print(pull(_store(paths), args.image, args.insecure_registry, progress))
+    return 0
+
+
+def add_push(p: FlagParser) -> None:
+    _add_registry_flags(p)
+    p.add_argument("image")
+
+
+def cmd_push(paths: Paths, args: Namespace) -> int:
+    from runtime.images.push import DEFAULT_CHUNK, push
+
+    chunk = int(os.environ.get("BOX_UPLOAD_CHUNK_SIZE") or DEFAULT_CHUNK)
+    progress = _progress(args.quiet)
+    if args.quiet:
+        progress.message = lambda text: None  # type: ignore[method-assign]
+    digest = push(_store(paths), args.image, args.insecure_registry, progress, chunk)
+    if args.quiet:
+        print(digest)
+    return 0
+
+
+def add_login(p: FlagParser) -> None:
+    p.add_argument("-u", "--username")
+    p.add_argument("-p", "--password")
+    p.add_argument("--password-stdin", action="store_true")
+    p.add_argument("--insecure-registry", action="append", default=[])
+    p.add_argument("server", nargs="?")
+
+
+def cmd_login(paths: Paths, args: Namespace) -> int:
+    from runtime.images.credentials import Credentials
+    from runtime.images.registry import Client, Unauthorized
+
+    server = (args.server or "docker.io").removeprefix("https://").removeprefix("http://")
+    server = server.rstrip("/")
+    password = args.password
+    if args.password_stdin:
+        if args.password:
+            raise InvalidArgument("--password and --password-stdin are mutually exclusive")
+        if not args.username:
+            raise InvalidArgument("Must provide --username with --password-stdin")
+        password = sys.stdin.read().rstrip("\r\n")
+    elif password:
+        print("WARNING! Using --password via the CLI is insecure. Use --password-stdin.",
+              file=sys.stderr)
+    if not args.username or not password:
+        raise InvalidArgument("box login needs --username and a password "
+                              "(--password-stdin or -p); there is no interactive prompt")
+    client = Client(server, (args.username, password), args.insecure_registry)
+    try:
+        client.ping()
+    except Unauthorized:
+        raise BoxError(f"Error response from registry {server}: login attempt failed: "
+                       "unauthorized: incorrect username or password") from None
+    creds = Credentials()
+    creds.store(server, args.username, password)
+    print(f"WARNING! Your password will be stored unencrypted in {creds.path}.",
+          file=sys.stderr)
+    print("Login Succeeded")
+    return 0
+
+
+def add_logout(p: FlagParser) -> None:
+    p.add_argument("server", nargs="?")
+
+
+def cmd_logout(paths: Paths, args: Namespace) -> int:
+    from runtime.images.credentials import Credentials
+
+    server = (args.server or "docker.io").removeprefix("https://").removeprefix("http://")
+    server = server.rstrip("/")
+    if Credentials().erase(server):
+        print(f"Removing login credentials for {server}")
+    else:
+        print(f"Not logged in to {server}")
+    return 0

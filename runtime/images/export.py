@@ -1,0 +1,46 @@
+"""``box export``: a container's filesystem as a tar stream.
+
+A forked child unshares a private mount namespace and mounts a *read-only* overlay whose
+lower dirs are the container's own layer (``diff``) on top of the image's layers: no
+upper or work dir, so it can be done while the container runs and its own overlay is
+mounted. The mount vanishes with the child; what is written is what the container sees
+at ``/`` minus the runtime's mounts (/proc, /sys, /dev, volumes), as ``docker export``.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import tempfile
+from typing import Any
+
+from runtime import syscalls as sc
+from runtime.enter import run_in_child
+from runtime.paths import Paths
+
+
+def _normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uname = info.gname = ""
+    return info
+
+
+def export_container(paths: Paths, cfg: dict[str, Any], out_fd: int) -> int:
+    """Writes the tar to ``out_fd``; returns the child's exit code (0 on success)."""
+    lowers = [os.path.join(paths.overlay_dir(cfg["ID"]), "diff"),
+              *((cfg.get("Box") or {}).get("LowerDirs") or [])]
+    mnt = tempfile.mkdtemp(prefix="box-export-")
+
+    def body() -> int:
+        sc.unshare(sc.CLONE_NEWNS)
+        sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+        sc.mount("overlay", mnt, "overlay", sc.MS_RDONLY, f"lowerdir={':'.join(lowers)}")
+        with os.fdopen(out_fd, "wb", closefd=False) as out, \
+                tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+            for name in sorted(os.listdir(mnt)):
+                tf.add(os.path.join(mnt, name), arcname=name, filter=_normalise)
+        return 0
+
+    try:
+        return run_in_child(body)
+    finally:
+        os.rmdir(mnt)

@@ -1,0 +1,189 @@
+"""``box pull``: manifest (an index is narrowed to this platform), config, then the layers
+the store lacks, three at a time, each checked against its digest and diff_id before
+anything is committed. Docker v2 schema 2 and OCI manifests are both accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections import namedtuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from runtime.errors import InvalidArgument
+from runtime.images import manifest as mf
+from runtime.images.credentials import Credentials
+from runtime.images.extract import UnsafeArchive
+from runtime.images.progress import Progress
+from runtime.images.registry import Client, RegistryError, json_body
+from runtime.images.store import ImageStore, StagedLayer, parse_ref
+
+ACCEPT = (mf.OCI_INDEX, mf.DOCKER_LIST, mf.OCI_MANIFEST, mf.DOCKER_MANIFEST)
+PARALLEL = 3
+_CHUNK = 1 << 20
+
+# name: familiar ("127.0.0.1:5000/team/app"); tag or digest (one of them is set)
+Remote = namedtuple("Remote", "name domain path tag digest")
+
+
+def parse_remote(text: str) -> Remote:
+    """``[host/]path[:tag][@sha256:...]`` -> its parts; the tag defaults to latest."""
+    head, _, digest = text.partition("@")
+    if digest:
+        mf.check_digest(digest, f"reference {text!r}")
+    name, tag = parse_ref(head)  # with name:tag@digest the digest wins, as in docker
+    domain, path = mf.split_domain(name)
+    return Remote(name, domain, path, None if digest else tag, digest or None)
+
+
+def client_for(remote: Remote, actions: str, insecure: list[str],
+               extra_scopes: tuple[str, ...] = ()) -> Client:
+    creds = Credentials().get(remote.domain)
+    scopes = (f"repository:{remote.path}:{actions}", *extra_scopes)
+    return Client(remote.domain, creds, insecure, scopes)
+
+
+def _fetch_manifest(client: Client, remote: Remote) -> tuple[dict[str, Any], str, str]:
+    """(image manifest, digest of what the reference names, digest of the image manifest)."""
+    ref = remote.digest or remote.tag
+    resp = client.get_manifest(remote.path, ref, ACCEPT)
+    top = "sha256:" + hashlib.sha256(resp.body).hexdigest()
+    if remote.digest and top != remote.digest:
+        raise RegistryError(f"manifest {remote.path}@{remote.digest}: content has digest {top}")
+    doc = json_body(resp, f"manifest {remote.path}:{ref}")
+    kind = mf.media_type(doc, resp.headers.get("Content-Type", ""))
+    if kind in mf.INDEXES:
+        desc = mf.pick_platform(doc, f"{remote.name}:{ref}")
+        digest = mf.check_digest(desc.get("digest"), "index entry")
+        resp = client.get_manifest(remote.path, digest, ACCEPT)
+        got = "sha256:" + hashlib.sha256(resp.body).hexdigest()
+        if got != digest:
+            raise RegistryError(f"manifest {remote.path}@{digest}: content has digest {got}")
+        doc = json_body(resp, f"manifest {remote.path}@{digest}")
+        kind = mf.media_type(doc, resp.headers.get("Content-Type", ""))
+        return doc, top, digest
+    if kind not in mf.MANIFESTS:
+        raise RegistryError(f"{remote.name}:{ref}: unsupported manifest type {kind!r}")
+    return doc, top, top
+
+
+def _download(client: Client, remote: Remote, desc: dict[str, Any], tmp_dir: str,
+              progress: Progress) -> str:
+    """The blob in a temp file, its digest and size checked; returns the path."""
+    digest = desc["digest"]
+    total = int(desc.get("size") or 0)
+    key = digest[7:19]
+    fd, path = tempfile.mkstemp(dir=tmp_dir, prefix="pull-")
+    try:
+        sha = hashlib.sha256()
+        done = 0
+        resp = client.get_blob(remote.path, digest)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                while chunk := resp.read(_CHUNK):
+                    f.write(chunk)
+                    sha.update(chunk)
+                    done += len(chunk)
+                    progress.update(key, "Downloading", done, total)
+        finally:
+            resp.close()
+        if "sha256:" + sha.hexdigest() != digest or (total and done != total):
+            raise RegistryError(f"blob {digest} of {remote.name}: downloaded content does not "
+                                f"match (got sha256:{sha.hexdigest()}, {done} bytes)")
+        return path
+    except BaseException:
+        os.unlink(path)
+        raise
+
+
+def _fetch_layer(store: ImageStore, client: Client, remote: Remote, desc: dict[str, Any],
+                 diff_id: str, tmp_dir: str, progress: Progress) -> StagedLayer:
+    path = _download(client, remote, desc, tmp_dir, progress)
+    key = desc["digest"][7:19]
+    try:
+        progress.status(key, "Extracting")
+        with open(path, "rb") as f:
+            try:
+                staged = store.stage_layer(f, name=desc["digest"])
+            except UnsafeArchive as e:
+                raise RegistryError(f"blob {desc['digest']} of {remote.name}: {e}") from None
+        if staged.diff_id != diff_id:
+            staged.discard()
+            raise RegistryError(f"blob {desc['digest']} of {remote.name}: uncompressed content "
+                                f"{staged.diff_id} does not match the config's diff_id {diff_id}")
+    finally:
+        os.unlink(path)
+    progress.status(key, "Pull complete")
+    return staged
+
+
+def compression_of(media_type: str) -> str:
+    if media_type.endswith("zstd"):
+        return "zstd"
+    return "gzip" if media_type.endswith("gzip") else "tar"
+
+
+def pull(store: ImageStore, text: str, insecure: list[str], progress: Progress) -> str:
+    """Pulls ``text`` into ``store``; returns the reference pulled (docker's last line)."""
+    remote = parse_remote(text)
+    client = client_for(remote, "pull", insecure)
+    shown = remote.name + (f"@{remote.digest}" if remote.digest else f":{remote.tag}")
+    progress.message(f"{remote.digest or remote.tag}: Pulling from {remote.path}")
+    doc, top, _ = _fetch_manifest(client, remote)
+    cfg_digest = mf.check_digest((doc.get("config") or {}).get("digest"), "manifest config")
+    resp = client.get_blob(remote.path, cfg_digest)
+    try:
+        config = resp.read(8 << 20)
+    finally:
+        resp.close()
+    if "sha256:" + hashlib.sha256(config).hexdigest() != cfg_digest:
+        raise RegistryError(f"config {cfg_digest} of {remote.name}: content does not match")
+    diff_ids = mf.diff_ids_of(mf.load_json(config, cfg_digest), cfg_digest)
+    descs = doc.get("layers") or []
+    if len(descs) != len(diff_ids):
+        raise InvalidArgument(f"{remote.name}: {len(descs)} layers but {len(diff_ids)} diff_ids")
+    for d in descs:
+        mf.check_digest(d.get("digest"), f"{remote.name} layer")
+    image_id = "sha256:" + hashlib.sha256(config).hexdigest()
+    had = _has_image(store, image_id)
+    tmp_dir = os.path.join(store.dir, "tmp")
+    os.makedirs(tmp_dir, exist_ok=True)
+    staged: dict[str, StagedLayer] = {}
+    try:
+        missing = []
+        for desc, diff_id in zip(descs, diff_ids, strict=True):
+            if store.has_layer(diff_id) or any(diff_id == m[1] for m in missing):
+                progress.status(desc["digest"][7:19], "Already exists")
+            else:
+                missing.append((desc, diff_id))
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            futures = [(d, pool.submit(_fetch_layer, store, client, remote, desc, d, tmp_dir,
+                                       progress)) for desc, d in missing]
+            errors = []
+            for d, fut in futures:
+                try:
+                    staged[d] = fut.result()
+                except BaseException as e:  # noqa: BLE001 - the first one is raised below
+                    errors.append(e)
+            if errors:
+                raise errors[0]
+        source = f"{remote.domain}/{remote.path}"
+        compressed = {d: {desc["digest"]: {"size": int(desc.get("size") or 0),
+                                           "compression": compression_of(desc.get("mediaType", "")),
+                                           "sources": [source]}}
+                      for desc, d in zip(descs, diff_ids, strict=True)}
+        refs = [f"{remote.name}@{top}"] + ([f"{remote.name}:{remote.tag}"] if remote.tag else [])
+        store.commit(config, list(staged.values()), refs, compressed)
+    finally:
+        for s in staged.values():
+            s.discard()
+    progress.message(f"Digest: {top}")
+    status = "Image is up to date for" if had else "Downloaded newer image for"
+    progress.message(f"Status: {status} {shown}")
+    return shown
+
+
+def _has_image(store: ImageStore, image_id: str) -> bool:
+    return os.path.exists(os.path.join(store.blobs, image_id[7:]))

@@ -1,0 +1,87 @@
+"""What the store uses on disk and what can go: ``box image prune`` and ``box system df``.
+
+Sizes count each layer once however many images share it (the store keeps it once).
+Works on ImageStore's internals under its lock; kept apart so the store module (on the
+``box run`` path) stays small.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import namedtuple
+from collections.abc import Callable, Iterable
+
+from runtime.images.store import ImageStore
+
+Usage = namedtuple("Usage", "total active size reclaimable")
+
+
+def prune(store: ImageStore, everything: bool, in_use: Callable[[str], list[str]],
+          keep: Callable[[str, dict], bool] | None = None) -> tuple[list[str], int]:
+    """Removes dangling images (every unused one with ``everything``) that no container
+    uses and ``keep`` does not protect. Returns docker's lines and the bytes freed."""
+    lines: list[str] = []
+    freed = 0
+    with store._locked(exclusive=True):
+        repos = store._load_repos()
+        for image_id in store._image_ids():
+            tags = store._tags_of(image_id, repos)
+            if in_use(image_id) or (tags and not everything):
+                continue
+            blob = store._config_blob(image_id)
+            if keep is not None and keep(image_id, blob):
+                continue
+            for ref in tags + store._digests_of(image_id, repos):
+                lines.append(f"untagged: {ref}")
+                name = ref.split("@", 1)[0] if "@" in ref else ref.rsplit(":", 1)[0]
+                repos.get(name, {}).pop(ref, None)
+            store._save_repos(repos)
+            sizes = {d: _layer_size(store, d) for d in _diff_ids(blob)}
+            for line in store._delete_image(image_id):
+                ident = line.removeprefix("Deleted: ")
+                lines.append(f"deleted: {ident}")
+                freed += sizes.get(ident, 0)
+    return lines, freed
+
+
+def _diff_ids(blob: dict) -> list[str]:
+    return list((blob.get("rootfs") or {}).get("diff_ids") or [])
+
+
+def _layer_size(store: ImageStore, diff_id: str) -> int:
+    try:
+        return int(store.layer_meta(diff_id).get("size", 0))
+    except FileNotFoundError:
+        return 0
+
+
+def images_usage(store: ImageStore, used_images: Iterable[str]) -> Usage:
+    """Images: total, used by a container, bytes of their layers (shared ones once),
+    bytes that would go if every unused image were removed."""
+    used = set(used_images)
+    with store._locked(exclusive=False):
+        layers: dict[str, set[str]] = {}
+        ids = store._image_ids()
+        for image_id in ids:
+            for d in _diff_ids(store._config_blob(image_id)):
+                layers.setdefault(d, set()).add(image_id)
+        sizes = {d: _layer_size(store, d) for d in layers}
+    total = sum(sizes.values())
+    held = sum(sizes[d] for d, users in layers.items() if users & used)
+    return Usage(len(ids), len(used & set(ids)), total, total - held)
+
+
+def tree_size(path: str) -> int:
+    """Bytes of the regular files under ``path`` (du's apparent size; links not followed)."""
+    total = 0
+    stack = [path]
+    while stack:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError, PermissionError), \
+                os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+    return total
