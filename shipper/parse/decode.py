@@ -111,17 +111,17 @@ class FileDecoder:
         active = self.active
         for raw in lines:
             start = off
-            off += len(raw) + 1
+            n = len(raw)
+            off += n + 1
             try:  # the common line: whole, 3 keys, a Z time in the second seen last
                 obj = loads(raw)
                 ts = obj["time"]
                 f = ts[20:-1]
-                if (ts[:20] == tp and ts[-1] == "Z" and f.isdigit() and f.isascii()
+                if (ts.startswith(tp) and ts[-1] == "Z" and f.isdigit() and f.isascii()
                         and len(obj) == 3):
                     log = obj["log"]
                     stream = obj["stream"]
-                    if (log[-1:] == "\n" and stream in streams and not active
-                            and off - start <= maxb):
+                    if log[-1:] == "\n" and stream in streams and not active and n < maxb:
                         if off > skip:
                             app(_new(Record, (tsecs + int(f) * pw[len(f)], log[:-1], stream,
                                               off, 0, origin)))

@@ -59,7 +59,8 @@ def parse_line(raw: bytes) -> LogEntry:
         raise ParseError(raw, f"not JSON: {err}") from None
     if not isinstance(obj, dict):
         raise ParseError(raw, f"not a JSON object but {type(obj).__name__}")
-    log, stream, ts = obj.get("log"), obj.get("stream"), obj.get("time")
+    # moby writes "log" with omitempty: an empty message has no "log" key at all.
+    log, stream, ts = obj.get("log", ""), obj.get("stream"), obj.get("time")
     for name, value in (("log", log), ("stream", stream), ("time", ts)):
         if not isinstance(value, str):
             reason = "missing" if value is None else f"not a string but {type(value).__name__}"

@@ -8,7 +8,8 @@ not valid UTF-8 (a raw bad line) is written with U+FFFD in place of the bad byte
 
 The file is opened ``O_APPEND`` and each batch goes out in as few ``write`` calls as the
 kernel allows; a batch is acknowledged once written (``--file-fsync`` also syncs it to
-disk first). The per-file part of each object is serialised once per origin, so an entry
+disk first). A line torn by a crash mid-write is ended with a newline when the file is
+opened again, so readers skip one bad line and the re-sent batch follows intact. The per-file part of each object is serialised once per origin, so an entry
 costs one ``orjson.dumps`` of its message.
 """
 
@@ -97,8 +98,13 @@ class FileSink(Sink):
             if self.path == "-":
                 self._fd = os.dup(1)
             else:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT
                                    | os.O_CLOEXEC, 0o640)
+                size = os.fstat(self._fd).st_size
+                if size and os.pread(self._fd, 1, size - 1) != b"\n":
+                    # a line torn by a crash mid-write (it was not acknowledged, so it is
+                    # sent again): end it, so it cannot swallow the next record
+                    os.write(self._fd, b"\n")
         return self._fd
 
     async def send(self, batch: list[Record]) -> Result:

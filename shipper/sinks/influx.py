@@ -207,8 +207,9 @@ class InfluxSink(Sink):
     async def _send_v1(self, body: bytes) -> Result:
         session = await self._http()
         if not self._db_ready:
-            async with session.post(f"{self.base}/query", headers=self._headers(),
-                                    data={"q": f'CREATE DATABASE "{self.db}"'}) as resp:
+            headers = {k: v for k, v in self._headers().items() if k == "Authorization"}
+            async with session.post(f"{self.base}/query", headers=headers,
+                                    params={"q": f'CREATE DATABASE "{self.db}"'}) as resp:
                 await resp.read()
                 if resp.status < 300:
                     self._db_ready = True

@@ -6,19 +6,18 @@ file stays open here and is read to its end through the same fd, then closed onc
 lines are acknowledged, so a rotated-and-deleted file (``max-file=1``) loses nothing. A
 rotated file this process never saw (several rotations while it was down or between two
 scans) is read from its start; one it saw is recognised by inode or, once gzipped, by the
-fingerprint of its content, and never read twice. ``.gz`` files are read only to finish
-a file the registry says was cut short. A live file that shrinks was truncated in place
-(copytruncate): reading restarts at 0 under a new fingerprint.
+fingerprint of its content, and never read twice (a ``.gz`` is read only when it holds
+a file never seen, or one the registry says was cut short). After copytruncate the live
+file restarts at 0 under a new fingerprint and the old content is finished from the copy.
+At the very first start (empty registry), rotated files are history and are not read.
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 import re
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -35,11 +34,9 @@ from shipper.sources.fingerprint import (
     same_content,
 )
 from shipper.sources.paths import Discovery, LogFile, meta_from_path
+from shipper.sources.tailer import READ_CHUNK, Gz, Tailer, same_head
 
 log = logging.getLogger(__name__)
-
-READ_CHUNK = 256 * 1024
-
 
 @dataclass
 class ReaderOptions:
@@ -55,171 +52,6 @@ class ReaderOptions:
     close_inactive: float = 300.0  # a live file idle and shipped this long is closed
 
 
-class _Gz:
-    """A ``.gz`` rotation read like a plain file, at decompressed offsets."""
-
-    def __init__(self, path: str) -> None:
-        self.f = gzip.open(path, "rb")
-
-    def pread(self, n: int, pos: int) -> bytes:
-        try:
-            if self.f.tell() != pos:
-                self.f.seek(pos)
-            return self.f.read(n)
-        except (OSError, EOFError, zlib.error):  # cut short: what there is, is all there is
-            return b""
-
-    def close(self) -> None:
-        self.f.close()
-
-
-class Tailer:
-    """One open file: reads it in chunks and feeds whole lines to its decoder."""
-
-    def __init__(self, path: str, fd: int, dev: int, ino: int, fp: str | None,
-                 decoder: FileDecoder, container_dir: str | None, start: int,
-                 rotated: bool = False, gz: _Gz | None = None, max_pending: int = 0) -> None:
-        self.path = path
-        self.fd = fd
-        self.gz = gz
-        self.dev, self.ino = dev, ino  # the identity of the content (registry, record ids)
-        st = os.fstat(fd)
-        self.fkey = (st.st_dev, st.st_ino)  # the open file itself (unique among open fds)
-        self.fp = fp
-        self.decoder = decoder
-        self.container_dir = container_dir
-        self.pos = start
-        self.buf = b""
-        self.discarding = False
-        self.rotated = rotated
-        self.finished = False  # rotated and read to the end: waiting for acks, then closed
-        self.moved = False  # seen at EOF no longer at its path (a rescan will mark it rotated)
-        self.closed = False
-        self.acked = start  # what the registry holds (entries acknowledged up to here)
-        self.acked_ns = 0  # time of the last acknowledged entry
-        self.next_poll = 0.0
-        self.last_data = time.monotonic()
-        self.mark: tuple[int, int] = (-1, -1)  # watermarks at the last checkpoint
-        self.truncations = 0
-        self.truncated_from: tuple[str | None, FileDecoder, int, bytes] | None = None
-        self.max_pending = max_pending
-        decoder.consumed = start
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return self.dev, self.ino
-
-    def pread(self, n: int, pos: int) -> bytes:
-        if self.gz is not None:
-            return self.gz.pread(n, pos)
-        return os.pread(self.fd, n, pos)
-
-    def size(self) -> int:
-        return -1 if self.gz is not None else os.fstat(self.fd).st_size
-
-    def read(self, out: list[Record], limit: int = READ_CHUNK) -> int:
-        """Read up to ``limit`` bytes; whole lines become records in ``out``. 0 at EOF."""
-        data = self.pread(limit, self.pos)
-        if not data:
-            self._at_eof(out)
-            return 0
-        n = len(data)
-        self.pos += n
-        self.last_data = time.monotonic()
-        if self.discarding:  # the rest of a line too long to keep
-            nl = data.find(b"\n")
-            if nl < 0:
-                self.decoder.consumed = self.pos
-                return n
-            data = data[nl + 1:]
-            self.discarding = False
-            self.decoder.consumed = base = self.pos - len(data)
-        else:
-            base = self.pos - n - len(self.buf)
-            if self.buf:
-                data = self.buf + data
-        lines = data.split(b"\n")
-        self.buf = lines.pop()
-        if lines:
-            if self.fp is None:
-                self._set_fingerprint()
-            self.decoder.feed(lines, base, out)
-        if len(self.buf) > self.max_pending:
-            end = self.pos
-            self.decoder.oversize(self.buf[:self.decoder.max_line_bytes], end - len(self.buf),
-                                  end, out)
-            self.buf = b""
-            self.discarding = True
-        return n
-
-    def _set_fingerprint(self) -> None:
-        self.fp = fingerprint_fd(self.fd) if self.gz is None else self.fp
-        if self.fp is not None:
-            self.decoder.origin = replace(self.decoder.origin, fingerprint=self.fp)
-
-    def _at_eof(self, out: list[Record]) -> None:
-        now = time.monotonic()
-        if self.rotated:
-            if self.gz is None and self.path == self.decoder.path and _names(self.path, self.fkey):
-                self.rotated = False  # a scan raced a rotation: it is still the live file
-            else:
-                self.decoder.finish(self.buf, out)
-                self.pos = self.decoder.consumed
-                self.buf = b""
-                self.finished = True
-                return
-        self.next_poll = now + self._poll
-        if self.gz is not None:
-            return
-        if not self.moved and not _names(self.path, self.fkey):
-            self.moved = True  # rotated or removed: the reader rescans at once
-        if self.size() < self.pos or (self.fp is not None and not _same_head(self.fd, self.fp)):
-            self.restart_truncated()
-
-    _poll = 0.1
-
-    def restart_truncated(self) -> None:
-        """copytruncate: the same inode holds new content; read it from 0 as a new file.
-        The old content's state is kept in ``truncated_from`` for the reader to finish it
-        from the copy (the lines written after our last read exist only there)."""
-        self.truncations += 1
-        old = self.decoder
-        self.truncated_from = (self.fp, old, self.pos, self.buf)
-        self.pos = self.acked = 0
-        self.buf = b""
-        self.discarding = False
-        self.decoder = FileDecoder(old.path, replace(old.origin, fingerprint=""),
-                                   old.max_line_bytes, old.multiline_re,
-                                   old.flush_timeout, old.multiline_timeout, old.fmt)
-        self.decoder.consumed = 0
-        self.fp = None
-        self.mark = (-1, -1)
-
-    @property
-    def done(self) -> bool:
-        """Finished and every entry acknowledged: safe to close."""
-        return self.finished and self.acked >= self.decoder.consumed
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            if self.gz is not None:
-                self.gz.close()
-            os.close(self.fd)
-
-
-def _names(path: str, key: tuple[int, int]) -> bool:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    return (st.st_dev, st.st_ino) == key
-
-
-def _same_head(fd: int, fp: str) -> bool:
-    return same_content(fp, os.pread(fd, FP_BYTES, 0))
-
-
 Checkpoint = tuple[Tailer, int, int, int]  # (tailer, resume, acked, time_ns of last entry)
 
 
@@ -232,9 +64,10 @@ class Reader:
         self.registry = registry
         self.metadata = metadata
         self.opt = options or ReaderOptions()
-        Tailer._poll = self.opt.poll_interval
         self.tailers: dict[tuple[int, int], Tailer] = {}
         self.live: dict[str, Tailer] = {}  # live path -> its tailer
+        # live files closed after close_inactive, with what they looked like then
+        self.parked: dict[str, tuple[tuple[int, int], int, int]] = {}
         self.known_dirs: set[str] = set()  # directories of logs seen by this process
         self.scans = 0
         self.want_rescan = False  # a file was seen rotated: rescan before the next read
@@ -279,9 +112,14 @@ class Reader:
             if key in self.tailers:  # e.g. a rotated file renamed back
                 self.live[lf.path] = self.tailers[key]
                 continue
+            if self.parked.get(lf.path) == (key, st.st_size, st.st_mtime_ns):
+                continue  # closed while idle and fully shipped, unchanged since
+            self.parked.pop(lf.path, None)
             t = self._open(lf.path, lf, rotated=False)
             if t is not None:
                 self.live[lf.path] = t
+        for path in [p for p in self.parked if p not in seen]:
+            del self.parked[path]
         for path in [p for p in self.live if p not in seen]:
             self.live.pop(path).rotated = True  # removed (or mid-rotation): read to the end
         self._bound_rotated()
@@ -367,7 +205,7 @@ class Reader:
         gzr = None
         start = skip = 0
         if gz:
-            gzr = _Gz(path)
+            gzr = Gz(path)
             head = gzr.pread(FP_BYTES, 0)
             fp = entry.fingerprint if entry is not None else head_fingerprint(head)
             if entry is not None:  # keep the identity the records had before compression
@@ -393,7 +231,7 @@ class Reader:
                           o.multiline_timeout)
         dec.skip = skip
         t = Tailer(path, fd, dev, ino, fp, dec, lf.container_dir, start, rotated, gzr,
-                   max_pending=4 * o.max_line_bytes + (64 << 10))
+                   max_pending=4 * o.max_line_bytes + (64 << 10), poll_interval=o.poll_interval)
         t.acked = max(start, 0)
         self.tailers[t.fkey] = t
         log.debug("open %s at %d (skip to %d)%s%s", path, start, skip,
@@ -449,9 +287,10 @@ class Reader:
                 continue
             st = os.fstat(fd)
             if (st.st_dev, st.st_ino) not in self.tailers and st.st_size >= pos \
-                    and _same_head(fd, fp):
+                    and same_head(fd, fp):
                 copy = Tailer(path, fd, st.st_dev, st.st_ino, fp, dec, t.container_dir, pos,
-                              rotated=True, max_pending=t.max_pending)
+                              rotated=True, max_pending=t.max_pending,
+                              poll_interval=t.poll_interval)
                 copy.decoder.consumed = pos - len(buf)
                 copy.buf = buf
                 copy.acked = t.acked
@@ -509,9 +348,12 @@ class Reader:
         limit = time.monotonic() - self.opt.close_inactive
         for path, t in list(self.live.items()):
             if (t.last_data < limit and not t.buf and t.acked >= t.decoder.consumed
-                    and not t.decoder.active):
-                del self.live[path]
-                self._close(t)
+                    and not t.decoder.active and t.decoder.multi is None):
+                st = os.fstat(t.fd)
+                if st.st_size == t.pos:
+                    del self.live[path]
+                    self.parked[path] = (t.fkey, st.st_size, st.st_mtime_ns)
+                    self._close(t)
 
     def _close(self, t: Tailer) -> None:
         t.close()

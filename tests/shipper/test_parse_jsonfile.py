@@ -64,7 +64,7 @@ def test_bad_times(text):
     (b"not json", "not JSON"),
     (b'{"log":"a\\n","stream":"stdout","time":"2024-05-01T10:11:12Z"', "not JSON"),
     (b"[1,2]", "not a JSON object"),
-    (b'{"stream":"stdout","time":"2024-05-01T10:11:12Z"}', 'field "log" missing'),
+    (b'{"log":7,"stream":"stdout","time":"2024-05-01T10:11:12Z"}', 'field "log" not a string'),
     (b'{"log":"a","time":"2024-05-01T10:11:12Z"}', 'field "stream" missing'),
     (b'{"log":"a","stream":"stdout"}', 'field "time" missing'),
     (b'{"log":1,"stream":"stdout","time":"2024-05-01T10:11:12Z"}', 'field "log" not a string'),
@@ -89,3 +89,8 @@ def test_parse_lines_skips_through_on_error():
     assert [e.raw for e in errors] == [b"garbage"]
     with pytest.raises(ParseError):
         list(parse_lines([good, b"garbage"]))
+
+
+def test_missing_log_is_an_empty_message_as_moby_omits_it() -> None:
+    entry = parse_line(b'{"stream":"stdout","time":"2024-05-01T10:11:12.5Z"}')
+    assert entry.log == b"" and entry.stream == "stdout" and entry.partial

@@ -103,14 +103,19 @@ def test_sigkill_at_random_moments_while_writers_rotate(tmp_path: Path):
     log = tmp_path / "shipper.log"
     sh = start_shipper(argv, log)
     time.sleep(0.3)
-    # ~1000 lines per file at 1000 lines/s: each file stays on disk for ~3 s (max-file 3),
-    # longer than the shipper is ever down
-    ws = spawn_writers(writer_argv(p, f"t{i}", n, max_size=170_000, max_file=3, compress=True,
+    # ~2000 lines per file at 1000 lines/s: each file stays on disk for ~6 s (max-file 3),
+    # longer than the shipper is ever down (a restart costs ~0.3 s, more on a busy machine)
+    ws = spawn_writers(writer_argv(p, f"t{i}", n, max_size=340_000, max_file=3, compress=True,
                                    rate=1000) for i, p in enumerate(paths))
     kills = 0
+
+    def started(k: int) -> bool:  # the k-th instance is past its imports and shipping
+        return log.read_text().count(" INFO shipping ") >= k
+
     try:
         for _ in range(20):
-            time.sleep(rng.uniform(0.05, 0.5))
+            assert wait_for(lambda k=kills + 1: started(k), 20)
+            time.sleep(rng.uniform(0.05, 0.5))  # a random moment of its work
             assert stop(sh, signal.SIGKILL) == -signal.SIGKILL
             kills += 1
             sh = start_shipper(argv, log)
