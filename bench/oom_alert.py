@@ -102,6 +102,7 @@ def instant(env: dict[str, str], root: Path, runs: int) -> list[float]:
             for i in range(runs):
                 name = f"oombench{os.getpid()}x{i}"
                 cid = box(env, "run", "-d", "--name", name, "-m", "16m", "--memory-swap", "16m",
+                          "--network", "none",  # kill -> alert only: no bridge to clean up
                           "busybox", "sh", "-c", HOG.format(pause=1))  # fmt: skip
                 killed = wait_kill(cid)
                 got = wait_request(hook, f'"name":"{name}"'.encode(), killed - 1.0, 30)
@@ -139,7 +140,8 @@ def scraped(env: dict[str, str], root: Path, runs: int, interval: str) -> list[f
                 for i in range(runs):
                     name = f"oomscrape{os.getpid()}x{i}"
                     cid = box(env, "run", "-d", "--name", name, "-m", "16m", "--memory-swap",
-                              "16m", "busybox", "sh", "-c", HOG.format(pause=3))  # fmt: skip
+                              "16m", "--network", "none", "busybox", "sh", "-c",
+                              HOG.format(pause=3))  # fmt: skip
                     killed = wait_kill(cid)
                     got = wait_request(hook, f'"name":"{name}"'.encode(), killed - 1.0, 180)
                     out.append((got - killed) * 1000)

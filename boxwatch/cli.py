@@ -1,7 +1,7 @@
-"""The ``boxwatch`` command: one entry point for the collector, and later the shipper
-and the local stack. Each subcommand is a ``module:function`` taking argv and returning
-an exit code, imported only when run (so one subcommand's dependencies never slow or
-break another)."""
+"""The ``boxwatch`` command: one entry point for the collector, the shipper, the local
+stack (up/down/status/demo) and log search. Each subcommand is a ``module:function``
+taking argv and returning an exit code, imported only when run (so one subcommand's
+dependencies never slow or break another)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# name -> ("module:main", one-line help). Planned: shipper, up, down, status, demo, logs.
+# name -> ("module:main", one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "collector": ("collector.cli:main", "sample container metrics into Prometheus and InfluxDB"),
+    "shipper": ("shipper.cli:main", "tail container logs into Loki, Elasticsearch, InfluxDB"),
+    "up": ("boxwatch.stack.cli:up_main", "start the local stack in the background"),
+    "down": ("boxwatch.stack.cli:down_main", "stop the local stack"),
+    "status": ("boxwatch.stack.cli:status_main", "show the local stack's parts and health"),
+    "logs": ("boxwatch.logs.cli:main", "search container logs in the central store"),
+    "demo": ("boxwatch.demo.cli:main", "the stack, containers under limits, an alert, queries"),
 }
 
 

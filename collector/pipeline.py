@@ -16,14 +16,13 @@ import random
 import resource
 import threading
 import time
-from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import orjson
 
 from collector.cgroups import ContainerGone, ParseError, Reader, open_reader
 from collector.discover import Discovery
+from collector.events import EventTracker
+from collector.history import History
 from collector.model import ContainerRef, Sample
 from collector.net import NetNamespaces
 from collector.sinks.base import Event, Sink, SinkError
@@ -82,138 +81,6 @@ class SelfStats:
     scan_duration_seconds: float = 0.0  # the last discovery scan
     read_duration_seconds: float = 0.0  # reading every container, the last interval
     ticks_total: int = 0
-
-
-HISTORY_FIELDS = (
-    "timestamp_ns", "cpu_usage_ns", "cpu_throttled_ns", "memory_usage", "memory_working_set",
-    "rx_bytes", "tx_bytes", "blkio_read_bytes", "blkio_write_bytes", "pids",
-)  # fmt: skip
-_NF = len(HISTORY_FIELDS)
-
-
-class History:
-    """The last ``size`` samples of each container, as rows of int64 in one ring per
-    container: ~80 bytes a sample instead of ~2 KB of Sample objects, so 5 minutes of
-    1000 containers at 1 s stay near 24 MB."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._rings: dict[str, tuple[array, list[int]]] = {}  # id -> (ring, [next, count])
-        self._lock = threading.Lock()
-
-    def record(self, samples: Iterable[Sample], alive: dict[str, Sample]) -> None:
-        if not self.size:
-            return
-        size, rings = self.size, self._rings
-        with self._lock:
-            for s in samples:
-                entry = rings.get(s.ref.id)
-                if entry is None:
-                    entry = rings[s.ref.id] = (array("q", bytes(8 * _NF * size)), [0, 0])
-                ring, pos = entry
-                i = pos[0] * _NF
-                net = s.network.values()
-                io = s.blkio.values()
-                ring[i : i + _NF] = array("q", (
-                    s.timestamp_ns, s.cpu.usage_ns, s.cpu.throttled_ns, s.memory.usage,
-                    s.memory.working_set, sum(n.rx_bytes for n in net),
-                    sum(n.tx_bytes for n in net), sum(d.read_bytes for d in io),
-                    sum(d.write_bytes for d in io), s.pids.current,
-                ))  # fmt: skip
-                pos[0] = (pos[0] + 1) % size
-                if pos[1] < size:
-                    pos[1] += 1
-            for cid in [c for c in rings if c not in alive]:
-                del rings[cid]
-
-    def rows(self, cid: str) -> list[dict[str, int]]:
-        """Oldest first."""
-        with self._lock:
-            entry = self._rings.get(cid)
-            if entry is None:
-                return []
-            ring, (nxt, count) = entry[0], entry[1]
-            start = (nxt - count) % self.size
-            out = []
-            for k in range(count):
-                i = ((start + k) % self.size) * _NF
-                out.append(dict(zip(HISTORY_FIELDS, ring[i : i + _NF], strict=True)))
-            return out
-
-
-class EventTracker:
-    """Turns consecutive scans and samples into container events.
-
-    The first scan only sets the baseline (a restarted collector does not report every
-    running container as started).
-    """
-
-    def __init__(self) -> None:
-        self._refs: dict[str, ContainerRef] | None = None
-        self._oom: dict[str, int] = {}
-        # ended containers, so one that comes back by its restart policy is a "restart"
-        self._ended: dict[str, ContainerRef] = {}
-
-    def scanned(self, refs: dict[str, ContainerRef], now_ns: int) -> list[Event]:
-        prev, self._refs = self._refs, refs
-        if prev is None:
-            return []
-        events: list[Event] = []
-        for cid, ref in refs.items():
-            old = prev.get(cid)
-            if old is None:
-                old = self._ended.pop(cid, None)
-                back = old is not None and ref.restart_count > old.restart_count
-                events.append(Event(now_ns, ref, "restart" if back else "start"))
-            elif old is not ref:
-                if ref.restart_count > old.restart_count:
-                    events.append(Event(now_ns, ref, "restart"))
-                elif ref.started_at != old.started_at and ref.started_at:
-                    events.append(Event(now_ns, ref, "start"))
-        for cid, old in prev.items():
-            if cid not in refs:
-                events.extend(self._end(old, now_ns))
-                self._oom.pop(cid, None)
-                self._ended[cid] = old
-        if len(self._ended) > 4096:  # bounded: forget the oldest endings
-            for cid in list(self._ended)[:1024]:
-                del self._ended[cid]
-        return events
-
-    def _end(self, ref: ContainerRef, now_ns: int) -> list[Event]:
-        """die with the exit code when the state file says it exited; stop otherwise."""
-        state = read_state(ref.state_file)
-        if state is None or state.get("Running"):
-            return [Event(now_ns, ref, "stop")]
-        events = []
-        if state.get("OOMKilled") and self._oom.get(ref.id, 0) == 0:
-            events.append(Event(now_ns, ref, "oom_kill"))  # killed before a sample saw it
-        code = state.get("ExitCode")
-        events.append(Event(now_ns, ref, "die", code if isinstance(code, int) else None))
-        return events
-
-    def sampled(self, samples: Iterable[Sample]) -> list[Event]:
-        events: list[Event] = []
-        oom = self._oom
-        for s in samples:
-            kills = s.memory.events_oom_kill
-            before = oom.get(s.ref.id)
-            if before is not None and kills > before:
-                events.append(Event(s.timestamp_ns, s.ref, "oom_kill"))
-            oom[s.ref.id] = kills
-        return events
-
-
-def read_state(path: str) -> dict | None:
-    """The ``State`` object of a config.v2.json, None when absent or unreadable."""
-    if not path:
-        return None
-    try:
-        with open(path, "rb") as f:
-            state = orjson.loads(f.read()).get("State")
-    except (OSError, orjson.JSONDecodeError, AttributeError):
-        return None
-    return state if isinstance(state, dict) else None
 
 
 class Pipeline:

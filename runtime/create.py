@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
     from typing import Any
 
-DEFAULT_NETWORK = "none"  # BOX_DEFAULT_NETWORK overrides; docker's is "bridge"
+DEFAULT_NETWORK = "bridge"  # as docker; BOX_DEFAULT_NETWORK overrides (e.g. "none")
 _ADJECTIVES = ("admiring", "bold", "brave", "clever", "eager", "focused", "gallant",
                "happy", "jolly", "keen", "lucid", "nifty", "quirky", "serene", "vibrant",
                "wizardly", "zealous", "upbeat", "tender", "sharp")

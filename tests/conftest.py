@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,10 +69,15 @@ def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+_handed_out: list[str] = []  # subnets given to this session's roots: bridges come up lazily
+
+
 def free_subnet(prefix: str = "172.31", skip: set[str] | None = None) -> str:
-    """A /24 under ``prefix`` that no host route covers (sessions run side by side)."""
+    """A /24 under ``prefix`` that no host route covers (sessions run side by side) and
+    no root of this session was given (its bridge may not be up yet)."""
     import ipaddress
 
+    skip = {*(skip or ()), *_handed_out}
     routes = []
     for line in Path("/proc/net/route").read_text().splitlines()[1:]:
         f = line.split()
@@ -85,14 +90,59 @@ def free_subnet(prefix: str = "172.31", skip: set[str] | None = None) -> str:
     for i in range(256):
         third = 40 + (start + i) % 200
         cand = ipaddress.ip_network(f"{prefix}.{third}.0/24")
-        if str(cand) in (skip or set()) or any(cand.overlaps(r) for r in routes):
+        if str(cand) in skip or any(cand.overlaps(r) for r in routes):
             continue
         return str(cand)
     raise RuntimeError("no free /24 for the test session's bridge")
 
 
-def box_links() -> set[str]:
-    return {p.name for p in Path("/sys/class/net").iterdir() if p.name.startswith(("vbox", "box"))}
+def private_box(root: Path, exec_root: Path) -> Box:
+    """A Box whose default bridge and subnet are its own: with ``bridge`` the default
+    network, a root must never share ``box0`` (or another session's bridge)."""
+    subnet = free_subnet()
+    bridge = f"box-t{os.getpid() % 100000}-{len(_handed_out)}"  # IFNAMSIZ: <= 15 chars
+    _handed_out.append(subnet)
+    return Box(root, exec_root, bridge=bridge, subnet=subnet)
+
+
+def discard_box(box: Box) -> None:
+    """Every container removed, then the root's bridges, NAT entries and pools; an
+    address still allocated after that is a leak in the runtime."""
+    from runtime.network.teardown import teardown_root
+    from runtime.paths import Paths
+
+    ids = box("ps", "-aq", "--no-trunc").stdout.split()
+    if ids:
+        box("rm", "-f", *ids, timeout=120)
+    left = ipam_allocations(box.root)
+    teardown_root(Paths(box.root, box.exec_root))
+    assert not left, f"addresses still allocated after every container was removed: {left}"
+
+
+def _link_root(name: str) -> str | None:
+    """The box root a link belongs to (its bridge's ifalias, or its master's), "" if none
+    is recorded, None if the link is gone."""
+    net = Path("/sys/class/net")
+    try:
+        master = net / name / "master"
+        owner = master.resolve().name if master.exists() else name
+        return (net / owner / "ifalias").read_text().strip()
+    except OSError:
+        return None if not (net / name).exists() else ""
+
+
+def box_links(mine: Path | None = None) -> set[str]:
+    """``box``-prefixed links. With ``mine`` (a root, or a session's base directory) only
+    those that are not another root's: sessions and demos run side by side on this host."""
+    links = {p.name for p in Path("/sys/class/net").iterdir() if p.name.startswith(("vbox", "box"))}
+    if mine is None:
+        return links
+    out = set()
+    for name in links:
+        root = _link_root(name)
+        if root == "" or (root is not None and (root == str(mine) or root.startswith(f"{mine}/"))):
+            out.add(name)
+    return out
 
 
 def nft_box_elements() -> set[str]:
@@ -125,20 +175,25 @@ def ipam_allocations(root: Path) -> dict[str, dict[str, str]]:
 @pytest.fixture(scope="session")
 def box_session(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path) -> Iterator[Box]:
     base = tmp_path_factory.mktemp("box")
-    # A bridge and subnet of its own: other sessions (and the host's box0) run beside it.
-    box = Box(base / "root", base / "run", bridge=f"box-t{os.getpid() % 100000}",
-              subnet=free_subnet())
+    box = private_box(base / "root", base / "run")
     box.ok("import", str(busybox_tar), "busybox")
     yield box
-    ids = box("ps", "-aq", "--no-trunc").stdout.split()
-    if ids:
-        box("rm", "-f", *ids)
-    left = ipam_allocations(box.root)
-    from runtime.network.teardown import teardown_root
-    from runtime.paths import Paths
+    discard_box(box)
 
-    teardown_root(Paths(box.root, box.exec_root))
-    assert not left, f"addresses still allocated after every container was removed: {left}"
+
+@pytest.fixture
+def make_box() -> Iterator[Callable[[Path, Path], Box]]:
+    """Roots of a test's own beyond the session's (an empty root to load into, a second
+    root to pull into): each gets its own bridge and subnet, and is discarded after."""
+    made: list[Box] = []
+
+    def make(root: Path, exec_root: Path) -> Box:
+        made.append(private_box(root, exec_root))
+        return made[-1]
+
+    yield make
+    for box in made:
+        discard_box(box)
 
 
 @pytest.fixture
@@ -151,12 +206,13 @@ def box(box_session: Box) -> Iterator[Box]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_leaks() -> Iterator[None]:
+def no_leaks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    mine = tmp_path_factory.getbasetemp()  # every root this session makes is under it
     before = set(_box_cgroups())
-    links_before, nft_before = box_links(), nft_box_elements()
+    links_before, nft_before = box_links(mine), nft_box_elements()
     yield
     leaked = set(_box_cgroups()) - before
-    links = box_links() - links_before
+    links = box_links(mine) - links_before
     elements = nft_box_elements() - nft_before
     assert not links, f"links left behind: {sorted(links)}"
     assert not elements, f"nftables elements left behind: {sorted(elements)}"
@@ -166,3 +222,13 @@ def no_leaks() -> Iterator[None]:
               if "/box" in ln.split()[1] or "box-" in ln.split()[1]]
     assert not leaked, f"cgroups left behind: {sorted(leaked)}"
     assert not mounts, f"mounts left behind: {mounts}"
+
+
+@pytest.fixture(autouse=True)
+def dev_null_intact() -> Iterator[None]:
+    """Once, during development, something replaced the host's /dev/null with a plain
+    file; this names the test that does it, should it ever happen again."""
+    yield
+    import stat as _stat
+
+    assert _stat.S_ISCHR(os.lstat("/dev/null").st_mode), "the host's /dev/null is no longer a device"

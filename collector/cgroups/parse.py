@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from collector.model import Psi, PsiLine
 
@@ -59,6 +59,18 @@ def parse_flat(data: bytes) -> dict[bytes, bytes]:
     if len(words) & 1:
         raise ValueError("odd number of words in a flat keyed file")
     return dict(zip(words[::2], words[1::2], strict=True))
+
+
+def flat_values(data: bytes, keys: Sequence[bytes]) -> list[int]:
+    """The values of ``keys`` in a flat keyed file, in that order; 0 for a key the kernel
+    does not write (swap without swap accounting, counters of newer kernels)."""
+    get = parse_flat(data).get
+    return [int(get(k, 0)) for k in keys]
+
+
+def working_set(usage: int, inactive_file: int) -> int:
+    """cAdvisor's working set: usage less the inactive page cache, never below 0."""
+    return usage - inactive_file if usage > inactive_file else 0
 
 
 def parse_text(data: bytes) -> str:

@@ -11,19 +11,24 @@ and every point ends up counted exactly once as written or dropped.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import threading
 import time
+from argparse import Namespace
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from collector.lineproto import Encoder
 from collector.model import Sample
 from collector.sinks.base import Event, Sink
+from collector.sinks.http import parse_retry_after, redact, retriable
+
+# parse_retry_after is re-exported: transports and tests have always found it here.
+__all__ = ["UNEXPECTED", "Backoff", "LineSink", "PointBuffer", "SendError", "Sender",
+           "Transport", "parse_retry_after", "redact", "retriable"]
 
 log = logging.getLogger(__name__)
 
@@ -44,35 +49,6 @@ class SendError(Exception):
 UNEXPECTED = -1  # SendError status of an exception no transport expected: not retried
 
 
-def retriable(status: int) -> bool:
-    """Connection errors (0), timeouts, 429 and 5xx are worth retrying; other 4xx are not."""
-    return status in (0, 408, 429) or status >= 500
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP date; None if absent or garbled."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every non-empty secret replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """Capped exponential backoff with full jitter (AWS's "full jitter")."""
@@ -91,6 +67,9 @@ class Backoff:
 
 class Transport(Protocol):
     """The backend-specific part of a sink: make sure the target exists, post a body."""
+
+    base: str  # the server's URL, without credentials (shown in logs and repr)
+    secrets: tuple[str, ...]  # what must never appear in a log line or an error
 
     def prepare(self) -> None:
         """Create the database / bucket if allowed; SendError when the server is down."""
@@ -338,26 +317,28 @@ class Sender:
 
 class LineSink(Sink):
     """A sink that encodes samples and events as line protocol and leaves delivery to a
-    ``Sender``: what the v1 and v2 InfluxDB sinks share."""
+    ``Sender``: what the v1 and v2 InfluxDB sinks share. ``sender_options`` are the
+    ``Sender``'s (batch_size, flush_interval, max_points, backoff, close_timeout); the
+    transport's secrets are redacted from every message."""
 
     name = "line"
 
-    def __init__(
-        self,
-        transport: Transport,
-        host: str | None = None,
-        batch_size: int = 5000,
-        flush_interval: float = 1.0,
-        max_points: int = 100_000,
-        backoff: Backoff | None = None,
-        close_timeout: float = 5.0,
-        secrets: Iterable[str] = (),
-    ) -> None:
+    def __init__(self, transport: Transport, host: str | None = None,
+                 **sender_options: Any) -> None:
+        self.url = transport.base
         self.encoder = Encoder(host)
-        self.sender = Sender(
-            self.name, transport, batch_size, flush_interval, max_points, backoff,
-            close_timeout, secrets,
-        )  # fmt: skip
+        sender_options.setdefault("secrets", transport.secrets)
+        self.sender = Sender(self.name, transport, **sender_options)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    @classmethod
+    def from_args(cls, url: str, args: Namespace) -> Sink:
+        """``--sink KIND=URL`` with the ``--influx-*`` flags."""
+        from collector.sinks.influx import build  # the flags live beside add_arguments
+
+        return build(cls.name, url, args)
 
     def write(self, samples: list[Sample]) -> None:
         """Encode this interval's samples and queue them; never blocks on the server."""

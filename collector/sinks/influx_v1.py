@@ -6,29 +6,18 @@ header (basic auth, never in a URL, a log line or an error message).
 
 from __future__ import annotations
 
-import base64
 import gzip
 import http.client
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from argparse import Namespace
+from typing import Any
 
-from collector.sinks.base import Sink
-from collector.sinks.buffer import LineSink, SendError, parse_retry_after, redact
+from collector.sinks.buffer import LineSink, SendError
+from collector.sinks.http import basic_auth, parse_retry_after, redact, split_userinfo
 
-
-def split_userinfo(url: str) -> tuple[str, str, str]:
-    """``http://u:p@host:8086/`` -> (``http://host:8086``, u, p); the URL as given
-    otherwise. Credentials must never travel in a URL we might log."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {redact(url, [parts.password or ''])}")
-    user = urllib.parse.unquote(parts.username or "")
-    password = urllib.parse.unquote(parts.password or "")
-    netloc = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")), user, password
+__all__ = ["InfluxV1Sink", "V1Transport", "quote_ident", "server_message"]
 
 
 def quote_ident(name: str) -> str:
@@ -75,8 +64,7 @@ class V1Transport:
         self.write_url = f"{base}/write?{urllib.parse.urlencode(params)}"
         self.headers = {"Content-Type": "text/plain; charset=utf-8", "Content-Encoding": "gzip"}
         if self.user or self.password:
-            token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-            self.headers["Authorization"] = f"Basic {token}"
+            self.headers["Authorization"] = basic_auth(self.user, self.password)
 
     def __repr__(self) -> str:
         return f"V1Transport({self.base!r}, db={self.db!r}, user={self.user!r})"
@@ -142,18 +130,7 @@ class InfluxV1Sink(LineSink):
         password: str = "",
         create_db: bool = True,
         timeout: float = 10.0,
-        **options: object,
+        **options: Any,
     ) -> None:
         transport = V1Transport(url, db, rp, user, password, create_db, timeout)
-        self.url = transport.base
-        super().__init__(transport, secrets=transport.secrets, **options)  # type: ignore[arg-type]
-
-    @classmethod
-    def from_args(cls, url: str, args: Namespace) -> Sink:
-        """``--sink influxdb-v1=URL`` with the ``--influx-*`` flags."""
-        from collector.sinks.influx import build  # the flags live beside add_arguments
-
-        return build(cls.name, url, args)
-
-    def __repr__(self) -> str:
-        return f"InfluxV1Sink({self.url!r})"
+        super().__init__(transport, **options)

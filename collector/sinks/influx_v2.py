@@ -9,16 +9,15 @@ message we log or raise.
 from __future__ import annotations
 
 import logging
-from argparse import Namespace
+from typing import Any
 
 import urllib3
 from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from collector.sinks.base import Sink
-from collector.sinks.buffer import LineSink, SendError, parse_retry_after, redact
-from collector.sinks.influx_v1 import split_userinfo
+from collector.sinks.buffer import LineSink, SendError
+from collector.sinks.http import parse_retry_after, redact, split_userinfo
 
 log = logging.getLogger(__name__)
 
@@ -119,18 +118,7 @@ class InfluxV2Sink(LineSink):
         token: str = "",
         create_bucket: bool = True,
         timeout: float = 10.0,
-        **options: object,
+        **options: Any,
     ) -> None:
         transport = V2Transport(url, org, bucket, token, create_bucket, timeout)
-        self.url = transport.base
-        super().__init__(transport, secrets=transport.secrets, **options)  # type: ignore[arg-type]
-
-    @classmethod
-    def from_args(cls, url: str, args: Namespace) -> Sink:
-        """``--sink influxdb-v2=URL`` with the ``--influx-*`` flags."""
-        from collector.sinks.influx import build  # the flags live beside add_arguments
-
-        return build(cls.name, url, args)
-
-    def __repr__(self) -> str:
-        return f"InfluxV2Sink({self.url!r})"
+        super().__init__(transport, **options)

@@ -59,21 +59,92 @@ class CgroupError(Exception):
 
 
 class Driver:
-    """One cgroup version. Paths returned by ``create`` go into the state file."""
+    """One cgroup version. Paths returned by ``create`` go into the state file.
+
+    The steps both versions take alike live here; a driver supplies ``host``, ``_make``
+    (the directories) and ``_apply`` (the limit files)."""
 
     version: int
 
+    def host(self) -> HostInfo:
+        """Online cpus/mems and the features this host's cgroup files offer."""
+        raise NotImplementedError
+
     def validate(self, res: Resources) -> None:
         """Raise runtime.errors.InvalidArgument for limits this host cannot apply."""
+        check_resources(res, self.host())
 
     def warnings(self, res: Resources) -> list[str]:
         """Docker's warnings for limits this host ignores; ``create`` drops those limits."""
+        return check_resources(res, self.host())
 
     def create(self, group: str, res: Resources) -> dict[str, str]:
         """Create ``group`` (e.g. ``box/<id>``), apply ``res``; return {controller: abs path}.
 
         On failure nothing is left behind.
         """
+        group = group.strip("/")
+        applied = applicable(res, self.host().features)
+        created: list[str] = []
+        try:
+            paths = self._make(group, created)
+            self._apply(paths, applied)
+        except CgroupError as err:
+            rollback(created)
+            raise translate(err) from None
+        except BaseException:
+            rollback(created)
+            raise
+        return paths
+
+    def _make(self, group: str, created: list[str]) -> dict[str, str]:
+        """mkdir ``group`` wherever this version keeps it, appending each new directory to
+        ``created``; return {controller: abs path}."""
+        raise NotImplementedError
+
+    def _apply(self, paths: dict[str, str], res: Resources) -> None:
+        """Write the limits of ``res`` (already ``applicable``) into the new group."""
+        raise NotImplementedError
+
+    def _make_levels(self, top: str, group: str, created: list[str]) -> str:
+        """mkdir each level of ``group`` under ``top`` (the last must be new), calling the
+        ``_entering``/``_made`` hooks; return the group's path. Retries if a concurrent
+        destroy removed the ``box`` parent between our mkdirs."""
+        import os
+
+        from runtime.errors import BoxError, Conflict
+
+        parts = group.split("/")
+        for attempt in range(5):
+            path = top
+            try:
+                for i, part in enumerate(parts):
+                    self._entering(path)
+                    path = os.path.join(path, part)
+                    try:
+                        os.mkdir(path)
+                        created.append(path)
+                    except FileExistsError:
+                        if i == len(parts) - 1:
+                            raise Conflict(f"cgroup {path} already exists") from None
+                    self._made(path)
+                return path
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise BoxError(
+                        f"cannot create cgroup {path}: its parent keeps vanishing"
+                    ) from None
+            except OSError as err:
+                if isinstance(err, FileExistsError):
+                    raise
+                raise BoxError(f"cannot create cgroup {path}: {err.strerror}") from None
+        raise AssertionError("unreachable")
+
+    def _entering(self, parent: str) -> None:
+        """Called on each parent just before its child is made."""
+
+    def _made(self, path: str) -> None:
+        """Called on each level of the group once it exists (new or not)."""
 
     def attach(self, paths: dict[str, str], pid: int) -> None:
         """Move ``pid`` into every controller's group."""
@@ -88,7 +159,7 @@ class Driver:
         """Kill what is left inside and remove every directory; missing is fine."""
 
 
-# --- Shared by both drivers (added by the cgroup-writer; the names above are unchanged) ---
+# --- Shared by both drivers ---
 
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's floor ("Minimum memory limit allowed is 6MB")
 MIN_SHARES, MAX_SHARES = 2, 262144  # kernel bounds; Docker clamps into them
@@ -369,6 +440,19 @@ def remove_group(paths: list[str]) -> None:
             except OSError as err:
                 if err.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
                     raise BoxError(f"cannot remove cgroup {parent}: {err.strerror}") from None
+
+
+def rollback(created: list[str]) -> None:
+    """Remove what a failed ``create`` made, newest first; gone or busy is fine."""
+    import errno
+    import os
+
+    for path in reversed(created):
+        try:
+            os.rmdir(path)
+        except OSError as err:
+            if err.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
+                raise
 
 
 def kill_all(procs_files: list[str]) -> list[int]:

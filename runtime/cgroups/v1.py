@@ -6,18 +6,16 @@ listing ``root`` (fixture trees); a co-mounted ``cpu,cpuacct`` gives both names 
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 
 from runtime.cgroups.base import (
     CgroupError,
+    Driver,
     HostInfo,
     Resources,
     affinity_cpus,
-    applicable,
     cfs_quota_period,
-    check_resources,
     device_number,
     kill_all,
     kill_until_empty,
@@ -27,12 +25,12 @@ from runtime.cgroups.base import (
     translate,
     write_value,
 )
-from runtime.errors import BoxError, Conflict
+from runtime.errors import BoxError
 
 CONTROLLERS = ("cpuset", "cpu", "cpuacct", "memory", "pids", "blkio", "devices", "freezer")
 
 
-class V1Driver:
+class V1Driver(Driver):
     version = 1
 
     def __init__(self, root: str = "/sys/fs/cgroup", proc_root: str = "/proc") -> None:
@@ -101,57 +99,16 @@ class V1Driver:
                 continue
         return ""
 
-    def validate(self, res: Resources) -> None:
-        check_resources(res, self.host())
+    def _make(self, group: str, created: list[str]) -> dict[str, str]:
+        """The group in every controller's hierarchy (co-mounted ones share a directory)."""
+        for mount in dict.fromkeys(self.mounts.values()):
+            self._make_levels(mount, group, created)
+        return {ctrl: os.path.join(mount, group) for ctrl, mount in self.mounts.items()}
 
-    def warnings(self, res: Resources) -> list[str]:
-        return check_resources(res, self.host())
-
-    def create(self, group: str, res: Resources) -> dict[str, str]:
-        group = group.strip("/")
-        applied = applicable(res, self.host().features)
-        paths = {ctrl: os.path.join(mount, group) for ctrl, mount in self.mounts.items()}
-        created: list[str] = []
-        try:
-            for mount in dict.fromkeys(self.mounts.values()):
-                self._mkdir(mount, group, created, cpuset=mount == self.mounts.get("cpuset"))
-            self._apply(paths, applied)
-        except CgroupError as err:
-            self._rollback(created)
-            raise translate(err) from None
-        except BaseException:
-            self._rollback(created)
-            raise
-        return paths
-
-    def _mkdir(self, mount: str, group: str, created: list[str], cpuset: bool) -> None:
-        """mkdir each level of ``group``; the last must be new. Retries if a concurrent
-        destroy removed the ``box`` parent between our mkdirs."""
-        parts = group.split("/")
-        for attempt in range(5):
-            path = mount
-            try:
-                for i, part in enumerate(parts):
-                    path = os.path.join(path, part)
-                    last = i == len(parts) - 1
-                    try:
-                        os.mkdir(path)
-                        created.append(path)
-                    except FileExistsError:
-                        if last:
-                            raise Conflict(f"cgroup {path} already exists") from None
-                    if cpuset:
-                        self._inherit_cpuset(path)
-                return
-            except FileNotFoundError:
-                if attempt == 4:
-                    raise BoxError(
-                        f"cannot create cgroup {path}: its parent keeps vanishing"
-                    ) from None
-            except OSError as err:
-                if isinstance(err, FileExistsError):
-                    raise
-                raise BoxError(f"cannot create cgroup {path}: {err.strerror}") from None
+    def _made(self, path: str) -> None:
+        cpuset = self.mounts.get("cpuset")
+        if cpuset is not None and path.startswith(cpuset + "/"):
+            self._inherit_cpuset(path)
 
     @staticmethod
     def _inherit_cpuset(path: str) -> None:
@@ -163,15 +120,6 @@ class V1Driver:
                     continue
             with open(os.path.join(parent, name)) as f:
                 write_value(os.path.join(path, name), f.read().strip())
-
-    @staticmethod
-    def _rollback(created: list[str]) -> None:
-        for path in reversed(created):
-            try:
-                os.rmdir(path)
-            except OSError as err:
-                if err.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
-                    raise
 
     def _apply(self, paths: dict[str, str], res: Resources) -> None:
         def put(ctrl: str, name: str, value: int | str) -> None:

@@ -6,18 +6,16 @@ controller is enabled) and lets the same code fill a plain fixture directory.
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 
 from runtime.cgroups.base import (
     CgroupError,
+    Driver,
     HostInfo,
     Resources,
     affinity_cpus,
-    applicable,
     cfs_quota_period,
-    check_resources,
     device_number,
     kill_until_empty,
     read_counter,
@@ -26,7 +24,7 @@ from runtime.cgroups.base import (
     translate,
     write_value,
 )
-from runtime.errors import BoxError, Conflict
+from runtime.errors import BoxError
 
 WANTED = ("cpuset", "cpu", "io", "memory", "pids")
 # Docker feature -> the v2 controller that provides it (no OOM-kill disable in v2).
@@ -47,11 +45,12 @@ def blkio_to_io_weight(weight: int) -> int:
     return 1 + ((weight - 10) * 9999) // 990
 
 
-class V2Driver:
+class V2Driver(Driver):
     version = 2
 
     def __init__(self, root: str = "/sys/fs/cgroup") -> None:
         self.root = root.rstrip("/") or "/"
+        self._enable = ""  # "+cpu +memory ..." for subtree_control, set by _make
 
     def _read(self, *parts: str) -> str:
         try:
@@ -71,68 +70,18 @@ class V2Driver:
         cpus = self._read("cpuset.cpus.effective") or affinity_cpus()
         return HostInfo(cpus, self._read("cpuset.mems.effective") or "0", features)
 
-    def validate(self, res: Resources) -> None:
-        check_resources(res, self.host())
+    def _make(self, group: str, created: list[str]) -> dict[str, str]:
+        """One directory, our controllers enabled in every parent's subtree_control."""
+        self._enable = " ".join("+" + c for c in self.controllers())
+        return {"unified": self._make_levels(self.root, group, created)}
 
-    def warnings(self, res: Resources) -> list[str]:
-        return check_resources(res, self.host())
+    def _entering(self, parent: str) -> None:
+        if self._enable:
+            write_value(os.path.join(parent, "cgroup.subtree_control"), self._enable, True)
 
-    def create(self, group: str, res: Resources) -> dict[str, str]:
-        group = group.strip("/")
-        host = self.host()
-        applied = applicable(res, host.features)
-        path = os.path.join(self.root, group)
-        created: list[str] = []
-        try:
-            self._mkdir(group, created)
-            self._apply(path, applied)
-        except CgroupError as err:
-            self._rollback(created)
-            raise translate(err) from None
-        except BaseException:
-            self._rollback(created)
-            raise
-        return {"unified": path}
+    def _apply(self, paths: dict[str, str], res: Resources) -> None:
+        path = paths["unified"]
 
-    def _mkdir(self, group: str, created: list[str]) -> None:
-        """Create each level, enabling our controllers in every parent's subtree_control."""
-        enable = " ".join("+" + c for c in self.controllers())
-        parts = group.split("/")
-        for attempt in range(5):
-            path = self.root
-            try:
-                for i, part in enumerate(parts):
-                    if enable:
-                        write_value(os.path.join(path, "cgroup.subtree_control"), enable, True)
-                    path = os.path.join(path, part)
-                    try:
-                        os.mkdir(path)
-                        created.append(path)
-                    except FileExistsError:
-                        if i == len(parts) - 1:
-                            raise Conflict(f"cgroup {path} already exists") from None
-                return
-            except FileNotFoundError:
-                if attempt == 4:
-                    raise BoxError(
-                        f"cannot create cgroup {path}: its parent keeps vanishing"
-                    ) from None
-            except OSError as err:
-                if isinstance(err, FileExistsError):
-                    raise
-                raise BoxError(f"cannot create cgroup {path}: {err.strerror}") from None
-
-    @staticmethod
-    def _rollback(created: list[str]) -> None:
-        for path in reversed(created):
-            try:
-                os.rmdir(path)
-            except OSError as err:
-                if err.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
-                    raise
-
-    @staticmethod
-    def _apply(path: str, res: Resources) -> None:
         def put(name: str, value: int | str) -> None:
             write_value(os.path.join(path, name), str(value), create=True)
 

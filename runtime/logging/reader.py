@@ -18,7 +18,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from urllib.parse import quote_plus
 
@@ -134,6 +134,21 @@ class _Window:
     def __init__(self, since_ns: int | None, until_ns: int | None) -> None:
         self.since = since_ns
         self.until = until_ns
+        self.done = False  # an entry after ``until`` was seen: reading is over
+
+    def entries(self, raws: Iterable[bytes], on_error: OnError) -> Iterator[LogEntry]:
+        """The entries of ``raws`` inside the window; stops (and sets ``done``) at the
+        first one past ``until``."""
+        for raw in raws:
+            entry = _parse(raw, on_error)
+            if entry is None:
+                continue
+            verdict = self.admit(entry)
+            if verdict is None:
+                self.done = True
+                return
+            if verdict:
+                yield entry
 
     def admit(self, entry: LogEntry) -> bool | None:
         """True: show it; False: skip it; None: past ``until``, stop reading."""
@@ -162,15 +177,9 @@ def read_logs(log_path: str, since_ns: int | None = None, until_ns: int | None =
         if tail != 0:
             sources = [(fd, None) for fd in rotated] + [(live_fd, live_size)]
             for fd, start, end in _select(stack, sources, tail, since_ns):
-                for raw in _lines(fd, start, end):
-                    entry = _parse(raw, on_error)
-                    if entry is None:
-                        continue
-                    verdict = window.admit(entry)
-                    if verdict is None:
-                        return
-                    if verdict:
-                        yield entry
+                yield from window.entries(_lines(fd, start, end), on_error)
+                if window.done:
+                    return
         if follow:
             if live_fd is not None:
                 live_fd = os.dup(live_fd)  # _follow owns (and closes) its fds
@@ -270,15 +279,9 @@ def _follow(path: str, fd: int | None, pos: int, window: _Window, stop: Callable
                 pos += len(chunk)
                 parts = (pending + chunk).split(b"\n")
                 pending = parts.pop()
-                for raw in parts:
-                    entry = _parse(raw, on_error)
-                    if entry is None:
-                        continue
-                    verdict = window.admit(entry)
-                    if verdict is None:
-                        return
-                    if verdict:
-                        yield entry
+                yield from window.entries(parts, on_error)
+                if window.done:
+                    return
             if rotated:
                 if pending:
                     on_error(ParseError(pending, "unterminated line in a rotated log file"))

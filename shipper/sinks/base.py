@@ -24,6 +24,9 @@ from argparse import ArgumentParser, Namespace
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
+# One error for "this sink cannot be built", whichever program builds it.
+from collector.sinks.base import SinkError
+
 __all__ = ["HEALTH_KEYS", "PARSE_ERROR", "PARTIAL", "TRUNCATED", "Origin", "Record", "Result",
            "Sink", "SinkError", "add_arguments"]
 
@@ -34,15 +37,6 @@ PARSE_ERROR = 4  # not a valid json-file/CRI line: ``message`` is the raw line
 
 # The counters every sink's ``health`` returns (a sink may add more keys).
 HEALTH_KEYS = ("sent_batches", "sent_records", "errors")
-
-
-class SinkError(Exception):
-    """A sink could not be built from its options (bad URL, missing option)."""
-
-    def __init__(self, sink: str, reason: str) -> None:
-        super().__init__(f"sink {sink}: {reason}")
-        self.sink = sink
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

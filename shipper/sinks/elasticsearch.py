@@ -36,20 +36,25 @@ Credentials are never logged.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import time
 from argparse import ArgumentParser, Namespace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
-import aiohttp
 import orjson
 
-from shipper.sinks.base import HEALTH_KEYS, Record, Result, Sink, SinkError
-from shipper.sinks.loki import redact, retry_after
+from shipper.sinks.base import Record, Result, SinkError
+from shipper.sinks.http import (
+    HttpSink,
+    authorization,
+    read_secret,
+    redact_url,
+    retriable,
+    split_url,
+    verdict,
+)
 
 __all__ = ["ElasticsearchSink", "add_arguments", "document", "index_template"]
 
@@ -132,65 +137,44 @@ def document(rec: Record) -> dict[str, Any]:
     return doc
 
 
-class ElasticsearchSink(Sink):
+class ElasticsearchSink(HttpSink):
     """One Elasticsearch/OpenSearch endpoint; ``url`` is the cluster's base URL."""
 
     name = "elasticsearch"
+    server = "Elasticsearch"
+    request_name = "bulk requests"
 
     def __init__(self, url: str, *, index: str = DEFAULT_INDEX, dead_letter: Path | None = None,
                  username: str | None = None, password: str | None = None,
                  api_key: str | None = None, max_request_bytes: int = MAX_REQUEST,
                  timeout: float = 60.0) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SinkError("elasticsearch", f"URL must be http(s)://host[:port]: {redact(url)!r}")
+        base, _, url_user, url_password = split_url("elasticsearch", url,
+                                                    "http(s)://host[:port]")
         sample = time.strftime(index, time.gmtime(0))
         if not sample or sample != sample.lower() or set(sample) & _BAD_INDEX_CHARS \
                 or sample[0] in "_-+" or "%" in sample:
             raise SinkError("elasticsearch", f"--es-index gives an invalid index name: {index!r}")
-        username = username or (parts.username and unquote(parts.username)) or None
-        password = password or (parts.password and unquote(parts.password)) or None
-        host = parts.hostname if not parts.port else f"{parts.hostname}:{parts.port}"
-        self.url = urlunsplit((parts.scheme, host, parts.path.rstrip("/") + "/_bulk", "", ""))
+        headers = {"Content-Type": "application/x-ndjson"}
+        headers |= authorization("elasticsearch", username or url_user or None,
+                                 password or url_password or None, "ApiKey", api_key,
+                                 "an API key")
+        super().__init__(base + "/_bulk", headers, timeout,
+                         ("already_there", "retried_records", "rejected_records",
+                          "dead_lettered"))
         self.index = index
         self.dead_letter = dead_letter
         self.max_request_bytes = max_request_bytes
-        self._headers = {"Content-Type": "application/x-ndjson"}
-        if api_key and username:
-            raise SinkError("elasticsearch", "give either an API key or basic auth, not both")
-        if api_key:
-            self._headers["Authorization"] = f"ApiKey {api_key}"
-        elif username:
-            creds = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
-            self._headers["Authorization"] = f"Basic {creds}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
         self._index_cache: tuple[int, str] = (-1, "")
-        self._failing = False
-        self._counters = dict.fromkeys(
-            (*HEALTH_KEYS, "requests", "already_there", "retried_records", "rejected_records",
-             "dead_lettered"), 0.0)
-
-    def __repr__(self) -> str:
-        return f"ElasticsearchSink({redact(self.url)!r})"
 
     @classmethod
     def from_args(cls, url: str, args: Namespace) -> ElasticsearchSink:
         return cls(url, index=getattr(args, "es_index", DEFAULT_INDEX),
                    dead_letter=getattr(args, "es_dead_letter", None),
                    username=getattr(args, "es_username", None),
-                   password=_read_secret(getattr(args, "es_password_file", None)),
-                   api_key=_read_secret(getattr(args, "es_api_key_file", None)),
+                   password=read_secret("elasticsearch", getattr(args, "es_password_file", None)),
+                   api_key=read_secret("elasticsearch", getattr(args, "es_api_key_file", None)),
                    max_request_bytes=getattr(args, "es_max_request_bytes", MAX_REQUEST),
                    timeout=getattr(args, "es_timeout", 60.0))
-
-    def health(self) -> dict[str, float]:
-        return dict(self._counters)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     def index_name(self, time_ns: int) -> str:
         """The index of an entry: ``--es-index`` formatted with its UTC time."""
@@ -225,28 +209,18 @@ class ElasticsearchSink(Sink):
                 text = f"413 request too large, sending at most {self.max_request_bytes} bytes"
             self._counters["errors"] += 1
             reasons.append(f"HTTP {status}: {text}" if status else text)
-            if _retriable(status):
+            if retriable(status):
                 after = hint
                 self._fail_once(status, text)
-                for rest, _ in requests[n:]:
-                    for i in rest:
-                        retry[i] = True
+                self._retry_rest(retry, requests[n:])
                 break
             log.warning("elasticsearch %s refused a bulk request of %d documents (HTTP %d, not "
-                        "retried): %s", redact(self.url), len(indices), status, text)
+                        "retried): %s", redact_url(self.url), len(indices), status, text)
             failed = self._dead_letter(batch, [(i, status, reply) for i in indices])
             for i in failed:
                 retry[i] = True
-        nretry = sum(retry)
-        self._counters["retried_records"] += nretry
-        reason = "; ".join(reasons)[:4000]
-        if all(acked):
-            return Result.ok()
-        if nretry == len(batch):
-            return Result.retry(after, reason)
-        if not any(acked) and not nretry:
-            return Result.fail(reason)
-        return Result.partial(acked, retry, after, reason)
+        self._counters["retried_records"] += sum(retry)
+        return verdict(acked, retry, after, reasons)
 
     def _items(self, batch: list[Record], indices: list[int], items: list[dict[str, Any]],
                acked: list[bool], retry: list[bool]) -> list[str]:
@@ -269,7 +243,7 @@ class ElasticsearchSink(Sink):
             return []
         first = refused[0]
         log.warning("elasticsearch %s refused %d documents (not retried), first: HTTP %d %s",
-                    redact(self.url), len(refused), first[1], _error_text(first[2]))
+                    redact_url(self.url), len(refused), first[1], _error_text(first[2]))
         for i in self._dead_letter(batch, refused):
             retry[i] = True
         return [f"{len(refused)} documents refused, first: {_error_text(first[2])}"]
@@ -302,19 +276,7 @@ class ElasticsearchSink(Sink):
 
     async def _post(self, body: bytes) -> tuple[int, Any, float | None]:
         """One bulk request: (status, parsed JSON answer or text, Retry-After)."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        self._counters["requests"] += 1
-        try:
-            async with self._session.post(self.url, data=body, headers=self._headers) as resp:
-                raw = await resp.read()
-                try:
-                    reply: Any = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    reply = raw.decode("utf-8", "replace")[:2000]
-                return resp.status, reply, retry_after(resp.headers.get("Retry-After"))
-        except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            return 0, f"no answer from Elasticsearch: {type(e).__name__}: {e}"[:500], None
+        return await self._request(body, _json_or_text)
 
     def _requests(self, batch: list[Record]) -> list[tuple[list[int], bytes]]:
         """NDJSON bodies (``create`` + document per record, trailing newline), size-bounded."""
@@ -335,21 +297,12 @@ class ElasticsearchSink(Sink):
         out.append((indices, b"".join(parts)))
         return out
 
-    def _fail_once(self, status: int, text: str) -> None:
-        if not self._failing:
-            self._failing = True
-            log.warning("elasticsearch %s unavailable (HTTP %s), will retry: %s",
-                        redact(self.url), status or "-", text[:500])
 
-    def _recovered(self) -> None:
-        if self._failing:
-            self._failing = False
-            log.info("elasticsearch %s accepting bulk requests again", redact(self.url))
-
-
-def _retriable(status: int) -> bool:
-    """Whether a whole bulk request answered ``status`` may succeed later (0: no answer)."""
-    return status == 0 or status >= 500 or status in (401, 403, 404, 408, 429)
+def _json_or_text(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace")[:2000]
 
 
 def _error_text(error: Any) -> str:
@@ -363,13 +316,3 @@ def _error_text(error: Any) -> str:
             text += f" (caused by {cause.get('type')}: {cause.get('reason')})"
         return text[:1000]
     return str(error)[:1000]
-
-
-def _read_secret(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return path.read_text().strip()
-    except OSError as e:
-        raise SinkError("elasticsearch", f"cannot read secret file {str(path)!r}: "
-                        f"{e.strerror}") from e

@@ -22,7 +22,6 @@ off); any other 4xx rejects the batch (InfluxDB's message is logged and counted)
 
 from __future__ import annotations
 
-import base64
 import gzip
 import os
 import urllib.parse
@@ -30,7 +29,7 @@ from argparse import ArgumentParser, Namespace
 from typing import Any
 
 from collector.lineproto import escape_string, tag_set
-from collector.sinks.buffer import parse_retry_after, redact, retriable
+from collector.sinks.http import basic_auth, parse_retry_after, redact, retriable, split_userinfo
 from shipper.sinks.base import (
     PARSE_ERROR,
     PARTIAL,
@@ -125,20 +124,20 @@ class InfluxSink(Sink):
     """``container_logs`` points through the v1 or v2 write API."""
 
     name = "influxdb"
+    API: str | None = None  # the API from_args uses; None: picked from the options
 
     def __init__(self, url: str, api: str = "v1", db: str = "logs", rp: str = "",
                  user: str = "", password: str = "", org: str = "", bucket: str = "logs",
                  token: str = "", timeout: float = 10.0, use_gzip: bool = False) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SinkError("influxdb", f"not an http(s) URL: {redact(url, [parts.password or ''])}")
+        try:
+            self.base, url_user, url_password = split_userinfo(url)
+        except ValueError as exc:
+            raise SinkError("influxdb", str(exc)) from None
         if api not in ("v1", "v2"):
             raise SinkError("influxdb", f"unknown API {api!r} (v1 or v2)")
-        netloc = parts.netloc.rpartition("@")[2]
-        self.base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
         self.api, self.db, self.rp, self.org, self.bucket = api, db, rp, org, bucket
-        self.user = user or urllib.parse.unquote(parts.username or "")
-        self.password = password or urllib.parse.unquote(parts.password or "")
+        self.user = user or url_user
+        self.password = password or url_password
         self.token = token
         self.timeout = timeout
         self.use_gzip = use_gzip
@@ -149,7 +148,9 @@ class InfluxSink(Sink):
         self._db_ready = False
 
     @classmethod
-    def from_args(cls, url: str, args: Namespace, api: str | None = None) -> Sink:
+    def from_args(cls, url: str, args: Namespace) -> Sink:
+        """``--sink KIND=URL`` and the ``--influx-*`` flags; options in the URL's query
+        (``?org=&bucket=&token=&db=&rp=&u=&p=&api=``) win over the flags."""
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
         url = urllib.parse.urlsplit(url)._replace(query="").geturl()
 
@@ -158,8 +159,7 @@ class InfluxSink(Sink):
 
         org, bucket, token = opt("org", "influx_org"), opt("bucket", "influx_bucket"), \
             opt("token", "influx_token")
-        if api is None:
-            api = query.get("api") or ("v2" if org or bucket or token else "v1")
+        api = cls.API or query.get("api") or ("v2" if org or bucket or token else "v1")
         return cls(url, api, db=opt("db", "influx_db", "logs"), rp=opt("rp", "influx_rp"),
                    user=opt("u", "influx_user"), password=opt("p", "influx_password"),
                    org=org, bucket=bucket or "logs", token=token,
@@ -193,8 +193,7 @@ class InfluxSink(Sink):
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.user:
-            cred = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-            headers["Authorization"] = f"Basic {cred}"
+            headers["Authorization"] = basic_auth(self.user, self.password)
         return headers
 
     async def _http(self) -> Any:
@@ -271,21 +270,11 @@ class InfluxV1Sink(InfluxSink):
     """``--sink influxdb-v1=URL``: the v1 API whatever the flags say."""
 
     name = "influxdb-v1"
-
-    @classmethod
-    def from_args(cls, url: str, args: Namespace, api: str | None = None) -> Sink:
-        sink = InfluxSink.from_args(url, args, "v1")
-        sink.name = cls.name
-        return sink
+    API = "v1"
 
 
 class InfluxV2Sink(InfluxSink):
     """``--sink influxdb-v2=URL``: influxdb-client's v2 API."""
 
     name = "influxdb-v2"
-
-    @classmethod
-    def from_args(cls, url: str, args: Namespace, api: str | None = None) -> Sink:
-        sink = InfluxSink.from_args(url, args, "v2")
-        sink.name = cls.name
-        return sink
+    API = "v2"

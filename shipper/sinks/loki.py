@@ -28,20 +28,24 @@ Secrets are never logged: the URL is shown without userinfo and headers are neve
 
 from __future__ import annotations
 
-import base64
 import gzip
 import logging
 import re
 from argparse import ArgumentParser, Namespace
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from time import time
-from urllib.parse import unquote, urlsplit, urlunsplit
 
-import aiohttp
 import orjson
 
-from shipper.sinks.base import HEALTH_KEYS, Origin, Record, Result, Sink, SinkError
+from shipper.sinks.base import Origin, Record, Result
+from shipper.sinks.http import (
+    HttpSink,
+    authorization,
+    read_secret,
+    redact_url,
+    retriable,
+    split_url,
+    verdict,
+)
 
 __all__ = ["LokiSink", "add_arguments", "sanitize_label_name", "stream_labels"]
 
@@ -103,88 +107,43 @@ def stream_labels(origin: Origin, stream: str) -> dict[str, str]:
     return {k: v for k, v in labels.items() if v}
 
 
-def retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date), None if absent."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time())
-    except (TypeError, ValueError):
-        return None
-
-
-def redact(url: str) -> str:
-    """``url`` without its userinfo, for logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-class LokiSink(Sink):
+class LokiSink(HttpSink):
     """One Loki endpoint. ``url`` is the base (``http://loki:3100``) or the full push URL."""
 
     name = "loki"
+    server = "Loki"
+    request_name = "pushes"
 
     def __init__(self, url: str, *, tenant: str | None = None, username: str | None = None,
                  password: str | None = None, bearer_token: str | None = None,
                  max_line_bytes: int = DEFAULT_MAX_LINE, timeout: float = 30.0,
                  max_compressed: int = MAX_COMPRESSED, max_raw: int = MAX_RAW) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SinkError("loki", f"URL must be http(s)://host[:port][/path]: {redact(url)!r}")
-        username = username or (parts.username and unquote(parts.username)) or None
-        password = password or (parts.password and unquote(parts.password)) or None
-        path = parts.path.rstrip("/")
-        if not path.endswith(PUSH_PATH):
-            path += PUSH_PATH
-        host = parts.hostname if not parts.port else f"{parts.hostname}:{parts.port}"
-        self.url = urlunsplit((parts.scheme, host, path, parts.query, ""))
-        self._headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        base, query, url_user, url_password = split_url(
+            "loki", url, "http(s)://host[:port][/path]")
+        if not base.endswith(PUSH_PATH):
+            base += PUSH_PATH
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
         if tenant:
-            self._headers["X-Scope-OrgID"] = tenant
-        if bearer_token and username:
-            raise SinkError("loki", "give either a bearer token or basic auth, not both")
-        if bearer_token:
-            self._headers["Authorization"] = f"Bearer {bearer_token}"
-        elif username:
-            creds = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
-            self._headers["Authorization"] = f"Basic {creds}"
+            headers["X-Scope-OrgID"] = tenant
+        headers |= authorization("loki", username or url_user or None,
+                                 password or url_password or None, "Bearer", bearer_token,
+                                 "a bearer token")
+        super().__init__(f"{base}?{query}" if query else base, headers, timeout,
+                         ("rejected_records", "retried_requests", "truncated_records"))
         self.max_line_bytes = max_line_bytes
         self.max_compressed = max_compressed
         self.max_raw = max_raw
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
         self._labels: dict[tuple[int, str], tuple[Origin, bytes]] = {}
-        self._failing = False
-        self._counters = dict.fromkeys(
-            (*HEALTH_KEYS, "requests", "rejected_records", "retried_requests",
-             "truncated_records"), 0.0)
-
-    def __repr__(self) -> str:
-        return f"LokiSink({redact(self.url)!r})"
 
     @classmethod
     def from_args(cls, url: str, args: Namespace) -> LokiSink:
         return cls(url, tenant=getattr(args, "loki_tenant", None),
                    username=getattr(args, "loki_username", None),
-                   password=_read_secret(getattr(args, "loki_password_file", None)),
-                   bearer_token=_read_secret(getattr(args, "loki_bearer_token_file", None)),
+                   password=read_secret("loki", getattr(args, "loki_password_file", None)),
+                   bearer_token=read_secret("loki", getattr(args, "loki_bearer_token_file",
+                                                            None)),
                    max_line_bytes=getattr(args, "loki_max_line_bytes", DEFAULT_MAX_LINE),
                    timeout=getattr(args, "loki_timeout", 30.0))
-
-    def health(self) -> dict[str, float]:
-        return dict(self._counters)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     # ---- sending --------------------------------------------------------------------------
 
@@ -205,53 +164,24 @@ class LokiSink(Sink):
                 self._counters["sent_records"] += len(indices)
                 self._recovered()
                 continue
-            if _retriable(status):
+            if retriable(status):
                 self._counters["retried_requests"] += 1
                 self._counters["errors"] += 1
                 after = hint
                 reasons.append(f"HTTP {status}: {text}" if status else text)
                 self._fail_once(status, text)
-                for rest, _ in groups[n:]:
-                    for i in rest:
-                        retry[i] = True
+                self._retry_rest(retry, groups[n:])
                 break
             self._counters["errors"] += 1
             self._counters["rejected_records"] += len(indices)
             reasons.append(f"HTTP {status}: {text}")
             log.warning("loki %s rejected %d entries (HTTP %d, not retried): %s",
-                        redact(self.url), len(indices), status, text[:2000])
-        reason = "; ".join(reasons)[:4000]
-        if all(acked):
-            return Result.ok()
-        if not any(acked) and all(retry):
-            return Result.retry(after, reason)
-        if not any(acked) and not any(retry):
-            return Result.fail(reason)
-        return Result.partial(acked, retry, after, reason)
+                        redact_url(self.url), len(indices), status, text[:2000])
+        return verdict(acked, retry, after, reasons)
 
     async def _post(self, body: bytes) -> tuple[int, str, float | None]:
         """One push: (status, Loki's message, Retry-After); status 0 for no answer."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        self._counters["requests"] += 1
-        try:
-            async with self._session.post(self.url, data=body, headers=self._headers) as resp:
-                text = (await resp.text(errors="replace")).strip()
-                return resp.status, text, retry_after(resp.headers.get("Retry-After"))
-        except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            return 0, f"no answer from Loki: {type(e).__name__}: {e}"[:500], None
-
-    def _fail_once(self, status: int, text: str) -> None:
-        """Log the first failure of a run of failures, not every retry."""
-        if not self._failing:
-            self._failing = True
-            log.warning("loki %s unavailable (HTTP %s), will retry: %s", redact(self.url),
-                        status or "-", text[:500])
-
-    def _recovered(self) -> None:
-        if self._failing:
-            self._failing = False
-            log.info("loki %s accepting pushes again", redact(self.url))
+        return await self._request(body, _text)
 
     # ---- building requests ----------------------------------------------------------------
 
@@ -325,15 +255,5 @@ class LokiSink(Sink):
         return [str(rec.time_ns), line, {k: v for k, v in meta.items() if v}]
 
 
-def _retriable(status: int) -> bool:
-    """Whether a push answered ``status`` may succeed later unchanged (0: no answer)."""
-    return status == 0 or status >= 500 or status in (401, 403, 404, 408, 429)
-
-
-def _read_secret(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return path.read_text().strip()
-    except OSError as e:
-        raise SinkError("loki", f"cannot read secret file {str(path)!r}: {e.strerror}") from e
+def _text(body: bytes) -> str:
+    return body.decode("utf-8", "replace").strip()

@@ -56,6 +56,12 @@ def containers(box: Box) -> Iterator[list[str]]:
     box("rm", "-f", *ids)
 
 
+def points(s: Sample) -> int:
+    """Lines one sample makes: cpu, mem, pids, spec, one per block device and one per
+    interface (``eth0`` on the default bridge)."""
+    return 4 + len(s.blkio) + len(s.network)
+
+
 def read_samples(box: Box, ids: list[str]) -> list[Sample]:
     """One sample of each container, read by the collector's own discovery and readers."""
     refs = Discovery([box.root], "/sys/fs/cgroup", ["team"]).scan()
@@ -119,7 +125,8 @@ def test_collector_influx_v1_real_influxd_stores_what_was_read(
         finally:
             sink.close()
         assert health["write_errors"] == 0 and health["dropped_points"] == 0
-        assert health["written"] == 4 * len(samples) + 1 and health["buffered_points"] == 0
+        assert health["written"] == sum(map(points, samples)) + 1
+        assert health["buffered_points"] == 0
         for s in samples:
             where = f"WHERE container_id = '{s.ref.id}'"
             for measurement, fields in EXPECTED.items():
@@ -130,6 +137,11 @@ def test_collector_influx_v1_real_influxd_stores_what_was_read(
                 assert row["container_name"] == s.ref.name and row["label_team"] == "db ops"
                 got = {k: row[k] for k in fields}
                 assert got == {k: f(s) for k, f in fields.items()}, measurement
+            [net] = influxql(server, f"SELECT * FROM container_net {where}")
+            eth0 = s.network["eth0"]  # the container is on the default bridge
+            assert net["interface"] == "eth0"
+            assert (net["rx_bytes"], net["rx_packets"], net["tx_bytes"], net["tx_packets"]) == (
+                eth0.rx_bytes, eth0.rx_packets, eth0.tx_bytes, eth0.tx_packets)
             ns = influxql(server, f"SELECT usage FROM container_mem {where}", "bw")
             assert ns and ns[0]["time"]  # stored at the sample's own time (precision ns)
             exact = influxql(server, f"SELECT usage FROM container_mem {where} AND time = {s.timestamp_ns}")
@@ -160,7 +172,7 @@ def test_collector_influx_v2_victoria_metrics_stores_what_was_read(
             health = sink.health()
         finally:
             sink.close()
-        assert health["written"] == 4 * len(samples) and health["write_errors"] == 0
+        assert health["written"] == sum(map(points, samples)) and health["write_errors"] == 0
         assert "no buckets API" in caplog.text  # VM answers 400 there: carried on
         # VictoriaMetrics names a field <measurement>_<field> and keeps the tags.
         want = {
@@ -431,23 +443,28 @@ def test_collector_influx_20s_outage_loses_nothing_that_fits(
     refs = Discovery([box.root], "/sys/fs/cgroup").scan()
     reader = open_reader(refs[containers[0]])
     sent: list[int] = []
+    lines = 0
     try:
         with influxd() as server:
             sink = InfluxV1Sink(server.url, db="bw", host="node1", flush_interval=0.5,
                                 backoff=Backoff(initial=0.2, maximum=1.0))  # fmt: skip
             try:
                 def tick(seconds: float) -> None:
+                    nonlocal lines
                     end = time.monotonic() + seconds
                     while time.monotonic() < end:
                         s = reader.read()
                         sent.append(s.timestamp_ns)
+                        lines += points(s)
                         sink.write([s])
                         time.sleep(0.5)
 
                 tick(1.5)
                 server.stop()
+                before = lines
                 tick(20.0)
-                assert sink.health()["buffered_points"] >= 4 * 38
+                assert len(sent) >= 38  # a sample every 0.5 s
+                assert sink.health()["buffered_points"] >= lines - before  # all of the outage's
                 server.start()
                 tick(1.5)
                 assert sink.flush(15), sink.health()
@@ -457,7 +474,7 @@ def test_collector_influx_20s_outage_loses_nothing_that_fits(
             assert _epoch_ns(server) == sent
     finally:
         reader.close()
-    assert health["dropped_points"] == 0 and health["written"] == 4 * len(sent)
+    assert health["dropped_points"] == 0 and health["written"] == lines
     assert health["retries"] >= 1 and health["buffered_points"] == 0
 
 
@@ -465,8 +482,9 @@ def test_collector_influx_full_buffer_drops_oldest_and_counts(
     box: Box, containers: list[str]
 ) -> None:
     samples = read_samples(box, containers[:1])
+    per = points(samples[0])
     with influxd() as server:
-        sink = InfluxV1Sink(server.url, db="bw", host="node1", max_points=4 * 3,
+        sink = InfluxV1Sink(server.url, db="bw", host="node1", max_points=per * 3,
                             flush_interval=0.1, backoff=Backoff(0.1, 0.3))  # fmt: skip
         try:
             assert sink.flush(5)  # database created while up
@@ -475,15 +493,15 @@ def test_collector_influx_full_buffer_drops_oldest_and_counts(
             for ts in stamps:
                 sink.write([replace(samples[0], timestamp_ns=ts)])
             assert wait_for(lambda: sink.health()["retries"] >= 1, 5)
-            assert sink.health()["dropped_points"] == 4 * 7
-            assert sink.health()["buffered_points"] == 4 * 3
+            assert sink.health()["dropped_points"] == per * 7
+            assert sink.health()["buffered_points"] == per * 3
             server.start()
             assert sink.flush(10), sink.health()
             health = sink.health()
         finally:
             sink.close()
         assert _epoch_ns(server) == stamps[-3:]  # the newest three samples survived
-    assert health["written"] == 4 * 3 and health["dropped_points"] == 4 * 7
+    assert health["written"] == per * 3 and health["dropped_points"] == per * 7
 
 
 def test_collector_influx_v1_auth_real_influxd(

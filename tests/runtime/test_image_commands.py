@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,14 +25,12 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def box(tmp_path: Path, archive: Path, busybox_tar: Path) -> Iterator[Box]:
-    b = Box(tmp_path / "root", tmp_path / "run")
+def box(tmp_path: Path, archive: Path, busybox_tar: Path,
+        make_box: Callable[[Path, Path], Box]) -> Box:
+    b = make_box(tmp_path / "root", tmp_path / "run")
     b.ok("load", "-i", str(archive))
     b.ok("import", str(busybox_tar), "busybox")  # shares its one layer with REF's base
-    yield b
-    ids = b("ps", "-aq", "--no-trunc").stdout.split()
-    if ids:
-        b("rm", "-f", *ids, timeout=120)
+    return b
 
 
 def layer_dirs(box: Box) -> list[str]:

@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,12 +43,8 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def empty_box(tmp_path: Path) -> Iterator[Box]:
-    box = Box(tmp_path / "root", tmp_path / "run")
-    yield box
-    ids = box("ps", "-aq", "--no-trunc").stdout.split()
-    if ids:
-        box("rm", "-f", *ids, timeout=120)
+def empty_box(tmp_path: Path, make_box: Callable[[Path, Path], Box]) -> Box:
+    return make_box(tmp_path / "root", tmp_path / "run")
 
 
 def _loaded_id(out: str) -> str:
@@ -91,7 +87,8 @@ def test_load_from_stdin_and_again_is_a_no_op(archives: dict[str, Path], empty_b
 
 
 def test_save_is_read_by_skopeo_and_loads_back(archives: dict[str, Path], empty_box: Box,
-                                               tmp_path: Path) -> None:
+                                               tmp_path: Path,
+                                               make_box: Callable[[Path, Path], Box]) -> None:
     empty_box.ok("load", "-i", str(archives["own"]))
     image_id = empty_box.inspect(REF, "{{.Id}}")
     out = tmp_path / "saved.tar"
@@ -112,7 +109,7 @@ def test_save_is_read_by_skopeo_and_loads_back(archives: dict[str, Path], empty_
     assert docker_manifest[0]["RepoTags"] == [REF]
     # skopeo copies it on (what docker load would read), and box loads both back
     skopeo("copy", "-q", f"docker-archive:{out}", f"oci:{tmp_path / 'copied'}:v1")
-    other = Box(tmp_path / "root2", tmp_path / "run2")
+    other = make_box(tmp_path / "root2", tmp_path / "run2")
     assert other.ok("load", "-i", str(out)) == f"Loaded image: {REF}\n"
     assert other.inspect(REF, "{{.Id}}") == image_id  # the same config, the same ID
     assert other.ok("run", "--rm", REF) == EXPECTED_OUTPUT

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -139,7 +140,8 @@ def test_hostile_load_is_refused_and_leaves_nothing(tmp_path: Path, case: str) -
     assert leftovers == []  # no layer, blob, tar-split, repositories.json or temp file
 
 
-def test_a_bad_second_image_leaves_the_first_uncommitted(tmp_path: Path) -> None:
+def test_a_bad_second_image_leaves_the_first_uncommitted(
+        tmp_path: Path, make_box: Callable[[Path, Path], Box]) -> None:
     good_cfg = _config([DIFF_ID])
     bad_layer = _tar({"z": b"z"})
     manifest = [{"Config": "good.json", "RepoTags": ["good:1"], "Layers": ["a/layer.tar"]},
@@ -149,7 +151,7 @@ def test_a_bad_second_image_leaves_the_first_uncommitted(tmp_path: Path) -> None
                               "good.json": good_cfg, "a/layer.tar": LAYER,
                               "bad.json": _config(["sha256:" + "1" * 64]),
                               "b/layer.tar": bad_layer}))
-    box = Box(tmp_path / "root", tmp_path / "run")
+    box = make_box(tmp_path / "root", tmp_path / "run")
     proc = box("load", "-i", str(archive))
     assert proc.returncode == 1
     assert "b/layer.tar" in proc.stderr and "does not match" in proc.stderr

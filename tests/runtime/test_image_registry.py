@@ -11,7 +11,7 @@ import json
 import re
 import subprocess
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,28 +41,24 @@ def proxy(reg: Registry) -> Iterator[Proxy]:
     p.close()
 
 
-def make_box(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> Box:
+@pytest.fixture
+def named_box(tmp_path: Path, make_box: Callable[[Path, Path], Box],
+              monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Box]:
+    """A root under ``tmp_path/<name>``; every root of a test shares one BOX_CONFIG."""
     monkeypatch.setenv("BOX_CONFIG", str(tmp_path / "config"))
-    return Box(tmp_path / name / "root", tmp_path / name / "run")
+    return lambda name: make_box(tmp_path / name / "root", tmp_path / name / "run")
 
 
 @pytest.fixture
-def src_box(tmp_path: Path, archive: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Box]:
-    box = make_box(tmp_path, "src", monkeypatch)
+def src_box(named_box: Callable[[str], Box], archive: Path) -> Box:
+    box = named_box("src")
     box.ok("load", "-i", str(archive))
-    yield box
-    ids = box("ps", "-aq", "--no-trunc").stdout.split()
-    if ids:
-        box("rm", "-f", *ids)
+    return box
 
 
 @pytest.fixture
-def dst_box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Box]:
-    box = make_box(tmp_path, "dst", monkeypatch)
-    yield box
-    ids = box("ps", "-aq", "--no-trunc").stdout.split()
-    if ids:
-        box("rm", "-f", *ids)
+def dst_box(named_box: Callable[[str], Box]) -> Box:
+    return named_box("dst")
 
 
 def blob_digests(box: Box, ref: str) -> list[str]:
@@ -199,8 +195,8 @@ def test_a_corrupted_blob_is_refused_and_nothing_is_kept(src_box: Box, dst_box: 
 
 
 def test_login_with_htpasswd_basic_auth(tmp_path: Path, archive: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    box = make_box(tmp_path, "auth", monkeypatch)
+                                        named_box: Callable[[str], Box]) -> None:
+    box = named_box("auth")
     box.ok("load", "-i", str(archive))
     with registry(users={"alice": "s3cret-pw"}) as reg:
         target = f"{reg.host}/private/layered:v1"
@@ -222,7 +218,7 @@ def test_login_with_htpasswd_basic_auth(tmp_path: Path, archive: Path,
         push = box("push", target)
         assert push.returncode == 0, push.stderr
         assert "s3cret-pw" not in push.stdout + push.stderr
-        other = Box(tmp_path / "other/root", tmp_path / "other/run")
+        other = named_box("other")
         other.ok("pull", target)
         assert other.ok("run", "--rm", target) == EXPECTED_OUTPUT
         assert box.ok("logout", reg.host) == f"Removing login credentials for {reg.host}\n"
@@ -231,7 +227,7 @@ def test_login_with_htpasswd_basic_auth(tmp_path: Path, archive: Path,
         assert "box login" in other("pull", target).stderr
 
 
-def test_bearer_token_flow(src_box: Box, tmp_path: Path, reg: Registry) -> None:
+def test_bearer_token_flow(src_box: Box, named_box: Callable[[str], Box], reg: Registry) -> None:
     from tests.support.registry import TokenGate
 
     gate = TokenGate(reg.host, {"bob": "tok-pw"})
@@ -247,7 +243,7 @@ def test_bearer_token_flow(src_box: Box, tmp_path: Path, reg: Registry) -> None:
         scopes = [r["scopes"] for r in gate.token_requests if r["user"] == "bob"]
         assert ["repository:tok/layered:pull,push"] in scopes
         assert all(r["service"] == "box-test-registry" for r in gate.token_requests)
-        other = Box(tmp_path / "tokpull/root", tmp_path / "tokpull/run")
+        other = named_box("tokpull")
         other.ok("pull", target)  # same BOX_CONFIG: bob's credentials
         assert other.ok("run", "--rm", target) == EXPECTED_OUTPUT
         assert ["repository:tok/layered:pull"] in [r["scopes"] for r in gate.token_requests]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Box, free_subnet, ipam_allocations
+from tests.conftest import Box, box_links, free_subnet, ipam_allocations
 
 
 def _net(box: Box, name: str, subnet: str | None = None) -> str:
@@ -145,11 +145,11 @@ def test_network_create_bad_input(box: Box, args: tuple[str, ...], value: str, c
     args = tuple(box.subnet if a == "SESSION" else a for a in args)
     value = box.subnet if value == "SESSION" else value
     box.ok("run", "--rm", "--network", "bridge", "busybox", "true")  # the session bridge exists
-    before = {p.name for p in Path("/sys/class/net").iterdir()}
+    before = box_links(box.root)  # other sessions' links come and go meanwhile
     proc = box("network", "create", *args, "badnet")
     assert proc.returncode == code and value in proc.stderr, proc.stderr
     assert len(proc.stderr.splitlines()) == 1
-    assert {p.name for p in Path("/sys/class/net").iterdir()} == before
+    assert box_links(box.root) == before
     assert "badnet" not in box.ok("network", "ls")
 
 

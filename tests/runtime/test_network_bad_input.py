@@ -3,16 +3,15 @@ container; at create (bad flags) and at start (a port or an address taken meanwh
 
 from __future__ import annotations
 
-import os
 import socket
 
 import pytest
 
-from tests.conftest import Box, free_subnet, ipam_allocations, nft_box_elements
+from tests.conftest import Box, box_links, free_subnet, ipam_allocations, nft_box_elements
 
 
 def _state(box: Box) -> tuple:
-    links = sorted(n for n in os.listdir("/sys/class/net") if n.startswith("vbox"))
+    links = sorted(n for n in box_links(box.root) if n.startswith("vbox"))
     return links, nft_box_elements(), ipam_allocations(box.root)
 
 

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from runtime.network.ports import format_ports, parse_publish
-from tests.conftest import Box, nft_box_elements
+from tests.conftest import Box, box_links, nft_box_elements
 
 # The busybox image has no UDP server: the host's python, run in the container's network
 # namespace through a read-only bind of / and chroot.
@@ -92,9 +92,7 @@ def test_udp_echo_through_a_published_udp_port(box: Box) -> None:
 
 
 def _snapshot(box: Box) -> tuple:
-    import os
-
-    links = {n for n in os.listdir("/sys/class/net") if n.startswith("vbox")}
+    links = {n for n in box_links(box.root) if n.startswith("vbox")}
     return links, nft_box_elements(), box.ok("ps", "-aq")
 
 

@@ -118,7 +118,11 @@ def test_inspect_shape(box: Box, three: dict[str, str]) -> None:
     assert view["Config"]["Cmd"] == ["sleep", "60"]
     assert view["Config"]["Image"] == "busybox"
     assert view["Config"]["Hostname"] == three["web"][:12]
-    assert view["HostConfig"]["NetworkMode"] == "none"
+    # no --network: docker's default bridge, an address from the root's default subnet
+    assert view["HostConfig"]["NetworkMode"] == "bridge"
+    assert list(view["NetworkSettings"]["Networks"]) == ["bridge"]
+    ip = view["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    assert ip.startswith(box.subnet.rsplit(".", 1)[0] + "."), ip
     assert view["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {}}
     assert view["GraphDriver"]["Name"] == "overlay2"
     assert set(view["GraphDriver"]["Data"]) == {"LowerDir", "MergedDir", "UpperDir", "WorkDir"}

@@ -4,11 +4,12 @@ container for each flag, and docker's output and exit codes around it."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Box
+from tests.conftest import BOX, Box
 
 DOCKER_DEFAULT_CAPS = 0x00000000A80425FB
 CAP_NET_ADMIN = 1 << 12
@@ -220,8 +221,27 @@ def test_namespaces_are_the_containers(box: Box) -> None:
         assert Path(f"/proc/{pid}/ns/{ns}").readlink() != Path(f"/proc/self/ns/{ns}").readlink()
 
 
+def test_the_default_network_is_the_bridge(box: Box) -> None:
+    """As docker: no --network is ``bridge`` (eth0 on the root's default bridge)."""
+    cid = box.ok("run", "-d", "busybox", "sleep", "30").strip()
+    assert box.inspect(cid, "{{.HostConfig.NetworkMode}}") == "bridge"
+    ip = box.inspect(cid, "{{.NetworkSettings.IPAddress}}")
+    assert ip.startswith(box.subnet.rsplit(".", 1)[0] + "."), ip
+    ifaces = box.ok("exec", cid, "ls", "/sys/class/net").split()
+    assert sorted(ifaces) == ["eth0", "lo"]
+    box.ok("rm", "-f", cid)
+
+
+def test_box_default_network_env_overrides_the_default(box: Box) -> None:
+    env = {**box.env, "BOX_DEFAULT_NETWORK": "none"}
+    proc = subprocess.run([BOX, "run", "busybox", "ls", "/sys/class/net"], env=env,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["lo"]
+
+
 def test_network_none_has_only_lo_and_it_is_up(box: Box) -> None:
-    out = box.ok("run", "busybox", "sh", "-c",
+    out = box.ok("run", "--network", "none", "busybox", "sh", "-c",
                  "tail -n +3 /proc/net/dev | cut -d: -f1; cat /sys/class/net/lo/flags")
     *ifaces, flags = out.split()
     assert ifaces == ["lo"]

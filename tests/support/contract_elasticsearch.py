@@ -29,7 +29,6 @@ Beyond Elasticsearch, the sink's contract is checked on every request (``create`
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import gzip
 import re
@@ -41,6 +40,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.support.aioserver import ThreadedApp
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}([.,]\d{1,9})?)?)?)?(Z|[+-]\d{2}:?\d{2})?\Z")
 RFC3339_NANO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z\Z")
@@ -76,8 +77,11 @@ class BulkError(Exception):
         self.status, self.type, self.reason = status, type_, reason
 
 
-class ElasticsearchContract:
+class ElasticsearchContract(ThreadedApp):
     """The _bulk API in a background thread; ``with ElasticsearchContract() as es: es.url``."""
+
+    name = "Elasticsearch"
+    max_body = 100 * 1024 * 1024  # http.max_content_length
 
     def __init__(self, *, expect_authorization: str | None = None,
                  check_documents: bool = True) -> None:
@@ -93,44 +97,15 @@ class ElasticsearchContract:
         self._fault_headers: dict[str, str] = {}
         self._lock = threading.Lock()
         self._seq = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
+        super().__init__()
 
     # ---- lifecycle ------------------------------------------------------------------------
 
-    def __enter__(self) -> ElasticsearchContract:
-        started = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(started,), daemon=True,
-                                        name="contract-es")
-        self._thread.start()
-        if not started.wait(10):
-            raise RuntimeError("contract Elasticsearch did not start within 10 s")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._thread is not None and self._runner
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def _serve(self, started: threading.Event) -> None:
-        self._loop = asyncio.new_event_loop()
-        app = web.Application(client_max_size=100 * 1024 * 1024)  # http.max_content_length
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/", self._info)
         app.router.add_route("*", "/_bulk", self._bulk)
         app.router.add_route("*", "/{index}/_bulk", self._bulk)
         app.router.add_put("/_index_template/{name}", self._put_template)
-        self._runner = web.AppRunner(app, access_log=None, auto_decompress=False)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-        started.set()
-        self._loop.run_forever()
-        self._loop.close()
 
     # ---- test controls --------------------------------------------------------------------
 

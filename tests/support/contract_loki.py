@@ -28,7 +28,6 @@ string timestamps, sorted entries per stream, size caps); a breach is recorded i
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import re
 import threading
@@ -39,6 +38,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.support.aioserver import ThreadedApp
 
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 HOUR_NS = 3600 * 10**9
@@ -103,12 +104,14 @@ class _Fault:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class LokiContract:
+class LokiContract(ThreadedApp):
     """A Loki push API in a background thread; ``with LokiContract() as loki: loki.url``.
 
     Contract checks (beyond Loki): ``require_gzip``, ``max_request_bytes`` (compressed),
     ``require_sorted`` (entries of a stream in time order within a push).
     """
+
+    name = "Loki"
 
     def __init__(self, limits: LokiLimits | None = None, *, auth_enabled: bool = False,
                  require_gzip: bool = True, max_request_bytes: int = 1024 * 1024,
@@ -127,46 +130,13 @@ class LokiContract:
         self._faults: list[_Fault | None] = []
         self._lock = threading.Lock()
         self._bucket: dict[str, tuple[float, float]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
+        super().__init__()
 
     # ---- lifecycle ------------------------------------------------------------------------
 
-    def __enter__(self) -> LokiContract:
-        started = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(started,), daemon=True,
-                                        name="contract-loki")
-        self._thread.start()
-        if not started.wait(10):
-            raise RuntimeError("contract Loki did not start within 10 s")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._thread is not None
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def _serve(self, started: threading.Event) -> None:
-        self._loop = asyncio.new_event_loop()
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/loki/api/v1/push", self._push)
         app.router.add_get("/ready", self._ready)
-        self._runner = web.AppRunner(app, access_log=None, auto_decompress=False)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-        started.set()
-        self._loop.run_forever()
-        self._loop.close()
-
-    async def _stop(self) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
 
     # ---- test controls --------------------------------------------------------------------
 

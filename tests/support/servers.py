@@ -28,6 +28,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from boxwatch.stack.influxd import argv as influxd_argv
+from boxwatch.stack.influxd import config_text as influxd_config
+
 INFLUXD = "/usr/bin/influxd"
 VICTORIA = "/usr/bin/victoria-metrics"
 
@@ -115,8 +118,8 @@ class Server:
 
 
 class Influxd(Server):
-    """InfluxDB 1.x with a minimal config: http and rpc on loopback, no reporting, no
-    admin/graphite/udp/collectd/opentsdb, no _internal monitor database."""
+    """InfluxDB 1.x with the local stack's config (``boxwatch.stack.influxd``): http and
+    rpc on loopback, no reporting, no graphite/udp/collectd/opentsdb, no _internal db."""
 
     name = "influxd"
     ready_path = "/ping"
@@ -127,37 +130,10 @@ class Influxd(Server):
         self.rpc_port = rpc_port
         self.auth = auth
         self.config = workdir / "influxdb.conf"
-        self.config.write_text(
-            f"""reporting-disabled = true
-bind-address = "127.0.0.1:{rpc_port}"
-[meta]
-  dir = "{workdir}/meta"
-[data]
-  dir = "{workdir}/data"
-  wal-dir = "{workdir}/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:{port}"
-  auth-enabled = {"true" if auth else "false"}
-  log-enabled = false
-[continuous_queries]
-  enabled = false
-[[graphite]]
-  enabled = false
-[[collectd]]
-  enabled = false
-[[opentsdb]]
-  enabled = false
-[[udp]]
-  enabled = false
-"""
-        )
+        self.config.write_text(influxd_config(workdir, port, rpc_port, auth))
 
     def argv(self) -> list[str]:
-        return [INFLUXD, "run", "-config", str(self.config)]
+        return influxd_argv(self.config, INFLUXD)
 
 
 class Victoria(Server):

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from operator import itemgetter
 
-from collector.cgroups.parse import READ_SIZE, Held, parse_flat, parse_limit, pread, read_cold
+from collector.cgroups.parse import (
+    READ_SIZE,
+    Held,
+    flat_values,
+    parse_limit,
+    pread,
+    read_cold,
+    working_set,
+)
 from collector.model import MemoryStats
 
 OOM_KILL = [b"oom_kill"]
@@ -18,6 +26,8 @@ TOTAL_KEYS = (
     b"total_cache", b"total_rss", b"total_mapped_file", b"total_swap",
     b"total_pgfault", b"total_pgmajfault", b"total_inactive_file",
 )  # fmt: skip
+# The group's own counterparts, for a kernel without the hierarchical half.
+OWN_KEYS = tuple(k[len(b"total_"):] for k in TOTAL_KEYS)
 # Where TOTAL_KEYS sit among the words of the total_ half: learned from the first file
 # read and checked on every read (one itemgetter compare), relearned if the kernel's
 # layout differs; (key getter, expected keys, value getter, word count). Shared: one kernel.
@@ -71,20 +81,9 @@ class Memory:
         data = pread(self._stat, READ_SIZE, 0)
         # Only the hierarchical half is needed (what cAdvisor and Docker report).
         totals = total_fields(data)
-        if totals is not None:
-            cache, rss, mapped, swap, pgfault, pgmajfault, inactive_file = totals
-        else:  # use_hierarchy off on an old kernel: only the group's own counters
-            get = parse_flat(data).get
-            inactive_file = int(get(b"inactive_file", 0))
-            rss = int(get(b"rss", 0))
-            cache = int(get(b"cache", 0))
-            mapped = int(get(b"mapped_file", 0))
-            swap = int(get(b"swap", 0))
-            pgfault = int(get(b"pgfault", 0))
-            pgmajfault = int(get(b"pgmajfault", 0))
-        working_set = usage - inactive_file
-        if working_set < 0:
-            working_set = 0
+        if totals is None:  # use_hierarchy off on an old kernel: the group's own counters
+            totals = flat_values(data, OWN_KEYS)
+        cache, rss, mapped, swap, pgfault, pgmajfault, inactive_file = totals
         max_usage = int(pread(self._max_usage, READ_SIZE, 0)) if self._max_usage >= 0 else 0
         if self._failcnt >= 0 and (limited or self._failcnt_due):
             self._last_failcnt = int(pread(self._failcnt, READ_SIZE, 0))
@@ -97,10 +96,10 @@ class Memory:
             if words[4:5] == OOM_KILL:
                 oom_kill = int(words[5])
             else:
-                oom_kill = int(parse_flat(b" ".join(words)).get(b"oom_kill", 0))
+                (oom_kill,) = flat_values(b" ".join(words), OOM_KILL)
         return MemoryStats(
             usage,
-            working_set,
+            working_set(usage, inactive_file),
             rss,
             cache,
             mapped,

@@ -6,11 +6,20 @@ file_mapped, failcnt = the "max" event count (as runc does), max_usage = memory.
 
 from __future__ import annotations
 
-from collector.cgroups.parse import READ_SIZE, Held, parse_flat, parse_limit, pread, read_cold
+from collector.cgroups.parse import (
+    READ_SIZE,
+    Held,
+    flat_values,
+    parse_limit,
+    pread,
+    read_cold,
+    working_set,
+)
 from collector.model import MemoryStats
 
 NO_MEMORY = MemoryStats()
 EVENT_KEYS = [b"low", b"high", b"max", b"oom", b"oom_kill"]
+STAT_KEYS = (b"inactive_file", b"anon", b"file", b"file_mapped", b"pgfault", b"pgmajfault")
 
 
 class Memory:
@@ -32,16 +41,8 @@ class Memory:
         usage = int(pread(self._current, READ_SIZE, 0))
         inactive_file = rss = cache = mapped = pgfault = pgmajfault = 0
         if self._stat >= 0:
-            get = parse_flat(pread(self._stat, READ_SIZE, 0)).get
-            inactive_file = int(get(b"inactive_file", 0))
-            rss = int(get(b"anon", 0))
-            cache = int(get(b"file", 0))
-            mapped = int(get(b"file_mapped", 0))
-            pgfault = int(get(b"pgfault", 0))
-            pgmajfault = int(get(b"pgmajfault", 0))
-        working_set = usage - inactive_file
-        if working_set < 0:
-            working_set = 0
+            inactive_file, rss, cache, mapped, pgfault, pgmajfault = flat_values(
+                pread(self._stat, READ_SIZE, 0), STAT_KEYS)
         high = max_ = oom = oom_kill = 0
         if self._events >= 0:
             words = pread(self._events, READ_SIZE, 0).split()
@@ -53,16 +54,12 @@ class Memory:
                     int(words[9]),
                 )
             else:
-                get = parse_flat(b" ".join(words)).get
-                high = int(get(b"high", 0))
-                max_ = int(get(b"max", 0))
-                oom = int(get(b"oom", 0))
-                oom_kill = int(get(b"oom_kill", 0))
+                high, max_, oom, oom_kill = flat_values(b" ".join(words), EVENT_KEYS[1:])
         peak = int(pread(self._peak, READ_SIZE, 0)) if self._peak >= 0 else 0
         swap = int(pread(self._swap, READ_SIZE, 0)) if self._swap >= 0 else 0
         return MemoryStats(
             usage,
-            working_set,
+            working_set(usage, inactive_file),
             rss,
             cache,
             mapped,

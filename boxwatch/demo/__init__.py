@@ -1,0 +1,1 @@
+"""``boxwatch demo``: the stack and containers under limits, end to end."""

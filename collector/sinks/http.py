@@ -1,0 +1,75 @@
+"""The HTTP rules every sink follows, the collector's and the shipper's alike.
+
+Kept in one place so both packages decide the same way: which answers are worth another
+try (``retriable``), how long the server asked us to wait (``parse_retry_after``), where
+credentials go (``split_userinfo`` takes them out of the URL, ``basic_auth`` puts them in a
+header) and how they are kept out of logs (``redact``, ``redact_url``). Standard library
+only: the shipper imports this without pulling in the collector's sender thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import time
+import urllib.parse
+from collections.abc import Iterable
+
+__all__ = ["basic_auth", "parse_retry_after", "redact", "redact_url", "retriable",
+           "split_userinfo"]
+
+
+def retriable(status: int) -> bool:
+    """Connection errors (0), timeouts, 429 and 5xx are worth retrying; other 4xx are not."""
+    return status in (0, 408, 429) or status >= 500
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date; None if absent or garbled."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every non-empty secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its userinfo, query and fragment (where secrets hide), for logs."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def split_userinfo(url: str) -> tuple[str, str, str]:
+    """``http://u:p@host:8086/x/`` -> (``http://host:8086/x``, u, p): the base URL without
+    userinfo, query or trailing ``/``, and the unquoted credentials ("" when absent).
+    ValueError for anything but an http(s) URL with a host. Credentials must never travel
+    in a URL we might log."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {redact(url, [parts.password or ''])}")
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    netloc = parts.netloc.rpartition("@")[2]
+    base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return base, user, password
+
+
+def basic_auth(user: str, password: str) -> str:
+    """The ``Authorization`` value of HTTP basic auth."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
