@@ -89,7 +89,9 @@ class Bridges:
         if found is None:
             clash = self.overlapping_route(subnet, ignore_link=name)
             if clash:
-                raise Conflict(f"subnet {subnet} of bridge {name} overlaps the host route {clash}")
+                raise Conflict(f"subnet {subnet} of bridge {name} overlaps the host route {clash}; "
+                               "choose another with BOX_DEFAULT_SUBNET (and BOX_BRIDGE), "
+                               "or run with --network none")
         with IPRoute() as ipr:
             try:
                 ipr.link("add", ifname=name, kind="bridge")

@@ -53,7 +53,29 @@ class NetworkStore:
         nets = self.all()
         for net in nets:
             if net["Name"] == ref or net["Id"] == ref:
-                return net
+                return self._follow_env(net)
+        return self._get_by_prefix(ref, nets)
+
+    def _follow_env(self, net: dict[str, Any]) -> dict[str, Any]:
+        """The default bridge takes ``BOX_DEFAULT_SUBNET``/``BOX_BRIDGE`` as they are now
+        for as long as its bridge does not exist yet: a user who hit a subnet clash can
+        set them and run again."""
+        if net["Name"] != "bridge" or net.get("Options", {}).get(
+                "com.docker.network.bridge.default_bridge") != "true":
+            return net
+        subnet = os.environ.get("BOX_DEFAULT_SUBNET") or DEFAULT_SUBNET
+        bridge = os.environ.get("BOX_BRIDGE") or DEFAULT_BRIDGE
+        cfg = net["IPAM"]["Config"][0]
+        old_bridge = net["Options"].get(BRIDGE_OPT)
+        if (cfg["Subnet"], old_bridge) == (subnet, bridge) or os.path.exists(
+                f"/sys/class/net/{old_bridge}"):
+            return net
+        fresh = self.new_record("bridge", subnet, "", bridge=bridge)
+        net = {**net, "IPAM": fresh["IPAM"], "Options": {**net["Options"], BRIDGE_OPT: bridge}}
+        self.save(net)
+        return net
+
+    def _get_by_prefix(self, ref: str, nets: list[dict[str, Any]]) -> dict[str, Any]:
         matches = [n for n in nets if len(ref) >= 3 and n["Id"].startswith(ref)]
         if len(matches) == 1:
             return matches[0]

@@ -3,6 +3,7 @@ container; at create (bad flags) and at start (a port or an address taken meanwh
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -83,3 +84,32 @@ def test_subnet_overlap_check_sees_the_session_bridge(box: Box) -> None:
     box.ok("run", "--rm", "--network", "bridge", "busybox", "true")
     assert Bridges().overlapping_route(box.subnet) is not None
     assert Bridges().overlapping_route(box.subnet, ignore_link=box.bridge) is None
+
+
+def test_default_subnet_clash_says_how_to_fix_and_the_fix_works(
+        make_box, tmp_path, busybox_tar) -> None:  # noqa: ANN001 - pytest fixtures
+    """A default bridge whose subnet a host route covers: a clear 125, and setting
+    BOX_DEFAULT_SUBNET afterwards is enough (the saved record follows it until the
+    bridge exists)."""
+    from pyroute2 import IPRoute
+
+    other = make_box(tmp_path / "root", tmp_path / "run")
+    other.ok("import", str(busybox_tar), "busybox")
+    taken = free_subnet(skip={other.subnet})
+    blocker = f"boxclash{os.getpid() % 10000}"
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=blocker, kind="bridge")
+        idx = ipr.link_lookup(ifname=blocker)[0]
+        try:
+            ipr.addr("add", index=idx, address=taken.replace(".0/24", ".1"), prefixlen=24)
+            ipr.link("set", index=idx, state="up")
+            clashing = Box(other.root, other.exec_root, bridge=other.bridge, subnet=taken)
+            proc = clashing("run", "--rm", "busybox", "true")
+            assert proc.returncode == 125
+            assert taken in proc.stderr and "BOX_DEFAULT_SUBNET" in proc.stderr
+            assert len(proc.stderr.strip().splitlines()) == 1
+            assert other.bridge not in box_links(other.root)
+            # the fix the message names
+            assert other("run", "--rm", "busybox", "true").returncode == 0
+        finally:
+            ipr.link("del", index=idx)
