@@ -16,7 +16,6 @@ import os
 import selectors
 import signal
 import struct
-import termios
 import time
 
 from runtime import syscalls as sc
@@ -27,6 +26,7 @@ from runtime.paths import CGROUP_PARENT, Paths
 from runtime.sandbox import SandboxSpec, enter
 from runtime.spec import resources_from_hostconfig, restart_decision, sandbox_spec
 from runtime.state import Store, remove_tree
+from runtime.stdio import ContainerStdio, null_stdio
 from runtime.timeutil import rfc3339nano
 
 TYPE_CHECKING = False
@@ -87,7 +87,7 @@ class Monitor:
             os.close(self.status_w)
             self.status_w = None
         if self.attached:
-            _null_stdio()
+            null_stdio()
             self.attached = False
         self._redirect_stderr()
 
@@ -108,7 +108,7 @@ class Monitor:
         if not self.attached:
             # Detached: the client's stdout must reach EOF when the client exits
             # (`id=$(box run -d ...)`), so hold none of its stdio.
-            _null_stdio()
+            null_stdio()
             self._redirect_stderr()
         # `box start` recorded MonitorPid/MonitorStart before letting go of the lock.
         cfg = self.store.load(self.cid)
@@ -206,7 +206,7 @@ class Monitor:
         host = cfg["HostConfig"]
         tty = bool(cfg["Config"].get("Tty"))
         oom_before = self.driver.oom_kills(self.cgroup_paths)
-        io = _Stdio(tty, self.interactive, self.attached)
+        io = ContainerStdio(tty, self.interactive, self.attached)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
         mode = host.get("NetworkMode", "none")
@@ -262,7 +262,7 @@ class Monitor:
                           OOMKilled=oom, FinishedAt=rfc3339nano())
         return exit_code
 
-    def _first_child(self, spec: SandboxSpec, io: _Stdio, err_w: int, sync_w: int,
+    def _first_child(self, spec: SandboxSpec, io: ContainerStdio, err_w: int, sync_w: int,
                      new_net: bool) -> None:
         """C1: join the cgroup, unshare, fork PID 1, report its pid, exit."""
         try:
@@ -290,7 +290,7 @@ class Monitor:
                 os.write(err_w, f"125\n{e}".encode())
             os._exit(125)
 
-    def _pump(self, cfg: dict[str, Any], pid: int, io: _Stdio) -> int:
+    def _pump(self, cfg: dict[str, Any], pid: int, io: ContainerStdio) -> int:
         """Copy output to the log (and an attached client) until PID 1 exits; its status."""
         host = cfg["HostConfig"]
         max_size, max_file, compress = parse_log_opts(host.get("LogConfig", {}).get("Config") or {})
@@ -358,7 +358,7 @@ class Monitor:
             except OSError:
                 tees.pop(fd, None)
 
-    def _copy_stdin(self, sel: selectors.BaseSelector, io: _Stdio) -> None:
+    def _copy_stdin(self, sel: selectors.BaseSelector, io: ContainerStdio) -> None:
         try:
             data = os.read(0, 65536)
         except OSError:
@@ -369,98 +369,6 @@ class Monitor:
             return
         with contextlib.suppress(OSError):
             _write_all(io.stdin_copy_to, data)
-
-
-class _Stdio:
-    """The container's fds 0/1/2 and the monitor's ends of them (pipes or a pty)."""
-
-    def __init__(self, tty: bool, interactive: bool, attached: bool) -> None:
-        self.tty = tty
-        self._to_close: list[int] = []
-        self.stdin_copy_to: int | None = None
-        self.console_child = -1
-        self.master = -1
-        if tty:
-            # The pty is made inside the container (its devpts); the master comes back
-            # over this socket pair once PID 1 has mounted /dev/pts.
-            import socket
-
-            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            self._console = parent
-            self.console_child = child.detach()
-            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-            self.child = (null, null, null)
-            self._child_ends = [null, self.console_child]
-            return
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        self.out_r, self.err_r = out_r, err_r
-        if interactive and attached:
-            stdin = 0  # the client's own stdin, handed straight to the container
-        elif interactive:
-            # -d -i: keep stdin open for the container's lifetime, as docker does
-            stdin, keep = os.pipe2(os.O_CLOEXEC)
-            self._to_close.append(keep)
-        else:
-            stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        self.child = (stdin, out_w, err_w)
-        self._child_ends = [out_w, err_w] + ([stdin] if stdin != 0 else [])
-
-    def receive_console(self, attached: bool, interactive: bool) -> None:
-        import socket
-
-        _msg, fds, _flags, _addr = socket.recv_fds(self._console, 16, 1)
-        self._console.close()
-        if not fds:
-            raise OSError("no pty master received")
-        self.master = fds[0]
-        if attached:
-            _copy_winsize(1, self.master)
-            if interactive:
-                self.stdin_copy_to = self.master
-
-    def become_stdio(self) -> None:
-        for target, fd in enumerate(self.child):
-            os.dup2(fd, target)
-
-    def close_child_ends(self) -> None:
-        for fd in self._child_ends:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._child_ends = []
-
-    def outputs(self) -> list[tuple[int, str, int]]:
-        if self.tty:
-            return [(self.master, "stdout", 1)]
-        return [(self.out_r, "stdout", 1), (self.err_r, "stderr", 2)]
-
-    def stdin_eof(self) -> None:
-        if self.tty:
-            with contextlib.suppress(OSError):
-                os.write(self.master, b"\x04")
-
-    def close(self) -> None:
-        fds = [self.master] if self.tty else [self.out_r, self.err_r]
-        if self.tty:
-            self._console.close()
-        for fd in [f for f in fds if f >= 0] + self._to_close + self._child_ends:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._to_close = []
-        self._child_ends = []
-
-
-def _null_stdio() -> None:
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1):
-        os.dup2(null, fd)
-    os.close(null)
-
-
-def _copy_winsize(src: int, dst: int) -> None:
-    with contextlib.suppress(OSError):
-        size = fcntl.ioctl(src, termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
-        fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
 
 
 def _loopback_up() -> None:

@@ -7,6 +7,7 @@ Python library is out of reach.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -231,8 +232,9 @@ def _default_signals() -> None:
             continue
         try:
             signal.signal(sig, signal.SIG_DFL)
-        except (OSError, ValueError):
-            continue  # signals reserved by libc
+        except (OSError, ValueError):  # reserved by libc: only the raw syscall may
+            with contextlib.suppress(OSError):
+                sc.default_signal(sig)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 

@@ -148,6 +148,22 @@ def clear_ambient_caps() -> None:
         pass  # kernels without ambient capabilities have nothing to clear
 
 
+_SYS_RT_SIGACTION = 13 if os.uname().machine != "aarch64" else 134
+
+
+class _KernelSigaction(ctypes.Structure):
+    _fields_ = [("handler", ctypes.c_void_p), ("flags", ctypes.c_ulong),
+                ("restorer", ctypes.c_void_p), ("mask", ctypes.c_uint64)]
+
+
+def default_signal(sig: int) -> None:
+    """SIG_DFL for ``sig`` through the raw syscall: libc (and so Python) refuses the
+    signals it reserves (32, 33), yet an ignored one survives exec into the container."""
+    act = _KernelSigaction(None, 0, None, 0)
+    _check(_libc.syscall(_SYS_RT_SIGACTION, sig, ctypes.byref(act), None, 8),
+           f"rt_sigaction({sig})")
+
+
 _libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong]
 TIOCSCTTY = 0x540E
 
