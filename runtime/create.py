@@ -258,6 +258,16 @@ def _extra_hosts(values: list[str]) -> list[str]:
     return out
 
 
+def _healthcheck(opts: Namespace, image_check: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Without a --health-* flag the image's check as is (runtime.health not imported)."""
+    if not (opts.no_healthcheck or opts.health_cmd or opts.health_interval or opts.health_timeout
+            or opts.health_retries or opts.health_start_period or opts.health_start_interval):
+        return image_check or None
+    from runtime.health import healthcheck_config
+
+    return healthcheck_config(opts, image_check)
+
+
 def _resolv_conf(opts: Namespace | None = None) -> str:
     """The host's resolv.conf without loopback nameservers (unreachable from a netns)."""
     if opts is not None and (opts.dns or opts.dns_search or opts.dns_option):
@@ -318,6 +328,7 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
     labels = dict(img_cfg.get("Labels") or {})
     labels.update(_labels(opts.label))
     labels = dict(sorted(labels.items()))  # Go marshals maps with sorted keys
+    healthcheck = _healthcheck(opts, img_cfg.get("Healthcheck"))
     cid = new_id()
     hostname = opts.hostname or cid[:12]
     if host["NetworkMode"] == "host" and not opts.hostname:
@@ -368,9 +379,10 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
                 "StopSignal": opts.stop_signal or img_cfg.get("StopSignal") or "SIGTERM",
                 "StopTimeout": opts.stop_timeout,
                 # from the image, as docker copies them: -P publishes ExposedPorts,
-                # Volumes become anonymous volumes, Healthcheck drives the health state
-                **{k: img_cfg[k] for k in ("ExposedPorts", "Volumes", "Healthcheck")
-                   if img_cfg.get(k)},
+                # Volumes become anonymous volumes
+                **{k: img_cfg[k] for k in ("ExposedPorts", "Volumes") if img_cfg.get(k)},
+                # the image's, under the --health-* flags: drives State.Health (runtime.health)
+                **({"Healthcheck": healthcheck} if healthcheck else {}),
             },
             "Image": image.id,
             "State": {"Status": "created", "Running": False, "Paused": False,

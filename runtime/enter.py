@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime import syscalls as sc
 from runtime.containers import is_running
@@ -28,6 +29,84 @@ def join_namespaces(pid: int, which: tuple[str, ...] = ("ipc", "uts", "net", "pi
     finally:
         for fd, _ in fds:
             os.close(fd)
+
+
+class Process(NamedTuple):
+    """What runs inside the container: the arguments ``sandbox.become`` takes."""
+
+    args: list[str]
+    env: list[str]
+    user: str
+    cwd: str
+    caps: list[str]
+    privileged: bool
+    tty: bool = False
+
+
+def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | None, int | None],
+          mode: str = "relay", driver: Any = None, own_group: bool = False) -> tuple[int, int]:
+    """Fork ``proc`` into the running container ``cfg``: its cgroup, its namespaces, then
+    ``become`` (user, capabilities, exec). Shared by ``box exec`` and the health probes.
+
+    A host-side helper joins the namespaces (only its child enters the pid namespace).
+    ``mode``: "relay" returns the helper, which relays SIGINT/TERM/HUP and exits with the
+    command's code (``box exec``); "detach" returns the helper, which exits at once;
+    "handoff" returns the command's own pid, reparented to the caller, which must be a
+    child subreaper (the monitor). ``stdio``: fds for 0, 1, 2 (None keeps ours).
+    ``own_group``: the command leads a new process group, so ``killpg`` reaches what it
+    forks. Also returns the read end of the error pipe: EOF once the command is exec'd,
+    else ``code\nmessage``.
+    """
+    from runtime.sandbox import become
+
+    if driver is None:
+        from runtime.cgroups import open_driver
+
+        driver = open_driver(version=(cfg.get("Box") or {}).get("CgroupVersion"))
+    cgroup_paths = (cfg.get("Box") or {}).get("CgroupPaths") or {}
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC) if mode == "handoff" else (-1, -1)
+    helper = os.fork()
+    if helper == 0:
+        try:
+            os.close(err_r)
+            driver.attach(cgroup_paths, os.getpid())
+            join_namespaces(cfg["State"]["Pid"])
+            child = os.fork()
+            if child == 0:
+                for fd, src in enumerate(stdio):
+                    if src is not None and src != fd:
+                        os.dup2(src, fd)
+                os.closerange(3, err_w)  # nothing of ours (the monitor's pipes) leaks in
+                os.closerange(err_w + 1, 65536)
+                if own_group:
+                    os.setpgid(0, 0)
+                become(list(proc.args), list(proc.env), proc.user, proc.cwd, list(proc.caps),
+                       proc.privileged, proc.tty, False, err_w)
+            os.close(err_w)
+            if mode == "handoff":
+                os.write(pid_w, str(child).encode())
+            if mode != "relay":
+                os._exit(0)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, lambda s, _f: os.kill(child, s))
+            _, status = os.waitpid(child, 0)
+            code = os.waitstatus_to_exitcode(status)
+            os._exit(code if code >= 0 else 128 - code)
+        except BaseException as e:  # noqa: BLE001 - forked child
+            with contextlib.suppress(OSError):
+                os.write(err_w, f"125\n{e}".encode())
+            os._exit(125)
+    os.close(err_w)
+    if mode != "handoff":
+        return helper, err_r
+    os.close(pid_w)
+    os.waitpid(helper, 0)
+    raw = b""
+    while chunk := os.read(pid_r, 64):
+        raw += chunk
+    os.close(pid_r)
+    return (int(raw) if raw else 0), err_r
 
 
 def enter_root(paths: Paths, cfg: dict[str, Any]) -> None:

@@ -246,12 +246,17 @@ class Monitor:
             if first:
                 self._tell(f"error {code} {message}")
             return None
-        self.store.update(self.cid, Status="running", Running=True, Restarting=False,
-                          Pid=pid, ExitCode=0, Error="", OOMKilled=False,
-                          StartedAt=rfc3339nano(), top_HasBeenManuallyStopped=False)
+        running = self.store.update(self.cid, Status="running", Running=True, Restarting=False,
+                                    Pid=pid, ExitCode=0, Error="", OOMKilled=False,
+                                    StartedAt=rfc3339nano(), top_HasBeenManuallyStopped=False)
+        health = self._start_health(running)
         if first:
             self._tell(f"started {pid}")
-        status = self._pump(cfg, pid, io)
+        try:
+            status = self._pump(cfg, pid, io)
+        finally:
+            if health is not None:
+                health.stop()
         if self.net is not None:
             self.net.after_run()
         exit_code = os.waitstatus_to_exitcode(status)
@@ -261,6 +266,22 @@ class Monitor:
         self.store.update(self.cid, Status="exited", Running=False, Pid=0, ExitCode=exit_code,
                           OOMKilled=oom, FinishedAt=rfc3339nano())
         return exit_code
+
+    def _start_health(self, cfg: dict[str, Any]) -> Any:
+        """The healthcheck's probe thread, or None; runtime.health is imported only for a
+        container that has a check to run."""
+        test = (cfg["Config"].get("Healthcheck") or {}).get("Test") or ["NONE"]
+        if test[0] not in ("CMD", "CMD-SHELL"):
+            return None
+        from runtime.health import HealthChecker
+
+        try:
+            checker = HealthChecker(self.store, cfg, self.driver)
+        except (ValueError, OSError) as e:  # an empty command; PID 1 gone already
+            os.write(2, f"box monitor {self.cid[:12]}: healthcheck not started: {e}\n".encode())
+            return None
+        checker.start()
+        return checker
 
     def _first_child(self, spec: SandboxSpec, io: ContainerStdio, err_w: int, sync_w: int,
                      new_net: bool) -> None:

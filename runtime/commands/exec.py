@@ -3,10 +3,8 @@ its environment, user and capabilities, and docker's exit codes (126/127 include
 
 from __future__ import annotations
 
-import contextlib
 import os
 import selectors
-import signal
 
 from runtime.containers import is_running
 from runtime.create import parse_env_files
@@ -31,9 +29,7 @@ def add_exec(p: FlagParser) -> None:
 
 def cmd_exec(paths: Paths, args: Namespace) -> int:
     from runtime.caps import effective_set
-    from runtime.cgroups import open_driver
-    from runtime.enter import join_namespaces
-    from runtime.sandbox import become
+    from runtime.enter import Process, spawn
     from runtime.spec import sandbox_spec
 
     if not args.command:
@@ -49,50 +45,28 @@ def cmd_exec(paths: Paths, args: Namespace) -> int:
     keys = {e.split("=", 1)[0] for e in extra}
     env = [e for e in env if e.split("=", 1)[0] not in keys] + extra
     host = cfg["HostConfig"]
-    caps = effective_set(host.get("CapAdd") or [], host.get("CapDrop") or [],
-                         bool(host.get("Privileged") or args.privileged))
-    box = cfg.get("Box") or {}
-    driver = open_driver(version=box.get("CgroupVersion"))
-    pid = cfg["State"]["Pid"]
-    master = slave = None
+    privileged = bool(host.get("Privileged") or args.privileged)
+    caps = effective_set(host.get("CapAdd") or [], host.get("CapDrop") or [], privileged)
+    proc = Process(list(args.command), env, args.user if args.user is not None else spec.user,
+                   args.workdir or spec.cwd, caps, privileged, bool(args.tty))
+    master = slave = null = None
     if args.tty:
         master, slave = os.openpty()
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    child = os.fork()
-    if child == 0:
-        try:
-            os.close(err_r)
-            driver.attach(box.get("CgroupPaths") or {}, os.getpid())
-            join_namespaces(pid)
-            grandchild = os.fork()  # only a child enters the joined pid namespace
-            if grandchild == 0:
-                if slave is not None:
-                    for fd in (0, 1, 2):
-                        os.dup2(slave, fd)
-                elif args.detach or not args.interactive:
-                    null = os.open(os.devnull, os.O_RDWR)
-                    os.dup2(null, 0)
-                    if args.detach:
-                        os.dup2(null, 1)
-                        os.dup2(null, 2)
-                become(list(args.command), env, args.user if args.user is not None else spec.user,
-                       args.workdir or spec.cwd, caps, bool(host.get("Privileged") or args.privileged),
-                       args.tty, False, err_w)
-            os.close(err_w)
-            if args.detach:
-                os._exit(0)
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, lambda s, _f: os.kill(grandchild, s))
-            _, status = os.waitpid(grandchild, 0)
-            code = os.waitstatus_to_exitcode(status)
-            os._exit(code if code >= 0 else 128 - code)
-        except BaseException as e:  # noqa: BLE001 - forked child
-            with contextlib.suppress(OSError):
-                os.write(err_w, f"125\n{e}".encode())
-            os._exit(125)
-    os.close(err_w)
-    if slave is not None:
-        os.close(slave)
+        stdio: tuple[int | None, int | None, int | None] = (slave, slave, slave)
+    elif args.detach:
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        stdio = (null, null, null)
+    elif not args.interactive:
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        stdio = (null, None, None)
+    else:
+        stdio = (None, None, None)
+    try:
+        child, err_r = spawn(cfg, proc, stdio, "detach" if args.detach else "relay")
+    finally:
+        for fd in (slave, null):
+            if fd is not None:
+                os.close(fd)
     status = _relay_tty(master, args.interactive) if master is not None else None
     failure = b""
     while chunk := os.read(err_r, 4096):

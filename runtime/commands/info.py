@@ -93,6 +93,8 @@ def _matches(cfg: dict[str, Any], filters: list[str]) -> bool:
             ok = state["Status"] == "exited" and str(state.get("ExitCode")) in values
         elif key == "ancestor":
             ok = any(cfg["Config"].get("Image") == v or cfg["Image"].startswith(v) for v in values)
+        elif key == "health":
+            ok = ((state.get("Health") or {}).get("Status") or "none") in values
         else:
             raise InvalidArgument(f"Invalid filter '{key}'")
         if not ok:
@@ -101,6 +103,7 @@ def _matches(cfg: dict[str, Any], filters: list[str]) -> bool:
 
 
 _STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
+_HEALTH = {"starting", "healthy", "unhealthy", "none"}
 
 
 def _check_filters(filters: list[str]) -> None:
@@ -108,10 +111,12 @@ def _check_filters(filters: list[str]) -> None:
         key, sep, value = f.partition("=")
         if not sep:
             raise InvalidArgument(f"Bad format of filter (expected name=value): {f}")
-        if key not in ("name", "id", "status", "label", "exited", "ancestor"):
+        if key not in ("name", "id", "status", "label", "exited", "ancestor", "health"):
             raise InvalidArgument(f"Invalid filter '{key}'")
         if key == "status" and value not in _STATUSES:
             raise InvalidArgument(f"Invalid filter 'status={value}'")
+        if key == "health" and value not in _HEALTH:
+            raise InvalidArgument(f"Unrecognised filter value for health: {value}")
 
 
 def add_ps(p: FlagParser) -> None:

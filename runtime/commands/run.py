@@ -69,6 +69,13 @@ def _add_create_flags(p: FlagParser) -> None:
     a("--stop-signal")
     a("--stop-timeout", type=int)
     a("--shm-size")
+    a("--health-cmd")
+    a("--health-interval")
+    a("--health-timeout")
+    a("--health-retries")
+    a("--health-start-period")
+    a("--health-start-interval")
+    a("--no-healthcheck", action="store_true")
     a("image")
     a("command", nargs=REMAINDER)
 
