@@ -20,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
@@ -42,43 +42,41 @@ def promtool_check_metrics(exposition: bytes) -> subprocess.CompletedProcess[str
                           capture_output=True, text=True, timeout=60)  # fmt: skip
 
 
-class Prometheus:
-    def __init__(self, targets: list[str], scrape_interval: str = "1s") -> None:
-        self.targets = targets
-        self.scrape_interval = scrape_interval
+class LoopbackServer:
+    """One of the Prometheus project's servers on a free loopback port, in a temp dir and
+    its own process group: ``start`` writes ``config()`` and waits for ``/-/ready``;
+    ``close`` kills the group and removes the dir. Subclasses name the binary and its flags."""
+
+    name = ""
+    binary = ""
+
+    def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.workdir = Path(tempfile.mkdtemp(prefix="box-prometheus-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"box-{self.name}-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def config(self) -> str:
-        targets = ", ".join(f'"{t}"' for t in self.targets)
-        return (
-            "global:\n"
-            f"  scrape_interval: {self.scrape_interval}\n"
-            f"  scrape_timeout: {self.scrape_interval}\n"
-            "scrape_configs:\n"
-            "  - job_name: boxwatch\n"
-            f"    static_configs:\n      - targets: [{targets}]\n"
-        )
+        raise NotImplementedError
+
+    def argv(self, config_file: Path) -> list[str]:
+        raise NotImplementedError
 
     def start(self, timeout: float = 30.0) -> None:
-        cfg = self.workdir / "prometheus.yml"
+        cfg = self.workdir / f"{self.name}.yml"
         cfg.write_text(self.config())
-        log = open(self.workdir / "prometheus.log", "ab")  # noqa: SIM115 - held by the child
+        log = open(self.workdir / f"{self.name}.log", "ab")  # noqa: SIM115 - held by the child
         try:
             self.proc = subprocess.Popen(
-                [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={self.workdir}/data",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle"],
-                cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                self.argv(cfg), cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         finally:
             log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise PrometheusError(f"prometheus exited {self.proc.returncode}: {self.log_tail()}")
+                raise PrometheusError(f"{self.name} exited {self.proc.returncode}: {self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as resp:
                     if resp.status == 200:
@@ -86,11 +84,11 @@ class Prometheus:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.1)
-        raise PrometheusError(f"prometheus not ready after {timeout}s: {self.log_tail()}")
+        raise PrometheusError(f"{self.name} not ready after {timeout}s: {self.log_tail()}")
 
     def log_tail(self, n: int = 2000) -> str:
         try:
-            return (self.workdir / "prometheus.log").read_text(errors="replace")[-n:]
+            return (self.workdir / f"{self.name}.log").read_text(errors="replace")[-n:]
         except OSError:
             return ""
 
@@ -108,7 +106,7 @@ class Prometheus:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> Prometheus:
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:
@@ -118,6 +116,33 @@ class Prometheus:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Prometheus(LoopbackServer):
+    name = "prometheus"
+    binary = PROMETHEUS
+
+    def __init__(self, targets: list[str], scrape_interval: str = "1s") -> None:
+        self.targets = targets
+        self.scrape_interval = scrape_interval
+        super().__init__()
+
+    def config(self) -> str:
+        targets = ", ".join(f'"{t}"' for t in self.targets)
+        return (
+            "global:\n"
+            f"  scrape_interval: {self.scrape_interval}\n"
+            f"  scrape_timeout: {self.scrape_interval}\n"
+            "scrape_configs:\n"
+            "  - job_name: boxwatch\n"
+            f"    static_configs:\n      - targets: [{targets}]\n"
+        )
+
+    def argv(self, config_file: Path) -> list[str]:
+        return [self.binary, f"--config.file={config_file}",
+                f"--storage.tsdb.path={self.workdir}/data",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle"]
+
 
     # -- HTTP API ---------------------------------------------------------------------
 
