@@ -20,6 +20,8 @@ container_spec                         memory_limit swap_limit reservation cpu_q
 container_psi      resource            some_/full_ avg10 avg60 avg300 (float %),
                                        some_/full_ total (us)
 container_events   action              exit_code, message
+container_state                        running (1i while the state file says running,
+                                       sampled or not)
 =================  ==================  ==============================================
 
 Every line carries ``host``, ``container_name``, ``container_id``, ``image`` and
@@ -212,6 +214,12 @@ class Encoder:
                 if text is not None:
                     out.append(text)
         return out
+
+    def state(self, ref: ContainerRef, time_ns: int) -> str:
+        """One ``container_state`` line (``running=1i``): the container's state file says
+        it runs, written whether or not it could be sampled, so "running but silent" is a
+        query over data rather than a guess."""
+        return f"container_state{self._ref_tags(ref).base} running=1i {time_ns}"
 
     def event(
         self, time_ns: int, ref: ContainerRef, action: str, exit_code: int | None = None

@@ -108,6 +108,8 @@ class Pipeline:
         self.spec_every = spec_every
         self.stats = SelfStats()
         self.latest: dict[str, Sample] = {}  # replaced whole each tick: safe to read anywhere
+        # containers whose state file says running, read or not (``container_state_running``)
+        self.running: dict[str, ContainerRef] = {}
         self.history = History(max(1, round(history / interval)) if history > 0 else 0)
         self.events = EventTracker()
         self._readers: dict[str, Reader] = {}
@@ -129,6 +131,7 @@ class Pipeline:
         events this scan shows."""
         t0 = time.perf_counter()
         refs = self.discovery.scan()
+        self.running = {cid: ref for cid, ref in refs.items() if ref.state_file}
         for hook in self.on_scan:
             hook(refs)
         readers, dead = self._readers, self._dead
@@ -203,14 +206,18 @@ class Pipeline:
             self._on_error(f"collector: {cid[:12]}: {exc}")
 
     def tick(self) -> list[Sample]:
-        """Scan, read, record, and hand the batch and its events to every sink."""
+        """Scan, read, record, and hand the batch, its events and the containers whose
+        state says running (whether or not they could be read) to every sink."""
         events = self.reconcile()
+        running = list(self.running.values())
+        now_ns = time.time_ns()
         samples = self.read_all()
         events.extend(self.events.sampled(samples))
         self.latest = {s.ref.id: s for s in samples}
         self.history.record(samples, self.latest)
         self.stats.ticks_total += 1
         for sink in self.sinks:
+            sink.write_states(running, now_ns)  # first: a pull sink publishes both at write
             sink.write(samples)
             if events:
                 sink.write_events(events)

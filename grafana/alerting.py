@@ -5,7 +5,9 @@ Every rule is: a query ``A`` whose series are one alert instance each (labels ``
 ``container_name`` for the container rules), ``B`` = reduce(A, last), ``C`` = threshold
 on B (the condition), and extra reduced queries whose values the annotations quote (the
 limit, the usage). Container rules query InfluxDB (InfluxQL 1.x datasource); the two
-self-metric rules query Prometheus, where those metrics live. Annotations use ``.Labels``
+self-metric rules and "silent" query Prometheus: silent needs "state says running" minus
+"sampled", a subtraction of one query's series from another's that PromQL's ``unless``
+does and Grafana's expressions cannot. Annotations use ``.Labels``
 and ``.Values`` (never ``$``), so provisioning's ``$VAR`` interpolation cannot touch them.
 """
 
@@ -29,6 +31,11 @@ INTERVAL = "1m"
 DETAIL = ("/d/boxwatch-container/boxwatch-container-detail?var-host={{ .Labels.host }}"
           "&var-container={{ .Labels.container_name }}")
 HEALTH = "/d/boxwatch-health/boxwatch-health"
+PROM_DETAIL = "/d/boxwatch-container/boxwatch-container-detail?var-container={{ .Labels.name }}"
+# The collector exports container_state_running while a state file says running and
+# container_last_seen only for a container it sampled: the same expression as
+# prometheus/rules.yml's ContainerSilent.
+SILENT = "container_state_running == 1 unless on(job, instance, id) container_last_seen"
 Op = Literal["gt", "lt"]
 
 
@@ -47,6 +54,7 @@ class RuleSpec:
     extra: dict[str, str] = field(default_factory=dict)  # refId -> query, reduced to refId+"R"
     datasource: str = INFLUXQL
     panel: int = 0  # the detail dashboard's panel this rule belongs to (0: none)
+    link: str = ""  # the annotations' dashboard link; default by datasource
 
 
 NAME = "{{ .Labels.container_name }}"
@@ -94,11 +102,12 @@ SPECS: list[RuleSpec] = [
         f"Container {NAME} on {WHERE} was restarted by its restart policy {_v('B', '%.0f')} times "
         "in the last 10 minutes (limit 3): it is crash-looping."),
     RuleSpec(
-        "boxwatch-silent", "Container silent", q.ALERT_SILENT, "lt", 1, 600, "0s", "warning",
-        f"No samples from container {NAME} for two minutes",
-        f"Container {NAME} on {WHERE} sent samples in the last 10 minutes but none in the last "
-        "two (limit: one sample a minute): the collector cannot read it or is down. A container "
-        "stopped on purpose shows a die/stop event on the detail dashboard."),
+        "boxwatch-silent", "Container silent", SILENT, "gt", 0, 600, "2m", "warning",
+        "No samples from running container {{ .Labels.name }} for 2m",
+        "Container {{ .Labels.name }} ({{ .Labels.image }}) is running according to its state "
+        "file but the collector on {{ .Labels.instance }} has taken no sample of it for 2m: its "
+        "cgroup cannot be read (removed or broken behind the runtime's back) or its processes "
+        "are gone while nothing updated the state.", datasource=PROMETHEUS, link=PROM_DETAIL),
     RuleSpec(
         "boxwatch-shipper-lag", "Shipper lagging", "max by (instance, path) (boxwatch_shipper_lag_seconds)",
         "gt", 60, 300, "2m", "warning",
@@ -151,7 +160,7 @@ def rule(spec: RuleSpec) -> ab.Rule:
     ref_ids = [d.build().ref_id for d in data]
     if len(set(ref_ids)) != len(ref_ids):
         raise ValueError(f"rule {spec.uid}: refIds must be unique: {ref_ids}")
-    link = HEALTH if spec.datasource == PROMETHEUS else DETAIL
+    link = spec.link or (HEALTH if spec.datasource == PROMETHEUS else DETAIL)
     annotations = {"summary": spec.summary, "description": spec.description, "dashboard": link}
     if spec.panel:
         annotations |= {"__dashboardUid__": "boxwatch-container", "__panelId__": str(spec.panel)}

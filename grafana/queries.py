@@ -126,8 +126,3 @@ ALERT_PIDS_CUR = _alert('last("current")', "container_pids", "1m")
 ALERT_PIDS_MAX = _alert('last("max")', "container_pids", "1m", '"max" > 0')
 ALERT_RESTARTS = _alert('count("exit_code") AS "restarts"', "container_events", "10m",
                         "\"action\" = 'restart'")
-# Samples per minute, averaged over the last two one-minute buckets (fill(0) keeps the
-# series of every container seen in the window): 0 means two quiet minutes.
-ALERT_SILENT = ('SELECT moving_average(count("usage_total"), 2) AS "samples" FROM "container_cpu" '
-                f'WHERE time > now() - 10m AND {NAMED} '
-                'GROUP BY time(1m), "host", "container_name" fill(0)')

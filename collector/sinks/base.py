@@ -70,6 +70,12 @@ class Sink:
         """Take the events derived this interval; most sinks ignore them."""
         return None
 
+    def write_states(self, refs: list[ContainerRef], time_ns: int) -> None:
+        """Take the containers whose state file says running this interval, sampled or
+        not (``container_state_running`` / ``container_state``); called just before
+        ``write`` of the same interval. Most sinks ignore them."""
+        return None
+
     def health(self) -> dict[str, float]:
         """Counters for the collector's own metrics: at least the ``HEALTH_KEYS`` (a pull
         sink with nothing to buffer returns {} and is left out of them)."""

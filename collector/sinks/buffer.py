@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from collector.lineproto import Encoder
-from collector.model import Sample
+from collector.model import ContainerRef, Sample
 from collector.sinks.base import Event, Sink
 from collector.sinks.http import parse_retry_after, redact, retriable
 
@@ -353,6 +353,11 @@ class LineSink(Sink):
         self.sender.push(
             [self.encoder.event(e.time_ns, e.ref, e.action, e.exit_code) for e in events]
         )
+
+    def write_states(self, refs: list[ContainerRef], time_ns: int) -> None:
+        """Queue one ``container_state`` point per container whose state says running."""
+        if refs:
+            self.sender.push([self.encoder.state(ref, time_ns) for ref in refs])
 
     def health(self) -> dict[str, float]:
         return self.sender.health()

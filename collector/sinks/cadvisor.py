@@ -1,7 +1,8 @@
 """cAdvisor's container metric families: which series exist, their names, types, help,
 extra labels and how each value comes from a ``Sample`` (``lib/metrics/prometheus.go``),
-plus the collector's own ``boxwatch_collector_*`` families. One table, read by both of
-``PrometheusSink``'s serialisers, so they can never disagree about what is exported.
+plus ``container_state_running`` (ours) and the collector's own ``boxwatch_collector_*``
+families. One table, read by both of ``PrometheusSink``'s serialisers, so they can never
+disagree about what is exported.
 """
 
 from __future__ import annotations
@@ -209,6 +210,17 @@ def metric_table(devices: Callable[[str], str], per_cpu: bool = False) -> list[F
          a("ref.restart_count")),
     ]  # fmt: skip
     return [Family(*row) for row in rows]
+
+
+# Ours, not cAdvisor's: one series per container whose state file says running, from
+# discovery rather than from a sample, so it stays while the cgroup cannot be read and
+# ``container_state_running unless container_last_seen`` finds a running but silent one.
+# Its ``get`` takes the ContainerRef (there may be no Sample).
+STATE_FAMILY = Family(
+    "container_state_running", "gauge",
+    "1 while the container's state file says it is running, whether or not it can be sampled.",
+    (), lambda ref: 1.0,
+)  # fmt: skip
 
 
 # boxwatch_collector_*: (name, type, help, SelfStats attribute)

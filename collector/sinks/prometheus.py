@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from argparse import Namespace
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client.core import Metric
@@ -27,7 +27,14 @@ from prometheus_client.utils import floatToGoString
 
 from collector.model import ContainerRef, Sample
 from collector.sinks.base import Sink
-from collector.sinks.cadvisor import SELF_METRICS, SINK_METRICS, DeviceNames, Family, metric_table
+from collector.sinks.cadvisor import (
+    SELF_METRICS,
+    SINK_METRICS,
+    STATE_FAMILY,
+    DeviceNames,
+    Family,
+    metric_table,
+)
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
 FORMAT_CACHE_MAX = 8192  # formatted values kept (zeros, limits: ~1 MB; cleared past this)
@@ -74,7 +81,7 @@ class _Labels:
         return text
 
 
-def _render_family(fam: Family, rows: list[tuple[_Labels, Sample]], fmt: Callable[[Any], str],
+def _render_family(fam: Family, rows: Sequence[tuple[_Labels, Any]], fmt: Callable[[Any], str],
                    cache: dict[Any, str], out: list[str]) -> None:  # fmt: skip
     mname, extra, get = fam.name, fam.extra, fam.get
     if not extra:
@@ -105,7 +112,11 @@ class PrometheusSink(Sink):
         self.whitelist = tuple(label_whitelist)
         self.table = metric_table(DeviceNames(sys_root), per_cpu)
         self.self_metrics = self_metrics  # set by whoever owns the pipeline
-        self._samples: list[Sample] = []
+        # (samples, refs whose state says running) of one interval, swapped as one, so a
+        # scrape never pairs this interval's samples with another's running set (a
+        # container just gone or just started would look "running but silent")
+        self._batch: tuple[list[Sample], list[ContainerRef]] = ([], [])
+        self._staged: list[ContainerRef] = []
         self._labels: dict[str, _Labels] = {}  # container id -> its label texts
         self._formatted: dict[float, str] = {}
 
@@ -114,18 +125,22 @@ class PrometheusSink(Sink):
         return cls(tuple(getattr(args, "label_whitelist", ()) or ()))
 
     def write(self, samples: list[Sample]) -> None:
-        self._samples = samples
+        self._batch = (samples, self._staged)
+
+    def write_states(self, refs: list[ContainerRef], time_ns: int) -> None:
+        """Staged: published with the next ``write`` (the pipeline calls this first)."""
+        self._staged = refs
 
     def health(self) -> dict[str, float]:
         return {}  # pulled, not pushed: nothing to buffer or drop
 
     # -- labels -------------------------------------------------------------------------
 
-    def _label_names(self, samples: list[Sample]) -> tuple[str, ...]:
+    def _label_names(self, refs: list[ContainerRef]) -> tuple[str, ...]:
         keys: set[str] = set()
-        for s in samples:
-            if s.ref.labels:
-                keys.update(s.ref.labels)
+        for ref in refs:
+            if ref.labels:
+                keys.update(ref.labels)
         names = ["id", "image", "name"]
         seen = set(names)
         for k in sorted(keys):
@@ -135,21 +150,26 @@ class PrometheusSink(Sink):
                 names.append(sk)
         return tuple(names)
 
-    def _rows(self, samples: list[Sample]) -> list[tuple[_Labels, Sample]]:
-        """Each sample with its container's labels (rebuilt when the ref or the label
-        names change; entries of containers that are gone are dropped)."""
-        names = self._label_names(samples)
+    def _rows(self) -> tuple[list[tuple[_Labels, Sample]], list[tuple[_Labels, ContainerRef]]]:
+        """Each sample, and each running container's ref, with its container's labels
+        (rebuilt when the ref or the label names change; entries of containers that are
+        gone are dropped). The label names are the union over both, so the marker and the
+        samples of one container carry the same label set."""
+        samples, states = self._batch
+        names = self._label_names([s.ref for s in samples] + states)
         cache, fresh = self._labels, {}
-        rows = []
-        for s in samples:
-            ref = s.ref
-            labels = cache.get(ref.id)
+
+        def labels_of(ref: ContainerRef) -> _Labels:
+            labels = fresh.get(ref.id) or cache.get(ref.id)
             if labels is None or labels.names != names or (labels.ref is not ref and labels.ref != ref):
                 labels = _Labels(ref, names)
             fresh[ref.id] = labels
-            rows.append((labels, s))
+            return labels
+
+        rows = [(labels_of(s.ref), s) for s in samples]
+        state_rows = [(labels_of(ref), ref) for ref in states]
         self._labels = fresh
-        return rows
+        return rows, state_rows
 
     def _fmt(self, v: float) -> str:
         """``floatToGoString(v)``, cached: limits, zeros and idle counters repeat."""
@@ -167,7 +187,7 @@ class PrometheusSink(Sink):
         ``container_memory_failcnt`` is a counter in cAdvisor, but a counter without
         ``_total`` fails ``promtool check metrics`` (and prometheus_client would rename
         it), so it is untyped in both paths; the name stays cAdvisor's."""
-        rows = self._rows(self._samples)
+        rows, state_rows = self._rows()
         for mname, mtype, doc, extra, get in self.table:
             fam = Metric(mname[:-6] if mtype == "counter" else mname, doc,
                          "unknown" if mtype == "untyped" else mtype)  # fmt: skip
@@ -180,6 +200,10 @@ class PrometheusSink(Sink):
                 for xs, v in get(s):
                     fam.add_sample(mname, {**labels.values, **dict(zip(extra, xs, strict=True))}, v)
             yield fam
+        fam = Metric(STATE_FAMILY.name, STATE_FAMILY.help, STATE_FAMILY.type)
+        for labels, ref in state_rows:
+            fam.add_sample(STATE_FAMILY.name, dict(labels.values), STATE_FAMILY.get(ref))
+        yield fam
         yield from self._collect_self()
 
     def _collect_self(self) -> Iterator[Metric]:
@@ -202,13 +226,16 @@ class PrometheusSink(Sink):
     def render(self) -> bytes:
         """The text format (0.0.4) of ``collect()``'s families, byte-for-byte what
         prometheus_client's ``generate_latest`` writes for them."""
-        rows = self._rows(self._samples)
+        rows, state_rows = self._rows()
         out: list[str] = []
         emit = out.append
         fmt, cache = self._fmt, self._formatted
         for fam in self.table:
             emit(f"# HELP {fam.name} {fam.help}\n# TYPE {fam.name} {fam.type}\n")
             _render_family(fam, rows, fmt, cache, out)
+        st = STATE_FAMILY
+        emit(f"# HELP {st.name} {st.help}\n# TYPE {st.name} {st.type}\n")
+        _render_family(st, state_rows, fmt, cache, out)
         for fam in self._collect_self():
             mname = fam.name + ("_total" if fam.type == "counter" else "")
             emit(f"# HELP {mname} {fam.documentation}\n# TYPE {mname} {fam.type}\n")
