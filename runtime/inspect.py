@@ -99,3 +99,18 @@ def image_view(paths: Paths, ref: str) -> dict[str, Any]:
         "RootFS": {"Type": "layers", "Layers": list(img.diff_ids)},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     }
+
+
+def print_inspected(items: list[Any], fmt: str | None) -> None:
+    """What every ``inspect`` prints: Docker's indented JSON array, or one ``-f`` template
+    rendering per object."""
+    import json
+
+    if fmt:
+        from runtime.format.template import compile_template
+
+        tmpl = compile_template(fmt)
+        for item in items:
+            print(tmpl.render(item))
+    else:
+        print(json.dumps(items, indent=4))

@@ -45,8 +45,8 @@ def cmd_cp(paths: Paths, args: Namespace) -> int:
     ref = src_ctr or dst_ctr
     cfg = store.load(store.resolve(ref))
     if src_ctr:
-        return _from_container(paths, cfg, src, dst, args.follow_link)
-    return _to_container(paths, cfg, src, dst, args.follow_link)
+        return _from_container(paths, cfg, src, dst, args.follow_link, args.archive)
+    return _to_container(paths, cfg, src, dst, args.follow_link, args.archive)
 
 
 def _tar_source(path: str, follow: bool) -> tuple[str, str]:
@@ -65,7 +65,8 @@ def _write_tar(fd: int, path: str, follow: bool) -> None:
         tf.add(os.path.join(base, name), arcname=name, recursive=True)
 
 
-def _from_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool) -> int:
+def _from_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
+                    archive: bool) -> int:
     from runtime.enter import enter_root, run_in_child
     from runtime.images.extract import extract_layer
 
@@ -102,6 +103,8 @@ def _from_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool) -
             _, status = os.waitpid(pid, 0)
             if os.waitstatus_to_exitcode(status) != 0:
                 raise BoxError(f"copying {src} out of the container failed")
+        if not archive:  # docker: the copy belongs to whoever ran `cp`, unless -a
+            _chown_tree(staging, os.getuid(), os.getgid())
         entries = os.listdir(staging)
         if src.endswith("/."):
             target = dst_path
@@ -128,7 +131,14 @@ def _move(src: Path, dst: Path) -> None:
     os.replace(src, dst)
 
 
-def _to_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool) -> int:
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in (*dirnames, *filenames):
+            os.lchown(os.path.join(dirpath, name), uid, gid)
+
+
+def _to_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
+                  archive: bool) -> int:
     from runtime.enter import enter_root, run_in_child
 
     if not os.path.lexists(src.removesuffix("/.")):
@@ -167,6 +177,9 @@ def _to_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool) -> 
                 if not src_is_dir and os.path.isdir(out) and member.isfile():
                     raise BoxError(f"cannot overwrite directory {out} with non-directory")
                 member.name = out.lstrip("/") or "."
+                if not archive:  # docker: owned by root in the container, unless -a
+                    member.uid = member.gid = 0
+                    member.uname = member.gname = "root"
                 # We are inside the container's root: nothing here can reach the host.
                 with contextlib.suppress(FileExistsError, IsADirectoryError):
                     tf.extract(member, "/", set_attrs=True, filter="fully_trusted")

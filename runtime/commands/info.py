@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
@@ -158,8 +157,7 @@ def add_inspect(p: FlagParser) -> None:
 
 
 def cmd_inspect(paths: Paths, args: Namespace) -> int:
-    from runtime.format.template import compile_template
-    from runtime.inspect import container_view, image_view
+    from runtime.inspect import container_view, image_view, print_inspected
 
     store = Store(paths)
     results: list[Any] = []
@@ -168,7 +166,10 @@ def cmd_inspect(paths: Paths, args: Namespace) -> int:
         try:
             if args.type != "image":
                 try:
-                    results.append(container_view(paths, store.load(store.resolve(ref))))
+                    view = container_view(paths, store.load(store.resolve(ref)))
+                    if args.size:
+                        _add_sizes(paths, view)
+                    results.append(view)
                     continue
                 except NotFound:
                     if args.type == "container":
@@ -177,13 +178,19 @@ def cmd_inspect(paths: Paths, args: Namespace) -> int:
         except BoxError:
             print(f"box: Error: No such object: {ref}", file=sys.stderr)
             status = 1
-    if args.format:
-        tmpl = compile_template(args.format)
-        for item in results:
-            print(tmpl.render(item))
-    else:
-        print(json.dumps(results, indent=4))
+    print_inspected(results, args.format)
     return status
+
+
+def _add_sizes(paths: Paths, view: dict[str, Any]) -> None:
+    """``inspect --size``: the container's own layer (SizeRw) and all of its root
+    (SizeRootFs = that plus the image's layers), as docker reports them."""
+    from runtime.images.usage import tree_size
+
+    upper = view["GraphDriver"]["Data"]["UpperDir"]
+    lower = [d for d in view["GraphDriver"]["Data"]["LowerDir"].split(":") if d]
+    view["SizeRw"] = tree_size(upper)
+    view["SizeRootFs"] = view["SizeRw"] + sum(tree_size(d) for d in lower)
 
 
 def add_logs(p: FlagParser) -> None:
@@ -221,7 +228,7 @@ def cmd_logs(paths: Paths, args: Namespace) -> int:
     log_path = cfg["LogPath"]
 
     def emit(entry: Any) -> None:
-        (err if entry.stream == "stderr" else out).write(format_entry(entry, args.timestamps))
+        (err if entry.stream == "stderr" else out).write(format_entry(entry, args.timestamps, args.details))
 
     for entry in iter_entries(log_path, since, until, tail):
         emit(entry)

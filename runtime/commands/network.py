@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from typing import Any
@@ -196,14 +195,9 @@ def cmd_network_inspect(paths: Paths, args: Namespace) -> int:
         except NotFound as e:
             print(f"box: Error: {e}", file=sys.stderr)
             status = 1
-    if args.format:
-        from runtime.format.template import compile_template
+    from runtime.inspect import print_inspected
 
-        tmpl = compile_template(args.format)
-        for item in out:
-            print(tmpl.render(item))
-    else:
-        print(json.dumps(out, indent=4))
+    print_inspected(out, args.format)
     return status
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -102,14 +101,9 @@ def cmd_volume_inspect(paths: Paths, args: Namespace) -> int:
         except NotFound as e:
             print(f"box: Error: {e}", file=sys.stderr)
             status = 1
-    if args.format:
-        from runtime.format.template import compile_template
+    from runtime.inspect import print_inspected
 
-        tmpl = compile_template(args.format)
-        for item in out:
-            print(tmpl.render(item))
-    else:
-        print(json.dumps(out, indent=4))
+    print_inspected(out, args.format)
     return status
 
 

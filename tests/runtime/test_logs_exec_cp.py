@@ -277,3 +277,31 @@ def test_cp_out_of_a_symlink_reads_the_containers_file(box: Box, tmp_path: Path)
     assert (tmp_path / "hn").read_text() == cid[:12] + "\n"
     box.ok("cp", f"{cid}:/tmp/etc/mine", str(tmp_path / "mine"))
     assert (tmp_path / "mine").read_text() == "container-secret\n"
+
+
+def test_cp_ownership_follows_docker_unless_archive(box: Box, tmp_path: Path) -> None:
+    """Without -a a copy belongs to the destination's user (root in the container, the
+    caller on the host); with -a it keeps the source's uid/gid."""
+    import os
+
+    cid = box.ok("run", "-d", "--network", "none", "busybox", "sleep", "60").strip()
+    src = tmp_path / "own.txt"
+    src.write_text("x\n")
+    os.chown(src, 1234, 1234)
+    box.ok("cp", str(src), f"{cid}:/tmp/plain")
+    box.ok("cp", "-a", str(src), f"{cid}:/tmp/kept")
+    owners = box.ok("exec", cid, "stat", "-c", "%n %u:%g", "/tmp/plain", "/tmp/kept")
+    assert owners.split("\n")[:2] == ["/tmp/plain 0:0", "/tmp/kept 1234:1234"]
+    box.ok("exec", cid, "chown", "77:77", "/tmp/kept")
+    box.ok("cp", f"{cid}:/tmp/kept", str(tmp_path / "out-plain"))
+    box.ok("cp", "-a", f"{cid}:/tmp/kept", str(tmp_path / "out-kept"))
+    plain, kept = os.lstat(tmp_path / "out-plain"), os.lstat(tmp_path / "out-kept")
+    assert (plain.st_uid, plain.st_gid) == (os.getuid(), os.getgid())
+    assert (kept.st_uid, kept.st_gid) == (77, 77)
+
+
+def test_logs_details_prefixes_the_attributes_field(box: Box) -> None:
+    cid = box.ok("run", "-d", "--network", "none", "busybox", "echo", "hi").strip()
+    box.ok("wait", cid)
+    assert box.ok("logs", cid) == "hi\n"
+    assert box.ok("logs", "--details", cid) == " hi\n"  # no attrs: docker's empty prefix

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -176,3 +177,17 @@ def test_top_of_a_stopped_container(box: Box) -> None:
     box.ok("run", "--name", "over", "busybox", "true")
     proc = box("top", "over")
     assert proc.returncode == 1 and "is not running" in proc.stderr
+
+
+def test_inspect_size_reports_the_containers_layer_and_root(box: Box) -> None:
+    cid = box.ok("run", "-d", "--network", "none", "busybox", "sh", "-c",
+                 "head -c 300000 /dev/zero > /big; sleep 60").strip()
+    for _ in range(50):
+        if box("exec", cid, "test", "-s", "/big").returncode == 0:
+            break
+        time.sleep(0.1)
+    time.sleep(0.2)
+    assert box.inspect(cid, "{{.SizeRw}}") == "<no value>"  # only with --size, as docker
+    rw, root = map(int, box.ok("inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", cid).split())
+    assert 300_000 <= rw < 400_000
+    assert root > rw + 1_000_000  # plus the busybox image
