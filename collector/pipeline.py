@@ -25,6 +25,7 @@ from collector.events import EventTracker
 from collector.history import History
 from collector.model import ContainerRef, Sample
 from collector.net import NetNamespaces
+from collector.oomkills import HostOomKills
 from collector.sinks.base import Event, Sink, SinkError
 
 # name -> Sink class, or "module:Class" imported only when that sink is asked for.
@@ -33,7 +34,7 @@ SINKS: dict[str, type[Sink] | str] = {
     "influxdb-v1": "collector.sinks.influx:InfluxV1Sink",
     "influxdb-v2": "collector.sinks.influx:InfluxV2Sink",
 }
-FDS_PER_CONTAINER = 16  # a v1 reader holds ~14 (hot files of six controllers, net/dev)
+FDS_PER_CONTAINER = 16  # a v1 reader holds ~13 (hot files of six controllers, net/dev)
 FD_HEADROOM = 256
 
 
@@ -114,6 +115,7 @@ class Pipeline:
         self.events = EventTracker()
         self._readers: dict[str, Reader] = {}
         self.net = NetNamespaces(proc_root)  # net/dev held once per network namespace
+        self.oom = HostOomKills(proc_root)  # per-container OOM counters read when it moves
         self._dead: dict[str, ContainerRef] = {}  # gone at open: not retried until ref changes
         self._on_error = on_error or (lambda msg: None)
         self._errors_seen: set[str] = set()
@@ -160,7 +162,7 @@ class Pipeline:
                 continue
             try:
                 readers[cid] = open_reader(ref, self.cgroup_root, self.proc_root, self.spec_every,
-                                           self.net)  # fmt: skip
+                                           self.net, self.oom)  # fmt: skip
                 dead.pop(cid, None)
             except ContainerGone:
                 dead[cid] = ref
@@ -177,6 +179,7 @@ class Pipeline:
         """One sample of every open reader; vanished groups are dropped and counted."""
         t0 = time.perf_counter()
         self.net.advance()
+        self.oom.advance()
         samples: list[Sample] = []
         append = samples.append
         gone: list[str] = []
@@ -315,5 +318,6 @@ class Pipeline:
         for reader in readers.values():
             reader.close()
         self.net.close()
+        self.oom.close()
         for sink in self.sinks:
             sink.close()

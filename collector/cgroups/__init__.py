@@ -29,6 +29,7 @@ from collector.cgroups.v2.psi import EMPTY as NO_PSI
 from collector.cgroups.v2.psi import Psi
 from collector.model import ContainerRef, MemoryStats, PidsStats, Sample, Spec
 from collector.net import NetNamespaces, NetReader
+from collector.oomkills import HostOomKills
 
 __all__ = [
     "ContainerGone",
@@ -62,10 +63,12 @@ class _Base:
     """What both versions share: the ref, the held groups, net/dev, error translation."""
 
     def __init__(self, ref: ContainerRef, proc_root: str, spec_every: int = 1,
-                 net: NetNamespaces | None = None) -> None:  # fmt: skip
+                 net: NetNamespaces | None = None,
+                 oom: HostOomKills | None = None) -> None:  # fmt: skip
         self.ref = ref
         self._proc_root = proc_root
         self._namespaces = net
+        self._oom = oom
         self._spec_every = max(1, spec_every)
         self._spec_due = 0  # reads left until the spec files are read again
         self._spec = Spec()
@@ -177,7 +180,11 @@ class V1Reader(_Base):
         try:
             spec = self._spec_now()
             cpu = self._cpu.read(spec.cpu_quota_us != 0)
-            memory = self._memory.read(spec.memory_limit != 0) if self._memory is not None else NO_MEMORY
+            memory = (
+                self._memory.read(spec.memory_limit != 0, self._oom is None or self._oom.open)
+                if self._memory is not None
+                else NO_MEMORY
+            )
             blkio = self._blkio.read() if self._blkio is not None else {}
             pids = self._pids.read(spec.pids_max) if self._pids is not None else NO_PIDS
             psi = self._psi.read() if self._psi is not None else NO_PSI
@@ -232,16 +239,19 @@ def open_reader(
     proc_root: str = "/proc",
     spec_every: int = 1,
     net: NetNamespaces | None = None,
+    oom: HostOomKills | None = None,
 ) -> Reader:
     """Open the reader of ``ref``'s version, holding its files; ContainerGone if the group
     is already gone. Paths missing from ``ref`` are derived from ``ref.cgroup`` and the
     mounts under ``cgroup_root``.
 
-    ``spec_every=N`` re-reads the limit files (9 of ~23, opened per read: ~7 us each)
+    ``spec_every=N`` re-reads the limit files (10 of ~23, opened per read: ~7 us each)
     only every Nth sample and whenever ``rebind`` gets a new ref; a v1 group without a
     cpu quota / memory limit then also reads cpu.stat / memory.failcnt only then, since
     those count hits of its own quota / limit. ``net`` shares net/dev between the
-    containers of one network namespace (see ``collector.net``)."""
+    containers of one network namespace (see ``collector.net``); ``oom`` lets a v1
+    reader skip memory.oom_control while the host counted no OOM kill
+    (``collector.oomkills``)."""
     if not ref.cgroup_paths:
         layout = _layouts.get(str(cgroup_root))
         if layout is None:
@@ -250,5 +260,5 @@ def open_reader(
     if ref.cgroup_version == 2:
         if not ref.unified_path:  # a writer that keyed the one v2 path by controller
             ref = replace(ref, cgroup_paths={"unified": next(iter(ref.cgroup_paths.values()))})
-        return V2Reader(ref, proc_root, spec_every, net)
-    return V1Reader(ref, proc_root, spec_every, net)
+        return V2Reader(ref, proc_root, spec_every, net, oom)
+    return V1Reader(ref, proc_root, spec_every, net, oom)

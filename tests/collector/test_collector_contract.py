@@ -351,3 +351,88 @@ def test_v1_memory_stat_layouts(tmp_path: Path) -> None:
     assert total_fields(stat(no_swap)) == [*want[:3], 0, *want[4:]]
     assert total_fields(stat(keys)) == want
     assert total_fields(own.encode()) is None  # no hierarchical half
+
+
+def test_v1_max_usage_is_the_kernel_mark_raised_by_usage_between_spec_reads(tmp_path: Path) -> None:
+    """memory.max_usage_in_bytes is read with the limits; in between the maximum follows
+    every usage seen, never goes down, and takes the kernel's mark (even a reset one) at
+    the next spec read."""
+    root, mem, _ = _v1_copy(tmp_path, limited=True)
+    (mem / "memory.usage_in_bytes").write_text("1000\n")
+    (mem / "memory.max_usage_in_bytes").write_text("5000\n")
+    reader = open_reader(ref_for(), cgroup_root=str(root), spec_every=4)
+    try:
+        assert reader.read().memory.max_usage == 5000  # sample 1: the kernel's mark
+        (mem / "memory.max_usage_in_bytes").write_text("9000\n")  # a peak between samples
+        (mem / "memory.usage_in_bytes").write_text("7000\n")
+        assert reader.read().memory.max_usage == 7000  # raised by what was seen
+        (mem / "memory.usage_in_bytes").write_text("2000\n")
+        assert reader.read().memory.max_usage == 7000  # never down
+        assert reader.read().memory.max_usage == 7000
+        assert reader.read().memory.max_usage == 9000  # sample 5: spec read, kernel's mark
+        (mem / "memory.max_usage_in_bytes").write_text("0\n")  # reset by hand
+        reader.rebind(dataclasses.replace(reader.ref, state_mtime_ns=1))
+        assert reader.read().memory.max_usage == 2000  # the reset mark, raised by usage
+    finally:
+        reader.close()
+
+
+def _vmstat(proc: Path, kills: int) -> None:
+    proc.mkdir(exist_ok=True)
+    (proc / "vmstat").write_text(f"nr_free_pages 1\noom_kill {kills}\nnuma_pte_updates 0\n")
+
+
+def test_host_oom_kills_gate_opens_for_the_interval_of_a_change_and_the_next(tmp_path: Path) -> None:
+    from collector.oomkills import HostOomKills
+
+    proc = tmp_path / "proc"
+    _vmstat(proc, 3)
+    gate = HostOomKills(str(proc))
+    try:
+        seen = []
+        for kills in (3, 3, 3, 3, 4, 4, 4, 4):
+            _vmstat(proc, kills)
+            gate.advance()
+            seen.append(gate.open)
+        assert seen == [True, True, False, False, True, True, False, False]
+    finally:
+        gate.close()
+    assert HostOomKills(str(tmp_path / "no-proc")).open  # unreadable: always open
+    (proc / "vmstat").write_text("nr_free_pages 1\n")  # a kernel without the counter
+    old = HostOomKills(str(proc))
+    for _ in range(3):
+        old.advance()
+        assert old.open
+
+
+def test_v1_oom_kill_is_read_while_the_host_counter_moves(tmp_path: Path) -> None:
+    """memory.oom_control is read when the host's vmstat oom_kill changed (this interval
+    or the one before) and with the limits; otherwise the last value stands."""
+    from collector.oomkills import HostOomKills
+
+    root, mem, _ = _v1_copy(tmp_path, limited=True)
+    proc = tmp_path / "proc"
+    _vmstat(proc, 10)
+    gate = HostOomKills(str(proc))
+    reader = open_reader(ref_for(), cgroup_root=str(root), spec_every=100, oom=gate)
+    oom = mem / "memory.oom_control"
+
+    def sample(host_kills: int) -> int:
+        _vmstat(proc, host_kills)
+        gate.advance()
+        return reader.read().memory.events_oom_kill
+
+    try:
+        assert [sample(10) for _ in range(3)] == [0, 0, 0]
+        oom.write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+        assert sample(10) == 0  # the host counted nothing: not read
+        assert sample(12) == 2  # it moved: read
+        oom.write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")  # a late bump
+        assert sample(12) == 3  # still open for the interval after a change
+        oom.write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 4\n")
+        assert sample(12) == 3
+        reader.rebind(dataclasses.replace(reader.ref, state_mtime_ns=1))
+        assert sample(12) == 4  # a spec read reads it whatever the host says
+    finally:
+        reader.close()
+        gate.close()

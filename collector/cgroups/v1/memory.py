@@ -3,6 +3,15 @@
 memory.stat's ``total_*`` keys count the whole subtree (use_hierarchy), which is what
 cAdvisor and Docker report. Swap comes from ``total_swap`` (present with swap
 accounting), so memory.memsw.usage_in_bytes need not be read too.
+
+Three files are not read every sample, since each read costs ~1-2 us per container:
+- ``memory.max_usage_in_bytes`` (the kernel's high-water mark) is read with the limits;
+  between those reads the reported maximum is the larger of that mark and every usage
+  seen since, so it never goes down and catches up with the kernel's at the next spec read;
+- ``memory.failcnt`` counts hits of this group's own limit: read every sample only while
+  a limit is set;
+- ``memory.oom_control``'s ``oom_kill`` is read only while the host's OOM-kill counter
+  moved (``collector.oomkills``), and with the limits.
 """
 
 from __future__ import annotations
@@ -64,7 +73,7 @@ class Memory:
 
     def __init__(self, held: Held) -> None:
         self._usage = held.open("memory.usage_in_bytes", "int", required=True)
-        self._max_usage = held.open("memory.max_usage_in_bytes", "int")
+        self._max_usage = held.cold("memory.max_usage_in_bytes", "int")
         self._failcnt = held.open("memory.failcnt", "int")
         self._stat = held.open("memory.stat", "flat", required=True)
         self._oom = held.open("memory.oom_control", "flat")
@@ -73,10 +82,15 @@ class Memory:
         self._soft = held.cold("memory.soft_limit_in_bytes", "limit")
         self._last_failcnt = 0
         self._failcnt_due = True  # read at least once per spec read
+        self._max_seen = 0  # the kernel's mark at the last spec read, raised by usage since
+        self._last_oom_kill = 0
+        self._oom_due = True  # read at least once per spec read
 
-    def read(self, limited: bool = True) -> MemoryStats:
+    def read(self, limited: bool = True, oom_may_have_moved: bool = True) -> MemoryStats:
         """``limited=False`` (no limit set, as of the last spec read) keeps the last
-        failcnt: it counts hits of this group's own limit and cannot grow without one."""
+        failcnt: it counts hits of this group's own limit and cannot grow without one.
+        ``oom_may_have_moved=False`` (the host counted no OOM kill) keeps the last
+        oom_kill."""
         usage = int(pread(self._usage, READ_SIZE, 0))
         data = pread(self._stat, READ_SIZE, 0)
         # Only the hierarchical half is needed (what cAdvisor and Docker report).
@@ -84,19 +98,22 @@ class Memory:
         if totals is None:  # use_hierarchy off on an old kernel: the group's own counters
             totals = flat_values(data, OWN_KEYS)
         cache, rss, mapped, swap, pgfault, pgmajfault, inactive_file = totals
-        max_usage = int(pread(self._max_usage, READ_SIZE, 0)) if self._max_usage >= 0 else 0
+        max_usage = self._max_seen
+        if usage > max_usage:
+            max_usage = self._max_seen = usage
         if self._failcnt >= 0 and (limited or self._failcnt_due):
             self._last_failcnt = int(pread(self._failcnt, READ_SIZE, 0))
             self._failcnt_due = False
         failcnt = self._last_failcnt
-        oom_kill = 0
-        if self._oom >= 0:
+        if self._oom >= 0 and (oom_may_have_moved or self._oom_due):
+            self._oom_due = False
             # "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n" (oom_kill since 4.13)
             words = pread(self._oom, READ_SIZE, 0).split()
             if words[4:5] == OOM_KILL:
-                oom_kill = int(words[5])
+                self._last_oom_kill = int(words[5])
             else:
-                (oom_kill,) = flat_values(b" ".join(words), OOM_KILL)
+                (self._last_oom_kill,) = flat_values(b" ".join(words), OOM_KILL)
+        oom_kill = self._last_oom_kill
         return MemoryStats(
             usage,
             working_set(usage, inactive_file),
@@ -115,9 +132,12 @@ class Memory:
         )
 
     def read_spec(self) -> tuple[int, int, int]:
-        """(limit, memory+swap limit, reservation); 0 when unlimited. failcnt is read
-        with the next sample even when unlimited (a limit may just have been removed)."""
-        self._failcnt_due = True
+        """(limit, memory+swap limit, reservation); 0 when unlimited. Also takes the
+        kernel's high-water mark, and has failcnt and oom_kill read with the next sample
+        whatever the limit and the host's OOM counter say."""
+        self._failcnt_due = self._oom_due = True
+        if self._max_usage:
+            self._max_seen = int(read_cold(self._max_usage))
         limit = parse_limit(read_cold(self._limit)) if self._limit else 0
         memsw = parse_limit(read_cold(self._memsw_limit)) if self._memsw_limit else 0
         soft = parse_limit(read_cold(self._soft)) if self._soft else 0
