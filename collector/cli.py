@@ -96,6 +96,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how much history /api/v1/containers/NAME keeps (5m)")
     parser.add_argument("--spec-every", type=int, default=60,
                         help="re-read limit files every N samples (60; always when the state file changes)")
+    parser.add_argument("--rescan", type=_duration, default=10.0,
+                        help="full discovery scan at least this often while inotify reports "
+                             "new containers at once (10s; 0 = every interval)")
     parser.add_argument("--per-cpu", action="store_true",
                         help="export container_cpu_usage_seconds_total per cpu (cpu00...)")
     parser.add_argument("--once", action="store_true",
@@ -160,7 +163,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
     prometheus = PrometheusSink(args.label_whitelist, args.per_cpu, args.sys_root)
     pipeline = Pipeline(discovery, [prometheus, *extra], cgroup_root=args.cgroup_root,
                         proc_root=args.proc_root, interval=args.interval, jitter=args.jitter,
-                        history=args.history, spec_every=args.spec_every,
+                        history=args.history, spec_every=args.spec_every, rescan=args.rescan,
                         on_error=lambda msg: print(msg, file=sys.stderr))  # fmt: skip
     prometheus.self_metrics = pipeline.self_metrics
     server = None

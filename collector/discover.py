@@ -140,6 +140,9 @@ class Discovery:
         # config path -> ((mtime_ns, size, inode), ref or None when not running)
         self._states: dict[str, tuple[tuple[int, int, int], ContainerRef | None]] = {}
         self._raw: dict[str, ContainerRef] = {}  # cgroup path -> ref, kept while present
+        # the directories the last walk listed (where a new container's group would
+        # appear), so a watcher can be told of new groups between scans
+        self.walked: frozenset[str] = frozenset()
 
     # -- state roots -------------------------------------------------------------------
 
@@ -245,12 +248,14 @@ class Discovery:
         if not base:
             return
         stack = [(f"/{p}", 1) for p in PARENTS]
+        walked = {base}  # a parent (/docker...) appears in the root
         while stack:
             cgroup, depth = stack.pop()
             try:
                 entries = os.scandir(base + cgroup)
             except (FileNotFoundError, NotADirectoryError):
                 continue
+            walked.add(base + cgroup)
             with entries:
                 for entry in entries:
                     if not entry.is_dir(follow_symlinks=False):
@@ -264,6 +269,7 @@ class Discovery:
                     else:
                         if depth < MAX_DEPTH and self._descend(child, entry.name):
                             stack.append((child, depth + 1))
+        self.walked = frozenset(walked)
 
     @staticmethod
     def _descend(cgroup: str, name: str) -> bool:

@@ -36,6 +36,7 @@ SINKS: dict[str, type[Sink] | str] = {
 }
 FDS_PER_CONTAINER = 16  # a v1 reader holds ~13 (hot files of six controllers, net/dev)
 FD_HEADROOM = 256
+OPEN_TRIES = 5  # a group gone at open is tried again on this many ticks
 
 
 def sink_class(kind: str) -> type[Sink]:
@@ -98,6 +99,7 @@ class Pipeline:
         jitter: float = 0.1,
         history: float = 300.0,
         spec_every: int = 60,
+        rescan: float = 10.0,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.discovery = discovery
@@ -107,6 +109,7 @@ class Pipeline:
         self.interval = interval
         self.jitter = jitter
         self.spec_every = spec_every
+        self.rescan = rescan  # full discovery scan at least this often while inotify watches
         self.stats = SelfStats()
         self.latest: dict[str, Sample] = {}  # replaced whole each tick: safe to read anywhere
         # containers whose state file says running, read or not (``container_state_running``)
@@ -116,12 +119,16 @@ class Pipeline:
         self._readers: dict[str, Reader] = {}
         self.net = NetNamespaces(proc_root)  # net/dev held once per network namespace
         self.oom = HostOomKills(proc_root)  # per-container OOM counters read when it moves
-        self._dead: dict[str, ContainerRef] = {}  # gone at open: not retried until ref changes
+        # gone at open: (ref, opens tried); retried on the next ticks (a runtime creates a
+        # group one controller at a time), then not until the ref changes
+        self._dead: dict[str, tuple[ContainerRef, int]] = {}
         self._on_error = on_error or (lambda msg: None)
         self._errors_seen: set[str] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._observer: object | None = None
+        self._group_watches: dict[str, object] = {}  # cgroup dir -> watchdog ObservedWatch
+        self._handler: object | None = None
         self._nofile = 0
         # called with each scan's refs (e.g. collector.alerts.OomWatcher.sync)
         self.on_scan: list[Callable[[dict[str, ContainerRef]], None]] = []
@@ -158,18 +165,10 @@ class Pipeline:
                         self.stats.read_errors_total += 1
                         self._report(cid, exc)
                 continue
-            if dead.get(cid) == ref:
+            failed = dead.get(cid)
+            if failed is not None and failed[0] == ref and failed[1] >= OPEN_TRIES:
                 continue
-            try:
-                readers[cid] = open_reader(ref, self.cgroup_root, self.proc_root, self.spec_every,
-                                           self.net, self.oom)  # fmt: skip
-                dead.pop(cid, None)
-            except ContainerGone:
-                dead[cid] = ref
-                self.stats.gone_total += 1
-            except OSError as exc:  # EMFILE and the like: retried next scan
-                self.stats.read_errors_total += 1
-                self._report(cid, exc)
+            self._open(cid, ref)
         self.stats.scan_duration_seconds = time.perf_counter() - t0
         self.stats.containers = len(readers)
         return self.events.scanned(refs, time.time_ns())
@@ -194,12 +193,33 @@ class Pipeline:
         for cid in gone:
             reader = self._readers.pop(cid)
             reader.close()
-            self._dead[cid] = reader.ref
+            self._dead[cid] = (reader.ref, OPEN_TRIES)
             self.stats.gone_total += 1
         self.stats.samples_total += len(samples)
         self.stats.read_duration_seconds = time.perf_counter() - t0
         self.stats.containers = len(self._readers)
         return samples
+
+    def _open(self, cid: str, ref: ContainerRef) -> None:
+        try:
+            self._readers[cid] = open_reader(ref, self.cgroup_root, self.proc_root,
+                                             self.spec_every, self.net, self.oom)  # fmt: skip
+            self._dead.pop(cid, None)
+        except ContainerGone:
+            failed = self._dead.get(cid)
+            tries = failed[1] + 1 if failed is not None and failed[0] == ref else 1
+            self._dead[cid] = (ref, tries)
+            if tries == 1:
+                self.stats.gone_total += 1
+        except OSError as exc:  # EMFILE and the like: retried next scan
+            self.stats.read_errors_total += 1
+            self._report(cid, exc)
+
+    def _retry_opens(self) -> None:
+        """On a tick without a scan: groups found half-made are tried again."""
+        for cid, (ref, tries) in list(self._dead.items()):
+            if tries < OPEN_TRIES:
+                self._open(cid, ref)
 
     def _report(self, cid: str, exc: Exception) -> None:
         """An error line once per container and kind, not once per interval."""
@@ -208,10 +228,16 @@ class Pipeline:
             self._errors_seen.add(key)
             self._on_error(f"collector: {cid[:12]}: {exc}")
 
-    def tick(self) -> list[Sample]:
-        """Scan, read, record, and hand the batch, its events and the containers whose
-        state says running (whether or not they could be read) to every sink."""
-        events = self.reconcile()
+    def tick(self, rescan: bool = True) -> list[Sample]:
+        """Scan (unless ``rescan`` is False: inotify is watching), read, record, and hand
+        the batch, its events and the containers whose state says running (whether or not
+        they could be read) to every sink."""
+        if rescan:
+            events = self.reconcile()
+        else:
+            events = []
+            if self._dead:
+                self._retry_opens()
         running = list(self.running.values())
         now_ns = time.time_ns()
         samples = self.read_all()
@@ -229,13 +255,23 @@ class Pipeline:
     # -- the loop -----------------------------------------------------------------------
 
     def run(self) -> None:
-        """Tick every interval (deadline-based, with jitter) until ``stop``; an inotify
-        wake-up between ticks only rescans, so a new container's start is seen at once."""
-        self._watch()
-        next_at = time.monotonic()
+        """Tick every interval (deadline-based, with jitter) until ``stop``.
+
+        While inotify watches the state directories and the cgroup directories containers
+        appear in, a change wakes the loop for a scan at once, so a tick only reads and
+        the full scan (~5 us per container: a stat per state file, a walk of the groups)
+        runs every ``rescan`` seconds as a safety net. Without inotify every tick scans."""
+        watching = self._watch()
+        next_at = next_scan = time.monotonic()
         try:
             while not self._stop.is_set():
-                self.tick()
+                now = time.monotonic()
+                rescan = not watching or now >= next_scan
+                if rescan:
+                    next_scan = now + self.rescan
+                self.tick(rescan)
+                if watching and rescan:
+                    self._watch_groups()
                 spread = self.interval * self.jitter
                 next_at += self.interval + (random.uniform(-spread, spread) if spread else 0.0)
                 now = time.monotonic()
@@ -248,6 +284,7 @@ class Pipeline:
                     if self._stop.is_set():
                         break
                     events = self.reconcile()
+                    self._watch_groups()
                     if events:
                         for sink in self.sinks:
                             sink.write_events(events)
@@ -258,16 +295,17 @@ class Pipeline:
         self._stop.set()
         self._wake.set()
 
-    def _watch(self) -> None:
-        """inotify on each root's containers/ directory; missing roots are left to the
-        periodic rescan."""
+    def _watch(self) -> bool:
+        """inotify on each root's containers/ directory (recursive: state files) and on
+        the cgroup directories discovery walks (not recursive: a new or removed group);
+        False when inotify cannot be used, and then every tick scans."""
         dirs = [str(r / "containers") for r in self.discovery.roots]
         dirs = [d for d in dirs if os.path.isdir(d)]
-        if not dirs:
-            return
-        from watchdog.events import FileSystemEvent, FileSystemEventHandler
-        from watchdog.observers import Observer
-
+        try:
+            from watchdog.events import FileSystemEvent, FileSystemEventHandler
+            from watchdog.observers.inotify import InotifyObserver
+        except ImportError:
+            return False
         wake = self._wake
 
         class Wake(FileSystemEventHandler):
@@ -275,14 +313,41 @@ class Pipeline:
                 if event.event_type in ("created", "moved", "deleted", "closed"):
                     wake.set()
 
-        observer = Observer()
-        for d in dirs:
-            observer.schedule(Wake(), d, recursive=True)
+        self._handler = Wake()
+        observer = InotifyObserver()
+        try:
+            for d in dirs:
+                observer.schedule(self._handler, d, recursive=True)
+        except OSError:  # inotify limits: fall back to scanning every tick
+            return False
         observer.daemon = True
         observer.start()
         self._observer = observer
+        self.reconcile()  # the walk now lists the cgroup directories to watch
+        self._watch_groups()
+        return True
+
+    def _watch_groups(self) -> None:
+        """Follow discovery's walked cgroup directories with non-recursive watches (a
+        missing parent such as /docker is seen appearing in the hierarchy's root)."""
+        observer, watches = self._observer, self._group_watches
+        if observer is None:
+            return
+        walked = self.discovery.walked
+        for d in [d for d in watches if d not in walked]:
+            try:
+                observer.unschedule(watches.pop(d))  # type: ignore[attr-defined]
+            except (KeyError, OSError):
+                pass  # its directory went first
+        for d in walked:
+            if d not in watches:
+                try:
+                    watches[d] = observer.schedule(self._handler, d, recursive=False)  # type: ignore[attr-defined]
+                except OSError:
+                    self.rescan = 0.0  # cannot watch (inotify limits): scan every tick
 
     def _unwatch(self) -> None:
+        self._group_watches.clear()
         observer, self._observer = self._observer, None
         if observer is not None:
             observer.stop()  # type: ignore[attr-defined]

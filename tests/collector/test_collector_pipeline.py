@@ -256,3 +256,41 @@ def test_collector_cli_builds_sinks() -> None:
     finally:
         for sink in sinks:
             sink.close()
+
+
+def test_collector_pipeline_watching_reads_without_scanning_and_sees_new_groups() -> None:
+    """With inotify on the state and cgroup directories a tick only reads: the full scan
+    runs every ``rescan`` seconds, and a group made meanwhile (one controller at a time,
+    as runtimes do) is picked up at once through its directory's event."""
+    from tests.collector.conftest import _make_v1
+
+    sink = RecordingSink()
+    pipe, mine = _group_pipeline(sink, interval=0.1, rescan=3600.0)
+    scans = 0
+    real_scan = pipe.discovery.scan
+
+    def counting_scan():  # type: ignore[no-untyped-def]
+        nonlocal scans
+        scans += 1
+        return real_scan()
+
+    pipe.discovery.scan = counting_scan  # type: ignore[method-assign]
+    thread = threading.Thread(target=pipe.run, daemon=True)
+    thread.start()
+    group = None
+    try:
+        assert _wait(lambda: pipe.stats.ticks_total >= 10)
+        assert scans <= 3  # the first ones only, though ten ticks ran
+        name = f"/box/test-{time.time_ns() % 10**12:012d}"
+        mine.names.add(name)
+        group = _make_v1(name, with_unified=False)
+        assert _wait(lambda: any(s.ref.cgroup == name for s in pipe.latest.values()), timeout=5)
+        assert ("start", None) in sink.actions(name)
+        assert scans < pipe.stats.ticks_total
+    finally:
+        pipe.stop()
+        thread.join(10)
+        pipe.close()
+        if group is not None:
+            group.remove()
+    assert not thread.is_alive()
