@@ -14,7 +14,12 @@ Then, in one process and one run:
   ``influx_us``: line protocol encoding per container;
 - ``us_per_sample`` = tick + prom + influx: all in, scraped every interval
   (``scrape_interval_s`` 1 at the default 1 s interval); ``us_per_sample_scrape_15s``:
-  the same with Prometheus scraping every 15 s (its default).
+  the same with Prometheus scraping every 15 s (the usual scrape_interval).
+
+Ticks run as ``Pipeline.run`` runs them: inotify watches the state and cgroup
+directories, so a tick only reads and every ``--rescan-every``-th tick (10: the
+collector's ``--rescan 10s`` at 1 s) also scans. Each figure is measured in ``--rounds``
+rounds and the median is reported (this machine is shared; ``*_range`` gives min-max).
 
 By default the containers look like real ones: each process has its own network
 namespace (``unshare --net``) and its group has a memory limit, a cpu quota and a pids
@@ -149,8 +154,15 @@ def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) & 1 else (xs[mid - 1] + xs[mid]) / 2
+
+
 def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
-        own_netns: bool = True, spec_every: int = 10) -> dict[str, object]:  # fmt: skip
+        own_netns: bool = True, spec_every: int = 10, rounds: int = 5,
+        rescan_every: int = 10) -> dict[str, object]:  # fmt: skip
     ensure_nofile(n * 20 + 1024)
     root = Path(tempfile.mkdtemp(prefix="box-bench-"))
     factory = BenchGroups()
@@ -165,65 +177,75 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
         encoder: Encoder | None = Encoder("bench")
     except ImportError:
         encoder = None
-    out: dict[str, object] = {"containers": n, "ticks": ticks, "limited": limited,
-                              "own_netns": own_netns, "spec_every": spec_every,
+    out: dict[str, object] = {"containers": n, "ticks": ticks, "rounds": rounds,
+                              "limited": limited, "own_netns": own_netns,
+                              "spec_every": spec_every, "rescan_every": rescan_every,
                               "scrape_interval_s": 1}  # fmt: skip
     try:
         t0 = time.perf_counter()
         for i in range(n):
             fleet.add(f"bench-{i}", with_process=True)
         out["setup_s"] = round(time.perf_counter() - t0, 2)
+        watching = pipeline._watch()  # noqa: SLF001 - as run() does: inotify, then scan less
+        out["inotify"] = watching
         for _ in range(3):  # warm: open readers, fill caches
             pipeline.tick()
         assert pipeline.stats.containers == n, pipeline.stats
         per = ticks * n
-
-        tick_cpu = prom_cpu = 0.0
-        for _ in range(ticks):  # a scrape after every tick: fresh samples each time
-            c = _cpu()
-            pipeline.tick()
-            tick_cpu += _cpu() - c
-            c = _cpu()
-            body = prom.render()
-            prom_cpu += _cpu() - c
-        out["tick_us"] = round(tick_cpu / per * 1e6, 2)
-        out["prom_us"] = round(prom_cpu / per * 1e6, 2)
-        out["prom_bytes_per_container"] = len(body) // n
-
         readers = list(pipeline._readers.values())  # noqa: SLF001
-        advance = pipeline.net.advance if hasattr(pipeline, "net") else lambda: None
-        c = _cpu()
-        for _ in range(ticks):
-            advance()  # as each tick does: a new interval reads every namespace again
-            for r in readers:
-                r.read()
-        out["read_us"] = round((_cpu() - c) / per * 1e6, 2)
-
         files, fds = _floor_files(pipeline)
         out["files_per_container"] = round(len(files) / n, 1)
+        encoder_samples = list(pipeline.latest.values())
         pread = os.pread
-        c = _cpu()
-        for _ in range(ticks):
-            for fd in fds:
-                pread(fd, 65536, 0)
-        out["pread_floor_us"] = round((_cpu() - c) / per * 1e6, 2)
-        c = _cpu()
-        for _ in range(ticks):
-            for path in files:
-                fd = os.open(path, os.O_RDONLY)
-                os.read(fd, 65536)
-                os.close(fd)
-        out["floor_us"] = round((_cpu() - c) / per * 1e6, 2)
+        parts: dict[str, list[float]] = {k: [] for k in (
+            "tick_us", "prom_us", "read_us", "pread_floor_us", "floor_us", "influx_us")}  # fmt: skip
+        k = 0
+        for _ in range(rounds):
+            tick_cpu = prom_cpu = 0.0
+            for _ in range(ticks):  # a scrape after every tick: fresh samples each time
+                k += 1
+                c = _cpu()
+                pipeline.tick(rescan=not watching or k % rescan_every == 0)
+                tick_cpu += _cpu() - c
+                c = _cpu()
+                body = prom.render()
+                prom_cpu += _cpu() - c
+            parts["tick_us"].append(tick_cpu / per * 1e6)
+            parts["prom_us"].append(prom_cpu / per * 1e6)
 
-        influx = 0.0
-        if encoder is not None:
-            samples = list(pipeline.latest.values())
             c = _cpu()
             for _ in range(ticks):
-                for s in samples:
-                    encoder.sample(s)
-            influx = (_cpu() - c) / per * 1e6
-            out["influx_us"] = round(influx, 2)
+                pipeline.net.advance()  # as each tick does: every namespace read again
+                pipeline.oom.advance()
+                for r in readers:
+                    r.read()
+            parts["read_us"].append((_cpu() - c) / per * 1e6)
+
+            c = _cpu()
+            for _ in range(ticks):
+                for fd in fds:
+                    pread(fd, 65536, 0)
+            parts["pread_floor_us"].append((_cpu() - c) / per * 1e6)
+            c = _cpu()
+            for _ in range(ticks):
+                for path in files:
+                    fd = os.open(path, os.O_RDONLY)
+                    os.read(fd, 65536)
+                    os.close(fd)
+            parts["floor_us"].append((_cpu() - c) / per * 1e6)
+
+            if encoder is not None:
+                c = _cpu()
+                for _ in range(ticks):
+                    for s in encoder_samples:
+                        encoder.sample(s)
+                parts["influx_us"].append((_cpu() - c) / per * 1e6)
+        for key, xs in parts.items():
+            if xs:
+                out[key] = round(_median(xs), 2)
+                out[key.removesuffix("_us") + "_range"] = [round(min(xs), 2), round(max(xs), 2)]
+        out["prom_bytes_per_container"] = len(body) // n
+        influx = out.get("influx_us", 0.0)
         out["us_per_sample"] = round(out["tick_us"] + out["prom_us"] + influx, 2)  # type: ignore[operator]
         out["us_per_sample_scrape_15s"] = round(
             out["tick_us"] + out["prom_us"] / 15 + influx, 2)  # type: ignore[operator]  # fmt: skip
@@ -231,6 +253,7 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
         out["rss_mb"] = round(_rss_mb(), 1)
         out["fds_held"] = pipeline.open_files
         out["fds_per_container"] = round(pipeline.open_files / n, 1)
+        out["history_mb"] = round(pipeline.history.nbytes() / 2**20, 1)
         out["rlimit_nofile"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
         if churn:
@@ -266,11 +289,15 @@ def main() -> None:
     ap.add_argument("--unlimited", action="store_true", help="groups without limits")
     ap.add_argument("--netns", choices=("own", "host"), default="own",
                     help="own: a network namespace per container; host: all share the host's")
-    ap.add_argument("--spec-every", type=int, default=10,
-                    help="re-read limits every N samples (the collector's --spec-every)")
+    ap.add_argument("--spec-every", type=int, default=60,
+                    help="re-read limits every N samples (the collector's --spec-every, 60)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of --ticks; medians reported")
+    ap.add_argument("--rescan-every", type=int, default=10,
+                    help="a full discovery scan every N ticks (--rescan 10s at 1 s)")
     args = ap.parse_args()
     print(json.dumps(run(args.containers, args.ticks, args.churn, args.churn_batch,
-                         not args.unlimited, args.netns == "own", args.spec_every)))  # fmt: skip
+                         not args.unlimited, args.netns == "own", args.spec_every,
+                         args.rounds, args.rescan_every)))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -436,3 +436,24 @@ def test_v1_oom_kill_is_read_while_the_host_counter_moves(tmp_path: Path) -> Non
     finally:
         reader.close()
         gate.close()
+
+
+def test_v1_cpuacct_stat_is_read_when_usage_moved(tmp_path: Path) -> None:
+    """The kernel's user/system split changes only when usage grows (cputime_adjust), so
+    an idle group keeps its last split; any change of usage reads it again."""
+    root = copy_tree(V1, tmp_path / "cg")
+    acct = root / "cpuacct" / GROUP[1:]
+    (acct / "cpuacct.usage_percpu").write_text("1000000000 500000000 \n")
+    (acct / "cpuacct.stat").write_text("user 100\nsystem 20\n")
+    reader = open_reader(ref_for(), cgroup_root=str(root), spec_every=100)
+    tick = 10**9 // os.sysconf("SC_CLK_TCK")
+    try:
+        s = reader.read()
+        assert (s.cpu.usage_ns, s.cpu.user_ns, s.cpu.system_ns) == (1_500_000_000, 100 * tick, 20 * tick)
+        (acct / "cpuacct.stat").write_text("user 999\nsystem 999\n")  # cannot happen idle
+        assert reader.read().cpu.user_ns == 100 * tick  # usage still: not read
+        (acct / "cpuacct.usage_percpu").write_text("1000000001 500000000 \n")
+        s = reader.read()
+        assert (s.cpu.usage_ns, s.cpu.user_ns, s.cpu.system_ns) == (1_500_000_001, 999 * tick, 999 * tick)
+    finally:
+        reader.close()

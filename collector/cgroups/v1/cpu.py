@@ -9,6 +9,12 @@ cpustat counters, not adjusted to the scheduler's exact runtime, so their sum is
 cpuacct.usage (1.9% below it on the development host), whereas cpuacct.stat is scaled
 so that user + system = usage (cputime_adjust). Reading it instead would change both the
 total and the split.
+
+cpuacct.stat is re-read only when usage moved since its last reading: the kernel's
+answer is a function of the group's ticks and usage and the previous answer
+(cputime_adjust returns the previous split while usage has not grown, and a tick is
+counted only while a task of the group runs, which grows usage), so an idle group's
+file cannot have changed. Saves ~1.3 us per idle container-sample, exactly.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ class Cpu:
         self._cfs = -1
         self._quota = self._period = self._shares = ""
         self._throttling = (0, 0, 0)  # the last cpu.stat reading
+        self._split = (0, 0)  # the last cpuacct.stat reading (user, system ns)
+        self._split_usage = -1  # usage when it was taken
         self._cfs_due = True  # read cpu.stat with the next sample whatever the quota
         if cpuacct is not None:
             # usage is the sum of usage_percpu (the kernel sums the same per-cpu
@@ -57,20 +65,23 @@ class Cpu:
         elif self._usage >= 0:
             usage = int(pread(self._usage, READ_SIZE, 0))
         if self._stat >= 0:
-            # "user 107\nsystem 6\n"
-            words = pread(self._stat, READ_SIZE, 0).split()
-            if words[0:3:2] == STAT_KEYS:
-                user = int(words[1]) * NS_PER_TICK
-                system = int(words[3]) * NS_PER_TICK
-            else:
-                d = parse_flat(b" ".join(words))
-                user = int(d.get(b"user", 0)) * NS_PER_TICK
-                system = int(d.get(b"system", 0)) * NS_PER_TICK
+            if usage != self._split_usage or usage == 0:
+                self._split = self._read_split()
+                self._split_usage = usage
+            user, system = self._split
         if self._cfs >= 0 and (quota or self._cfs_due):
             self._cfs_due = False
             self._throttling = self._read_cfs()
         periods, throttled, throttled_ns = self._throttling
         return CpuStats(usage, user, system, per_cpu, periods, throttled, throttled_ns)
+
+    def _read_split(self) -> tuple[int, int]:
+        # "user 107\nsystem 6\n"
+        words = pread(self._stat, READ_SIZE, 0).split()
+        if words[0:3:2] == STAT_KEYS:
+            return int(words[1]) * NS_PER_TICK, int(words[3]) * NS_PER_TICK
+        d = parse_flat(b" ".join(words))
+        return int(d.get(b"user", 0)) * NS_PER_TICK, int(d.get(b"system", 0)) * NS_PER_TICK
 
     def _read_cfs(self) -> tuple[int, int, int]:
         # "nr_periods 25\nnr_throttled 22\nthrottled_time 1052011886\n..."
