@@ -71,11 +71,14 @@ class Fleet:
     """The bench containers: cgroups, sleeping processes, state files; ``remove`` all."""
 
     def __init__(self, root: Path, factory: BenchGroups, limited: bool = True,
-                 own_netns: bool = True) -> None:  # fmt: skip
+                 own_netns: bool = True, active: bool = False) -> None:  # fmt: skip
         self.root = root
         self.resources = (Resources(memory=256 << 20, nano_cpus=1_000_000_000, pids_limit=1000)
                           if limited else Resources())  # fmt: skip
-        self.argv = ["unshare", "--net", "sleep", "3600"] if own_netns else ["sleep", "3600"]
+        # idle: a sleeping process; active: a shell that wakes every 0.5 s (a fork and an
+        # exec: cpu usage, pids and memory move between samples, as in a working service)
+        work = ["sh", "-c", "while :; do sleep 0.5; done"] if active else ["sleep", "3600"]
+        self.argv = ["unshare", "--net", *work] if own_netns else work
         self.factory = factory
         self.driver = V1Driver(CGROUP_ROOT)
         self.groups: dict[str, dict[str, str]] = {}  # id -> paths
@@ -162,11 +165,11 @@ def _median(xs: list[float]) -> float:
 
 def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
         own_netns: bool = True, spec_every: int = 10, rounds: int = 5,
-        rescan_every: int = 10) -> dict[str, object]:  # fmt: skip
+        rescan_every: int = 10, active: bool = False) -> dict[str, object]:  # fmt: skip
     ensure_nofile(n * 20 + 1024)
     root = Path(tempfile.mkdtemp(prefix="box-bench-"))
     factory = BenchGroups()
-    fleet = Fleet(root, factory, limited, own_netns)
+    fleet = Fleet(root, factory, limited, own_netns, active)
     prom = PrometheusSink(("bench",))
     pipeline = Pipeline(Discovery([root], CGROUP_ROOT, ("bench",), factories=(factory,)),
                         [prom], history=300.0, spec_every=spec_every)  # fmt: skip
@@ -178,7 +181,7 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
     except ImportError:
         encoder = None
     out: dict[str, object] = {"containers": n, "ticks": ticks, "rounds": rounds,
-                              "limited": limited, "own_netns": own_netns,
+                              "limited": limited, "own_netns": own_netns, "active": active,
                               "spec_every": spec_every, "rescan_every": rescan_every,
                               "scrape_interval_s": 1}  # fmt: skip
     try:
@@ -294,10 +297,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="rounds of --ticks; medians reported")
     ap.add_argument("--rescan-every", type=int, default=10,
                     help="a full discovery scan every N ticks (--rescan 10s at 1 s)")
+    ap.add_argument("--active", action="store_true",
+                    help="each container's process wakes every 0.5 s instead of sleeping")
     args = ap.parse_args()
     print(json.dumps(run(args.containers, args.ticks, args.churn, args.churn_batch,
                          not args.unlimited, args.netns == "own", args.spec_every,
-                         args.rounds, args.rescan_every)))  # fmt: skip
+                         args.rounds, args.rescan_every, args.active)))  # fmt: skip
 
 
 if __name__ == "__main__":

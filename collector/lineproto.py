@@ -45,7 +45,7 @@ import math
 import socket
 from collections.abc import Iterable, Mapping
 
-from collector.model import ContainerRef, Psi, Sample
+from collector.model import ContainerRef, Psi, Sample, Spec
 
 INT64_MAX = 2**63 - 1
 MAX_CACHED_REFS = 8192  # tag strings kept; cleared wholesale past this (container churn)
@@ -137,10 +137,12 @@ class _Tags:
     """One container's tag strings: the base set, and the base plus one extra tag
     (device, interface, resource, action), built once each."""
 
-    __slots__ = ("base", "extra", "pairs", "ref")
+    __slots__ = ("base", "extra", "pairs", "ref", "spec", "spec_fields")
 
     def __init__(self, ref: ContainerRef, host: str) -> None:
         self.ref = ref
+        self.spec: object = None  # the Spec whose fields ``spec_fields`` holds (a reader
+        self.spec_fields = ""  # keeps one Spec object until it reads the limits again)
         self.pairs = ref_tags(ref, host)
         self.base = tag_set(self.pairs)
         self.extra: dict[tuple[str, str], str] = {}
@@ -186,12 +188,7 @@ class Encoder:
             f"pgmajfault={mem.pgmajfault}i,max_usage={mem.max_usage}i,"
             f"limit={spec.memory_limit}i,oom_kill={mem.events_oom_kill}i {t}",
             f"container_pids{tags} current={s.pids.current}i,max={s.pids.max}i {t}",
-            f"container_spec{tags} memory_limit={spec.memory_limit}i,"
-            f"swap_limit={spec.swap_limit}i,reservation={spec.memory_reservation}i,"
-            f"cpu_quota={spec.cpu_quota_us}i,cpu_period={spec.cpu_period_us}i,"
-            f"cpu_shares={spec.cpu_shares}i,pids_max={spec.pids_max}i,"
-            f'cpuset_cpus="{escape_string(spec.cpuset_cpus)}",'
-            f'cpuset_mems="{escape_string(spec.cpuset_mems)}" {t}',
+            f"container_spec{tags} {self._spec_fields(c, spec)} {t}",
         ]
         for device, io in s.blkio.items():
             out.append(
@@ -214,6 +211,20 @@ class Encoder:
                 if text is not None:
                     out.append(text)
         return out
+
+    @staticmethod
+    def _spec_fields(c: _Tags, spec: Spec) -> str:
+        if c.spec is not spec:
+            c.spec = spec
+            c.spec_fields = (
+                f"memory_limit={spec.memory_limit}i,"
+                f"swap_limit={spec.swap_limit}i,reservation={spec.memory_reservation}i,"
+                f"cpu_quota={spec.cpu_quota_us}i,cpu_period={spec.cpu_period_us}i,"
+                f"cpu_shares={spec.cpu_shares}i,pids_max={spec.pids_max}i,"
+                f'cpuset_cpus="{escape_string(spec.cpuset_cpus)}",'
+                f'cpuset_mems="{escape_string(spec.cpuset_mems)}"'
+            )
+        return c.spec_fields
 
     def state(self, ref: ContainerRef, time_ns: int) -> str:
         """One ``container_state`` line (``running=1i``): the container's state file says

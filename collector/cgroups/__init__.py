@@ -178,7 +178,11 @@ class V1Reader(_Base):
     def read(self) -> Sample:
         now = time_ns()
         try:
-            spec = self._spec_now()
+            if self._spec_due > 0:
+                self._spec_due -= 1
+                spec = self._spec
+            else:
+                spec = self._spec_now()
             cpu = self._cpu.read(spec.cpu_quota_us != 0)
             memory = (
                 self._memory.read(spec.memory_limit != 0, self._oom is None or self._oom.open)

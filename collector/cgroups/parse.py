@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 from collector.model import Psi, PsiLine
 
 READ_SIZE = 65536
+# A file holding one integer (a u64 is at most 20 digits, plus sign and newline): asking
+# for 32 bytes instead of 64 KiB spares Python a 64 KiB buffer per read (~0.13 us).
+INT_SIZE = 32
 GONE_ERRNOS = frozenset({errno.ENOENT, errno.ENODEV, errno.ESRCH})
 # v1 reports "no limit" as PAGE_COUNTER_MAX * PAGE_SIZE (9223372036854771712 on 4 KiB
 # pages); anything this large is not a real limit.

@@ -21,7 +21,15 @@ from __future__ import annotations
 
 import os
 
-from collector.cgroups.parse import READ_SIZE, Held, parse_flat, parse_limit, pread, read_cold
+from collector.cgroups.parse import (
+    INT_SIZE,
+    READ_SIZE,
+    Held,
+    parse_flat,
+    parse_limit,
+    pread,
+    read_cold,
+)
 from collector.model import CpuStats
 
 NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
@@ -63,7 +71,7 @@ class Cpu:
             per_cpu = tuple(map(int, pread(self._percpu, READ_SIZE, 0).split()))
             usage = sum(per_cpu)
         elif self._usage >= 0:
-            usage = int(pread(self._usage, READ_SIZE, 0))
+            usage = int(pread(self._usage, INT_SIZE, 0))
         if self._stat >= 0:
             if usage != self._split_usage or usage == 0:
                 self._split = self._read_split()

@@ -19,6 +19,7 @@ from __future__ import annotations
 from operator import itemgetter
 
 from collector.cgroups.parse import (
+    INT_SIZE,
     READ_SIZE,
     Held,
     flat_values,
@@ -91,7 +92,7 @@ class Memory:
         failcnt: it counts hits of this group's own limit and cannot grow without one.
         ``oom_may_have_moved=False`` (the host counted no OOM kill) keeps the last
         oom_kill."""
-        usage = int(pread(self._usage, READ_SIZE, 0))
+        usage = int(pread(self._usage, INT_SIZE, 0))
         data = pread(self._stat, READ_SIZE, 0)
         # Only the hierarchical half is needed (what cAdvisor and Docker report).
         totals = total_fields(data)
@@ -102,7 +103,7 @@ class Memory:
         if usage > max_usage:
             max_usage = self._max_seen = usage
         if self._failcnt >= 0 and (limited or self._failcnt_due):
-            self._last_failcnt = int(pread(self._failcnt, READ_SIZE, 0))
+            self._last_failcnt = int(pread(self._failcnt, INT_SIZE, 0))
             self._failcnt_due = False
         failcnt = self._last_failcnt
         if self._oom >= 0 and (oom_may_have_moved or self._oom_due):

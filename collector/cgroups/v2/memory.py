@@ -7,6 +7,7 @@ file_mapped, failcnt = the "max" event count (as runc does), max_usage = memory.
 from __future__ import annotations
 
 from collector.cgroups.parse import (
+    INT_SIZE,
     READ_SIZE,
     Held,
     flat_values,
@@ -38,7 +39,7 @@ class Memory:
     def read(self) -> MemoryStats:
         if self._current < 0:
             return NO_MEMORY  # memory controller not enabled here
-        usage = int(pread(self._current, READ_SIZE, 0))
+        usage = int(pread(self._current, INT_SIZE, 0))
         inactive_file = rss = cache = mapped = pgfault = pgmajfault = 0
         if self._stat >= 0:
             inactive_file, rss, cache, mapped, pgfault, pgmajfault = flat_values(
@@ -55,8 +56,8 @@ class Memory:
                 )
             else:
                 high, max_, oom, oom_kill = flat_values(b" ".join(words), EVENT_KEYS[1:])
-        peak = int(pread(self._peak, READ_SIZE, 0)) if self._peak >= 0 else 0
-        swap = int(pread(self._swap, READ_SIZE, 0)) if self._swap >= 0 else 0
+        peak = int(pread(self._peak, INT_SIZE, 0)) if self._peak >= 0 else 0
+        swap = int(pread(self._swap, INT_SIZE, 0)) if self._swap >= 0 else 0
         return MemoryStats(
             usage,
             working_set(usage, inactive_file),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collector.cgroups.parse import READ_SIZE, Held, parse_limit, pread, read_cold
+from collector.cgroups.parse import INT_SIZE, Held, parse_limit, pread, read_cold
 from collector.model import PidsStats
 
 
@@ -13,7 +13,7 @@ class Pids:
 
     def read(self, limit: int) -> PidsStats:
         """The count, with the cap last read by ``read_spec``."""
-        current = int(pread(self._current, READ_SIZE, 0)) if self._current >= 0 else 0
+        current = int(pread(self._current, INT_SIZE, 0)) if self._current >= 0 else 0
         return PidsStats(current, limit)
 
     def read_spec(self) -> int:
