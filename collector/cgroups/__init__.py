@@ -183,7 +183,7 @@ class V1Reader(_Base):
                 spec = self._spec
             else:
                 spec = self._spec_now()
-            cpu = self._cpu.read(spec.cpu_quota_us != 0)
+            cpu = self._cpu.read((spec.cpu_period_us or 100_000) if spec.cpu_quota_us else 0)
             memory = (
                 self._memory.read(spec.memory_limit != 0, self._oom is None or self._oom.open)
                 if self._memory is not None

@@ -457,3 +457,32 @@ def test_v1_cpuacct_stat_is_read_when_usage_moved(tmp_path: Path) -> None:
         assert (s.cpu.usage_ns, s.cpu.user_ns, s.cpu.system_ns) == (1_500_000_001, 999 * tick, 999 * tick)
     finally:
         reader.close()
+
+
+def test_v1_cpu_stat_is_read_while_the_quota_timer_can_count(tmp_path: Path) -> None:
+    """With a quota, cpu.stat is read while usage moves and until a read lands two
+    periods (+ slack) after the last move; after that an idle group's file is not read,
+    and the next move of usage reads it again."""
+    import time
+
+    from collector.cgroups.v1.cpu import TIMER_SLACK_NS
+
+    root, _, cpu = _v1_copy(tmp_path, limited=True)
+    (cpu / "cpu.cfs_period_us").write_text("10000\n")  # 10 ms: the tail is 120 ms
+    acct = root / "cpuacct" / GROUP[1:]
+    (acct / "cpuacct.usage_percpu").write_text("100 200 \n")
+    reader = open_reader(ref_for(), cgroup_root=str(root), spec_every=1000)
+    tail = (2 * 10_000_000 + TIMER_SLACK_NS) / 1e9
+    try:
+        reader.read()  # usage seen for the first time: read
+        (cpu / "cpu.stat").write_text(CFS.format(11, 1, 10))
+        assert reader.read().cpu.nr_periods == 11  # within the tail: read
+        time.sleep(tail + 0.05)
+        (cpu / "cpu.stat").write_text(CFS.format(12, 1, 10))  # the timer's last period
+        assert reader.read().cpu.nr_periods == 12  # the read that lands after the tail
+        (cpu / "cpu.stat").write_text(CFS.format(99, 9, 99))  # cannot happen idle
+        assert reader.read().cpu.nr_periods == 12  # idle and past the tail: not read
+        (acct / "cpuacct.usage_percpu").write_text("101 200 \n")
+        assert reader.read().cpu.nr_periods == 99  # it ran again: read
+    finally:
+        reader.close()

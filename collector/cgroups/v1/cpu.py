@@ -15,11 +15,18 @@ answer is a function of the group's ticks and usage and the previous answer
 (cputime_adjust returns the previous split while usage has not grown, and a tick is
 counted only while a task of the group runs, which grows usage), so an idle group's
 file cannot have changed. Saves ~1.3 us per idle container-sample, exactly.
+
+cpu.stat likewise, with the quota's timer in mind: a group is throttled only while it
+runs, and its bandwidth timer, started by running, counts at most two more periods
+after the group last ran before it stops (and unthrottles within a period). So the file
+is read while usage moves and on until a read lands two periods (plus slack) after the
+last move was seen; an idle group's cpu.stat is then known not to change.
 """
 
 from __future__ import annotations
 
 import os
+from time import monotonic_ns
 
 from collector.cgroups.parse import (
     INT_SIZE,
@@ -34,6 +41,7 @@ from collector.model import CpuStats
 
 NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 STAT_KEYS = [b"user", b"system"]
+TIMER_SLACK_NS = 100_000_000  # beyond the two periods: timer latency on a loaded host
 CFS_KEYS = [b"nr_periods", b"nr_throttled", b"throttled_time"]
 
 
@@ -48,6 +56,9 @@ class Cpu:
         self._split = (0, 0)  # the last cpuacct.stat reading (user, system ns)
         self._split_usage = -1  # usage when it was taken
         self._cfs_due = True  # read cpu.stat with the next sample whatever the quota
+        self._cfs_usage = -1  # usage when the last move was seen
+        self._cfs_until = 0  # monotonic ns until which the quota's timer may still count
+        self._cfs_read_at = 0  # monotonic ns of the last cpu.stat read
         if cpuacct is not None:
             # usage is the sum of usage_percpu (the kernel sums the same per-cpu
             # counters), so cpuacct.usage is read only where usage_percpu is missing
@@ -61,10 +72,11 @@ class Cpu:
             self._period = cpu.cold("cpu.cfs_period_us", "int")
             self._shares = cpu.cold("cpu.shares", "int")
 
-    def read(self, quota: bool = True) -> CpuStats:
-        """Usage and throttling. ``quota=False`` (no quota as of the last spec read)
-        keeps the last cpu.stat reading: its counters count this group's own CFS
-        bandwidth periods, which do not run without a quota."""
+    def read(self, quota_period_us: int = 100_000) -> CpuStats:
+        """Usage and throttling. ``quota_period_us`` is the CFS period while a quota is
+        set (as of the last spec read), 0 without one: then the last cpu.stat reading is
+        kept, since its counters count this group's own bandwidth periods, which do not
+        run without a quota."""
         usage = user = system = 0
         per_cpu: tuple[int, ...] = ()
         if self._percpu >= 0:
@@ -77,9 +89,17 @@ class Cpu:
                 self._split = self._read_split()
                 self._split_usage = usage
             user, system = self._split
-        if self._cfs >= 0 and (quota or self._cfs_due):
+        if self._cfs >= 0 and (quota_period_us or self._cfs_due):
+            if usage != self._cfs_usage or (self._percpu < 0 and self._usage < 0):
+                now = monotonic_ns()
+                self._cfs_usage = usage
+                self._cfs_until = now + 2000 * quota_period_us + TIMER_SLACK_NS
+                self._cfs_read_at = now
+                self._throttling = self._read_cfs()
+            elif self._cfs_due or self._cfs_read_at <= self._cfs_until:
+                self._cfs_read_at = monotonic_ns()
+                self._throttling = self._read_cfs()
             self._cfs_due = False
-            self._throttling = self._read_cfs()
         periods, throttled, throttled_ns = self._throttling
         return CpuStats(usage, user, system, per_cpu, periods, throttled, throttled_ns)
 
