@@ -486,3 +486,21 @@ def test_v1_cpu_stat_is_read_while_the_quota_timer_can_count(tmp_path: Path) -> 
         assert reader.read().cpu.nr_periods == 99  # it ran again: read
     finally:
         reader.close()
+
+
+def test_v2_peak_is_the_kernel_mark_raised_by_usage_between_spec_reads(tmp_path: Path) -> None:
+    tree = copy_tree(V2, tmp_path / "cg")
+    group = tree / GROUP[1:]
+    (group / "memory.current").write_text("1000\n")
+    (group / "memory.peak").write_text("5000\n")
+    reader = open_reader(ref_for(), cgroup_root=str(tree), spec_every=3)
+    try:
+        assert reader.read().memory.max_usage == 5000
+        (group / "memory.peak").write_text("9000\n")
+        (group / "memory.current").write_text("6000\n")
+        assert reader.read().memory.max_usage == 6000  # raised by what was seen
+        (group / "memory.current").write_text("10\n")
+        assert reader.read().memory.max_usage == 6000  # never down
+        assert reader.read().memory.max_usage == 9000  # spec read: the kernel's mark
+    finally:
+        reader.close()

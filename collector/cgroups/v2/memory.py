@@ -2,6 +2,9 @@
 
 Mapped onto the v1 names the model uses: rss = anon, cache = file, mapped_file =
 file_mapped, failcnt = the "max" event count (as runc does), max_usage = memory.peak.
+
+memory.peak is read with the limits, as v1's max_usage_in_bytes is: in between, the
+reported peak is the larger of the kernel's last mark and every usage seen since.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ class Memory:
 
     def __init__(self, held: Held) -> None:
         self._current = held.open("memory.current", "int")
-        self._peak = held.open("memory.peak", "int")
+        self._peak = held.cold("memory.peak", "int")
+        self._peak_seen = 0
         self._stat = held.open("memory.stat", "flat")
         self._events = held.open("memory.events", "flat")
         self._swap = held.open("memory.swap.current", "int")
@@ -56,7 +60,9 @@ class Memory:
                 )
             else:
                 high, max_, oom, oom_kill = flat_values(b" ".join(words), EVENT_KEYS[1:])
-        peak = int(pread(self._peak, INT_SIZE, 0)) if self._peak >= 0 else 0
+        peak = self._peak_seen
+        if usage > peak:
+            peak = self._peak_seen = usage
         swap = int(pread(self._swap, INT_SIZE, 0)) if self._swap >= 0 else 0
         return MemoryStats(
             usage,
@@ -76,7 +82,9 @@ class Memory:
         )
 
     def read_spec(self) -> tuple[int, int, int]:
-        """(limit, swap limit, reservation); 0 when "max"."""
+        """(limit, swap limit, reservation); 0 when "max". Takes the kernel's peak too."""
+        if self._peak:
+            self._peak_seen = int(read_cold(self._peak))
         limit = parse_limit(read_cold(self._max)) if self._max else 0
         swap_limit = parse_limit(read_cold(self._swap_max)) if self._swap_max else 0
         low = parse_limit(read_cold(self._low)) if self._low else 0
