@@ -11,7 +11,8 @@ Then, in one process and one run:
   no parsing (what any reader of these files pays); ``pread_floor_us``: one pread of
   each file the readers hold, no parsing (the kernel's share of ``read_us``);
 - ``prom_us``: rendering ``/metrics`` per container, after each tick (fresh samples);
-  ``influx_us``: line protocol encoding per container;
+  ``influx_us``: what the InfluxDB sink does per container: line protocol, the batch
+  joined and gzipped (level 1, as ``collector.sinks.influx_v1`` posts it);
 - ``us_per_sample`` = tick + prom + influx: all in, scraped every interval
   (``scrape_interval_s`` 1 at the default 1 s interval); ``us_per_sample_scrape_15s``:
   the same with Prometheus scraping every 15 s (the usual scrape_interval).
@@ -31,6 +32,9 @@ namespace (``unshare --net``) and its group has a memory limit, a cpu quota and 
 cap (``--unlimited`` and ``--netns host`` measure the other cases: a collector may skip
 work for unlimited groups and for containers sharing a namespace).
 
+With ``--netdata`` it then runs netdata's C cgroups plugin on the same groups for a
+same-run baseline (``netdata_us_per_sample``, ``netdata_over_us_scrape_15s``).
+
 With ``--churn K`` it also starts and stops K containers (groups + state files) while
 ticking and reports whether held descriptors returned to the baseline. Everything it
 creates is removed, also on failure. Prints one JSON object.
@@ -39,6 +43,7 @@ creates is removed, also on failure. Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import resource
@@ -52,6 +57,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collector.discover import Discovery  # noqa: E402
+from collector.lineproto import Encoder  # noqa: E402
 from collector.pipeline import Pipeline, ensure_nofile  # noqa: E402
 from collector.sinks.prometheus import PrometheusSink  # noqa: E402
 from runtime.cgroups.base import Resources  # noqa: E402
@@ -201,7 +207,7 @@ def _median(xs: list[float]) -> float:
 def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
         own_netns: bool = True, spec_every: int = 10, rounds: int = 5,
         rescan_every: int = 10, active: bool = False,
-        interval: float = 1.0) -> dict[str, object]:  # fmt: skip
+        interval: float = 1.0, netdata: bool = False) -> dict[str, object]:  # fmt: skip
     ensure_nofile(n * 20 + 1024)
     root = Path(tempfile.mkdtemp(prefix="box-bench-"))
     factory = BenchGroups()
@@ -210,12 +216,7 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
     pipeline = Pipeline(Discovery([root], CGROUP_ROOT, ("bench",), factories=(factory,)),
                         [prom], history=300.0, spec_every=spec_every)  # fmt: skip
     prom.self_metrics = pipeline.self_metrics
-    try:
-        from collector.lineproto import Encoder
-
-        encoder: Encoder | None = Encoder("bench")
-    except ImportError:
-        encoder = None
+    encoder = Encoder("bench")
     out: dict[str, object] = {"containers": n, "ticks": ticks, "rounds": rounds,
                               "limited": limited, "own_netns": own_netns, "active": active,
                               "spec_every": spec_every, "rescan_every": rescan_every,
@@ -290,12 +291,13 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
                     os.close(fd)
             parts["floor_us"].append((_cpu() - c) / per * 1e6)
 
-            if encoder is not None:
-                c = _cpu()
-                for _ in range(ticks):
-                    for s in encoder_samples:
-                        encoder.sample(s)
-                parts["influx_us"].append((_cpu() - c) / per * 1e6)
+            c = _cpu()
+            for _ in range(ticks):  # what the InfluxDB v1 sink does with a batch
+                lines: list[str] = []
+                for s in encoder_samples:
+                    lines.extend(encoder.sample(s))
+                gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
+            parts["influx_us"].append((_cpu() - c) / per * 1e6)
         for key, xs in parts.items():
             if xs:
                 out[key] = round(_median(xs), 2)
@@ -313,6 +315,13 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
         out["history_mb"] = round(pipeline.history.nbytes() / 2**20, 1)
         out["rlimit_nofile"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
+        if netdata:
+            from netdata_baseline import measure
+
+            out.update(measure(n))
+            if "netdata_us_per_sample" in out:
+                out["netdata_over_us_scrape_15s"] = round(
+                    out["netdata_us_per_sample"] / out["us_per_sample_scrape_15s"], 2)  # type: ignore[operator]  # fmt: skip
         if churn:
             base = _fds()
             t0 = time.perf_counter()
@@ -354,12 +363,15 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=1.0,
                     help="seconds between the measured ticks, as the collector paces them "
                          "(1; 0 = back to back, which skews the files read: see the docstring)")
+    ap.add_argument("--netdata", action="store_true",
+                    help="also run netdata's cgroups plugin on the same groups (bench/netdata_baseline.py)")
     ap.add_argument("--active", action="store_true",
                     help="each container's process wakes every 0.5 s instead of sleeping")
     args = ap.parse_args()
     print(json.dumps(run(args.containers, args.ticks, args.churn, args.churn_batch,
                          not args.unlimited, args.netns == "own", args.spec_every,
-                         args.rounds, args.rescan_every, args.active, args.interval)))  # fmt: skip
+                         args.rounds, args.rescan_every, args.active, args.interval,
+                         args.netdata)))  # fmt: skip
 
 
 if __name__ == "__main__":

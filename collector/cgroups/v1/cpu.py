@@ -85,7 +85,7 @@ class Cpu:
         elif self._usage >= 0:
             usage = int(pread(self._usage, INT_SIZE, 0))
         if self._stat >= 0:
-            if usage != self._split_usage or usage == 0:
+            if usage != self._split_usage or (self._percpu < 0 and self._usage < 0):
                 self._split = self._read_split()
                 self._split_usage = usage
             user, system = self._split
