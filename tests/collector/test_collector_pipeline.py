@@ -294,3 +294,40 @@ def test_collector_pipeline_watching_reads_without_scanning_and_sees_new_groups(
         if group is not None:
             group.remove()
     assert not thread.is_alive()
+
+
+def test_collector_pipeline_retries_a_group_found_half_made(v1_group) -> None:  # type: ignore[no-untyped-def]
+    """A runtime makes a group one controller at a time: a group seen before its pids
+    directory exists is opened on a later tick without a scan, and one that never
+    completes is given up after OPEN_TRIES ticks (then retried only when it changes)."""
+    import os
+
+    from collector.pipeline import OPEN_TRIES
+
+    sink = RecordingSink()
+    pipe, mine = _group_pipeline(sink)
+    try:
+        group = v1_group()
+        pids_dir = group.paths["pids"]
+        os.rmdir(pids_dir)  # not made yet
+        mine.names.add(group.name)
+        pipe.tick()
+        assert all(s.ref.cgroup != group.name for s in sink.batches[-1])
+        assert pipe.stats.gone_total == 1 and pipe.stats.read_errors_total == 0
+        os.mkdir(pids_dir)
+        pipe.tick(rescan=False)  # no scan: the retry opens it
+        assert [s.ref.cgroup for s in sink.batches[-1]] == [group.name]
+        assert pipe.stats.gone_total == 1  # counted once
+
+        other = v1_group()
+        os.rmdir(other.paths["pids"])
+        mine.names.add(other.name)
+        pipe.tick()
+        for _ in range(OPEN_TRIES + 2):
+            pipe.tick(rescan=False)
+        assert pipe._dead[other.name][1] == OPEN_TRIES  # noqa: SLF001 - given up
+        os.mkdir(other.paths["pids"])
+        pipe.tick(rescan=False)
+        assert all(s.ref.cgroup != other.name for s in sink.batches[-1])
+    finally:
+        pipe.close()
