@@ -10,7 +10,7 @@ Then, in one process and one run:
 - ``read_us``: the readers alone; ``floor_us``: open/read/close of the same files with
   no parsing (what any reader of these files pays); ``pread_floor_us``: one pread of
   each file the readers hold, no parsing (the kernel's share of ``read_us``);
-- ``prom_us``: rendering ``/metrics`` per container, after each tick (fresh samples);
+- ``prom_us``: rendering ``/metrics`` per container, half an interval after each tick;
   ``influx_us``: what the InfluxDB sink does per container: line protocol, the batch
   joined and gzipped (level 1, as ``collector.sinks.influx_v1`` posts it);
 - ``us_per_sample`` = tick + prom + influx: all in, scraped every interval
@@ -258,6 +258,8 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
                 c = _cpu()
                 pipeline.tick(rescan=not watching or k % rescan_every == 0)
                 tick_cpu += _cpu() - c
+                # the scrape half an interval later (a scraper's phase is arbitrary)
+                time.sleep(max(0.0, next_at - interval / 2 - time.monotonic()))
                 c = _cpu()
                 body = prom.render()
                 prom_cpu += _cpu() - c
