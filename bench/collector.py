@@ -240,6 +240,7 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
         rss_collecting = _rss_mb()
         readers = list(pipeline._readers.values())  # noqa: SLF001
         files, fds = _floor_files(pipeline)
+        time.sleep(interval)  # one interval on: idle groups' gates closed, busy ones' open
         touched = _touched_fds(pipeline, readers)
         out["files_per_container"] = round(len(files) / n, 1)
         out["reads_per_container"] = round(len(touched) / n, 1)
