@@ -11,8 +11,10 @@ Then, in one process and one run:
   no parsing (what any reader of these files pays); ``pread_floor_us``: one pread of
   each file the readers hold, no parsing (the kernel's share of ``read_us``);
 - ``prom_us``: rendering ``/metrics`` per container, half an interval after each tick;
-  ``influx_us``: what the InfluxDB sink does per container: line protocol, the batch
-  joined and gzipped (level 1, as ``collector.sinks.influx_v1`` posts it);
+  ``influx_us``: what the InfluxDB sink does per container: line protocol and the batch
+  joined, as posted to a server on loopback (the default deployment; ``--influx-gzip
+  auto`` sends it plain there); ``influx_gzip_us`` with the level-1 gzip a remote server
+  gets (``us_per_sample_scrape_15s_gzip``);
 - ``us_per_sample`` = tick + prom + influx: all in, scraped every interval
   (``scrape_interval_s`` 1 at the default 1 s interval); ``us_per_sample_scrape_15s``:
   the same with Prometheus scraping every 15 s (the usual scrape_interval).
@@ -248,7 +250,7 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
         pread = os.pread
         parts: dict[str, list[float]] = {k: [] for k in (
             "tick_us", "prom_us", "read_us", "read_floor_us", "pread_floor_us", "floor_us",
-            "influx_us")}  # fmt: skip
+            "influx_us", "influx_gzip_us")}  # fmt: skip
         k = 0
         for _ in range(rounds):
             tick_cpu = prom_cpu = 0.0
@@ -294,13 +296,16 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
                     os.close(fd)
             parts["floor_us"].append((_cpu() - c) / per * 1e6)
 
-            c = _cpu()
-            for _ in range(ticks):  # what the InfluxDB v1 sink does with a batch
-                lines: list[str] = []
-                for s in encoder_samples:
-                    lines.extend(encoder.sample(s))
-                gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
-            parts["influx_us"].append((_cpu() - c) / per * 1e6)
+            for key, compress in (("influx_us", False), ("influx_gzip_us", True)):
+                c = _cpu()
+                for _ in range(ticks):  # what the InfluxDB v1 sink does with a batch
+                    lines: list[str] = []
+                    for s in encoder_samples:
+                        lines.extend(encoder.sample(s))
+                    batch = ("\n".join(lines) + "\n").encode()
+                    if compress:
+                        gzip.compress(batch, compresslevel=1)
+                parts[key].append((_cpu() - c) / per * 1e6)
         for key, xs in parts.items():
             if xs:
                 out[key] = round(_median(xs), 2)
@@ -310,6 +315,8 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
         out["us_per_sample"] = round(out["tick_us"] + out["prom_us"] + influx, 2)  # type: ignore[operator]
         out["us_per_sample_scrape_15s"] = round(
             out["tick_us"] + out["prom_us"] / 15 + influx, 2)  # type: ignore[operator]  # fmt: skip
+        out["us_per_sample_scrape_15s_gzip"] = round(
+            out["tick_us"] + out["prom_us"] / 15 + out["influx_gzip_us"], 2)  # type: ignore[operator]  # fmt: skip
         out["cpu_pct_of_core_at_1s"] = round(out["us_per_sample"] * n / 1e4, 2)  # type: ignore[operator]
         out["rss_mb"] = round(rss_collecting, 1)  # ticks and scrapes, before the floors
         out["rss_end_mb"] = round(_rss_mb(), 1)  # with the bench's own lists, after its loops

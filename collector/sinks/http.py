@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import ipaddress
 import time
 import urllib.parse
 from collections.abc import Iterable
@@ -73,3 +74,24 @@ def split_userinfo(url: str) -> tuple[str, str, str]:
 def basic_auth(user: str, password: str) -> str:
     """The ``Authorization`` value of HTTP basic auth."""
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+GZIP_CHOICES = ("auto", "always", "never")
+
+
+def wants_gzip(url: str, mode: str = "auto") -> bool:
+    """Whether to gzip request bodies to ``url``: ``always``/``never``, or ``auto``: only
+    when the server is not on a loopback address (localhost, 127.0.0.0/8, ::1), since
+    compression spends CPU on both ends to save bytes that cross a network (Telegraf's
+    InfluxDB output does not compress by default at all). Names are not resolved."""
+    if mode not in GZIP_CHOICES:
+        raise ValueError(f"gzip must be one of {', '.join(GZIP_CHOICES)}: {mode!r}")
+    if mode != "auto":
+        return mode == "always"
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name: assume it crosses a network

@@ -1,6 +1,6 @@
 """InfluxDB sinks: the collector's flags for them and building them from parsed options.
 
-Two backends behind one behaviour (batching, gzip, retries, a bounded buffer that drops
+Two backends behind one behaviour (batching, gzip off loopback, retries, a bounded buffer that drops
 the oldest): ``InfluxV1Sink`` (plain ``/write``, InfluxDB 1.x) and ``InfluxV2Sink``
 (``influxdb-client``, InfluxDB 2.x/3.x/1.8+ and VictoriaMetrics). Secrets can come from
 the environment (``BOXWATCH_INFLUX_PASSWORD``, ``BOXWATCH_INFLUX_TOKEN``) so they need not
@@ -16,6 +16,7 @@ from typing import Any
 
 from collector.sinks.base import Sink, SinkError
 from collector.sinks.buffer import Backoff
+from collector.sinks.http import GZIP_CHOICES
 from collector.sinks.influx_v1 import InfluxV1Sink
 from collector.sinks.influx_v2 import InfluxV2Sink
 
@@ -63,6 +64,8 @@ def add_arguments(parser: Any) -> None:
          help="v2 token (or $BOXWATCH_INFLUX_TOKEN); never logged")
     _add(parser, "--influx-create-db", action=argparse.BooleanOptionalAction, default=True,
          help="create the database (v1) or bucket (v2) when missing")
+    _add(parser, "--influx-gzip", choices=GZIP_CHOICES, default="auto",
+         help="gzip request bodies: auto = unless the server is on loopback (auto)")
     _add(parser, "--influx-timeout", type=duration, default=10.0, help="per request")
     _add(parser, "--influx-retry-max", type=duration, default=30.0,
          help="cap of the exponential backoff between retries")
@@ -95,6 +98,7 @@ def build(kind: str, url: str, args: argparse.Namespace) -> Sink:
     """The sink of ``kind`` ("influxdb-v1"/"influxdb-v2") at ``url``; SinkError if unusable."""
     options = common_options(args)
     create = bool(_get(args, "influx_create_db", True))
+    options["gzip"] = _get(args, "influx_gzip", "auto")
     try:
         if kind == "influxdb-v1":
             return InfluxV1Sink(

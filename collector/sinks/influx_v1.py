@@ -15,7 +15,7 @@ import urllib.request
 from typing import Any
 
 from collector.sinks.buffer import LineSink, SendError
-from collector.sinks.http import basic_auth, parse_retry_after, redact, split_userinfo
+from collector.sinks.http import basic_auth, parse_retry_after, redact, split_userinfo, wants_gzip
 
 __all__ = ["InfluxV1Sink", "V1Transport", "quote_ident", "server_message"]
 
@@ -38,7 +38,8 @@ def server_message(body: bytes) -> str:
 
 
 class V1Transport:
-    """POSTs gzip line protocol to ``/write``; creates the database through ``/query``."""
+    """POSTs line protocol to ``/write`` (gzipped unless ``gzip`` says not: see
+    ``wants_gzip``); creates the database through ``/query``."""
 
     def __init__(
         self,
@@ -49,8 +50,10 @@ class V1Transport:
         password: str = "",
         create_db: bool = True,
         timeout: float = 10.0,
+        gzip: str = "auto",
     ) -> None:
         base, url_user, url_password = split_userinfo(url)
+        self.gzip = wants_gzip(base, gzip)
         self.base = base
         self.db = db
         self.rp = rp
@@ -62,7 +65,9 @@ class V1Transport:
         if rp:
             params["rp"] = rp
         self.write_url = f"{base}/write?{urllib.parse.urlencode(params)}"
-        self.headers = {"Content-Type": "text/plain; charset=utf-8", "Content-Encoding": "gzip"}
+        self.headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.gzip:
+            self.headers["Content-Encoding"] = "gzip"
         if self.user or self.password:
             self.headers["Authorization"] = basic_auth(self.user, self.password)
 
@@ -101,7 +106,7 @@ class V1Transport:
         self._post(f"{self.base}/query", body.encode(), headers)
 
     def send(self, body: bytes) -> None:
-        data = gzip.compress(body, compresslevel=1)
+        data = gzip.compress(body, compresslevel=1) if self.gzip else body
         try:
             self._post(self.write_url, data, self.headers)
         except SendError as exc:
@@ -130,7 +135,8 @@ class InfluxV1Sink(LineSink):
         password: str = "",
         create_db: bool = True,
         timeout: float = 10.0,
+        gzip: str = "auto",
         **options: Any,
     ) -> None:
-        transport = V1Transport(url, db, rp, user, password, create_db, timeout)
+        transport = V1Transport(url, db, rp, user, password, create_db, timeout, gzip)
         super().__init__(transport, **options)

@@ -17,7 +17,7 @@ from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from collector.sinks.buffer import LineSink, SendError
-from collector.sinks.http import parse_retry_after, redact, split_userinfo
+from collector.sinks.http import parse_retry_after, redact, split_userinfo, wants_gzip
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ def _message(exc: InfluxDBError) -> str:
 
 
 class V2Transport:
-    """Writes through ``WriteApi.write`` (gzip by the client); ensures the bucket."""
+    """Writes through ``WriteApi.write`` (gzipped by the client unless ``gzip`` says not:
+    see ``wants_gzip``); ensures the bucket."""
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class V2Transport:
         token: str = "",
         create_bucket: bool = True,
         timeout: float = 10.0,
+        gzip: str = "auto",
     ) -> None:
         base, _, _ = split_userinfo(url)
         self.base = base
@@ -52,7 +54,8 @@ class V2Transport:
         self.token = token
         self.create_bucket = create_bucket
         self.client = InfluxDBClient(
-            url=base, token=token, org=org, timeout=int(timeout * 1000), enable_gzip=True,
+            url=base, token=token, org=org, timeout=int(timeout * 1000),
+            enable_gzip=wants_gzip(base, gzip),
             retries=False,
         )  # fmt: skip
         self.write_api = self.client.write_api(write_options=SYNCHRONOUS)
@@ -118,7 +121,8 @@ class InfluxV2Sink(LineSink):
         token: str = "",
         create_bucket: bool = True,
         timeout: float = 10.0,
+        gzip: str = "auto",
         **options: Any,
     ) -> None:
-        transport = V2Transport(url, org, bucket, token, create_bucket, timeout)
+        transport = V2Transport(url, org, bucket, token, create_bucket, timeout, gzip)
         super().__init__(transport, **options)

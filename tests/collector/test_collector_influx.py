@@ -116,7 +116,8 @@ def test_collector_influx_v1_real_influxd_stores_what_was_read(
     samples = read_samples(box, containers)
     assert all(s.spec.memory_limit == 64 << 20 and s.pids.current >= 1 for s in samples)
     with influxd() as server:
-        sink = InfluxV1Sink(server.url, db="bw", rp="autogen", host="node1", backoff=FAST)
+        sink = InfluxV1Sink(server.url, db="bw", rp="autogen", host="node1", backoff=FAST,
+                            gzip="always")  # the real server takes our gzip; others send plain
         try:
             sink.write(samples)
             sink.write_events([Event(samples[0].timestamp_ns + 1, samples[0].ref, "die", 137)])
@@ -165,7 +166,7 @@ def test_collector_influx_v2_victoria_metrics_stores_what_was_read(
     samples = read_samples(box, containers)
     with victoria_metrics() as vm:
         sink = InfluxV2Sink(vm.url, org="org", bucket="bw", token=TOKEN, host="node1",
-                            backoff=FAST)  # fmt: skip
+                            backoff=FAST, gzip="always")  # fmt: skip
         try:
             sink.write(samples)
             assert sink.flush(10), sink.health()
@@ -237,7 +238,7 @@ def v1(url: str, **kw: object) -> InfluxV1Sink:
 
 
 def test_collector_influx_v1_request_shape(peer: Scripted, one_sample: Sample) -> None:
-    sink = v1(peer.url, rp="week", batch_size=3)
+    sink = v1(peer.url, rp="week", batch_size=3, gzip="always")
     try:
         sink.write([one_sample, replace(one_sample, timestamp_ns=one_sample.timestamp_ns + 1)])
         assert sink.flush(5)
@@ -346,7 +347,8 @@ def test_collector_influx_v2_request_shape_and_missing_bucket_api(
     peer: Scripted, one_sample: Sample
 ) -> None:
     peer.script("/api/v2/buckets", Reply(404, '{"message":"not found"}'))
-    sink = InfluxV2Sink(peer.url, org="acme", bucket="bw", token=TOKEN, host="n", backoff=FAST)
+    sink = InfluxV2Sink(peer.url, org="acme", bucket="bw", token=TOKEN, host="n", backoff=FAST,
+                        gzip="always")
     try:
         sink.write([one_sample])
         assert sink.flush(10), sink.health()
@@ -556,3 +558,29 @@ def test_collector_influx_v2_victoria_outage_is_retried_through_the_client(
 
         assert wait_for(all_there, 15)
     assert health["written"] == 4 * len(stamps) and health["dropped_points"] == 0
+
+
+def test_collector_influx_gzip_only_off_loopback_by_default(peer: Scripted, one_sample: Sample) -> None:
+    """auto: plain bodies to a loopback server (compression would only cost CPU on both
+    ends), gzip to anything else; always/never force it; a bad mode is refused."""
+    from collector.sinks.http import wants_gzip
+
+    assert not wants_gzip("http://127.0.0.1:8086") and not wants_gzip("http://[::1]:8086")
+    assert not wants_gzip("http://localhost:8086") and not wants_gzip("http://127.8.9.1")
+    assert wants_gzip("http://influx.example:8086") and wants_gzip("https://10.0.0.5:8086")
+    assert wants_gzip("http://127.0.0.1", "always") and not wants_gzip("http://10.0.0.5", "never")
+    with pytest.raises(ValueError, match="'sometimes'"):
+        wants_gzip("http://127.0.0.1", "sometimes")
+    for make in (lambda: v1(peer.url),
+                 lambda: InfluxV2Sink(peer.url, org="o", bucket="b", token=TOKEN, host="n",
+                                      backoff=FAST)):  # fmt: skip
+        seen = len(peer.requests())
+        sink = make()
+        try:
+            sink.write([one_sample])
+            assert sink.flush(10), sink.health()
+        finally:
+            sink.close()
+        (write,) = [r for r in peer.requests()[seen:] if r.path.endswith("/write")]
+        assert "Content-Encoding" not in write.headers or write.headers["Content-Encoding"] == "identity"
+        assert write.body.decode().startswith("container_")  # plain line protocol
