@@ -242,7 +242,10 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
         rss_collecting = _rss_mb()
         readers = list(pipeline._readers.values())  # noqa: SLF001
         files, fds = _floor_files(pipeline)
-        time.sleep(interval)  # one interval on: idle groups' gates closed, busy ones' open
+        for _ in range(2):  # paced ticks first: the gates as in steady state
+            time.sleep(interval)
+            pipeline.tick(rescan=not watching)
+        time.sleep(interval)
         touched = _touched_fds(pipeline, readers)
         out["files_per_container"] = round(len(files) / n, 1)
         out["reads_per_container"] = round(len(touched) / n, 1)
