@@ -504,3 +504,28 @@ def test_v2_peak_is_the_kernel_mark_raised_by_usage_between_spec_reads(tmp_path:
         assert reader.read().memory.max_usage == 9000  # spec read: the kernel's mark
     finally:
         reader.close()
+
+
+def test_v1_unchanged_files_give_the_same_values_and_any_change_is_seen(tmp_path: Path) -> None:
+    """An idle group's unchanged files are not parsed again (the previous objects are
+    handed out), yet a change in any one file shows: memory.stat alone, usage_percpu
+    alone, or the blkio ops file alone (an empty flush counts an op and no bytes)."""
+    root = copy_tree(V1, tmp_path / "cg")
+    mem, acct, blk = (root / c / GROUP[1:] for c in ("memory", "cpuacct", "blkio"))
+    reader = open_reader(ref_for(), cgroup_root=str(root), spec_every=100)
+    try:
+        first = reader.read()
+        again = reader.read()
+        assert again.memory is first.memory and again.cpu is first.cpu
+        assert again.blkio is first.blkio and again.blkio["254:0"].write_ops == 80
+        stat = (mem / "memory.stat").read_text()
+        (mem / "memory.stat").write_text(stat.replace("total_pgfault ", "total_pgfault 1"))
+        assert reader.read().memory.pgfault == int("1" + str(first.memory.pgfault))
+        (acct / "cpuacct.usage_percpu").write_text("5 7 \n")
+        assert reader.read().cpu.per_cpu_ns == (5, 7)
+        ops = blk / "blkio.throttle.io_serviced_recursive"
+        ops.write_text(ops.read_text().replace("254:0 Write 80", "254:0 Write 81"))
+        s = reader.read()
+        assert s.blkio["254:0"].write_ops == 81 and s.blkio["254:0"].write_bytes == first.blkio["254:0"].write_bytes
+    finally:
+        reader.close()

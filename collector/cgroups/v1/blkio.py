@@ -18,6 +18,7 @@ SOURCES = (
     ("blkio.io_service_bytes_recursive", "blkio.io_serviced_recursive"),
 )
 PROBE_EVERY = 10
+EMPTY: dict[str, IoStats] = {}  # shared: samples are never changed once made
 
 
 def parse_rw(data: bytes) -> dict[bytes, list[int]]:
@@ -47,6 +48,8 @@ class Blkio:
     def __init__(self, held: Held) -> None:
         self._pairs: list[tuple[int, int]] = []
         self._idle = 0  # reads left before the other sources are probed again
+        # the last bytes and ops files with a device, and what was made of them
+        self._last: tuple[bytes, bytes, dict[str, IoStats]] = (b"", b"", EMPTY)
         throttle_found = False
         for i, (bytes_file, ops_file) in enumerate(SOURCES):
             if i == 1 and throttle_found:
@@ -66,15 +69,24 @@ class Blkio:
             self._idle -= 1
             pairs = pairs[:1]
         for b, o in pairs:
-            by_bytes = parse_rw(pread(b, READ_SIZE, 0))
-            if not by_bytes:
+            raw = pread(b, READ_SIZE, 0)
+            by_bytes = parse_rw(raw) if raw != self._last[0] else None
+            if by_bytes is not None and not by_bytes:
                 continue
-            by_ops = parse_rw(pread(o, READ_SIZE, 0)) if o >= 0 else {}
+            # the ops file is read whenever the bytes file has a device: an empty flush
+            # counts an op and no bytes
+            raw_ops = pread(o, READ_SIZE, 0) if o >= 0 else b""
+            if by_bytes is None:
+                if raw_ops == self._last[1]:
+                    return self._last[2]  # unchanged: what was made of it last time
+                by_bytes = parse_rw(raw)
+            by_ops = parse_rw(raw_ops)
             out: dict[str, IoStats] = {}
             for dev, (rb, wb) in by_bytes.items():
                 ro, wo = by_ops.get(dev, (0, 0))
                 out[dev.decode()] = IoStats(rb, wb, ro, wo)
+            self._last = (raw, raw_ops, out)
             return out
         if pairs is self._pairs:
             self._idle = PROBE_EVERY
-        return {}
+        return EMPTY

@@ -59,6 +59,8 @@ class Cpu:
         self._cfs_usage = -1  # usage when the last move was seen
         self._cfs_until = 0  # monotonic ns until which the quota's timer may still count
         self._cfs_read_at = 0  # monotonic ns of the last cpu.stat read
+        self._last_raw = b""  # the last cpuacct.usage_percpu content
+        self._last = CpuStats(usage_ns=-1)
         if cpuacct is not None:
             # usage is the sum of usage_percpu (the kernel sums the same per-cpu
             # counters), so cpuacct.usage is read only where usage_percpu is missing
@@ -79,9 +81,15 @@ class Cpu:
         run without a quota."""
         usage = user = system = 0
         per_cpu: tuple[int, ...] = ()
+        last = self._last
         if self._percpu >= 0:
-            per_cpu = tuple(map(int, pread(self._percpu, READ_SIZE, 0).split()))
-            usage = sum(per_cpu)
+            raw = pread(self._percpu, READ_SIZE, 0)
+            if raw == self._last_raw:  # idle: the same counters as last time
+                per_cpu, usage = last.per_cpu_ns, last.usage_ns
+            else:
+                per_cpu = tuple(map(int, raw.split()))
+                usage = sum(per_cpu)
+                self._last_raw = raw
         elif self._usage >= 0:
             usage = int(pread(self._usage, INT_SIZE, 0))
         if self._stat >= 0:
@@ -101,7 +109,12 @@ class Cpu:
                 self._throttling = self._read_cfs()
             self._cfs_due = False
         periods, throttled, throttled_ns = self._throttling
-        return CpuStats(usage, user, system, per_cpu, periods, throttled, throttled_ns)
+        if (usage == last.usage_ns and per_cpu is last.per_cpu_ns and user == last.user_ns
+                and system == last.system_ns and throttled_ns == last.throttled_ns
+                and periods == last.nr_periods and throttled == last.nr_throttled):  # fmt: skip
+            return last  # samples are never changed once made: hand the same one out
+        self._last = CpuStats(usage, user, system, per_cpu, periods, throttled, throttled_ns)
+        return self._last
 
     def _read_split(self) -> tuple[int, int]:
         # "user 107\nsystem 6\n"

@@ -86,6 +86,10 @@ class Memory:
         self._max_seen = 0  # the kernel's mark at the last spec read, raised by usage since
         self._last_oom_kill = 0
         self._oom_due = True  # read at least once per spec read
+        # the last memory.stat content and what was made of it: samples are never changed
+        # once made, so an idle group's unchanged reading is handed out again
+        self._last_data = b""
+        self._last = MemoryStats(usage=-1)
 
     def read(self, limited: bool = True, oom_may_have_moved: bool = True) -> MemoryStats:
         """``limited=False`` (no limit set, as of the last spec read) keeps the last
@@ -94,18 +98,12 @@ class Memory:
         oom_kill."""
         usage = int(pread(self._usage, INT_SIZE, 0))
         data = pread(self._stat, READ_SIZE, 0)
-        # Only the hierarchical half is needed (what cAdvisor and Docker report).
-        totals = total_fields(data)
-        if totals is None:  # use_hierarchy off on an old kernel: the group's own counters
-            totals = flat_values(data, OWN_KEYS)
-        cache, rss, mapped, swap, pgfault, pgmajfault, inactive_file = totals
         max_usage = self._max_seen
         if usage > max_usage:
             max_usage = self._max_seen = usage
         if self._failcnt >= 0 and (limited or self._failcnt_due):
             self._last_failcnt = int(pread(self._failcnt, INT_SIZE, 0))
             self._failcnt_due = False
-        failcnt = self._last_failcnt
         if self._oom >= 0 and (oom_may_have_moved or self._oom_due):
             self._oom_due = False
             # "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n" (oom_kill since 4.13)
@@ -114,23 +112,34 @@ class Memory:
                 self._last_oom_kill = int(words[5])
             else:
                 (self._last_oom_kill,) = flat_values(b" ".join(words), OOM_KILL)
-        oom_kill = self._last_oom_kill
-        return MemoryStats(
+        last = self._last
+        if (data == self._last_data and usage == last.usage and max_usage == last.max_usage
+                and self._last_failcnt == last.failcnt
+                and self._last_oom_kill == last.events_oom_kill):  # fmt: skip
+            return last  # an idle group: the same bytes parse the same
+        # Only the hierarchical half is needed (what cAdvisor and Docker report).
+        totals = total_fields(data)
+        if totals is None:  # use_hierarchy off on an old kernel: the group's own counters
+            totals = flat_values(data, OWN_KEYS)
+        cache, rss, mapped, swap, pgfault, pgmajfault, inactive_file = totals
+        self._last_data = data
+        self._last = MemoryStats(
             usage,
             working_set(usage, inactive_file),
             rss,
             cache,
             mapped,
             swap,
-            failcnt,
+            self._last_failcnt,
             pgfault,
             pgmajfault,
             max_usage,
             0,
             0,
             0,
-            oom_kill,
+            self._last_oom_kill,
         )
+        return self._last
 
     def read_spec(self) -> tuple[int, int, int]:
         """(limit, memory+swap limit, reservation); 0 when unlimited. Also takes the
