@@ -45,7 +45,16 @@ import math
 import socket
 from collections.abc import Iterable, Mapping
 
-from collector.model import ContainerRef, Psi, Sample, Spec
+from collector.model import (
+    ContainerRef,
+    CpuStats,
+    IoStats,
+    MemoryStats,
+    NetStats,
+    Psi,
+    Sample,
+    Spec,
+)
 
 INT64_MAX = 2**63 - 1
 MAX_CACHED_REFS = 8192  # tag strings kept; cleared wholesale past this (container churn)
@@ -135,17 +144,20 @@ def _psi_fields(psi: Psi) -> dict[str, object]:
 
 class _Tags:
     """One container's tag strings: the base set, and the base plus one extra tag
-    (device, interface, resource, action), built once each."""
+    (device, interface, resource, action), built once each. Also its last lines without
+    their timestamp, each with the object it was made from: readers hand out the same
+    object while a value has not changed (samples are never changed once made), so an
+    idle container's lines are only stamped again."""
 
-    __slots__ = ("base", "extra", "pairs", "ref", "spec", "spec_fields")
+    __slots__ = ("base", "extra", "pairs", "ref", "made")
 
     def __init__(self, ref: ContainerRef, host: str) -> None:
         self.ref = ref
-        self.spec: object = None  # the Spec whose fields ``spec_fields`` holds (a reader
-        self.spec_fields = ""  # keeps one Spec object until it reads the limits again)
         self.pairs = ref_tags(ref, host)
         self.base = tag_set(self.pairs)
         self.extra: dict[tuple[str, str], str] = {}
+        # measurement -> (the object(s) the line was made from, the line without time)
+        self.made: dict[str, tuple[object, object, str | list[str]]] = {}
 
     def with_tag(self, key: str, value: str) -> str:
         text = self.extra.get((key, value))
@@ -154,6 +166,44 @@ class _Tags:
                 self.extra.clear()
             text = self.extra[key, value] = tag_set([*self.pairs, (key, value)])
         return text
+
+
+def _cpu_line(tags: str, cpu: CpuStats) -> str:
+    return (f"container_cpu{tags} usage_total={cpu.usage_ns}i,usage_user={cpu.user_ns}i,"
+            f"usage_system={cpu.system_ns}i,periods={cpu.nr_periods}i,"
+            f"throttled_periods={cpu.nr_throttled}i,throttled_time={cpu.throttled_ns}i")  # fmt: skip
+
+
+def _mem_line(tags: str, mem: MemoryStats, spec: Spec) -> str:
+    return (f"container_mem{tags} usage={mem.usage}i,working_set={mem.working_set}i,"
+            f"rss={mem.rss}i,cache={mem.cache}i,mapped_file={mem.mapped_file}i,"
+            f"swap={mem.swap}i,failcnt={mem.failcnt}i,pgfault={mem.pgfault}i,"
+            f"pgmajfault={mem.pgmajfault}i,max_usage={mem.max_usage}i,"
+            f"limit={spec.memory_limit}i,oom_kill={mem.events_oom_kill}i")  # fmt: skip
+
+
+def _spec_line(tags: str, spec: Spec) -> str:
+    return (f"container_spec{tags} memory_limit={spec.memory_limit}i,"
+            f"swap_limit={spec.swap_limit}i,reservation={spec.memory_reservation}i,"
+            f"cpu_quota={spec.cpu_quota_us}i,cpu_period={spec.cpu_period_us}i,"
+            f"cpu_shares={spec.cpu_shares}i,pids_max={spec.pids_max}i,"
+            f'cpuset_cpus="{escape_string(spec.cpuset_cpus)}",'
+            f'cpuset_mems="{escape_string(spec.cpuset_mems)}"')  # fmt: skip
+
+
+def _blkio_lines(c: _Tags, blkio: Mapping[str, IoStats]) -> list[str]:
+    return [f"container_blkio{c.with_tag('device', device)} "
+            f"read_bytes={io.read_bytes}i,write_bytes={io.write_bytes}i,"
+            f"reads={io.read_ops}i,writes={io.write_ops}i" for device, io in blkio.items()]  # fmt: skip
+
+
+def _net_lines(c: _Tags, network: Mapping[str, NetStats]) -> list[str]:
+    return [f"container_net{c.with_tag('interface', iface)} "
+            f"rx_bytes={net.rx_bytes}i,rx_packets={net.rx_packets}i,"
+            f"rx_errors={net.rx_errors}i,rx_dropped={net.rx_dropped}i,"
+            f"tx_bytes={net.tx_bytes}i,tx_packets={net.tx_packets}i,"
+            f"tx_errors={net.tx_errors}i,tx_dropped={net.tx_dropped}i"
+            for iface, net in network.items()]  # fmt: skip
 
 
 class Encoder:
@@ -175,35 +225,35 @@ class Encoder:
     def sample(self, s: Sample) -> list[str]:
         """Every line of one sample."""
         c = self._ref_tags(s.ref)
-        tags = c.base
+        tags, made = c.base, c.made
         t = s.timestamp_ns
-        cpu, mem, spec = s.cpu, s.memory, s.spec
-        out = [
-            f"container_cpu{tags} usage_total={cpu.usage_ns}i,usage_user={cpu.user_ns}i,"
-            f"usage_system={cpu.system_ns}i,periods={cpu.nr_periods}i,"
-            f"throttled_periods={cpu.nr_throttled}i,throttled_time={cpu.throttled_ns}i {t}",
-            f"container_mem{tags} usage={mem.usage}i,working_set={mem.working_set}i,"
-            f"rss={mem.rss}i,cache={mem.cache}i,mapped_file={mem.mapped_file}i,"
-            f"swap={mem.swap}i,failcnt={mem.failcnt}i,pgfault={mem.pgfault}i,"
-            f"pgmajfault={mem.pgmajfault}i,max_usage={mem.max_usage}i,"
-            f"limit={spec.memory_limit}i,oom_kill={mem.events_oom_kill}i {t}",
-            f"container_pids{tags} current={s.pids.current}i,max={s.pids.max}i {t}",
-            f"container_spec{tags} {self._spec_fields(c, spec)} {t}",
-        ]
-        for device, io in s.blkio.items():
-            out.append(
-                f"container_blkio{c.with_tag('device', device)} "
-                f"read_bytes={io.read_bytes}i,write_bytes={io.write_bytes}i,"
-                f"reads={io.read_ops}i,writes={io.write_ops}i {t}"
-            )
-        for iface, net in s.network.items():
-            out.append(
-                f"container_net{c.with_tag('interface', iface)} "
-                f"rx_bytes={net.rx_bytes}i,rx_packets={net.rx_packets}i,"
-                f"rx_errors={net.rx_errors}i,rx_dropped={net.rx_dropped}i,"
-                f"tx_bytes={net.tx_bytes}i,tx_packets={net.tx_packets}i,"
-                f"tx_errors={net.tx_errors}i,tx_dropped={net.tx_dropped}i {t}"
-            )
+        cpu, mem, spec, pids, blkio, network = s.cpu, s.memory, s.spec, s.pids, s.blkio, s.network
+        m = made.get("cpu")
+        if m is None or m[0] is not cpu:
+            m = made["cpu"] = (cpu, None, _cpu_line(tags, cpu))
+        out = [f"{m[2]} {t}"]
+        m = made.get("mem")
+        if m is None or m[0] is not mem or m[1] is not spec:
+            m = made["mem"] = (mem, spec, _mem_line(tags, mem, spec))
+        out.append(f"{m[2]} {t}")
+        m = made.get("pids")
+        if m is None or m[0] is not pids:
+            m = made["pids"] = (pids, None, f"container_pids{tags} current={pids.current}i,max={pids.max}i")
+        out.append(f"{m[2]} {t}")
+        m = made.get("spec")
+        if m is None or m[0] is not spec:
+            m = made["spec"] = (spec, None, _spec_line(tags, spec))
+        out.append(f"{m[2]} {t}")
+        if blkio:
+            m = made.get("blkio")
+            if m is None or m[0] is not blkio:
+                m = made["blkio"] = (blkio, None, _blkio_lines(c, blkio))
+            out.extend([f"{x} {t}" for x in m[2]])
+        if network:
+            m = made.get("net")
+            if m is None or m[0] is not network:
+                m = made["net"] = (network, None, _net_lines(c, network))
+            out.extend([f"{x} {t}" for x in m[2]])
         psi = s.psi
         for resource, p in (("cpu", psi.cpu), ("memory", psi.memory), ("io", psi.io)):
             if p is not None:
@@ -211,20 +261,6 @@ class Encoder:
                 if text is not None:
                     out.append(text)
         return out
-
-    @staticmethod
-    def _spec_fields(c: _Tags, spec: Spec) -> str:
-        if c.spec is not spec:
-            c.spec = spec
-            c.spec_fields = (
-                f"memory_limit={spec.memory_limit}i,"
-                f"swap_limit={spec.swap_limit}i,reservation={spec.memory_reservation}i,"
-                f"cpu_quota={spec.cpu_quota_us}i,cpu_period={spec.cpu_period_us}i,"
-                f"cpu_shares={spec.cpu_shares}i,pids_max={spec.pids_max}i,"
-                f'cpuset_cpus="{escape_string(spec.cpuset_cpus)}",'
-                f'cpuset_mems="{escape_string(spec.cpuset_mems)}"'
-            )
-        return c.spec_fields
 
     def state(self, ref: ContainerRef, time_ns: int) -> str:
         """One ``container_state`` line (``running=1i``): the container's state file says

@@ -274,3 +274,23 @@ def test_collector_lineproto_influxd_returns_tag_and_string_exactly(
         assert resp.status == 204
     got = _query(influx_db, f"SELECT s, k FROM rt WHERE n = '{n}'")
     assert got["results"][0]["series"][0]["values"][0][1:] == [as_read_string(text), value]
+
+
+def test_collector_lineproto_reused_objects_are_restamped_new_ones_rewritten() -> None:
+    """Lines are kept per container with the object they were made from: the same
+    objects (an idle container) give the same lines with the new timestamp; a new object
+    with other values, or a new spec under the same memory object, is written afresh."""
+    from dataclasses import replace
+
+    enc = Encoder("node1")
+    first = enc.sample(SAMPLE)
+    later = replace(SAMPLE, timestamp_ns=SAMPLE.timestamp_ns + 10**9)
+    again = enc.sample(later)
+    assert [x.rsplit(" ", 1)[0] for x in again] == [x.rsplit(" ", 1)[0] for x in first]
+    assert all(x.endswith(f" {later.timestamp_ns}") for x in again)
+    moved = replace(later, cpu=replace(SAMPLE.cpu, usage_ns=12),
+                    spec=replace(SAMPLE.spec, memory_limit=1 << 20))  # fmt: skip
+    by = {parse_line(x)[0]: parse_line(x)[2] for x in enc.sample(moved)
+          if not x.startswith(("container_blkio", "container_net", "container_psi"))}  # fmt: skip
+    assert by["container_cpu"]["usage_total"] == 12
+    assert by["container_mem"]["limit"] == 1 << 20 and by["container_spec"]["memory_limit"] == 1 << 20
