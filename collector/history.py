@@ -14,6 +14,9 @@ a delta beyond int64 (only with values near or past 2^63, which int64 rows could
 at all) turns it into a plain list of ints. Widening is per container and permanent for the life of its ring
 (until the container leaves ``alive``). No value is ever lost or rounded, except:
 
+An idle container's readers hand out the same objects again (samples are never changed
+once made); a row made of the same objects as the last one only moves the timestamp.
+
 Timestamps are kept at microsecond precision (``timestamp_ns // 1000``, so one interval's
 delta fits int32 up to ~35 minutes); ``rows()`` reports ``timestamp_ns`` as those
 microseconds * 1000. Every other field is exact.
@@ -45,7 +48,7 @@ class _Ring:
     slot ``next - 1`` holds ``last - row_before_last``; ``count`` rows are held in all.
     """
 
-    __slots__ = ("deltas", "code", "last", "next", "count")
+    __slots__ = ("deltas", "code", "last", "next", "count", "parts")
 
     def __init__(self, slots: int, last: tuple[int, ...]) -> None:
         self.deltas: array[int] | list[int] = array("i", bytes(4 * _NF * slots))
@@ -53,6 +56,7 @@ class _Ring:
         self.last = last
         self.next = 0
         self.count = 1
+        self.parts: tuple[object, ...] = ()  # the sample objects ``last`` was made from
 
     def put(self, i: int, delta: tuple[int, ...]) -> None:
         """Store one row's deltas at ``i``, widening int32 -> int64 -> Python ints until
@@ -90,26 +94,34 @@ class History:
         slots = size - 1
         with self._lock:
             for s in samples:
-                rx = tx = rd = wr = 0
-                for n in s.network.values():
-                    rx += n.rx_bytes
-                    tx += n.tx_bytes
-                for d in s.blkio.values():
-                    rd += d.read_bytes
-                    wr += d.write_bytes
-                cpu, mem = s.cpu, s.memory
-                us, cu, ct, mu, mw, pc = (s.timestamp_ns // 1000, cpu.usage_ns,
-                                          cpu.throttled_ns, mem.usage, mem.working_set,
-                                          s.pids.current)  # fmt: skip
-                new = (us, cu, ct, mu, mw, rx, tx, rd, wr, pc)
                 ring = rings.get(s.ref.id)
-                if ring is None:
-                    rings[s.ref.id] = _Ring(slots, new)
-                    continue
-                if slots:
+                parts = (s.cpu, s.memory, s.pids, s.network, s.blkio)
+                if ring is not None and ring.parts == parts:  # items compared by identity
+                    us = s.timestamp_ns // 1000  # first: an idle container, only time moved
+                    new = (us, *ring.last[1:])
+                    delta = (us - ring.last[0], 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                else:
+                    rx = tx = rd = wr = 0
+                    for n in s.network.values():
+                        rx += n.rx_bytes
+                        tx += n.tx_bytes
+                    for d in s.blkio.values():
+                        rd += d.read_bytes
+                        wr += d.write_bytes
+                    cpu, mem = s.cpu, s.memory
+                    us, cu, ct, mu, mw, pc = (s.timestamp_ns // 1000, cpu.usage_ns,
+                                              cpu.throttled_ns, mem.usage, mem.working_set,
+                                              s.pids.current)  # fmt: skip
+                    new = (us, cu, ct, mu, mw, rx, tx, rd, wr, pc)
+                    if ring is None:
+                        ring = rings[s.ref.id] = _Ring(slots, new)
+                        ring.parts = parts
+                        continue
+                    ring.parts = parts
                     p0, p1, p2, p3, p4, p5, p6, p7, p8, p9 = ring.last
                     delta = (us - p0, cu - p1, ct - p2, mu - p3, mw - p4,
                              rx - p5, tx - p6, rd - p7, wr - p8, pc - p9)  # fmt: skip
+                if slots:
                     i, code = ring.next * _NF, ring.code
                     if code:
                         try:

@@ -19,6 +19,7 @@ SOURCES = (
 )
 PROBE_EVERY = 10
 EMPTY: dict[str, IoStats] = {}  # shared: samples are never changed once made
+NO_IO = b"Total 0\n"  # what a group that never did I/O shows
 
 
 def parse_rw(data: bytes) -> dict[bytes, list[int]]:
@@ -70,6 +71,8 @@ class Blkio:
             pairs = pairs[:1]
         for b, o in pairs:
             raw = pread(b, READ_SIZE, 0)
+            if raw == NO_IO:
+                continue
             by_bytes = parse_rw(raw) if raw != self._last[0] else None
             if by_bytes is not None and not by_bytes:
                 continue
