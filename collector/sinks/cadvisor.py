@@ -27,9 +27,6 @@ class Family(NamedTuple):
     help: str
     extra: tuple[str, ...]
     get: Callable[[Sample], Any]
-    # the Sample attributes ``get`` reads: a container's text for this family is kept
-    # while they are the same objects (samples are never changed once made); () = always
-    parts: tuple[str, ...] = ()
 
 
 def _cpu_usage(s: Sample) -> Values:
@@ -212,29 +209,7 @@ def metric_table(devices: Callable[[str], str], per_cpu: bool = False) -> list[F
          "Number of times the container was restarted (Docker's RestartCount).", (),
          a("ref.restart_count")),
     ]  # fmt: skip
-    return [Family(*row, parts=_parts(row[0])) for row in rows]
-
-
-# What each family's value is made of, by name prefix (first match), for ``Family.parts``.
-# container_last_seen (the sample's time) has none: it is written every time.
-PARTS = (
-    ("container_cpu_cfs_", ("cpu", "spec")),  # only with a quota
-    ("container_cpu_", ("cpu",)),
-    ("container_memory_events_", ("memory", "ref")),  # only on v2
-    ("container_memory_", ("memory",)),
-    ("container_oom_events_total", ("memory",)),
-    ("container_fs_", ("blkio",)),
-    ("container_network_", ("network",)),
-    ("container_threads", ("pids",)),
-    ("container_pressure_", ("psi",)),
-    ("container_spec_", ("spec",)),
-    ("container_start_time_seconds", ("ref",)),
-    ("container_restarts_total", ("ref",)),
-)
-
-
-def _parts(name: str) -> tuple[str, ...]:
-    return next((parts for prefix, parts in PARTS if name.startswith(prefix)), ())
+    return [Family(*row) for row in rows]
 
 
 # Ours, not cAdvisor's: one series per container whose state file says running, from

@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 from argparse import Namespace
 from collections.abc import Callable, Iterator, Sequence
-from operator import attrgetter
 from typing import Any
 
 from prometheus_client.core import Metric
@@ -56,7 +55,7 @@ class _Labels:
     (``{...}``) per extra-label layout and values, built on first use and kept while the
     ref is the same. Labels are in sorted name order, as generate_latest sorts them."""
 
-    __slots__ = ("ref", "names", "values", "base", "texts", "made")
+    __slots__ = ("ref", "names", "values", "base", "texts")
 
     def __init__(self, ref: ContainerRef, names: tuple[str, ...]) -> None:
         self.ref = ref
@@ -66,8 +65,6 @@ class _Labels:
                                        *(by_name.get(n, "") for n in names[3:])), strict=True))  # fmt: skip
         self.base = self.text((), ())
         self.texts: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
-        # family name -> (the sample parts its text was made from, the text)
-        self.made: dict[str, tuple[Any, str]] = {}
 
     def text(self, extra: tuple[str, ...], xs: tuple[str, ...]) -> str:
         labels = {**self.values, **dict(zip(extra, xs, strict=True))}
@@ -84,41 +81,20 @@ class _Labels:
         return text
 
 
-def _family_text(fam: Family, labels: _Labels, s: Any, fmt: Callable[[Any], str],
-                 cache: dict[Any, str]) -> str:  # fmt: skip
-    """One container's lines of one family ("" for none)."""
-    mname, extra = fam.name, fam.extra
-    if not extra:
-        v = fam.get(s)
-        return "" if v is None else f"{mname}{labels.base} {cache.get(v) or fmt(v)}\n"
-    values = fam.get(s)
-    if not values:
-        return ""
-    texts = labels.texts.get(extra) or {}
-    return "".join([f"{mname}{texts.get(xs) or labels.add(extra, xs)} {cache.get(v) or fmt(v)}\n"
-                    for xs, v in values])  # fmt: skip
-
-
 def _render_family(fam: Family, rows: Sequence[tuple[_Labels, Any]], fmt: Callable[[Any], str],
                    cache: dict[Any, str], out: list[str]) -> None:  # fmt: skip
-    mname = fam.name
-    if not fam.parts:
-        for labels, s in rows:
-            text = _family_text(fam, labels, s, fmt, cache)
-            if text:
-                out.append(text)
+    mname, extra, get = fam.name, fam.extra, fam.get
+    if not extra:
+        out.extend([f"{mname}{labels.base} {cache.get(v) or fmt(v)}\n"
+                    for labels, v in [(labels, get(s)) for labels, s in rows] if v is not None])  # fmt: skip
         return
-    # A container's text is kept with the sample parts it was made from (the same
-    # objects while a reader saw no change): an idle container's lines are not rebuilt.
-    key_of = attrgetter(*fam.parts)
     append = out.append
     for labels, s in rows:
-        key = key_of(s)
-        made = labels.made.get(mname)
-        if made is None or not (made[0] is key or (type(key) is tuple and made[0] == key)):
-            made = labels.made[mname] = (key, _family_text(fam, labels, s, fmt, cache))
-        if made[1]:
-            append(made[1])
+        values = get(s)
+        if values:
+            texts = labels.texts.get(extra) or {}
+            for xs, v in values:
+                append(f"{mname}{texts.get(xs) or labels.add(extra, xs)} {cache.get(v) or fmt(v)}\n")
 
 
 class PrometheusSink(Sink):
@@ -212,7 +188,7 @@ class PrometheusSink(Sink):
         ``_total`` fails ``promtool check metrics`` (and prometheus_client would rename
         it), so it is untyped in both paths; the name stays cAdvisor's."""
         rows, state_rows = self._rows()
-        for mname, mtype, doc, extra, get, _ in self.table:
+        for mname, mtype, doc, extra, get in self.table:
             fam = Metric(mname[:-6] if mtype == "counter" else mname, doc,
                          "unknown" if mtype == "untyped" else mtype)  # fmt: skip
             for labels, s in rows:
