@@ -139,15 +139,19 @@ def read_cold(path: str) -> bytes:
         os.close(fd)
 
 
+# The kind of each file name (how ``Held.diagnose`` re-checks it): one table for every
+# group, since a name always has the same format (kept per group it cost ~1 MB at 1000).
+KIND_OF: dict[str, str] = {}
+
+
 class Held:
     """The open files of one cgroup directory; ``close`` releases every one of them."""
 
-    __slots__ = ("directory", "fds", "kinds", "cold_files")
+    __slots__ = ("directory", "fds", "cold_files")
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self.fds: dict[str, int] = {}
-        self.kinds: dict[str, str] = {}
         self.cold_files: list[str] = []  # read rarely: opened per read, not held
 
     def open(self, name: str, kind: str, required: bool = False) -> int:
@@ -162,21 +166,25 @@ class Held:
                 raise ContainerGone(f"{self.directory}/{name}") from None
             return -1
         self.fds[name] = fd
-        self.kinds[name] = kind
+        KIND_OF[name] = kind
         return fd
 
     def cold(self, name: str, kind: str) -> str:
-        """A file read only every ``spec_every`` samples (limits): its path, not held
-        open, so a container holds ~14 descriptors instead of ~23 (1000 containers must
-        fit a 20000 open-files limit); "" when absent. Read with ``read_cold``."""
+        """A file read only every ``spec_every`` samples (limits), not held open, so a
+        container holds ~13 descriptors instead of ~23 (1000 containers must fit a 20000
+        open-files limit): ``name``, or "" when absent. Read with ``read_cold``."""
         path = f"{self.directory}/{name}"
         if not os.path.exists(path):
             if not os.path.isdir(self.directory):
                 raise ContainerGone(path)
             return ""
-        self.kinds[name] = kind
+        KIND_OF[name] = kind
         self.cold_files.append(name)
-        return path
+        return name
+
+    def read_cold(self, name: str) -> bytes:
+        """open/read/close of the cold file ``name`` (see ``cold``)."""
+        return read_cold(f"{self.directory}/{name}")
 
     def probe(self, name: str) -> int:
         """Open ``name`` if it can be read now (pressure files fail with EOPNOTSUPP
@@ -188,7 +196,7 @@ class Held:
             except OSError as exc:
                 if exc.errno in GONE_ERRNOS:
                     raise ContainerGone(f"{self.directory}/{name}") from None
-                del self.fds[name], self.kinds[name]
+                del self.fds[name]
                 os.close(fd)
                 return -1
         return fd
@@ -213,7 +221,7 @@ class Held:
                     return ContainerGone(self.directory)
                 raise
             try:
-                CHECKS[self.kinds[name]](data)
+                CHECKS[KIND_OF[name]](data)
             except (ValueError, IndexError) as exc:
                 return ParseError(self.directory, name, data, str(exc) or type(exc).__name__)
         return None

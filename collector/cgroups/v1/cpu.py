@@ -35,7 +35,6 @@ from collector.cgroups.parse import (
     parse_flat,
     parse_limit,
     pread,
-    read_cold,
 )
 from collector.model import CpuStats
 
@@ -70,6 +69,7 @@ class Cpu:
             self._stat = cpuacct.open("cpuacct.stat", "flat")
         if cpu is not None:
             self._cfs = cpu.open("cpu.stat", "flat", required=True)
+            self._cpu_held = cpu
             self._quota = cpu.cold("cpu.cfs_quota_us", "limit")
             self._period = cpu.cold("cpu.cfs_period_us", "int")
             self._shares = cpu.cold("cpu.shares", "int")
@@ -139,9 +139,9 @@ class Cpu:
         self._cfs_due = True
         quota = period = shares = 0
         if self._quota:
-            quota = parse_limit(read_cold(self._quota))
+            quota = parse_limit(self._cpu_held.read_cold(self._quota))
         if self._period:
-            period = int(read_cold(self._period))
+            period = int(self._cpu_held.read_cold(self._period))
         if self._shares:
-            shares = int(read_cold(self._shares))
+            shares = int(self._cpu_held.read_cold(self._shares))
         return quota, period, shares

@@ -25,7 +25,6 @@ from collector.cgroups.parse import (
     flat_values,
     parse_limit,
     pread,
-    read_cold,
     working_set,
 )
 from collector.model import MemoryStats
@@ -74,6 +73,7 @@ class Memory:
 
     def __init__(self, held: Held) -> None:
         self._usage = held.open("memory.usage_in_bytes", "int", required=True)
+        self._held = held
         self._max_usage = held.cold("memory.max_usage_in_bytes", "int")
         self._failcnt = held.open("memory.failcnt", "int")
         self._stat = held.open("memory.stat", "flat", required=True)
@@ -147,8 +147,8 @@ class Memory:
         whatever the limit and the host's OOM counter say."""
         self._failcnt_due = self._oom_due = True
         if self._max_usage:
-            self._max_seen = int(read_cold(self._max_usage))
-        limit = parse_limit(read_cold(self._limit)) if self._limit else 0
-        memsw = parse_limit(read_cold(self._memsw_limit)) if self._memsw_limit else 0
-        soft = parse_limit(read_cold(self._soft)) if self._soft else 0
+            self._max_seen = int(self._held.read_cold(self._max_usage))
+        limit = parse_limit(self._held.read_cold(self._limit)) if self._limit else 0
+        memsw = parse_limit(self._held.read_cold(self._memsw_limit)) if self._memsw_limit else 0
+        soft = parse_limit(self._held.read_cold(self._soft)) if self._soft else 0
         return limit, memsw, soft

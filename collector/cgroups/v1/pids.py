@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collector.cgroups.parse import INT_SIZE, Held, parse_limit, pread, read_cold
+from collector.cgroups.parse import INT_SIZE, Held, parse_limit, pread
 from collector.model import PidsStats
 
 
 class Pids:
     def __init__(self, held: Held) -> None:
         self._current = held.open("pids.current", "int", required=True)
+        self._held = held
         self._max = held.cold("pids.max", "limit")
         self._last = PidsStats(-1)
 
@@ -22,4 +23,4 @@ class Pids:
         return last
 
     def read_spec(self) -> int:
-        return parse_limit(read_cold(self._max)) if self._max else 0
+        return parse_limit(self._held.read_cold(self._max)) if self._max else 0

@@ -6,7 +6,7 @@ the cpu controller is enabled for it. Microseconds become nanoseconds here.
 
 from __future__ import annotations
 
-from collector.cgroups.parse import READ_SIZE, Held, parse_flat, pread, read_cold
+from collector.cgroups.parse import READ_SIZE, Held, parse_flat, pread
 from collector.model import CpuStats
 
 BASE_KEYS = [b"usage_usec", b"user_usec", b"system_usec"]
@@ -22,6 +22,7 @@ def weight_to_shares(weight: int) -> int:
 class Cpu:
     def __init__(self, held: Held) -> None:
         self._stat = held.open("cpu.stat", "flat", required=True)
+        self._held = held
         self._max = held.cold("cpu.max", "text")
         self._weight = held.cold("cpu.weight", "int")
 
@@ -46,9 +47,9 @@ class Cpu:
         quota = period = shares = 0
         if self._max:
             # "max 100000" or "50000 100000"
-            q, _, p = read_cold(self._max).partition(b" ")
+            q, _, p = self._held.read_cold(self._max).partition(b" ")
             quota = 0 if q == b"max" else int(q)
             period = int(p)
         if self._weight:
-            shares = weight_to_shares(int(read_cold(self._weight)))
+            shares = weight_to_shares(int(self._held.read_cold(self._weight)))
         return quota, period, shares

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collector.cgroups.parse import Held, read_cold
+from collector.cgroups.parse import Held
 
 
 class Cpuset:
     def __init__(self, held: Held) -> None:
+        self._held = held
         self._cpus = held.cold("cpuset.cpus.effective", "text")
         self._mems = held.cold("cpuset.mems.effective", "text")
 
     def read(self) -> tuple[str, str]:
-        cpus = read_cold(self._cpus).strip().decode() if self._cpus else ""
-        mems = read_cold(self._mems).strip().decode() if self._mems else ""
+        cpus = self._held.read_cold(self._cpus).strip().decode() if self._cpus else ""
+        mems = self._held.read_cold(self._mems).strip().decode() if self._mems else ""
         return cpus, mems

@@ -16,7 +16,6 @@ from collector.cgroups.parse import (
     flat_values,
     parse_limit,
     pread,
-    read_cold,
     working_set,
 )
 from collector.model import MemoryStats
@@ -31,6 +30,7 @@ class Memory:
 
     def __init__(self, held: Held) -> None:
         self._current = held.open("memory.current", "int")
+        self._held = held
         self._peak = held.cold("memory.peak", "int")
         self._peak_seen = 0
         self._stat = held.open("memory.stat", "flat")
@@ -84,8 +84,8 @@ class Memory:
     def read_spec(self) -> tuple[int, int, int]:
         """(limit, swap limit, reservation); 0 when "max". Takes the kernel's peak too."""
         if self._peak:
-            self._peak_seen = int(read_cold(self._peak))
-        limit = parse_limit(read_cold(self._max)) if self._max else 0
-        swap_limit = parse_limit(read_cold(self._swap_max)) if self._swap_max else 0
-        low = parse_limit(read_cold(self._low)) if self._low else 0
+            self._peak_seen = int(self._held.read_cold(self._peak))
+        limit = parse_limit(self._held.read_cold(self._max)) if self._max else 0
+        swap_limit = parse_limit(self._held.read_cold(self._swap_max)) if self._swap_max else 0
+        low = parse_limit(self._held.read_cold(self._low)) if self._low else 0
         return limit, swap_limit, low
