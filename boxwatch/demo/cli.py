@@ -141,16 +141,16 @@ class Demo:
         if "alertmanager" not in self.plan_skipped():
             self.cmd(f"curl -s http://{probe_host(self.cfg['listen_host'])}:"
                      f"{self.cfg['alertmanager.port']}/api/v2/alerts   # what Alertmanager holds")
-        def restarted() -> list[str]:
+        state: list[str] = []
+
+        def restarted() -> bool:
             # the alert can arrive within milliseconds of the kill, before the monitor's
             # restart back-off (100 ms and up) has run: wait for the restart it narrates
-            state = self.box("inspect", "-f", "{{.State.OOMKilled}} {{.RestartCount}} "
-                             "{{.State.Status}}", "hog").stdout.split()
-            return state if len(state) == 3 and state[1] != "0" else []
+            state[:] = self.box("inspect", "-f", "{{.State.OOMKilled}} {{.RestartCount}} "
+                                "{{.State.Status}}", "hog").stdout.split()
+            return len(state) == 3 and state[1] != "0"
 
-        state = wait_for(restarted, 10.0) or self.box(
-            "inspect", "-f", "{{.State.OOMKilled}} {{.RestartCount}} {{.State.Status}}", "hog"
-        ).stdout.split()
+        wait_for(restarted, 10.0)
         self.cmd("box inspect -f '{{.State.OOMKilled}} {{.RestartCount}}' hog")
         if len(state) == 3:
             print(f"  OOMKilled={state[0]} RestartCount={state[1]} (restart policy "

@@ -178,11 +178,7 @@ class V1Reader(_Base):
     def read(self) -> Sample:
         now = time_ns()
         try:
-            if self._spec_due > 0:
-                self._spec_due -= 1
-                spec = self._spec
-            else:
-                spec = self._spec_now()
+            spec = self._spec_now()
             cpu = self._cpu.read((spec.cpu_period_us or 100_000) if spec.cpu_quota_us else 0)
             memory = (
                 self._memory.read(spec.memory_limit != 0, self._oom is None or self._oom.open)

@@ -67,6 +67,8 @@ class Cpu:
             if self._percpu < 0:
                 self._usage = cpuacct.open("cpuacct.usage", "int", required=True)
             self._stat = cpuacct.open("cpuacct.stat", "flat")
+        # without a usage file nothing says whether the group ran: read the others always
+        self._no_usage = self._percpu < 0 and self._usage < 0
         if cpu is not None:
             self._cfs = cpu.open("cpu.stat", "flat", required=True)
             self._cpu_held = cpu
@@ -93,12 +95,12 @@ class Cpu:
         elif self._usage >= 0:
             usage = int(pread(self._usage, INT_SIZE, 0))
         if self._stat >= 0:
-            if usage != self._split_usage or (self._percpu < 0 and self._usage < 0):
+            if usage != self._split_usage or self._no_usage:
                 self._split = self._read_split()
                 self._split_usage = usage
             user, system = self._split
         if self._cfs >= 0 and (quota_period_us or self._cfs_due):
-            if usage != self._cfs_usage or (self._percpu < 0 and self._usage < 0):
+            if usage != self._cfs_usage or self._no_usage:
                 now = monotonic_ns()
                 self._cfs_usage = usage
                 self._cfs_until = now + 2000 * quota_period_us + TIMER_SLACK_NS
