@@ -10,6 +10,7 @@ and sooner by inotify on the state directories.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import random
@@ -128,6 +129,7 @@ class Pipeline:
         self._stop = threading.Event()
         self._observer: object | None = None
         self._group_watches: dict[str, object] = {}  # cgroup dir -> watchdog ObservedWatch
+        self._root_watches: dict[str, tuple[str, object]] = {}  # root -> (watched dir, watch)
         self._handler: object | None = None
         self._nofile = 0
         # called with each scan's refs (e.g. collector.alerts.OomWatcher.sync)
@@ -283,6 +285,7 @@ class Pipeline:
                     self._wake.clear()
                     if self._stop.is_set():
                         break
+                    self._watch_roots()  # a root's containers/ may have just appeared
                     events = self.reconcile()
                     self._watch_groups()
                     if events:
@@ -299,8 +302,6 @@ class Pipeline:
         """inotify on each root's containers/ directory (recursive: state files) and on
         the cgroup directories discovery walks (not recursive: a new or removed group);
         False when inotify cannot be used, and then every tick scans."""
-        dirs = [str(r / "containers") for r in self.discovery.roots]
-        dirs = [d for d in dirs if os.path.isdir(d)]
         try:
             from watchdog.events import FileSystemEvent, FileSystemEventHandler
             from watchdog.observers.inotify import InotifyObserver
@@ -315,16 +316,41 @@ class Pipeline:
 
         self._handler = Wake()
         observer = InotifyObserver()
-        try:
-            for d in dirs:
-                observer.schedule(self._handler, d, recursive=True)
-        except OSError:  # inotify limits: fall back to scanning every tick
-            return False
         observer.daemon = True
         observer.start()
         self._observer = observer
+        if not self._watch_roots():
+            self._unwatch()
+            return False
         self.reconcile()  # the walk now lists the cgroup directories to watch
         self._watch_groups()
+        return True
+
+    def _watch_roots(self) -> bool:
+        """Each root's containers/ recursively once it exists; until then the root itself
+        (not recursively), whose wake-up for the new containers/ brings the loop here
+        again before it scans. A root that does not exist yet is left to the rescans.
+        False when inotify refuses a watch (its limits)."""
+        observer, watches = self._observer, self._root_watches
+        if observer is None:
+            return True
+        for root in self.discovery.roots:
+            containers = str(root / "containers")
+            want = containers if os.path.isdir(containers) else str(root)
+            if watches.get(str(root), (None,))[0] == want:
+                continue
+            if not os.path.isdir(want):
+                continue
+            try:
+                watch = observer.schedule(self._handler, want,  # type: ignore[attr-defined]
+                                          recursive=want == containers)
+            except OSError:
+                return False
+            old = watches.get(str(root))
+            watches[str(root)] = (want, watch)
+            if old is not None:
+                with contextlib.suppress(KeyError, OSError):
+                    observer.unschedule(old[1])  # type: ignore[attr-defined]
         return True
 
     def _watch_groups(self) -> None:
@@ -348,6 +374,7 @@ class Pipeline:
 
     def _unwatch(self) -> None:
         self._group_watches.clear()
+        self._root_watches.clear()
         observer, self._observer = self._observer, None
         if observer is not None:
             observer.stop()  # type: ignore[attr-defined]

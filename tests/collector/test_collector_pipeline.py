@@ -201,6 +201,35 @@ def test_collector_pipeline_inotify_sees_start_between_ticks(box) -> None:  # ty
     assert not thread.is_alive()
 
 
+def test_collector_pipeline_watches_a_root_whose_containers_dir_comes_later(
+        tmp_path: Path, make_box, busybox_tar: Path) -> None:  # type: ignore[no-untyped-def]
+    """A collector started on a fresh root (no containers/ yet: the state of a host
+    before its first container) still hears of the first start at once, not at the next
+    full scan; and each restart of a crash-looping container is an event."""
+    fresh = make_box(tmp_path / "root", tmp_path / "run")
+    fresh.ok("import", str(busybox_tar), "busybox")
+    assert not (fresh.root / "containers").exists()
+    sink = RecordingSink()
+    pipe = _pipeline([fresh.root], sink, interval=60.0, rescan=600.0)
+    thread = threading.Thread(target=pipe.run, daemon=True)
+    thread.start()
+    try:
+        assert _wait(lambda: pipe.stats.ticks_total == 1)
+        cid = fresh.ok("run", "-d", "--restart", "always", "busybox", "sh", "-c",
+                       "sleep 0.5; exit 3").strip()
+        assert _wait(lambda: ("start", None) in sink.actions(cid), timeout=10), \
+            sink.actions(cid)
+        assert _wait(lambda: [a for a, _ in sink.actions(cid)].count("restart") >= 2,
+                     timeout=20), sink.actions(cid)
+        assert ("die", 3) in sink.actions(cid)
+        assert pipe.stats.ticks_total == 1  # all of it from inotify wake-ups, no tick
+    finally:
+        pipe.stop()
+        thread.join(10)
+        pipe.close()
+        fresh("rm", "-f", cid)
+
+
 def test_collector_pipeline_once_prints_json(box) -> None:  # type: ignore[no-untyped-def]
     cid = box.ok("run", "-d", "--name", "oncer", "-m", "40m", "--label", "team=db", "busybox",
                  "sleep", "30").strip()  # fmt: skip

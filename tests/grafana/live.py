@@ -78,14 +78,23 @@ def influx_write(server: Influxd, db: str, lines: list[str]) -> None:
         pass
 
 
-def wait(cond: Callable[[], Any], timeout: float, what: str, step: float = 0.25) -> Any:
+def wait(cond: Callable[[], Any], timeout: float, what: str, step: float = 0.25,
+         seen: Callable[[], Any] | None = None, logs: tuple[Path, ...] = ()) -> Any:
+    """``cond()`` once it is true; on the deadline an AssertionError saying what ``seen()``
+    showed last and the tail of each of ``logs``, so a red run explains itself."""
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            lines = [f"timed out after {timeout}s waiting for {what}"]
+            if seen is not None:
+                lines.append(f"last seen: {seen()!r}"[:4000])
+            for log in logs:
+                tail = log.read_text(errors="replace")[-2500:] if log.exists() else "(none)"
+                lines.append(f"--- tail of {log.name} ---\n{tail}")
+            raise AssertionError("\n".join(lines))
         time.sleep(step)
 
 
@@ -110,6 +119,11 @@ class Live:
         for r in self.hook.requests("/am"):
             out.extend(json.loads(r.body)["alerts"])
         return out
+
+    def flappy_events(self) -> list[list[Any]]:
+        rows = self.query("SELECT \"action\", \"exit_code\" FROM \"container_events\" WHERE "
+                          "\"container_name\" = 'flappy'")
+        return rows[0]["values"] if rows else []
 
     def restarts(self) -> int:
         rows = self.query("SELECT count(\"exit_code\") FROM \"container_events\" WHERE "
@@ -180,11 +194,22 @@ def live_stack(box: Box) -> Iterator[Live]:
         stack.callback(lambda: box("rm", "-f", *ids.values(), timeout=120))
         live = Live(box, influx, hook, prom, am, socket.gethostname(), ids,
                     work / "collector.log", work / "shipper.log")
-        wait(lambda: live.restarts() >= 4, 40, "4 restarts of flappy in InfluxDB")
+        logs = (live.collector_log, live.shipper_log)
+        wait(lambda: live.restarts() >= 4, 60, "4 restarts of flappy in InfluxDB",
+             seen=lambda: (box.inspect("flappy", "{{.RestartCount}} {{.State.Status}}"),
+                           live.flappy_events()), logs=logs)
         wait(lambda: any(a["labels"].get("alertname") == "ContainerOOMKilled"
-                         for a in live.am_alerts()), 30, "the OOM alert through Alertmanager")
+                         for a in live.am_alerts()), 60, "the OOM alert through Alertmanager",
+             seen=live.am_alerts, logs=logs)
         wait(lambda: any(a["labels"].get("alertname") == "ContainerMemoryNearLimit"
-                         for a in live.am_alerts()), 30, "the memory alert through Alertmanager")
+                         for a in live.am_alerts()), 60, "the memory alert through Alertmanager",
+             seen=live.am_alerts, logs=logs)
         wait(lambda: live.query('SELECT count("message") FROM "container_logs"', LOGS_DB),
-             20, "container_logs from the shipper")
+             60, "container_logs from the shipper", logs=logs)
+        # block I/O is counted once the kernel submitted calm's direct I/O to the device
+        wait(lambda: live.query('SELECT max("read_bytes") FROM "container_blkio" WHERE '
+                                '"container_name" = \'calm\' AND "read_bytes" > 0'),
+             60, "calm's block reads in InfluxDB", logs=logs,
+             seen=lambda: live.query('SELECT * FROM "container_blkio" WHERE '
+                                     '"container_name" = \'calm\' ORDER BY time DESC LIMIT 3'))
         yield live
