@@ -205,23 +205,52 @@ def box(box_session: Box) -> Iterator[Box]:
         box_session("rm", "-f", *ids, timeout=120)
 
 
+def _box_netns() -> list[str]:
+    netns = Path("/run/netns")
+    return [p.name for p in netns.glob("box*")] if netns.is_dir() else []
+
+
+def _box_mounts() -> list[str]:
+    return [ln for ln in Path("/proc/mounts").read_text().splitlines()
+            if "/box" in ln.split()[1] or "box-" in ln.split()[1]]
+
+
+def _kernel_objects(mine: Path) -> set[str]:
+    """Every ``box``-prefixed kernel object in sight, as "kind: name" (links only if they
+    belong to this session's roots: other sessions and demos run side by side)."""
+    return ({f"cgroup: {c}" for c in _box_cgroups()} | {f"link: {n}" for n in box_links(mine)}
+            | {f"nft: {e}" for e in nft_box_elements()} | {f"netns: {n}" for n in _box_netns()}
+            | {f"mount: {m}" for m in _box_mounts()})
+
+
+# object -> the test after which it was first seen, so a leak names the test that made it
+_first_seen: dict[str, str] = {}
+_session_base: list[Path] = []
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leaks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Whatever this session leaves with the ``box`` prefix fails it, each object named
+    with the test after which it first appeared (module fixtures' objects are seen after
+    their module's first test, and are gone by the end when they clean up)."""
     mine = tmp_path_factory.getbasetemp()  # every root this session makes is under it
-    before = set(_box_cgroups())
-    links_before, nft_before = box_links(mine), nft_box_elements()
+    _session_base.append(mine)
+    before = _kernel_objects(mine)
     yield
-    leaked = set(_box_cgroups()) - before
-    links = box_links(mine) - links_before
-    elements = nft_box_elements() - nft_before
-    assert not links, f"links left behind: {sorted(links)}"
-    assert not elements, f"nftables elements left behind: {sorted(elements)}"
-    netns = [p.name for p in Path("/run/netns").glob("box*")] if Path("/run/netns").is_dir() else []
-    assert not netns, f"network namespaces left behind: {netns}"
-    mounts = [ln for ln in Path("/proc/mounts").read_text().splitlines()
-              if "/box" in ln.split()[1] or "box-" in ln.split()[1]]
-    assert not leaked, f"cgroups left behind: {sorted(leaked)}"
-    assert not mounts, f"mounts left behind: {mounts}"
+    leaked = sorted(_kernel_objects(mine) - before)
+    named = [f"{obj}  (first seen after {_first_seen.get(obj, 'the last test')})"
+             for obj in leaked]
+    assert not leaked, "left behind:\n" + "\n".join(named)
+
+
+@pytest.fixture(autouse=True)
+def leak_witness(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test (its own fixtures torn down first), note which new kernel objects
+    exist, for the session's leak report."""
+    yield
+    if _session_base:
+        for obj in _kernel_objects(_session_base[0]):
+            _first_seen.setdefault(obj, request.node.nodeid)
 
 
 @pytest.fixture(autouse=True)
