@@ -61,8 +61,9 @@ class Containers:
 
     # -- start ----------------------------------------------------------------
     def start(self, cid: str, attached: bool = False, interactive: bool = False
-              ) -> tuple[int, int, int]:
-        """Start the monitor; return (container pid, monitor pid, status fd).
+              ) -> tuple[int, int, StatusReader | None]:
+        """Start the monitor; return (container pid, monitor pid, the rest of its status
+        pipe, None when another command's monitor runs it).
 
         Raises BoxError (with the container's 125/126/127) when the command cannot run.
         """
@@ -74,7 +75,7 @@ class Containers:
                 cfg = self.store.load(cid)
                 box = cfg.get("Box") or {}
                 if is_running(cfg):
-                    return cfg["State"]["Pid"], box.get("MonitorPid", 0), -1
+                    return cfg["State"]["Pid"], box.get("MonitorPid", 0), None
                 if not monitor_alive(cfg):
                     cfg["HasBeenManuallyStopped"] = False
                     cfg["State"]["Error"] = ""
@@ -91,15 +92,18 @@ class Containers:
             time.sleep(0.01)
         reader = StatusReader(status_fd)
         kind, rest = reader.next()
+        # The same reader goes on: one read may have brought "started" and "exit" at once
+        # (a short command on a loaded machine), and a new reader would lose the exit.
         if kind == "started":
-            return int(rest), mon_pid, status_fd
+            return int(rest), mon_pid, reader
         if kind == "error":
             code, _, message = rest.partition(" ")
             reader.drain()
             _reap(mon_pid)
             raise BoxError(message, int(code) if code.isdigit() else 125)
         if kind == "exit":  # exited before we even heard it started
-            return 0, mon_pid, status_fd
+            reader.push_back(f"exit {rest}")
+            return 0, mon_pid, reader
         _reap(mon_pid)
         raise BoxError(f"container {cid[:12]}: monitor exited without starting it")
 
@@ -232,10 +236,19 @@ class StatusReader:
         kind, _, rest = line.decode(errors="replace").partition(" ")
         return kind, rest
 
+    def push_back(self, line: str) -> None:
+        """``line`` is what ``next`` returns first again."""
+        self.buf = line.encode() + b"\n" + self.buf
+
     def drain(self) -> None:
         while self.next()[0] != "eof":
             pass
-        os.close(self.fd)
+        self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _reap(pid: int) -> None:

@@ -3,7 +3,6 @@ and, like docker, reports every failure but goes on with the rest."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 
@@ -45,9 +44,9 @@ def cmd_restart(paths: Paths, args: Namespace) -> int:
     def restart(c: Containers, cid: str) -> None:
         c.stop(cid, args.time, args.signal)
         c.wait_monitor_gone(cid)
-        _pid, _mon, fd = c.start(cid)
-        if fd >= 0:
-            os.close(fd)
+        _pid, _mon, status = c.start(cid)
+        if status is not None:
+            status.close()
     return _each(paths, args.containers, restart)
 
 

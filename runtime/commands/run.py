@@ -114,7 +114,7 @@ def cmd_run(paths: Paths, args: Namespace) -> int:
     containers = Containers(paths)
     attached = not args.detach
     try:
-        pid, _mon, status_fd = containers.start(cid, attached=attached,
+        pid, monitor, status = containers.start(cid, attached=attached,
                                                 interactive=args.interactive)
     except BoxError:
         os.waitpid(warmer, 0)
@@ -123,11 +123,12 @@ def cmd_run(paths: Paths, args: Namespace) -> int:
                 containers.remove(cid, force=True)
         raise
     os.waitpid(warmer, 0)
-    if not attached:
-        os.close(status_fd)
+    if not attached or status is None:
+        if status is not None:
+            status.close()
         print(cid)
         return 0
-    return _wait_attached(pid, status_fd, tty=args.tty and args.interactive)
+    return _wait_attached(pid, status, tty=args.tty and args.interactive, monitor=monitor)
 
 
 def cmd_start(paths: Paths, args: Namespace) -> int:
@@ -139,21 +140,22 @@ def cmd_start(paths: Paths, args: Namespace) -> int:
             cid = store.resolve(ref)
             cfg = store.load(cid)
             attached = args.attach or args.interactive
-            pid, _mon, status_fd = containers.start(cid, attached=attached,
+            pid, monitor, status = containers.start(cid, attached=attached,
                                                     interactive=args.interactive)
         except BoxError as e:
             print(f"box: {e}", file=sys.stderr)
             failed = 1
             continue
-        if attached:
-            return _wait_attached(pid, status_fd, tty=cfg["Config"].get("Tty") and args.interactive)
-        if status_fd >= 0:
-            os.close(status_fd)
+        if attached and status is not None:
+            return _wait_attached(pid, status, tty=cfg["Config"].get("Tty") and args.interactive,
+                                  monitor=monitor)
+        if status is not None:
+            status.close()
         print(ref)
     return failed
 
 
-def _wait_attached(pid: int, status_fd: int, tty: bool) -> int:
+def _wait_attached(pid: int, reader: StatusReader, tty: bool, monitor: int = 0) -> int:
     """Like ``docker run`` in the foreground: the monitor copies the output to our
     stdout/stderr; we relay signals (sig-proxy) and wait for the exit code."""
     def proxy(signum: int, _frame: object) -> None:
@@ -172,19 +174,37 @@ def _wait_attached(pid: int, status_fd: int, tty: bool) -> int:
         restore = termios.tcgetattr(0)
         ttymod.setraw(0)
     try:
-        reader = StatusReader(status_fd)
-        code = 125
+        code, error = 125, ""
         while True:
             kind, rest = reader.next()
             if kind == "exit":
                 code = int(rest)
                 break
+            if kind == "error":  # the monitor failed after the start: say why
+                error = rest.partition(" ")[2] or rest
             if kind == "eof":
+                error = error or _monitor_end(monitor)
                 break
-        os.close(status_fd)
+        reader.close()
+        if error:
+            print(f"box: {error}", file=sys.stderr)
         return code
     finally:
         if restore is not None:
             import termios
 
             termios.tcsetattr(0, termios.TCSADRAIN, restore)
+
+
+def _monitor_end(monitor: int) -> str:
+    """Why the status pipe closed without an exit code: how the monitor (our child)
+    ended."""
+    how = "ended"
+    if monitor:
+        with contextlib.suppress(ChildProcessError):
+            _, status = os.waitpid(monitor, 0)
+            if os.WIFSIGNALED(status):
+                how = f"was killed by signal {os.WTERMSIG(status)}"
+            elif os.WIFEXITED(status):
+                how = f"exited with status {os.WEXITSTATUS(status)}"
+    return f"the container's monitor {how} without reporting the exit code"

@@ -29,18 +29,10 @@ from collector.model import ContainerRef
 from tests.collector.conftest import Group
 from tests.grafana.stack import Alertmanager
 from tests.support.servers import Reply, scripted_http
+from tests.support.wait import wait_until as wait
 
 MiB = 1 << 20
 HOG = ["/bin/busybox", "sh", "-c", "x=a; while true; do x=$x$x; done"]
-
-
-def wait(cond: Callable[[], object], timeout: float = 5.0) -> object:
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.005)
-    return value
 
 
 def state_with_log(tmp: Path, lines: int) -> str:

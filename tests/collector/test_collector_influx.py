@@ -26,19 +26,11 @@ from collector.sinks.influx_v1 import InfluxV1Sink
 from collector.sinks.influx_v2 import InfluxV2Sink
 from tests.conftest import Box
 from tests.support.servers import Influxd, Reply, Scripted, influxd, scripted_http, victoria_metrics
+from tests.support.wait import poll as wait_for
 
 PASSWORD = "s3cr3t-pa55"
 TOKEN = "t0ken-xyzzy-42"
 FAST = Backoff(initial=0.05, maximum=0.5)
-
-
-def wait_for(cond, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return bool(cond())
 
 
 # -- real samples of real containers ---------------------------------------------------

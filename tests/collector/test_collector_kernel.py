@@ -17,6 +17,7 @@ import pytest
 
 from collector.cgroups import ContainerGone, open_reader
 from collector.model import ContainerRef
+from tests.support.wait import wait_until as wait_for
 
 if TYPE_CHECKING:
     from tests.collector.conftest import Group
@@ -51,13 +52,6 @@ def open_fds() -> set[tuple[str, str]]:
         except OSError:
             pass
     return out
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_v1_cpu_quota_throttles_a_busy_loop(v1_group: Callable[..., Group]) -> None:

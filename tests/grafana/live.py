@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from tests.conftest import Box
 from tests.grafana.stack import Alertmanager, RulesPrometheus
 from tests.support.prometheus import free_port
 from tests.support.servers import Influxd, Scripted, influxd, scripted_http
+from tests.support.wait import wait_until as wait
 
 REPO = Path(__file__).resolve().parents[2]
 BOXWATCH = str(Path(sys.executable).parent / "boxwatch")
@@ -76,26 +77,6 @@ def influx_write(server: Influxd, db: str, lines: list[str]) -> None:
                                  data="\n".join(lines).encode(), method="POST")  # fmt: skip
     with urllib.request.urlopen(req, timeout=30):
         pass
-
-
-def wait(cond: Callable[[], Any], timeout: float, what: str, step: float = 0.25,
-         seen: Callable[[], Any] | None = None, logs: tuple[Path, ...] = ()) -> Any:
-    """``cond()`` once it is true; on the deadline an AssertionError saying what ``seen()``
-    showed last and the tail of each of ``logs``, so a red run explains itself."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            lines = [f"timed out after {timeout}s waiting for {what}"]
-            if seen is not None:
-                lines.append(f"last seen: {seen()!r}"[:4000])
-            for log in logs:
-                tail = log.read_text(errors="replace")[-2500:] if log.exists() else "(none)"
-                lines.append(f"--- tail of {log.name} ---\n{tail}")
-            raise AssertionError("\n".join(lines))
-        time.sleep(step)
 
 
 @dataclass

@@ -5,8 +5,7 @@ probes inside the running container, ``State.Health`` (Status, FailingStreak, Lo
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,13 @@ from runtime.flags import Namespace
 from runtime.health import go_duration_string, healthcheck_config, probe_args
 from tests.conftest import Box
 from tests.support.images import REF, build_layered_archive
+from tests.support.wait import poll as wait_for
 
 FAST = ["--health-interval", "100ms", "--health-start-interval", "100ms"]
 
 
 def health(box: Box, ref: str) -> dict[str, Any] | None:
     return json.loads(box.inspect(ref, "{{json .State.Health}}"))
-
-
-def wait_for(probe: Callable[[], Any], timeout: float = 8.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def wait_status(box: Box, ref: str, status: str, timeout: float = 8.0) -> dict[str, Any]:

@@ -14,17 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BOX, Box
+from tests.support.wait import wait_until as wait_for
 
 TRAP_TERM = 'trap "exit 0" TERM; while true; do sleep 0.05; done'
-
-
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def alive(pid: int) -> bool:

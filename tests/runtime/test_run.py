@@ -3,6 +3,7 @@ container for each flag, and docker's output and exit codes around it."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -291,3 +292,31 @@ def test_signals_reach_the_command_with_default_dispositions(box: Box) -> None:
     """The monitor ignores SIGTERM and Python ignores SIGPIPE; the command must not."""
     out = box.ok("run", "busybox", "grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status")
     assert [ln.split()[1] for ln in out.splitlines()] == ["0" * 16, "0" * 16]
+
+
+def test_exit_read_together_with_started_is_not_lost() -> None:
+    """On a loaded machine one read of the monitor's status pipe can bring "started" and
+    "exit" at once; the exit code must survive the hand-over from start to the wait (it
+    was lost, and `box run` exited 125 with nothing on stderr)."""
+    from runtime.commands.run import _wait_attached
+    from runtime.containers import StatusReader
+
+    r, w = os.pipe()
+    os.write(w, b"started 1\nexit 3\n")
+    os.close(w)
+    reader = StatusReader(r)
+    assert reader.next() == ("started", "1")  # what Containers.start reads
+    assert _wait_attached(0, reader, tty=False) == 3
+
+
+def test_monitor_gone_without_exit_is_said(capfd: pytest.CaptureFixture[str]) -> None:
+    from runtime.commands.run import _wait_attached
+    from runtime.containers import StatusReader
+
+    r, w = os.pipe()
+    os.write(w, b"started 1\n")
+    os.close(w)
+    reader = StatusReader(r)
+    reader.next()
+    assert _wait_attached(0, reader, tty=False) == 125
+    assert "monitor ended without reporting the exit code" in capfd.readouterr().err

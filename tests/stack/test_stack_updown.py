@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from boxwatch.stack import procs
 from boxwatch.stack.influxd import query
 from tests.conftest import Box
 from tests.support.servers import free_port
+from tests.support.wait import wait_until as wait
 
 PORT_KEYS = ("influxdb.port", "influxdb.rpc_port", "collector.port", "shipper.port",
              "prometheus.port", "alertmanager.port")
@@ -48,17 +48,6 @@ def bw(cfg: Path, *args: str, env: dict[str, str] | None = None,
 def status(cfg: Path) -> dict[str, dict[str, Any]]:
     proc = bw(cfg, "status", "--json")
     return {r["name"]: r for r in json.loads(proc.stdout)["components"]}
-
-
-def wait(cond: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def assert_all_gone(pids: list[int], values: dict[str, Any], state: Path) -> None:
@@ -90,10 +79,11 @@ def test_up_status_data_restart_down(tmp_path: Path, box: Box) -> None:
             rps = query(influx, f'SHOW RETENTION POLICIES ON "{db}"')[0]["values"]
             assert ["boxwatch", "168h0m0s", "24h0m0s", 1, True] in rps
 
-        # a container's metrics and logs, queryable within 5 s of its start
+        # a container's metrics and logs become queryable (how soon is a benchmark's
+        # business, not a test's: this machine may be loaded)
         box.ok("run", "-d", "--name", "stk-chat", "--network", "none", "busybox", "sh", "-c",
                "i=0; while :; do i=$((i+1)); echo stack line $i; sleep 0.2; done")
-        started = time.monotonic()
+        part_logs = [state / "logs" / f"{part}.log" for part in ("collector", "shipper")]
 
         def metrics() -> bool:
             rows = query(influx, "SELECT count(\"usage_total\") FROM \"container_cpu\" WHERE "
@@ -104,8 +94,9 @@ def test_up_status_data_restart_down(tmp_path: Path, box: Box) -> None:
             proc = bw(cfg, "logs", "--container", "stk-chat", "--since", "1m")
             return [line for line in proc.stdout.splitlines() if "stack line" in line]
 
-        wait(metrics, 5, "the container's metrics in InfluxDB")
-        lines = wait(logs, 5 - (time.monotonic() - started), "the container's logs via boxwatch logs")
+        wait(metrics, 60, "the container's metrics in InfluxDB", logs=part_logs)
+        lines = wait(logs, 60, "the container's logs via boxwatch logs", logs=part_logs,
+                     seen=lambda: bw(cfg, "logs", "--container", "stk-chat", "--since", "1m"))
         assert lines[0].startswith("stk-chat | ") and lines[0].endswith("stack line 1")
 
         prom = f"http://127.0.0.1:{values['prometheus.port']}/api/v1/"
@@ -115,7 +106,8 @@ def test_up_status_data_restart_down(tmp_path: Path, box: Box) -> None:
                 active = json.load(resp)["data"]["activeTargets"]
             return len(active) == 2 and all(t["health"] == "up" for t in active)
 
-        wait(targets_up, 10, "Prometheus scraping the collector and the shipper")
+        wait(targets_up, 60, "Prometheus scraping the collector and the shipper",
+             logs=[state / "logs" / "prometheus.log"])
         with urllib.request.urlopen(prom + "rules", timeout=5) as resp:
             groups = json.load(resp)["data"]["groups"]
         assert "ContainerOOMKilled" in {r["name"] for g in groups for r in g["rules"]}
@@ -123,7 +115,8 @@ def test_up_status_data_restart_down(tmp_path: Path, box: Box) -> None:
         # supervised: a collector killed -9 is started again
         os.kill(rows["collector"]["pid"], signal.SIGKILL)
         fresh = wait(lambda: (r := status(cfg)["collector"])["health"] == "healthy"
-                     and r["pid"] != rows["collector"]["pid"] and r, 15, "collector restarted")
+                     and r["pid"] != rows["collector"]["pid"] and r, 60, "collector restarted",
+                     seen=lambda: status(cfg))
         assert fresh["restarts"] == 1
         pids.append(fresh["pid"])
     finally:
@@ -144,7 +137,7 @@ def test_down_after_the_supervisor_was_killed(tmp_path: Path, box: Box) -> None:
         assert "prometheus    skipped (disabled)" in up.stdout
         assert set(rows) == {"influxd", "collector", "shipper", "supervisor"}
         os.kill(rows["supervisor"]["pid"], signal.SIGKILL)
-        wait(lambda: not procs.alive(rows["supervisor"]["pid"]), 5, "supervisor gone")
+        wait(lambda: not procs.alive(rows["supervisor"]["pid"]), 30, "supervisor gone")
         assert all(procs.alive(r["pid"]) for n, r in rows.items() if n != "supervisor")
     finally:
         down = bw(cfg, "down")

@@ -120,15 +120,6 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: floa
     return proc.returncode
 
 
-def wait_for(pred, timeout: float, interval: float = 0.1) -> bool:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(interval)
-    return pred()
-
-
 # --- the writer process ----------------------------------------------------------------------
 
 def writer_argv(path: Path, tag: str, n: int, *, size: int = 100, max_size: int = -1,
