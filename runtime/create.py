@@ -322,7 +322,7 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
         cmd = list(opts.command)
     argv = entrypoint + cmd
     if not argv:
-        raise InvalidArgument("No command specified")
+        raise InvalidArgument("no command specified")  # moby's wording since 2019
     env = _merge_env(list(img_cfg.get("Env") or []),
                      parse_env_files(opts.env_file) + _env_from_flags(opts.env))
     labels = dict(img_cfg.get("Labels") or {})
@@ -345,7 +345,7 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
     try:
         os.makedirs(cdir)
         overlay = paths.overlay_dir(cid)
-        for sub in ("diff", "work", "merged"):
+        for sub in ("diff", "work", "merged", "empty"):
             os.makedirs(os.path.join(overlay, sub))
         for filename, text in (("hostname", hostname + "\n"),
                                ("hosts", _hosts_file(host["NetworkMode"], hostname)
@@ -397,7 +397,9 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
             "HostsPath": os.path.join(cdir, "hosts"),
             "ResolvConfPath": os.path.join(cdir, "resolv.conf"),
             "HasBeenManuallyStopped": False,
-            "Box": {"LowerDirs": [str(d) for d in image.layer_dirs]},
+            # overlayfs needs one lower dir; an image without layers gets an empty one
+            "Box": {"LowerDirs": [str(d) for d in image.layer_dirs]
+                    or [os.path.join(overlay, "empty")]},
             "HostConfig": host,
         }
         if exposed:
