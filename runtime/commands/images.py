@@ -8,7 +8,7 @@ import sys
 from runtime.errors import BoxError, InvalidArgument
 from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
-from runtime.state import Store
+from runtime.state import Store, report_damaged
 
 IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 IMAGES_TABLE_DIGESTS = ("table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}"
@@ -84,11 +84,6 @@ def cmd_import(paths: Paths, args: Namespace) -> int:
             image_id = _store(paths).import_tarball(f, ref, changes)
     print(image_id)
     return 0
-
-
-def _warn(message: str) -> None:
-    """One line on stderr for what a listing skipped (a damaged file), then go on."""
-    print(f"box: {message}", file=sys.stderr)
 
 
 class _ImageRow:
@@ -179,7 +174,7 @@ def cmd_images(paths: Paths, args: Namespace) -> int:
     if args.repository:
         want = args.repository if ":" in args.repository else None
         want_repo = parse_ref(args.repository)[0]
-    for img in store.list(report=_warn):
+    for img in store.list(report=report_damaged):
         digests = {d.split("@", 1)[0]: d.split("@", 1)[1] for d in img.repo_digests}
         tags: list[str | None] = list(img.repo_tags) or [None]
         if args.digests:  # an image known only by digest in a repo still gets a row there

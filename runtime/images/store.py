@@ -115,11 +115,12 @@ class ImageStore:
             data = _json_object(_read_bytes(self.repos_file), self.repos_file)
         except FileNotFoundError:
             return {}
-        repos = data.get("Repositories") or {}
+        repos = data.get("Repositories")
         if not isinstance(repos, dict) or not all(
                 isinstance(tags, dict) and all(isinstance(i, str) for i in tags.values())
                 for tags in repos.values()):
-            raise DamagedState(f"{self.repos_file}: Repositories is not a map of tags to IDs")
+            raise DamagedState(f"damaged state file {self.repos_file}: 'Repositories' missing "
+                               "or not a map of tags to image IDs")
         return repos
 
     def _save_repos(self, repos: dict[str, dict[str, str]]) -> None:
@@ -132,7 +133,10 @@ class ImageStore:
     def _config_blob(self, image_id: str) -> dict[str, Any]:
         """The config as a dict; a blob that is not a JSON object is a damaged store."""
         path = os.path.join(self.blobs, image_id.removeprefix("sha256:"))
-        return _json_object(_read_bytes(path), path)
+        blob = _json_object(_read_bytes(path), path)
+        if not isinstance(blob.get("rootfs"), dict):  # the one key OCI requires we rely on
+            raise DamagedState(f"damaged state file {path}: 'rootfs' missing or not an object")
+        return blob
 
     # ---- lookups ----------------------------------------------------------------------
 
@@ -478,9 +482,11 @@ def _json_object(data: bytes, path: str) -> dict[str, Any]:
     try:
         doc = json.loads(data)
     except ValueError as e:
-        raise DamagedState(f"{path}: invalid JSON: {e}") from None
+        what = "empty file" if not data.strip() else f"invalid JSON: {e}"
+        raise DamagedState(f"damaged state file {path}: {what}") from None
     if not isinstance(doc, dict):
-        raise DamagedState(f"{path}: expected a JSON object, got {type(doc).__name__}")
+        raise DamagedState(f"damaged state file {path}: expected a JSON object, "
+                           f"got {type(doc).__name__}")
     return doc
 
 
