@@ -10,6 +10,10 @@ from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
 from runtime.state import Store, report_damaged
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the store module is imported lazily, per verb
+    from runtime.images.store import ImageStore
+
 IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 IMAGES_TABLE_DIGESTS = ("table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}"
                         "\t{{.Size}}")
@@ -306,7 +310,7 @@ def cmd_history(paths: Paths, args: Namespace) -> int:
     return 0
 
 
-def _layer_size(store, diff_id: str) -> int:  # noqa: ANN001
+def _layer_size(store: ImageStore, diff_id: str) -> int:
     """A layer's size for ``history``; 0 when its metadata is gone or damaged."""
     from runtime.errors import DamagedState
 

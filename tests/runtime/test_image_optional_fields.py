@@ -7,6 +7,7 @@ none prints a traceback."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def reg() -> Iterator[Registry]:
         yield r
 
 
-def no_traceback(proc) -> None:  # noqa: ANN001
+def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
 
 
