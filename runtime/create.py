@@ -8,7 +8,7 @@ import os
 import sys
 
 from runtime import units
-from runtime.errors import BoxError, Conflict, InvalidArgument
+from runtime.errors import BoxError, Conflict, DamagedState, InvalidArgument
 from runtime.flags import Namespace
 from runtime.paths import Paths
 from runtime.state import Store, new_id
@@ -305,6 +305,10 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
         print(f"WARNING: {warning}", file=sys.stderr)
     _drop_unsupported(host, resources, driver.host().features)
     image = ImageStore(paths.root).resolve(opts.image)
+    for layer_dir in image.layer_dirs:  # else overlayfs fails later with a bare ENOENT
+        if not os.path.isdir(layer_dir):
+            raise DamagedState(f"image {opts.image}: layer {layer_dir} is missing from the "
+                               "image store (remove the image and load or pull it again)")
     img_cfg = image.config or {}
     net_host, net_settings, exposed = _network_flags(paths, opts, host, img_cfg)
     host.update(net_host)

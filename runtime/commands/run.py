@@ -6,8 +6,9 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 
-from runtime.containers import Containers, StatusReader
+from runtime.containers import Containers, StatusReader, monitor_log_tail
 from runtime.errors import BoxError
 from runtime.flags import REMAINDER, FlagParser, Namespace
 from runtime.paths import Paths
@@ -127,7 +128,8 @@ def cmd_run(paths: Paths, args: Namespace) -> int:
         os.close(status_fd)
         print(cid)
         return 0
-    return _wait_attached(pid, status_fd, tty=args.tty and args.interactive)
+    return _wait_attached(pid, status_fd, tty=args.tty and args.interactive,
+                          monitor_log=lambda: monitor_log_tail(paths, cid))
 
 
 def cmd_start(paths: Paths, args: Namespace) -> int:
@@ -146,16 +148,21 @@ def cmd_start(paths: Paths, args: Namespace) -> int:
             failed = 1
             continue
         if attached:
-            return _wait_attached(pid, status_fd, tty=cfg["Config"].get("Tty") and args.interactive)
+            return _wait_attached(pid, status_fd, tty=cfg["Config"].get("Tty") and args.interactive,
+                                  monitor_log=lambda c=cid: monitor_log_tail(paths, c))
         if status_fd >= 0:
             os.close(status_fd)
         print(ref)
     return failed
 
 
-def _wait_attached(pid: int, status_fd: int, tty: bool) -> int:
+def _wait_attached(pid: int, status_fd: int, tty: bool,
+                   monitor_log: Callable[[], str] = lambda: "") -> int:
     """Like ``docker run`` in the foreground: the monitor copies the output to our
-    stdout/stderr; we relay signals (sig-proxy) and wait for the exit code."""
+    stdout/stderr; we relay signals (sig-proxy) and wait for the exit code.
+
+    A failure of the monitor after the start (an ``error`` line) is printed, and so is
+    a status pipe that ends without an exit code: a 125 always comes with its cause."""
     def proxy(signum: int, _frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
             if pid:
@@ -173,15 +180,26 @@ def _wait_attached(pid: int, status_fd: int, tty: bool) -> int:
         ttymod.setraw(0)
     try:
         reader = StatusReader(status_fd)
-        code = 125
+        code, errors = 125, []
         while True:
             kind, rest = reader.next()
             if kind == "exit":
-                code = int(rest)
+                code = int(rest) if rest.lstrip("-").isdigit() else 125
                 break
+            if kind == "error":
+                errors.append(rest.partition(" ")[2] or "the container's monitor failed")
             if kind == "eof":
+                errors.append("the container's monitor ended without reporting an exit code"
+                              + monitor_log())
                 break
         os.close(status_fd)
+        if errors and code == 125 or kind == "eof":
+            if restore is not None:  # the message must not land on a raw terminal
+                import termios
+
+                termios.tcsetattr(0, termios.TCSADRAIN, restore)
+                restore = None
+            print(f"box: {errors[0]}", file=sys.stderr)
         return code
     finally:
         if restore is not None:
