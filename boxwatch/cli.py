@@ -30,6 +30,22 @@ def usage() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console script. An exception no subcommand handled becomes one line
+    ``boxwatch: internal error: <cause>`` and exit 1 (the traceback with BOX_DEBUG=1)."""
+    try:
+        return _main(argv)
+    except Exception as exc:  # the last line of defence
+        import os
+        import traceback
+
+        if os.environ.get("BOX_DEBUG", "") not in ("", "0"):
+            traceback.print_exception(exc, file=sys.stderr)
+        cause = " ".join(f"{type(exc).__name__}: {exc}".split())
+        print(f"boxwatch: internal error: {cause} (BOX_DEBUG=1 shows where)", file=sys.stderr)
+        return 1
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         sys.stdout.write(usage())

@@ -100,12 +100,15 @@ class Containers:
             code, _, message = rest.partition(" ")
             reader.drain()
             _reap(mon_pid)
-            raise BoxError(message, int(code) if code.isdigit() else 125)
+            raise BoxError(message or f"container {cid[:12]}: failed to start (no cause "
+                           f"reported; see {monitor_log(self.paths, cid)})",
+                           int(code) if code.isdigit() else 125)
         if kind == "exit":  # exited before we even heard it started
             reader.push_back(f"exit {rest}")
             return 0, mon_pid, reader
         _reap(mon_pid)
-        raise BoxError(f"container {cid[:12]}: monitor exited without starting it")
+        raise BoxError(f"container {cid[:12]}: monitor exited without starting it"
+                       f"{monitor_log_tail(self.paths, cid)}")
 
     # -- stop / kill ------------------------------------------------------------
     def stop(self, cid: str, timeout: float | None = None, sig: str | None = None) -> None:
@@ -214,6 +217,21 @@ class Containers:
             from runtime.network.endpoint import release_dead
 
             release_dead(self.paths, cfg)  # veths, addresses, published ports
+
+
+def monitor_log(paths: Paths, cid: str) -> str:
+    return os.path.join(paths.run_dir(cid), "monitor.log")
+
+
+def monitor_log_tail(paths: Paths, cid: str) -> str:
+    """``: <last line of monitor.log>``, or "" when it has none: what a monitor that
+    could not report over its status pipe left behind."""
+    try:
+        with open(monitor_log(paths, cid), "rb") as f:
+            lines = f.read()[-4096:].decode(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return f": {lines[-1]}" if lines else ""
 
 
 class StatusReader:

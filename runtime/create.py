@@ -8,7 +8,7 @@ import os
 import sys
 
 from runtime import units
-from runtime.errors import BoxError, Conflict, InvalidArgument
+from runtime.errors import BoxError, Conflict, DamagedState, InvalidArgument
 from runtime.flags import Namespace
 from runtime.paths import Paths
 from runtime.state import Store, new_id
@@ -305,6 +305,10 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
         print(f"WARNING: {warning}", file=sys.stderr)
     _drop_unsupported(host, resources, driver.host().features)
     image = ImageStore(paths.root).resolve(opts.image)
+    for layer_dir in image.layer_dirs:  # else overlayfs fails later with a bare ENOENT
+        if not os.path.isdir(layer_dir):
+            raise DamagedState(f"image {opts.image}: layer {layer_dir} is missing from the "
+                               "image store (remove the image and load or pull it again)")
     img_cfg = image.config or {}
     net_host, net_settings, exposed = _network_flags(paths, opts, host, img_cfg)
     host.update(net_host)
@@ -322,7 +326,7 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
         cmd = list(opts.command)
     argv = entrypoint + cmd
     if not argv:
-        raise InvalidArgument("No command specified")
+        raise InvalidArgument("no command specified")  # moby's wording since 2019
     env = _merge_env(list(img_cfg.get("Env") or []),
                      parse_env_files(opts.env_file) + _env_from_flags(opts.env))
     labels = dict(img_cfg.get("Labels") or {})
@@ -345,7 +349,7 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
     try:
         os.makedirs(cdir)
         overlay = paths.overlay_dir(cid)
-        for sub in ("diff", "work", "merged"):
+        for sub in ("diff", "work", "merged", "empty"):
             os.makedirs(os.path.join(overlay, sub))
         for filename, text in (("hostname", hostname + "\n"),
                                ("hosts", _hosts_file(host["NetworkMode"], hostname)
@@ -397,7 +401,9 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
             "HostsPath": os.path.join(cdir, "hosts"),
             "ResolvConfPath": os.path.join(cdir, "resolv.conf"),
             "HasBeenManuallyStopped": False,
-            "Box": {"LowerDirs": [str(d) for d in image.layer_dirs]},
+            # overlayfs needs one lower dir; an image without layers gets an empty one
+            "Box": {"LowerDirs": [str(d) for d in image.layer_dirs]
+                    or [os.path.join(overlay, "empty")]},
             "HostConfig": host,
         }
         if exposed:

@@ -37,3 +37,9 @@ class CannotExecute(BoxError):
 
 class CommandNotFound(BoxError):
     exit_code = 127
+
+
+class DamagedState(BoxError):
+    """A state file (container, image store, network, volume) that is empty, cut short,
+    not JSON or not the shape expected. The message names the file; a listing reports
+    it in one line and goes on with the others."""

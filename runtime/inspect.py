@@ -80,18 +80,20 @@ def image_view(paths: Paths, ref: str) -> dict[str, Any]:
     store = ImageStore(paths.root)
     img = store.resolve(ref)
     blob = json.loads(store.config_bytes(img.id))
+    history = blob.get("history")
+    last = history[-1] if isinstance(history, list) and history else None
     return {
         "Id": img.id,
         "RepoTags": list(img.repo_tags),
         "RepoDigests": list(img.repo_digests),
         "Parent": "",
-        "Comment": ((blob.get("history") or [{}])[-1] or {}).get("comment", ""),
+        "Comment": _text(last.get("comment")) if isinstance(last, dict) else "",
         "Created": img.created,
-        "DockerVersion": blob.get("docker_version", ""),
-        "Author": blob.get("author", ""),
+        "DockerVersion": _text(blob.get("docker_version")),
+        "Author": _text(blob.get("author")),
         "Config": img.config,
         "Architecture": img.architecture or "amd64",
-        **({"Variant": blob["variant"]} if blob.get("variant") else {}),
+        **({"Variant": blob["variant"]} if _text(blob.get("variant")) else {}),
         "Os": img.os,
         "Size": img.size,
         "GraphDriver": {"Data": {"LowerDir": ":".join(str(d) for d in img.layer_dirs)},
@@ -99,6 +101,11 @@ def image_view(paths: Paths, ref: str) -> dict[str, Any]:
         "RootFS": {"Type": "layers", "Layers": list(img.diff_ids)},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     }
+
+
+def _text(value: object) -> str:
+    """An optional string of the image config: missing, null or another type is ""."""
+    return value if isinstance(value, str) else ""
 
 
 def print_inspected(items: list[Any], fmt: str | None) -> None:

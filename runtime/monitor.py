@@ -50,8 +50,13 @@ def launch(paths: Paths, cid: str, attached: bool, interactive: bool) -> tuple[i
             os.closerange(status_w + 1, 65536)
             Monitor(paths, cid, attached, interactive, status_w).run()
         except BaseException as e:  # noqa: BLE001 - a forked child must never return
-            with contextlib.suppress(OSError):
-                os.write(2, f"box monitor {cid[:12]}: {e!r}\n".encode())
+            # Told to the client too: with -d our stderr is monitor.log, and a client
+            # that hears nothing could only exit 125 without a word.
+            try:
+                os.write(status_w, f"error 125 monitor: {cause(e)}\n".encode())
+            except OSError:  # the client is gone (or was told already): the log then
+                with contextlib.suppress(OSError):
+                    os.write(2, f"box monitor {cid[:12]}: {e!r}\n".encode())
             code = 1
         finally:
             os._exit(code)
@@ -92,10 +97,15 @@ class Monitor:
         self._redirect_stderr()
 
     def _redirect_stderr(self) -> None:
+        """Our stderr to monitor.log; /dev/null if that cannot be opened (a log we cannot
+        write must not cost the container its monitor, nor its recorded exit code)."""
         run_dir = self.paths.run_dir(self.cid)
-        os.makedirs(run_dir, exist_ok=True)
-        fd = os.open(os.path.join(run_dir, "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-                     0o600)
+        try:
+            os.makedirs(run_dir, exist_ok=True)
+            fd = os.open(os.path.join(run_dir, "monitor.log"),
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        except OSError:
+            fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         os.dup2(fd, 2)
         os.close(fd)
 
@@ -127,7 +137,7 @@ class Monitor:
                 cfg = self.net.setup(cfg)
             exit_code = self._run_with_restarts(cfg)
         except Exception as e:  # noqa: BLE001 - recorded in the state and told to the client
-            self._tell(f"error 125 {e}")
+            self._tell(f"error 125 {cause(e)}")
             # Like docker: a container whose command never ran stays "created".
             never_ran = cfg["State"].get("StartedAt", "").startswith("0001")
             self.store.update(self.cid, Status="created" if never_ran else "exited",
@@ -238,6 +248,8 @@ class Monitor:
                 self.net.after_run()
             code_s, _, message = failure.decode(errors="replace").partition("\n")
             code = int(code_s) if code_s.isdigit() else 125
+            message = " ".join(message.split()) or \
+                f"the container's process exited {code} before running its command"
             io.close()
             # Like docker: a container whose command never ran stays "created".
             self.store.update(self.cid, Status="created" if first else "exited",
@@ -308,7 +320,7 @@ class Monitor:
             os._exit(0)
         except BaseException as e:  # noqa: BLE001
             with contextlib.suppress(OSError):
-                os.write(err_w, f"125\n{e}".encode())
+                os.write(err_w, f"125\n{cause(e)}".encode())
             os._exit(125)
 
     def _pump(self, cfg: dict[str, Any], pid: int, io: ContainerStdio) -> int:
@@ -401,6 +413,13 @@ def _loopback_up() -> None:
         req = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def cause(exc: BaseException) -> str:
+    """An exception as the one line the status pipe carries: never empty (``OSError()``
+    has no text), never two lines (the pipe is line-based)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else repr(exc)
 
 
 def _read_all(fd: int) -> bytes:

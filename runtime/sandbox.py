@@ -299,6 +299,9 @@ def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str]
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={home}")
         if cwd and cwd != "/":
+            if os.path.exists(cwd) and not os.path.isdir(cwd):
+                raise ExecFailure(125, f'chdir to cwd ("{cwd}") set in config failed: '
+                                       "not a directory")
             os.makedirs(cwd, exist_ok=True)
         os.chdir(cwd or "/")
         if tty:

@@ -13,9 +13,9 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from runtime.errors import Conflict, InvalidArgument, NotFound
+from runtime.errors import Conflict, DamagedState, InvalidArgument, NotFound
 from runtime.paths import Paths
 
 TYPE_CHECKING = False
@@ -84,14 +84,15 @@ class Store:
             return []
 
     def load(self, cid: str) -> dict[str, Any]:
+        """Both state files of a container; DamagedState (naming the file) when one is
+        empty, cut short, not JSON or lacks what every reader relies on."""
+        cdir = self.paths.container_dir(cid)
         try:
-            with open(os.path.join(self.paths.container_dir(cid), CONFIG), "rb") as f:
-                cfg = json.loads(f.read())
+            cfg = read_state_file(os.path.join(cdir, CONFIG), _REQUIRED)
         except FileNotFoundError:
             raise NotFound(f"No such container: {cid}") from None
         try:
-            with open(os.path.join(self.paths.container_dir(cid), HOSTCONFIG), "rb") as f:
-                cfg["HostConfig"] = json.loads(f.read())
+            cfg["HostConfig"] = read_state_file(os.path.join(cdir, HOSTCONFIG), {})
         except FileNotFoundError:
             cfg["HostConfig"] = {}
         return cfg
@@ -105,10 +106,17 @@ class Store:
         if host is not None and not os.path.exists(host_path):
             write_json_atomic(host_path, host)
 
-    def all(self) -> Iterator[dict[str, Any]]:
+    def all(self, report: Callable[[str], None] | None = None) -> Iterator[dict[str, Any]]:
+        """Every container. One whose state is damaged is skipped and passed to
+        ``report`` as one line (without ``report``: to stderr), so one bad file never
+        hides the others."""
         for cid in self.ids():
-            with contextlib.suppress(NotFound):
+            try:
                 yield self.load(cid)
+            except NotFound:
+                continue  # removed while we listed
+            except DamagedState as e:
+                (report or report_damaged)(str(e))
 
     def resolve(self, ref: str) -> str:
         """A name (with or without '/'), a full id or a unique id prefix -> the id."""
@@ -166,6 +174,49 @@ class Store:
             remove_tree(path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self.paths.locks, f"{cid}.lock"))
+
+
+# What every reader of config.v2.json relies on, with its type.
+_REQUIRED = {"ID": str, "Name": str, "Created": str, "Path": str, "State": dict,
+             "Config": dict}
+
+
+def read_state_file(path: str, required: dict[str, type]) -> dict[str, Any]:
+    """A JSON object from a state file, checked for ``required`` keys and their types.
+    Every way the file can be damaged (empty, cut short, garbage, another JSON type, a
+    key missing) becomes one DamagedState naming the file; FileNotFoundError passes."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        doc = json.loads(data)
+    except ValueError as e:
+        what = "empty file" if not data.strip() else f"invalid JSON: {e}"
+        raise DamagedState(f"damaged state file {path}: {what}") from None
+    if not isinstance(doc, dict):
+        raise DamagedState(f"damaged state file {path}: expected a JSON object, "
+                           f"got {type(doc).__name__}")
+    for key, kind in required.items():
+        if not isinstance(doc.get(key), kind):
+            raise DamagedState(f"damaged state file {path}: {key!r} missing or not "
+                               f"of type {_TYPE_NAMES[kind]}")
+    if "State" in required and not isinstance(doc["State"].get("Status"), str):
+        raise DamagedState(f"damaged state file {path}: 'State.Status' missing")
+    return doc
+
+
+_TYPE_NAMES = {str: "string", dict: "object", list: "list", int: "integer"}
+
+
+_reported: set[str] = set()
+
+
+def report_damaged(message: str) -> None:
+    """One line on stderr per damaged file, however often one command reads it."""
+    import sys
+
+    if message not in _reported:
+        _reported.add(message)
+        print(f"box: {message}", file=sys.stderr)
 
 
 def remove_tree(path: str) -> None:

@@ -81,3 +81,14 @@ def parse_time_arg(text: str, now_ns: int | None = None) -> int:
         return parse_rfc3339(t)
     except ValueError:
         raise ValueError(f"invalid time value {text!r}: use RFC3339, a Unix timestamp or a duration like 10m") from None
+
+
+def created_ns(text: object) -> int | None:
+    """An optional ``created`` field (image config, history entry) -> ns since epoch;
+    None when it is missing, empty or not a timestamp: the OCI spec makes it optional."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return parse_rfc3339(text)
+    except ValueError:
+        return None

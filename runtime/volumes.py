@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import re
+from collections.abc import Callable
 
 from runtime.errors import Conflict, InvalidArgument, NotFound
 
@@ -208,18 +209,29 @@ class VolumeStore:
         return rec
 
     def get(self, name: str) -> dict[str, Any]:
+        """The volume's record; DamagedState (naming the file) when it is damaged."""
+        from runtime.state import read_state_file
+
         try:
-            with open(self._meta(name), "rb") as f:
-                return json.loads(f.read())
+            return read_state_file(self._meta(name), {"Name": str, "Mountpoint": str})
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"get {name}: no such volume") from None
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self, report: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+        """Every volume; a damaged record is skipped and reported in one line (stderr
+        without ``report``)."""
+        from runtime.errors import DamagedState
+        from runtime.state import report_damaged
+
         out = []
         with contextlib.suppress(FileNotFoundError):
             for entry in sorted(os.scandir(self.dir), key=lambda e: e.name):
-                with contextlib.suppress(NotFound):
+                try:
                     out.append(self.get(entry.name))
+                except NotFound:
+                    continue
+                except DamagedState as e:
+                    (report or report_damaged)(str(e))
         return out
 
     def users(self, name: str, containers: list[dict[str, Any]]) -> list[str]:

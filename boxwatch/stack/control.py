@@ -75,10 +75,19 @@ def preflight(cfg: Config, plan: Plan) -> None:
 
 
 def load_status(state_dir: Path) -> dict[str, Any]:
+    """The supervisor's status.json; {} when missing or damaged (empty, cut short, not an
+    object), and only object-valued component entries, so a bad file never crashes
+    ``status``: the pid files and health probes still tell what runs."""
     try:
-        return json.loads((state_dir / "run" / "status.json").read_text())
+        doc = json.loads((state_dir / "run" / "status.json").read_text())
     except (OSError, ValueError):
         return {}
+    if not isinstance(doc, dict):
+        return {}
+    comps = doc.get("components")
+    doc["components"] = {k: v for k, v in comps.items() if isinstance(v, dict)} \
+        if isinstance(comps, dict) else {}
+    return doc
 
 
 def supervisor_pid(state_dir: Path) -> int | None:
@@ -180,10 +189,13 @@ def down(state_dir: Path, out: TextIO = sys.stdout, quiet: bool = False) -> int:
 
 def rows(state_dir: Path) -> list[dict[str, Any]]:
     """One row per component: name, pid (0 = not running), port, health, uptime, error."""
+    path = state_dir / "run" / "plan.json"
     try:
-        plan = Plan.from_json((state_dir / "run" / "plan.json").read_text())
-    except (OSError, ValueError, KeyError):
+        plan = Plan.from_json(path.read_text())
+    except OSError:
         return []
+    except ValueError as exc:  # empty, cut short, not a plan: one line, not a traceback
+        raise StackError(f"damaged state file {path}: {exc}") from None
     status = load_status(state_dir).get("components", {})
     out = []
     for comp in plan.components:

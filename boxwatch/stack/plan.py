@@ -62,9 +62,14 @@ class Plan:
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
+        """ValueError (saying what is wrong) for any text that is not a plan: the file
+        can be empty, cut short or damaged, and callers report it in one line."""
         doc = json.loads(text)
-        return cls(doc["state_dir"], [Component(**c) for c in doc["components"]],
-                   doc.get("skipped", {}), {})
+        try:
+            return cls(doc["state_dir"], [Component(**c) for c in doc["components"]],
+                       dict(doc.get("skipped") or {}), {})
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(f"not a stack plan ({type(exc).__name__}: {exc})") from None
 
 
 def probe_host(listen_host: str) -> str:

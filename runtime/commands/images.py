@@ -8,7 +8,11 @@ import sys
 from runtime.errors import BoxError, InvalidArgument
 from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
-from runtime.state import Store
+from runtime.state import Store, report_damaged
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the store module is imported lazily, per verb
+    from runtime.images.store import ImageStore
 
 IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 IMAGES_TABLE_DIGESTS = ("table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}"
@@ -89,13 +93,14 @@ def cmd_import(paths: Paths, args: Namespace) -> int:
 class _ImageRow:
     def __init__(self, img, tag: str | None, trunc: bool, digest: str = "<none>") -> None:  # noqa: ANN001
         from runtime.format.human import human_size, time_ago
-        from runtime.timeutil import parse_rfc3339
+        from runtime.timeutil import created_ns
 
         repo, _, t = (tag or "<none>:<none>").rpartition(":")
         self.Repository = repo
         self.Tag = t
         self.ID = img.short_id if trunc else img.id
-        self.CreatedSince = time_ago(parse_rfc3339(img.created))
+        created = created_ns(img.created)  # optional in OCI: "N/A" as docker shows it
+        self.CreatedSince = time_ago(created) if created is not None else "N/A"
         self.CreatedAt = img.created
         self.Size = human_size(img.size)
         self.Digest = digest
@@ -120,6 +125,8 @@ def _glob(pattern: str) -> re.Pattern[str]:
 
 def _image_filter(store, filters: list[str]):  # noqa: ANN001, ANN202
     """A predicate (image, tag or None) -> bool for docker's ``--filter`` values."""
+    from runtime.timeutil import created_ns
+
     want: dict[str, list[str]] = {}
     for item in filters:
         key, sep, value = item.partition("=")
@@ -131,7 +138,8 @@ def _image_filter(store, filters: list[str]):  # noqa: ANN001, ANN202
     for v in want.get("dangling", []):
         if v not in ("true", "false", "1", "0"):
             raise InvalidArgument(f"invalid filter 'dangling={v}'")
-    bounds = {k: store.resolve(want[k][-1]).created for k in ("before", "since") if k in want}
+    bounds = {k: created_ns(store.resolve(want[k][-1]).created) or 0
+              for k in ("before", "since") if k in want}
     refs = [_glob(p) for p in want.get("reference", [])]
 
     def keep(img, tag: str | None) -> bool:  # noqa: ANN001
@@ -143,9 +151,10 @@ def _image_filter(store, filters: list[str]):  # noqa: ANN001, ANN202
             k, sep, v = lab.partition("=")
             if k not in labels or (sep and labels[k] != v):
                 return False
-        if "before" in bounds and not img.created < bounds["before"]:
+        created = created_ns(img.created) or 0
+        if "before" in bounds and not created < bounds["before"]:
             return False
-        if "since" in bounds and not img.created > bounds["since"]:
+        if "since" in bounds and not created > bounds["since"]:
             return False
         if refs:
             if tag is None:
@@ -169,7 +178,7 @@ def cmd_images(paths: Paths, args: Namespace) -> int:
     if args.repository:
         want = args.repository if ":" in args.repository else None
         want_repo = parse_ref(args.repository)[0]
-    for img in store.list():
+    for img in store.list(report=report_damaged):
         digests = {d.split("@", 1)[0]: d.split("@", 1)[1] for d in img.repo_digests}
         tags: list[str | None] = list(img.repo_tags) or [None]
         if args.digests:  # an image known only by digest in a repo still gets a row there
@@ -239,19 +248,25 @@ HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREAT
 class _HistoryRow:
     def __init__(self, ident: str, entry: dict, size: int, trunc: bool, human: bool) -> None:
         from runtime.format.human import human_size, time_ago
-        from runtime.timeutil import parse_rfc3339
+        from runtime.timeutil import created_ns
 
-        created = entry.get("created") or ""
-        by = (entry.get("created_by") or "").replace("\t", " ")
+        created = _text(entry.get("created"))
+        created_at = created_ns(created)
+        by = _text(entry.get("created_by")).replace("\t", " ")
         if trunc and len(by) > 45:
             by = by[:44] + "…"
         self.ID = ident
         self.CreatedAt = created
-        self.CreatedSince = (time_ago(parse_rfc3339(created)) if human else created) \
-            if created else "N/A"
+        self.CreatedSince = "N/A" if created_at is None else \
+            time_ago(created_at) if human else created
         self.CreatedBy = by
         self.Size = human_size(size) if human else str(size)
-        self.Comment = entry.get("comment") or ""
+        self.Comment = _text(entry.get("comment"))
+
+
+def _text(value: object) -> str:
+    """An optional string of a history entry: missing, null or another type reads as ""."""
+    return value if isinstance(value, str) else ""
 
 
 def add_history(p: FlagParser) -> None:
@@ -271,15 +286,17 @@ def cmd_history(paths: Paths, args: Namespace) -> int:
     store = _store(paths)
     img = store.resolve(args.image)
     blob = json.loads(store.config_bytes(img.id))
-    history = list(blob.get("history") or [])
+    history = blob.get("history")
+    history = [e if isinstance(e, dict) else {} for e in history] \
+        if isinstance(history, list) else []
     layers = list(img.diff_ids)
-    if not history:  # images without history: one anonymous entry per layer
-        history = [{"created": img.created} for _ in layers]
+    if not history:  # images without history: one anonymous entry per layer (or one)
+        history = [{"created": img.created} for _ in layers or [None]]
     rows = []
     for i, entry in enumerate(history):
         size = 0
         if not entry.get("empty_layer") and layers:
-            size = int(store.layer_meta(layers.pop(0)).get("size", 0))
+            size = _layer_size(store, layers.pop(0))
         ident = "<missing>"
         if i == len(history) - 1:
             ident = img.id if args.no_trunc else img.short_id
@@ -291,6 +308,16 @@ def cmd_history(paths: Paths, args: Namespace) -> int:
         return 0
     sys.stdout.write(render_format(args.format, HISTORY_TABLE, rows, HISTORY_HEADERS))
     return 0
+
+
+def _layer_size(store: ImageStore, diff_id: str) -> int:
+    """A layer's size for ``history``; 0 when its metadata is gone or damaged."""
+    from runtime.errors import DamagedState
+
+    try:
+        return int(store.layer_meta(diff_id).get("size", 0))
+    except (FileNotFoundError, DamagedState, ValueError, TypeError):
+        return 0
 
 
 def _go_duration_ns(text: str) -> int:
@@ -331,11 +358,12 @@ def _prune_keep(filters: list[str]):  # noqa: ANN202
             raise InvalidArgument(f"invalid filter {key!r}")
 
     def keep(image_id: str, blob: dict) -> bool:
-        from runtime.timeutil import parse_rfc3339 as parse
+        from runtime.timeutil import created_ns
 
-        if until_ns is not None and parse(blob.get("created") or "") >= until_ns:
+        if until_ns is not None and (created_ns(blob.get("created")) or 0) >= until_ns:
             return True
-        have = (blob.get("config") or {}).get("Labels") or {}
+        config = blob.get("config")
+        have = (config.get("Labels") if isinstance(config, dict) else None) or {}
         for positive, k, v in labels:
             hit = k in have and (v is None or have[k] == v)
             if hit != positive:

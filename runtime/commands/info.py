@@ -175,8 +175,11 @@ def cmd_inspect(paths: Paths, args: Namespace) -> int:
                     if args.type == "container":
                         raise
             results.append(image_view(paths, ref))
-        except BoxError:
+        except NotFound:
             print(f"box: Error: No such object: {ref}", file=sys.stderr)
+            status = 1
+        except BoxError as e:  # found but unreadable (a damaged state file): say why
+            print(f"box: {e}", file=sys.stderr)
             status = 1
     print_inspected(results, args.format)
     return status

@@ -6,8 +6,9 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 
-from runtime.containers import Containers, StatusReader
+from runtime.containers import Containers, StatusReader, monitor_log_tail
 from runtime.errors import BoxError
 from runtime.flags import REMAINDER, FlagParser, Namespace
 from runtime.paths import Paths
@@ -128,7 +129,8 @@ def cmd_run(paths: Paths, args: Namespace) -> int:
             status.close()
         print(cid)
         return 0
-    return _wait_attached(pid, status, tty=args.tty and args.interactive, monitor=monitor)
+    return _wait_attached(pid, status, tty=args.tty and args.interactive, monitor=monitor,
+                          monitor_log=lambda: monitor_log_tail(paths, cid))
 
 
 def cmd_start(paths: Paths, args: Namespace) -> int:
@@ -148,16 +150,21 @@ def cmd_start(paths: Paths, args: Namespace) -> int:
             continue
         if attached and status is not None:
             return _wait_attached(pid, status, tty=cfg["Config"].get("Tty") and args.interactive,
-                                  monitor=monitor)
+                                  monitor=monitor,
+                                  monitor_log=lambda c=cid: monitor_log_tail(paths, c))
         if status is not None:
             status.close()
         print(ref)
     return failed
 
 
-def _wait_attached(pid: int, reader: StatusReader, tty: bool, monitor: int = 0) -> int:
+def _wait_attached(pid: int, reader: StatusReader, tty: bool, monitor: int = 0,
+                   monitor_log: Callable[[], str] = lambda: "") -> int:
     """Like ``docker run`` in the foreground: the monitor copies the output to our
-    stdout/stderr; we relay signals (sig-proxy) and wait for the exit code."""
+    stdout/stderr; we relay signals (sig-proxy) and wait for the exit code.
+
+    A failure of the monitor after the start (an ``error`` line) is printed, and so is
+    a status pipe that ends without an exit code: a 125 always comes with its cause."""
     def proxy(signum: int, _frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
             if pid:
@@ -174,20 +181,25 @@ def _wait_attached(pid: int, reader: StatusReader, tty: bool, monitor: int = 0) 
         restore = termios.tcgetattr(0)
         ttymod.setraw(0)
     try:
-        code, error = 125, ""
+        code, errors = 125, []
         while True:
             kind, rest = reader.next()
             if kind == "exit":
-                code = int(rest)
+                code = int(rest) if rest.lstrip("-").isdigit() else 125
                 break
             if kind == "error":  # the monitor failed after the start: say why
-                error = rest.partition(" ")[2] or rest
+                errors.append(rest.partition(" ")[2] or "the container's monitor failed")
             if kind == "eof":
-                error = error or _monitor_end(monitor)
+                errors.append(_monitor_end(monitor) + monitor_log())
                 break
         reader.close()
-        if error:
-            print(f"box: {error}", file=sys.stderr)
+        if errors and code == 125 or kind == "eof":
+            if restore is not None:  # the message must not land on a raw terminal
+                import termios
+
+                termios.tcsetattr(0, termios.TCSADRAIN, restore)
+                restore = None
+            print(f"box: {errors[0]}", file=sys.stderr)
         return code
     finally:
         if restore is not None:

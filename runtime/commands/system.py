@@ -39,10 +39,11 @@ def cmd_system_df(paths: Paths, args: Namespace) -> int:
     from runtime.format import render_format
     from runtime.images.store import ImageStore
     from runtime.images.usage import images_usage, tree_size
-    from runtime.state import Store
+    from runtime.state import Store, report_damaged
 
     containers = list(Store(paths).all())
-    img = images_usage(ImageStore(paths.root), (c.get("Image", "") for c in containers))
+    img = images_usage(ImageStore(paths.root), (c.get("Image", "") for c in containers),
+                       report=report_damaged)
     c_sizes = {c["ID"]: tree_size(os.path.join(paths.overlay_dir(c["ID"]), "diff"))
                for c in containers}
     running = {c["ID"] for c in containers if is_running(c)}

@@ -90,8 +90,9 @@ def load_json(data: bytes, where: str) -> Any:
 def diff_ids_of(config: Any, where: str) -> list[str]:
     if not isinstance(config, dict):
         raise InvalidArgument(f"{where}: image config is not a JSON object")
-    diff_ids = (config.get("rootfs") or {}).get("diff_ids")
-    if not isinstance(diff_ids, list) or not diff_ids:
+    rootfs = config.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list):  # an empty list is fine: an image without layers
         raise InvalidArgument(f"{where}: image config has no rootfs.diff_ids")
     return [check_digest(d, where) for d in diff_ids]
 

@@ -35,9 +35,9 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from runtime.errors import Conflict, InvalidArgument, NotFound
+from runtime.errors import Conflict, DamagedState, InvalidArgument, NotFound
 from runtime.images.reference import display, parse_ref, ref_key, ref_name
-from runtime.timeutil import rfc3339nano
+from runtime.timeutil import created_ns, rfc3339nano
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
@@ -112,10 +112,16 @@ class ImageStore:
 
     def _load_repos(self) -> dict[str, dict[str, str]]:
         try:
-            data = json.loads(_read_bytes(self.repos_file))
+            data = _json_object(_read_bytes(self.repos_file), self.repos_file)
         except FileNotFoundError:
             return {}
-        return data.get("Repositories") or {}
+        repos = data.get("Repositories")
+        if not isinstance(repos, dict) or not all(
+                isinstance(tags, dict) and all(isinstance(i, str) for i in tags.values())
+                for tags in repos.values()):
+            raise DamagedState(f"damaged state file {self.repos_file}: 'Repositories' missing "
+                               "or not a map of tags to image IDs")
+        return repos
 
     def _save_repos(self, repos: dict[str, dict[str, str]]) -> None:
         repos = {name: tags for name, tags in sorted(repos.items()) if tags}
@@ -125,7 +131,12 @@ class ImageStore:
         return ["sha256:" + n for n in os.listdir(self.blobs) if _HEX_RE.match(n)]
 
     def _config_blob(self, image_id: str) -> dict[str, Any]:
-        return json.loads(_read_bytes(os.path.join(self.blobs, image_id.removeprefix("sha256:"))))
+        """The config as a dict; a blob that is not a JSON object is a damaged store."""
+        path = os.path.join(self.blobs, image_id.removeprefix("sha256:"))
+        blob = _json_object(_read_bytes(path), path)
+        if not isinstance(blob.get("rootfs"), dict):  # the one key OCI requires we rely on
+            raise DamagedState(f"damaged state file {path}: 'rootfs' missing or not an object")
+        return blob
 
     # ---- lookups ----------------------------------------------------------------------
 
@@ -168,7 +179,8 @@ class ImageStore:
         return os.path.join(self.layers, diff_id.removeprefix("sha256:"))
 
     def layer_meta(self, diff_id: str) -> dict[str, Any]:
-        return json.loads(_read_bytes(self.layer_dir(diff_id) + ".json"))
+        path = self.layer_dir(diff_id) + ".json"
+        return _json_object(_read_bytes(path), path)
 
     def split_path(self, diff_id: str) -> str:
         return self.layer_dir(diff_id) + ".tar-split.gz"
@@ -180,25 +192,30 @@ class ImageStore:
         return _read_bytes(os.path.join(self.blobs, image_id.removeprefix("sha256:")))
 
     def _image(self, image_id: str, repos: dict[str, dict[str, str]]) -> Image:
+        """Every field the OCI spec makes optional (created, author, config and its keys,
+        history, os/architecture) may be missing or null: defaults fill them here, so
+        no caller meets a None or a wrong type."""
         blob = self._config_blob(image_id)
-        diff_ids = list(blob.get("rootfs", {}).get("diff_ids") or [])
+        diff_ids = diff_ids_of(blob)
         size = 0
         for d in set(diff_ids):
-            meta = json.loads(_read_bytes(os.path.join(self.layers, f"{d.removeprefix('sha256:')}.json")))
-            size += int(meta.get("size", 0))
+            with contextlib.suppress(FileNotFoundError, DamagedState, ValueError, TypeError):
+                size += int(self.layer_meta(d).get("size", 0))
         config = dict(_CONFIG_DEFAULTS)
-        config.update({k: v for k, v in (blob.get("config") or {}).items() if v is not None})
+        given = blob.get("config")
+        if isinstance(given, dict):
+            config.update({k: v for k, v in given.items() if v is not None})
         return Image(
             id=image_id,
             repo_tags=self._tags_of(image_id, repos),
             config=config,
-            created=blob.get("created", ""),
+            created=_text(blob.get("created")),
             layer_dirs=[os.path.join(self.layers, d.removeprefix("sha256:"))
                         for d in reversed(diff_ids)],
             size=size,
             diff_ids=diff_ids,
-            architecture=blob.get("architecture", ""),
-            os=blob.get("os", "linux"),
+            architecture=_text(blob.get("architecture")),
+            os=_text(blob.get("os")) or "linux",
             repo_digests=self._digests_of(image_id, repos),
         )
 
@@ -211,12 +228,31 @@ class ImageStore:
                 raise NotFound(f"Unable to find image '{display(ref_or_id_prefix)}' locally")
             return self._image(found[0], repos)
 
-    def list(self) -> list[Image]:
-        """Every image, dangling ones included, newest first (``box images`` order)."""
+    def list(self, report: Callable[[str], None] | None = None) -> list[Image]:
+        """Every image, dangling ones included, newest first (``box images`` order).
+
+        With ``report``, a damaged file costs only what it holds: a bad config blob
+        skips its image, a bad repositories.json lists every image untagged; each is
+        passed to ``report`` as one line. Without it, DamagedState is raised."""
+        images = []
         with self._locked(exclusive=False):
-            repos = self._load_repos()
-            images = [self._image(i, repos) for i in self._image_ids()]
-        return sorted(images, key=lambda im: (im.created, im.id), reverse=True)
+            try:
+                repos = self._load_repos()
+            except DamagedState as e:
+                if report is None:
+                    raise
+                report(str(e))
+                repos = {}
+            for image_id in self._image_ids():
+                try:
+                    images.append(self._image(image_id, repos))
+                except FileNotFoundError:
+                    continue  # removed while we listed
+                except DamagedState as e:
+                    if report is None:
+                        raise
+                    report(str(e))
+        return sorted(images, key=lambda im: (created_ns(im.created) or 0, im.id), reverse=True)
 
     # ---- changes ----------------------------------------------------------------------
 
@@ -273,7 +309,7 @@ class ImageStore:
         """
         import hashlib
 
-        diff_ids = (json.loads(config_blob).get("rootfs") or {}).get("diff_ids") or []
+        diff_ids = diff_ids_of(json.loads(config_blob))
         image_id = "sha256:" + hashlib.sha256(config_blob).hexdigest()
         by_diff = {layer.diff_id: layer for layer in staged}
         with self._locked(exclusive=True):
@@ -388,11 +424,15 @@ class ImageStore:
         """Drops the config blob, then every layer no other image lists. Under the lock."""
         import shutil
 
-        diff_ids = self._config_blob(image_id).get("rootfs", {}).get("diff_ids") or []
+        diff_ids = diff_ids_of(self._config_blob(image_id))
         os.unlink(os.path.join(self.blobs, image_id[7:]))
         lines = [f"Deleted: {image_id}"]
-        still_used = {d for i in self._image_ids()
-                      for d in self._config_blob(i).get("rootfs", {}).get("diff_ids") or []}
+        still_used: set[str] = set()
+        for other in self._image_ids():
+            try:
+                still_used.update(diff_ids_of(self._config_blob(other)))
+            except DamagedState:  # which layers it holds is unknown: keep them all
+                still_used.update(diff_ids)
         for d in reversed(diff_ids):
             if d in still_used:
                 continue
@@ -423,6 +463,31 @@ class StagedLayer(namedtuple("StagedLayer", "diff_id dir size tar_size name")):
 def _read_bytes(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
+
+
+def _text(value: object) -> str:
+    """An optional string field: missing, null or another type reads as ""."""
+    return value if isinstance(value, str) else ""
+
+
+def diff_ids_of(blob: dict[str, Any]) -> list[str]:
+    """rootfs.diff_ids, [] when absent or malformed (an image may have no layer at all)."""
+    rootfs = blob.get("rootfs")
+    ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    return [d for d in ids if isinstance(d, str)] if isinstance(ids, list) else []
+
+
+def _json_object(data: bytes, path: str) -> dict[str, Any]:
+    """A store file that must hold a JSON object; anything else is a DamagedState."""
+    try:
+        doc = json.loads(data)
+    except ValueError as e:
+        what = "empty file" if not data.strip() else f"invalid JSON: {e}"
+        raise DamagedState(f"damaged state file {path}: {what}") from None
+    if not isinstance(doc, dict):
+        raise DamagedState(f"damaged state file {path}: expected a JSON object, "
+                           f"got {type(doc).__name__}")
+    return doc
 
 
 def _config_from_changes(changes: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,9 @@ import os
 from collections import namedtuple
 from collections.abc import Callable, Iterable
 
+from runtime.errors import DamagedState
 from runtime.images.store import ImageStore
+from runtime.images.store import diff_ids_of as _diff_ids
 
 Usage = namedtuple("Usage", "total active size reclaimable")
 
@@ -45,26 +47,30 @@ def prune(store: ImageStore, everything: bool, in_use: Callable[[str], list[str]
     return lines, freed
 
 
-def _diff_ids(blob: dict) -> list[str]:
-    return list((blob.get("rootfs") or {}).get("diff_ids") or [])
-
-
 def _layer_size(store: ImageStore, diff_id: str) -> int:
     try:
         return int(store.layer_meta(diff_id).get("size", 0))
-    except FileNotFoundError:
+    except (FileNotFoundError, DamagedState, ValueError, TypeError):
         return 0
 
 
-def images_usage(store: ImageStore, used_images: Iterable[str]) -> Usage:
+def images_usage(store: ImageStore, used_images: Iterable[str],
+                 report: Callable[[str], None] | None = None) -> Usage:
     """Images: total, used by a container, bytes of their layers (shared ones once),
-    bytes that would go if every unused image were removed."""
+    bytes that would go if every unused image were removed. A damaged config blob
+    counts its image without layers and is passed to ``report``."""
     used = set(used_images)
     with store._locked(exclusive=False):
         layers: dict[str, set[str]] = {}
         ids = store._image_ids()
         for image_id in ids:
-            for d in _diff_ids(store._config_blob(image_id)):
+            try:
+                blob = store._config_blob(image_id)
+            except (FileNotFoundError, DamagedState) as e:
+                if report is not None and isinstance(e, DamagedState):
+                    report(str(e))
+                continue
+            for d in _diff_ids(blob):
                 layers.setdefault(d, set()).add(image_id)
         sizes = {d: _layer_size(store, d) for d in layers}
     total = sum(sizes.values())

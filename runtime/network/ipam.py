@@ -15,6 +15,9 @@ from collections.abc import Iterator
 
 from runtime.errors import Conflict, InvalidArgument
 from runtime.network.addr import host_range, in_subnet, int_to_ip, ip_to_int, parse_cidr
+from runtime.state import read_state_file
+
+_REQUIRED = {"Allocated": dict}  # {ip: owner}; what every reader of a pool file relies on
 
 
 class AddressesExhausted(Conflict):
@@ -40,9 +43,8 @@ class Ipam:
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                with open(self.path, "rb") as f:
-                    data = json.loads(f.read())
+            try:  # a damaged pool is refused (DamagedState), never overwritten
+                data = read_state_file(self.path, _REQUIRED)
             except FileNotFoundError:
                 data = {"Subnet": self.subnet, "Gateway": self.gateway, "Last": "",
                         "Allocated": {}}
@@ -91,8 +93,7 @@ class Ipam:
 
     def allocated(self) -> dict[str, str]:
         try:
-            with open(self.path, "rb") as f:
-                return dict(json.loads(f.read())["Allocated"])
+            return dict(read_state_file(self.path, _REQUIRED)["Allocated"])
         except FileNotFoundError:
             return {}
 

@@ -13,10 +13,12 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from runtime.errors import Conflict, InvalidArgument, NotFound
+from runtime.errors import Conflict, DamagedState, InvalidArgument, NotFound
 from runtime.network.addr import int_to_ip, parse_cidr
+from runtime.state import read_state_file
+from runtime.state import report_damaged as _report_stderr
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,12 +29,19 @@ DEFAULT_SUBNET = "172.30.0.0/16"
 BRIDGE_OPT = "com.docker.network.bridge.name"
 PREDEFINED = ("bridge", "host", "none")
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# What every reader of a network record relies on, with its type.
+_REQUIRED = {"Name": str, "Id": str, "Driver": str, "Scope": str, "IPAM": dict,
+             "Options": dict}
 
 
 class NetworkStore:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, report: Callable[[str], None] | None = None) -> None:
+        """``report`` gets one line per damaged network file ``all()`` skips (default:
+        stderr)."""
         self.root = root
         self.dir = os.path.join(root, "network", "networks")
+        self.report = report
+        self._held = 0
 
     # -- records --------------------------------------------------------------
     def _path(self, nid: str) -> str:
@@ -43,18 +52,32 @@ class NetworkStore:
         out = []
         for entry in sorted(os.scandir(self.dir), key=lambda e: e.name):
             if entry.name.endswith(".json"):
-                with contextlib.suppress(FileNotFoundError, ValueError):
-                    with open(entry.path, "rb") as f:
-                        out.append(json.loads(f.read()))
+                try:
+                    out.append(read_state_file(entry.path, _REQUIRED))
+                except FileNotFoundError:
+                    continue
+                except DamagedState as e:
+                    (self.report or _report_stderr)(str(e))
         return out
 
     def get(self, ref: str) -> dict[str, Any]:
-        """By name, full id or unique id prefix."""
-        nets = self.all()
+        """By name, full id or unique id prefix. Not found while some record is damaged:
+        one NotFound line that names the damaged file too (it may be the one meant)."""
+        damaged: list[str] = []
+        report, self.report = self.report, damaged.append
+        try:
+            nets = self.all()
+        finally:
+            self.report = report
         for net in nets:
             if net["Name"] == ref or net["Id"] == ref:
                 return self._follow_env(net)
-        return self._get_by_prefix(ref, nets)
+        try:
+            return self._get_by_prefix(ref, nets)
+        except NotFound as e:
+            if damaged:
+                raise NotFound(f"{e} ({damaged[0]})") from None
+            raise
 
     def _follow_env(self, net: dict[str, Any]) -> dict[str, Any]:
         """The default bridge takes ``BOX_DEFAULT_SUBNET``/``BOX_BRIDGE`` as they are now
@@ -94,13 +117,24 @@ class NetworkStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Serialises create/remove of networks in this root."""
+        """Serialises create/remove of networks in this root. Reentrant: ``create`` holds
+        it while ``all()`` may take it again to add the predefined networks (a second
+        flock on a new fd of the same file would wait for ourselves forever)."""
+        if self._held:
+            self._held += 1
+            try:
+                yield
+            finally:
+                self._held -= 1
+            return
         os.makedirs(self.dir, exist_ok=True)
         fd = os.open(os.path.join(self.dir, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._held = 1
             yield
         finally:
+            self._held = 0
             os.close(fd)
 
     # -- creation -------------------------------------------------------------
@@ -143,8 +177,8 @@ class NetworkStore:
             names = set()
             for entry in os.scandir(self.dir):
                 if entry.name.endswith(".json"):
-                    with open(entry.path, "rb") as f:
-                        names.add(json.loads(f.read())["Name"])
+                    with contextlib.suppress(FileNotFoundError, DamagedState):
+                        names.add(read_state_file(entry.path, _REQUIRED)["Name"])
             if "bridge" not in names:
                 rec = self.new_record("bridge", os.environ.get("BOX_DEFAULT_SUBNET") or DEFAULT_SUBNET,
                                       "", bridge=os.environ.get("BOX_BRIDGE") or DEFAULT_BRIDGE)

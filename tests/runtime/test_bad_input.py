@@ -89,11 +89,11 @@ def test_unknown_image(box: Box) -> None:
 
 
 def test_missing_command(box: Box, busybox_tar: Path) -> None:
-    """The imported busybox image has no Cmd: docker says 'No command specified'."""
+    """The imported busybox image has no Cmd: docker says "no command specified"."""
     before = snapshot(box)
     proc = box("run", "busybox")
     assert proc.returncode == 125
-    assert proc.stderr.splitlines() == ["box: No command specified"]
+    assert proc.stderr.splitlines() == ["box: no command specified"]
     assert snapshot(box) == before
 
 

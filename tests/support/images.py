@@ -86,3 +86,37 @@ def build_layered_archive(path: Path, ref: str = REF, workdir: Path | None = Non
             "Layers": [f"{v1}/layer.tar" for v1 in v1_ids]}]).encode())
         _add(tf, "repositories", json.dumps({name: {tag: v1_ids[-1]}}).encode())
     return {"id": "sha256:" + image_hex, "diff_ids": diff_ids, "config": config}
+
+
+def write_oci_layout(dest: Path, config: dict, layers: list[bytes], ref: str = "") -> str:
+    """A minimal OCI image layout directory at ``dest`` holding one image: exactly the
+    ``config`` given (no field added, so tests can leave out what the spec makes
+    optional) and the uncompressed ``layers``. Returns the image ID (its config digest)."""
+    dest = Path(dest)
+    blobs = dest / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+
+    def blob(data: bytes) -> dict:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    config_bytes = json.dumps(config, separators=(",", ":")).encode()
+    manifest = {
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   **blob(config_bytes)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **blob(layer)}
+                   for layer in layers],
+    }
+    desc = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            **blob(json.dumps(manifest).encode())}
+    if ref:
+        desc["annotations"] = {"org.opencontainers.image.ref.name": ref}
+    (dest / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (dest / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [desc]}))
+    return "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+
+
+def diff_id(layer: bytes) -> str:
+    return "sha256:" + hashlib.sha256(layer).hexdigest()
