@@ -35,6 +35,8 @@ _SPEC_FIELDS = {
     "shm_size": 64 * 1024 * 1024,
     # (type, source, target, rw, data, copy_up, flags), parents first: runtime.volumes
     "mounts": (),
+    # --device nodes: (path, "c"|"b", major, minor, mode, uid, gid): runtime.security.devices
+    "devices": (),
 }
 
 
@@ -64,6 +66,17 @@ def _ensure_file(path: str) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
 
 
+def _make_device(dest: str, kind: str, major: int, minor: int, mode: int, uid: int,
+                 gid: int) -> None:
+    """A ``--device`` node as the host has it (type, numbers, mode, owner)."""
+    _mkdir_p(os.path.dirname(dest))
+    if os.path.lexists(dest):
+        os.unlink(dest)
+    os.mknod(dest, mode | (stat.S_IFBLK if kind == "b" else stat.S_IFCHR),
+             os.makedev(major, minor))
+    os.chown(dest, uid, gid)
+
+
 def _mount_rootfs(spec: SandboxSpec) -> None:
     # Nothing we mount may propagate back to the host.
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
@@ -78,6 +91,8 @@ def _mount_rootfs(spec: SandboxSpec) -> None:
              "mode=755,size=65536k")
     for name, major, minor in DEVICES:
         os.mknod(f"{root}/dev/{name}", 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+    for path, kind, major, minor, mode, uid, gid in spec.devices:
+        _make_device(root + path, kind, major, minor, mode, uid, gid)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
                          ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")):

@@ -79,6 +79,7 @@ def sandbox_spec(paths: Paths, cfg: dict[str, Any]) -> SandboxSpec:
         etc_files=etc,
         shm_size=host.get("ShmSize") or 64 * 1024 * 1024,
         mounts=_mounts(cfg.get("MountPoints")),
+        devices=_devices(host),
     )
 
 
@@ -88,6 +89,14 @@ def _mounts(points: dict[str, Any] | None) -> tuple:
     from runtime.volumes import sandbox_mounts
 
     return sandbox_mounts(points)
+
+
+def _devices(host: dict[str, Any]) -> tuple:
+    if not host.get("Devices"):
+        return ()
+    from runtime.security.devices import container_nodes
+
+    return container_nodes(host)
 
 
 def restart_decision(cfg: dict[str, Any], exit_code: int) -> bool:

@@ -41,6 +41,7 @@ def _add_create_flags(p: FlagParser) -> None:
     a("--cpuset-mems")
     a("--pids-limit")
     a("--blkio-weight")
+    a("--device", action="append", default=[])
     a("--device-read-bps", action="append", default=[])
     a("--device-write-bps", action="append", default=[])
     a("--device-read-iops", action="append", default=[])
