@@ -190,7 +190,7 @@ def _read_db(path: str) -> list[list[str]]:
         return []
 
 
-def _drop_privileges(caps: list[str], privileged: bool, uid: int, gid: int,
+def drop_privileges(caps: list[str], privileged: bool, uid: int, gid: int,
                      groups: list[int]) -> None:
     keep = mask(caps)
     top = last_cap()
@@ -319,7 +319,7 @@ def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str]
         if tty:
             os.setsid()
             sc.set_controlling_tty(0)
-        _drop_privileges(caps, privileged, uid, gid, groups)
+        drop_privileges(caps, privileged, uid, gid, groups)
         target = _find_executable(args[0], env)
         _default_signals()
         if init:
