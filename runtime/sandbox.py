@@ -37,6 +37,9 @@ _SPEC_FIELDS = {
     "mounts": (),
     # --device nodes: (path, "c"|"b", major, minor, mode, uid, gid): runtime.security.devices
     "devices": (),
+    # compiled seccomp program (None: unconfined) and --security-opt no-new-privileges
+    "seccomp": None,
+    "no_new_privs": False,
 }
 
 
@@ -301,13 +304,18 @@ def enter(spec: SandboxSpec, errpipe: int, console: int = -1) -> None:
     except BaseException as e:  # noqa: BLE001 - we are a forked child; always report and exit
         _report(errpipe, 125, f"container init: {e!r}")
     become(spec.args, spec.env, spec.user, spec.cwd, spec.caps, spec.privileged, spec.tty,
-           spec.init, errpipe)
+           spec.init, errpipe, spec.seccomp, spec.no_new_privs)
 
 
 def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str],
-           privileged: bool, tty: bool, init: bool, errpipe: int) -> None:
+           privileged: bool, tty: bool, init: bool, errpipe: int,
+           seccomp: bytes | None = None, no_new_privs: bool = False) -> None:
     """Inside the container's root: take on the user, the privileges and the command.
-    Shared by the container's PID 1 and ``box exec``. Never returns."""
+    Shared by the container's PID 1 and ``box exec``. Never returns.
+
+    The seccomp program goes in as runc puts it: without no_new_privs installing it
+    needs CAP_SYS_ADMIN, so just before the capability drop (the profile allows what
+    the drop and exec call); with no_new_privs, after the drop."""
     try:
         env = list(env)
         uid, gid, groups, home = _lookup_user(user) if user else (0, 0, [0], "/root")
@@ -319,7 +327,13 @@ def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str]
         if tty:
             os.setsid()
             sc.set_controlling_tty(0)
+        if seccomp is not None and not no_new_privs:
+            sc.seccomp_filter(seccomp)
         drop_privileges(caps, privileged, uid, gid, groups)
+        if no_new_privs:
+            sc.set_no_new_privs()
+            if seccomp is not None:
+                sc.seccomp_filter(seccomp)
         target = _find_executable(args[0], env)
         _default_signals()
         if init:

@@ -65,6 +65,7 @@ def _add_create_flags(p: FlagParser) -> None:
     a("--read-only", action="store_true")
     a("--init", action="store_true")
     a("--privileged", action="store_true")
+    a("--security-opt", action="append", default=[])
     a("--cap-add", action="append", default=[])
     a("--cap-drop", action="append", default=[])
     a("--stop-signal")
