@@ -291,6 +291,7 @@ def enter(spec: SandboxSpec, errpipe: int, console: int = -1) -> None:
             import socket  # before pivot_root: the module lives on the host
         if spec.new_uts:
             sc.sethostname(spec.hostname)
+        sc.join_session_keyring()  # not the host's: each container its own, as runc does
         _mount_rootfs(spec)
         if spec.tty:
             master, slave = os.openpty()  # /dev/ptmx is the container's now

@@ -172,6 +172,17 @@ def set_controlling_tty(fd: int) -> None:
     _check(_libc.ioctl(fd, TIOCSCTTY, 0), "ioctl(TIOCSCTTY)")
 
 
+_SYS_KEYCTL = 219 if os.uname().machine == "aarch64" else 250
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_session_keyring() -> int:
+    """A new anonymous session keyring for this process (and what it execs); its serial.
+    Keys in the keyring we inherited (the admin's) are out of reach after it."""
+    return _check(_libc.syscall(_SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, None),
+                  "keyctl(JOIN_SESSION_KEYRING)")
+
+
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
