@@ -1,8 +1,10 @@
 """Start-to-exit wall time of ``box run --rm --network none IMAGE true``, beside
-``unshare --fork --pid --mount --uts --ipc --net --mount-proc true`` in the same run.
+``unshare --fork --pid --mount --uts --ipc --net --mount-proc true`` and, when Debian's
+``runc`` is installed, ``runc run`` of the same busybox rootfs, in the same run.
 
-Prints one JSON object: p50_ms, p95_ms, baseline_p50_ms, ratio and the run count.
-Target (issue 2): p50 <= 60 ms.
+Prints one JSON object: p50_ms, p95_ms, baseline_p50_ms, runc_p50_ms, ratios and the run
+count. Targets: p50 <= 60 ms (issue 2); p50 <= 2.5x runc's (issue 14: device rules and
+the seccomp profile included).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -19,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.busybox import build_busybox_tar  # noqa: E402
+from tests.support.busybox import build_busybox_rootfs, build_busybox_tar  # noqa: E402
 
 BOX = str(Path(sys.executable).parent / "box")
 
@@ -35,6 +38,22 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
+def _runc_bundle(tmp: str) -> list[str] | None:
+    """``runc run`` of the busybox rootfs with runc's default spec (its namespaces,
+    device rules, masked paths), no terminal; None without runc."""
+    runc = shutil.which("runc")
+    if runc is None:
+        return None
+    bundle = Path(tmp, "bundle")
+    build_busybox_rootfs(bundle / "rootfs")
+    subprocess.run([runc, "spec"], cwd=bundle, check=True)
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = ["true"]
+    (bundle / "config.json").write_text(json.dumps(spec))
+    return [runc, "--root", f"{tmp}/runc-state", "run", "--bundle", str(bundle)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=50)
@@ -47,13 +66,23 @@ def main() -> None:
         box_cmd = [BOX, "run", "--rm", "--network", "none", "busybox", "true"]
         base_cmd = ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net",
                     "--mount-proc", "true"]
+        runc_cmd = _runc_bundle(tmp)
+        runs = iter(range(10**9))
+
+        def runc(n: int) -> list[str]:
+            return [*runc_cmd, f"bench-{os.getpid()}-{n}"] if runc_cmd else []
+
         for _ in range(3):  # warm the page cache
             _time(box_cmd, env)
             _time(base_cmd, env)
-        box_ms, base_ms = [], []
-        for _ in range(args.runs):  # interleaved, so noise hits both alike
+            if runc_cmd:
+                _time(runc(next(runs)), env)
+        box_ms, base_ms, runc_ms = [], [], []
+        for _ in range(args.runs):  # interleaved, so noise hits all alike
             box_ms.append(_time(box_cmd, env))
             base_ms.append(_time(base_cmd, env))
+            if runc_cmd:
+                runc_ms.append(_time(runc(next(runs)), env))
         left = list(Path(tmp, "root", "containers").iterdir())
     print(json.dumps({
         "bench": "runtime_start",
@@ -63,6 +92,10 @@ def main() -> None:
         "baseline_p50_ms": round(statistics.median(base_ms), 2),
         "baseline_p95_ms": round(_pct(base_ms, 0.95), 2),
         "ratio_p50": round(statistics.median(box_ms) / statistics.median(base_ms), 2),
+        **({"runc_p50_ms": round(statistics.median(runc_ms), 2),
+            "runc_p95_ms": round(_pct(runc_ms, 0.95), 2),
+            "ratio_runc_p50": round(statistics.median(box_ms) / statistics.median(runc_ms), 2)}
+           if runc_ms else {}),
         "containers_left": len(left),
     }))
 

@@ -150,6 +150,22 @@ def _drop_unsupported(host: dict[str, Any], res: Any, features: frozenset[str]) 
             host[key] = None if isinstance(host.get(key), list) else type(host[key])()
 
 
+def _devices(values: list[str]) -> list[dict[str, str]]:
+    if not values:
+        return []
+    from runtime.security.devices import device_mappings
+
+    return device_mappings(values)
+
+
+def _security_opts(values: list[str]) -> list[str] | None:
+    if not values:
+        return None
+    from runtime.security.seccomp import parse_security_opts
+
+    return parse_security_opts(values) or None
+
+
 def host_config(opts: Namespace) -> dict[str, Any]:
     """Every flag is parsed here, before anything exists; a bad value raises."""
     network = opts.network or os.environ.get("BOX_DEFAULT_NETWORK") or DEFAULT_NETWORK
@@ -179,6 +195,8 @@ def host_config(opts: Namespace) -> dict[str, Any]:
         "CapAdd": opts.cap_add or None,
         "CapDrop": opts.cap_drop or None,
         "Privileged": bool(opts.privileged),
+        "Devices": _devices(opts.device),
+        "SecurityOpt": _security_opts(opts.security_opt),
         "ReadonlyRootfs": bool(opts.read_only),
         "Init": bool(opts.init),
         "ShmSize": units.parse_size(opts.shm_size, "--shm-size") if opts.shm_size else 64 * 1024 * 1024,

@@ -41,6 +41,8 @@ class Process(NamedTuple):
     caps: list[str]
     privileged: bool
     tty: bool = False
+    seccomp: bytes | None = None  # compiled program (runtime.spec.seccomp_program)
+    no_new_privs: bool = False
 
 
 def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | None, int | None],
@@ -82,7 +84,8 @@ def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | Non
                 if own_group:
                     os.setpgid(0, 0)
                 become(list(proc.args), list(proc.env), proc.user, proc.cwd, list(proc.caps),
-                       proc.privileged, proc.tty, False, err_w)
+                       proc.privileged, proc.tty, False, err_w, proc.seccomp,
+                       proc.no_new_privs)
             os.close(err_w)
             if mode == "handoff":
                 os.write(pid_w, str(child).encode())

@@ -24,6 +24,7 @@ from runtime.cgroups.base import Driver
 from runtime.logging.jsonfile import JsonFileWriter, LineSplitter, parse_log_opts
 from runtime.paths import CGROUP_PARENT, Paths
 from runtime.sandbox import SandboxSpec, enter
+from runtime.security.devices import apply_device_rules as confine_cgroup
 from runtime.spec import resources_from_hostconfig, restart_decision, sandbox_spec
 from runtime.state import Store, remove_tree
 from runtime.stdio import ContainerStdio, null_stdio
@@ -127,6 +128,7 @@ class Monitor:
             self.driver = open_driver()
             group = f"{CGROUP_PARENT}/{self.cid}"
             self.cgroup_paths = self.driver.create(group, resources_from_hostconfig(cfg["HostConfig"]))
+            confine_cgroup(self.driver.version, self.cgroup_paths, cfg["HostConfig"])
             cfg = self.store.update(self.cid, box={"CgroupPaths": self.cgroup_paths,
                                                    "CgroupVersion": self.driver.version})
             mode = cfg["HostConfig"].get("NetworkMode") or "none"

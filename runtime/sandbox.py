@@ -35,6 +35,11 @@ _SPEC_FIELDS = {
     "shm_size": 64 * 1024 * 1024,
     # (type, source, target, rw, data, copy_up, flags), parents first: runtime.volumes
     "mounts": (),
+    # --device nodes: (path, "c"|"b", major, minor, mode, uid, gid): runtime.security.devices
+    "devices": (),
+    # compiled seccomp program (None: unconfined) and --security-opt no-new-privileges
+    "seccomp": None,
+    "no_new_privs": False,
 }
 
 
@@ -64,6 +69,17 @@ def _ensure_file(path: str) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
 
 
+def _make_device(dest: str, kind: str, major: int, minor: int, mode: int, uid: int,
+                 gid: int) -> None:
+    """A ``--device`` node as the host has it (type, numbers, mode, owner)."""
+    _mkdir_p(os.path.dirname(dest))
+    if os.path.lexists(dest):
+        os.unlink(dest)
+    os.mknod(dest, mode | (stat.S_IFBLK if kind == "b" else stat.S_IFCHR),
+             os.makedev(major, minor))
+    os.chown(dest, uid, gid)
+
+
 def _mount_rootfs(spec: SandboxSpec) -> None:
     # Nothing we mount may propagate back to the host.
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
@@ -78,6 +94,8 @@ def _mount_rootfs(spec: SandboxSpec) -> None:
              "mode=755,size=65536k")
     for name, major, minor in DEVICES:
         os.mknod(f"{root}/dev/{name}", 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+    for path, kind, major, minor, mode, uid, gid in spec.devices:
+        _make_device(root + path, kind, major, minor, mode, uid, gid)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
                          ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")):
@@ -175,7 +193,7 @@ def _read_db(path: str) -> list[list[str]]:
         return []
 
 
-def _drop_privileges(caps: list[str], privileged: bool, uid: int, gid: int,
+def drop_privileges(caps: list[str], privileged: bool, uid: int, gid: int,
                      groups: list[int]) -> None:
     keep = mask(caps)
     top = last_cap()
@@ -273,6 +291,7 @@ def enter(spec: SandboxSpec, errpipe: int, console: int = -1) -> None:
             import socket  # before pivot_root: the module lives on the host
         if spec.new_uts:
             sc.sethostname(spec.hostname)
+        sc.join_session_keyring()  # not the host's: each container its own, as runc does
         _mount_rootfs(spec)
         if spec.tty:
             master, slave = os.openpty()  # /dev/ptmx is the container's now
@@ -286,13 +305,18 @@ def enter(spec: SandboxSpec, errpipe: int, console: int = -1) -> None:
     except BaseException as e:  # noqa: BLE001 - we are a forked child; always report and exit
         _report(errpipe, 125, f"container init: {e!r}")
     become(spec.args, spec.env, spec.user, spec.cwd, spec.caps, spec.privileged, spec.tty,
-           spec.init, errpipe)
+           spec.init, errpipe, spec.seccomp, spec.no_new_privs)
 
 
 def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str],
-           privileged: bool, tty: bool, init: bool, errpipe: int) -> None:
+           privileged: bool, tty: bool, init: bool, errpipe: int,
+           seccomp: bytes | None = None, no_new_privs: bool = False) -> None:
     """Inside the container's root: take on the user, the privileges and the command.
-    Shared by the container's PID 1 and ``box exec``. Never returns."""
+    Shared by the container's PID 1 and ``box exec``. Never returns.
+
+    The seccomp program goes in as runc puts it: without no_new_privs installing it
+    needs CAP_SYS_ADMIN, so just before the capability drop (the profile allows what
+    the drop and exec call); with no_new_privs, after the drop."""
     try:
         env = list(env)
         uid, gid, groups, home = _lookup_user(user) if user else (0, 0, [0], "/root")
@@ -307,7 +331,13 @@ def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str]
         if tty:
             os.setsid()
             sc.set_controlling_tty(0)
-        _drop_privileges(caps, privileged, uid, gid, groups)
+        if seccomp is not None and not no_new_privs:
+            sc.seccomp_filter(seccomp)
+        drop_privileges(caps, privileged, uid, gid, groups)
+        if no_new_privs:
+            sc.set_no_new_privs()
+            if seccomp is not None:
+                sc.seccomp_filter(seccomp)
         target = _find_executable(args[0], env)
         _default_signals()
         if init:

@@ -54,6 +54,8 @@ def sandbox_spec(paths: Paths, cfg: dict[str, Any]) -> SandboxSpec:
     env.append(f"HOSTNAME={config.get('Hostname', '')}")
     if config.get("Tty") and not any(e.startswith("TERM=") for e in env):
         env.append("TERM=xterm")
+    caps = effective_set(host.get("CapAdd") or [], host.get("CapDrop") or [],
+                         bool(host.get("Privileged")))
     etc = {}
     for key, target in (("HostnamePath", "/etc/hostname"), ("HostsPath", "/etc/hosts"),
                         ("ResolvConfPath", "/etc/resolv.conf")):
@@ -69,8 +71,7 @@ def sandbox_spec(paths: Paths, cfg: dict[str, Any]) -> SandboxSpec:
         hostname=config.get("Hostname", ""),
         user=config.get("User", ""),
         cwd=config.get("WorkingDir") or "/",
-        caps=effective_set(host.get("CapAdd") or [], host.get("CapDrop") or [],
-                           bool(host.get("Privileged"))),
+        caps=caps,
         privileged=bool(host.get("Privileged")),
         read_only=bool(host.get("ReadonlyRootfs")),
         tty=bool(config.get("Tty")),
@@ -79,6 +80,9 @@ def sandbox_spec(paths: Paths, cfg: dict[str, Any]) -> SandboxSpec:
         etc_files=etc,
         shm_size=host.get("ShmSize") or 64 * 1024 * 1024,
         mounts=_mounts(cfg.get("MountPoints")),
+        devices=_devices(host),
+        seccomp=seccomp_program(paths, host, caps),
+        no_new_privs="no-new-privileges" in (host.get("SecurityOpt") or ()),
     )
 
 
@@ -88,6 +92,21 @@ def _mounts(points: dict[str, Any] | None) -> tuple:
     from runtime.volumes import sandbox_mounts
 
     return sandbox_mounts(points)
+
+
+def seccomp_program(paths: Paths, host: dict[str, Any], caps: list[str]) -> bytes | None:
+    """The container's compiled seccomp program for ``caps`` (runtime.security.seccomp)."""
+    from runtime.security.seccomp import program_for
+
+    return program_for(host, caps, os.path.join(paths.exec_root, "seccomp"))
+
+
+def _devices(host: dict[str, Any]) -> tuple:
+    if not host.get("Devices"):
+        return ()
+    from runtime.security.devices import container_nodes
+
+    return container_nodes(host)
 
 
 def restart_decision(cfg: dict[str, Any], exit_code: int) -> bool:

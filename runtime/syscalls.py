@@ -170,3 +170,34 @@ TIOCSCTTY = 0x540E
 
 def set_controlling_tty(fd: int) -> None:
     _check(_libc.ioctl(fd, TIOCSCTTY, 0), "ioctl(TIOCSCTTY)")
+
+
+_SYS_KEYCTL = 219 if os.uname().machine == "aarch64" else 250
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_session_keyring() -> int:
+    """A new anonymous session keyring for this process (and what it execs); its serial.
+    Keys in the keyring we inherited (the admin's) are out of reach after it."""
+    return _check(_libc.syscall(_SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, None),
+                  "keyctl(JOIN_SESSION_KEYRING)")
+
+
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+
+def seccomp_filter(program: bytes) -> None:
+    """Install a classic-BPF seccomp program (``struct sock_filter`` array, 8 bytes each).
+    Without no_new_privs the caller needs CAP_SYS_ADMIN, so it comes before the drop."""
+    prog = _SockFprog(len(program) // 8, program)
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0),
+           "prctl(PR_SET_SECCOMP)")
+
+
+def set_no_new_privs() -> None:
+    prctl(PR_SET_NO_NEW_PRIVS, 1)

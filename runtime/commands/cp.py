@@ -16,6 +16,7 @@ from pathlib import Path
 from runtime.errors import BoxError, InvalidArgument, NotFound
 from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
+from runtime.security.tarwalk import NumericWalker, owner_names
 from runtime.state import Store
 
 
@@ -61,14 +62,16 @@ def _write_tar(fd: int, path: str, follow: bool) -> None:
     base, name = _tar_source(path, follow)
     if not os.path.lexists(os.path.join(base, name)):
         raise NotFound(f"Could not find the file {path} in container")
+    # Inside the container: owner names from its files, never from the name service.
     with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w|") as tf:
-        tf.add(os.path.join(base, name), arcname=name, recursive=True)
+        NumericWalker(tf, owner_names("/")).add(os.path.join(base, name), name)
 
 
 def _from_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
                     archive: bool) -> int:
     from runtime.enter import enter_root, run_in_child
     from runtime.images.extract import extract_layer
+    from runtime.security.confine import run_confined
 
     dst_path = Path(dst)
     if dst.endswith("/") and not dst_path.is_dir():
@@ -78,14 +81,13 @@ def _from_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
     r, w = os.pipe()
 
     def pack() -> int:
-        os.close(r)
-        enter_root(paths, cfg)
         _write_tar(w, src, follow)
         return 0
 
     pid = os.fork()
     if pid == 0:
-        os._exit(run_in_child(pack))
+        os.close(r)
+        os._exit(run_in_child(lambda: run_confined(cfg, lambda: enter_root(paths, cfg), pack)))
     os.close(w)
     staging = (dst_path.parent if not dst_path.is_dir() else dst_path) / f".box-cp-{uuid.uuid4().hex[:8]}"
     try:
@@ -139,7 +141,8 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
 
 def _to_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
                   archive: bool) -> int:
-    from runtime.enter import enter_root, run_in_child
+    from runtime.enter import enter_root
+    from runtime.security.confine import run_confined
 
     if not os.path.lexists(src.removesuffix("/.")):
         raise NotFound(f"stat {src}: no such file or directory")
@@ -157,7 +160,6 @@ def _to_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
     src_is_dir = os.path.isdir(src)
 
     def unpack() -> int:
-        enter_root(paths, cfg)
         with os.fdopen(r, "rb") as stream, tarfile.open(fileobj=stream, mode="r|") as tf:
             dest = dst
             if dest.endswith("/") and not os.path.isdir(dest):
@@ -182,10 +184,11 @@ def _to_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
                     member.uname = member.gname = "root"
                 # We are inside the container's root: nothing here can reach the host.
                 with contextlib.suppress(FileExistsError, IsADirectoryError):
-                    tf.extract(member, "/", set_attrs=True, filter="fully_trusted")
+                    tf.extract(member, "/", set_attrs=True, numeric_owner=True,
+                               filter="fully_trusted")
         return 0
 
-    code = run_in_child(unpack)
+    code = run_confined(cfg, lambda: enter_root(paths, cfg), unpack)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
     return code

@@ -30,7 +30,7 @@ def add_exec(p: FlagParser) -> None:
 def cmd_exec(paths: Paths, args: Namespace) -> int:
     from runtime.caps import effective_set
     from runtime.enter import Process, spawn
-    from runtime.spec import sandbox_spec
+    from runtime.spec import sandbox_spec, seccomp_program
 
     if not args.command:
         raise BoxError("exec needs a command to run")
@@ -48,7 +48,8 @@ def cmd_exec(paths: Paths, args: Namespace) -> int:
     privileged = bool(host.get("Privileged") or args.privileged)
     caps = effective_set(host.get("CapAdd") or [], host.get("CapDrop") or [], privileged)
     proc = Process(list(args.command), env, args.user if args.user is not None else spec.user,
-                   args.workdir or spec.cwd, caps, privileged, bool(args.tty))
+                   args.workdir or spec.cwd, caps, privileged, bool(args.tty),
+                   seccomp_program(paths, host, caps), spec.no_new_privs)
     master = slave = null = None
     if args.tty:
         master, slave = os.openpty()
