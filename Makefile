@@ -1,5 +1,5 @@
 # The two commands the README starts with. Both install what they need first.
-.PHONY: test demo bootstrap lint bench
+.PHONY: test test-nodes demo bootstrap lint bench
 
 bootstrap:
 	@bash scripts/bootstrap
@@ -16,3 +16,8 @@ lint: bootstrap
 
 bench: bootstrap
 	.venv/bin/python bench/runtime_start.py
+
+# The node tests only (tests/nodes): boots Debian 12 virtual machines under qemu (TCG), the
+# image built once by scripts/node-image and cached in /var/cache/boxwatch-nodes.
+test-nodes: bootstrap
+	.venv/bin/pytest -q -p no:cacheprovider -m nodes tests/nodes

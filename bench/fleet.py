@@ -12,8 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from runtime.cgroups.base import Resources
 from runtime.cgroups import open_driver
+from runtime.cgroups.base import Resources
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
