@@ -153,6 +153,13 @@ class Boot:
             text.splitlines()[-lines:])
 
 
+def _die_with_parent() -> None:
+    """In the qemu child: SIGKILL when the test process dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, 9)
+
+
 def boot(node: str, image: Image, work: Path, node_script: str, init: str) -> Boot:
     """Boot ``node`` once with ``init`` ("systemd" or "script"), run its script, return
     what came back. Never raises for a guest failure: ``Boot.error`` says what failed."""
@@ -169,14 +176,16 @@ def boot(node: str, image: Image, work: Path, node_script: str, init: str) -> Bo
             "-serial", f"file:{console}", "-no-reboot"]  # fmt: skip
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)  # fmt: skip
+                            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # fmt: skip
     try:
         out, _ = proc.communicate(timeout=BOOT_TIMEOUT)
         error = f"qemu exited {proc.returncode}: {out.decode()[-500:]}" if proc.returncode else ""
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
         error = f"the guest did not power off within {BOOT_TIMEOUT:.0f} s"
+    finally:  # also on ^C: no virtual machine outlives its test
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     result = Boot(node, time.monotonic() - t0, error=error)
     result.console = console.read_text(errors="replace") if console.exists() else ""
     back = work / "back"

@@ -211,7 +211,7 @@ def _shipped(path: Path, name: str) -> tuple[dict[str, list[str]], int]:
 def shipper(ctx: dict[str, Any]) -> str:
     sink = Path("/tmp/shipped.ndjson")
     argv = [BOXWATCH, "shipper", "--root", "/var/lib/docker", "--sink", f"file={sink}",
-            "--registry", "/tmp/shipper.registry", "--listen", ""]  # fmt: skip
+            "--registry", "/tmp/shipper.registry", "--listen", "127.0.0.1:9181"]  # fmt: skip
     log = open("/tmp/shipper.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(argv, stdout=log, stderr=log)
     try:

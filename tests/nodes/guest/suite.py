@@ -57,10 +57,20 @@ class Suite:
                 detail, ok = traceback.format_exc(limit=6), False
             seconds = round(time.monotonic() - t0, 1)
             print(f"   {'ok' if ok else 'FAILED'} ({seconds} s): {detail}", flush=True)
+            _console(f"boxwatch-node: {name} {'ok' if ok else 'FAILED'} ({seconds} s)")
             doc["checks"][name] = {"ok": ok, "detail": detail, "seconds": seconds}
             tmp = out.with_suffix(".tmp")
             tmp.write_text(json.dumps(doc, indent=1))
             os.replace(tmp, out)
+
+
+def _console(line: str) -> None:
+    """Progress on the serial console, which the host can read while the guest runs."""
+    try:
+        with open("/dev/console", "w") as f:
+            f.write(line + "\n")
+    except OSError:
+        pass
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
