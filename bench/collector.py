@@ -1,6 +1,7 @@
 """CPU per container-sample of the collector, all in, beside a raw-read floor.
 
-Creates N cgroup v1 groups ``/box/bench-<i>`` (with the runtime's V1Driver), each holding
+Creates N cgroup groups ``/box/bench-<i>`` (with the runtime's driver: v1, or v2 on a
+pure v2 root), each holding
 a sleeping process, and a box-style state root describing them (config.v2.json with the
 cgroup paths and the pid, so discovery, net/dev and the readers all do their real work).
 Then, in one process and one run:
@@ -93,10 +94,15 @@ def _touched_fds(pipeline: Pipeline, readers: list) -> list[tuple[int, int]]:  #
     import collector.cgroups.v1.cpu as v1_cpu
     import collector.cgroups.v1.memory as v1_memory
     import collector.cgroups.v1.pids as v1_pids
+    import collector.cgroups.v2.cpu as v2_cpu
+    import collector.cgroups.v2.io as v2_io
+    import collector.cgroups.v2.memory as v2_memory
+    import collector.cgroups.v2.pids as v2_pids
     import collector.cgroups.v2.psi as v2_psi
     import collector.net as net
 
-    modules = (v1_blkio, v1_cpu, v1_memory, v1_pids, v2_psi, net)
+    modules = (v1_blkio, v1_cpu, v1_memory, v1_pids, v2_cpu, v2_io, v2_memory, v2_pids,
+               v2_psi, net)
     touched: list[tuple[int, int]] = []
 
     def recording(fd: int, size: int, offset: int) -> bytes:

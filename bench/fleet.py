@@ -1,5 +1,6 @@
-"""The collector bench's containers: N cgroup v1 groups ``/box/bench-<i>`` made with the
-runtime's V1Driver, each holding a process (optionally in its own network namespace), and
+"""The collector bench's containers: N cgroup groups ``/box/bench-<i>`` made with the
+runtime's driver for this host (v1, or v2 on a pure v2 root such as the node tests'
+guests), each holding a process (optionally in its own network namespace), and
 a box-style state root describing them, so discovery, net/dev and the readers all do
 their real work. ``Fleet.remove`` takes everything away again."""
 
@@ -11,8 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from runtime.cgroups import open_driver
 from runtime.cgroups.base import Resources
-from runtime.cgroups.v1 import V1Driver
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -42,7 +43,7 @@ class Fleet:
         work = ["sh", "-c", "while :; do sleep 0.5; done"] if active else ["sleep", "3600"]
         self.argv = ["unshare", "--net", *work] if own_netns else work
         self.factory = factory
-        self.driver = V1Driver(CGROUP_ROOT)
+        self.driver = open_driver(CGROUP_ROOT)
         self.groups: dict[str, dict[str, str]] = {}  # id -> paths
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -63,7 +64,7 @@ class Fleet:
             "ID": cid, "Name": f"/{name}", "Created": "2026-01-01T00:00:00Z",
             "Config": {"Image": "bench", "Labels": {"bench": "1"}},
             "State": {"Running": True, "Pid": pid, "StartedAt": "2026-01-01T00:00:00Z"},
-            "Box": {"CgroupPaths": paths, "CgroupVersion": 1},
+            "Box": {"CgroupPaths": paths, "CgroupVersion": self.driver.version},
         }  # fmt: skip
         tmp = cdir / "config.v2.json.tmp"
         tmp.write_text(json.dumps(state))

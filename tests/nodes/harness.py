@@ -1,0 +1,203 @@
+"""Boot a real node (a Debian 12 virtual machine under qemu) and bring its results back.
+
+The image (root filesystem, kernel, initrd) is built once by ``scripts/node-image`` and
+cached outside the clone. Each boot gets a second disk, the payload: the project's
+dependencies as wheels built here and installed with ``--no-index`` into ``site/``, the
+project's source, and the node's script. The guest has no network; it writes
+``results/results.json`` (one entry per check) and its log onto the payload disk and
+powers off; ``debugfs rdump`` copies them out. The root disk is booted with
+``snapshot=on``, so the cached image never changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("BOXWATCH_NODE_CACHE", "/var/cache/boxwatch-nodes"))
+SOURCES = ("runtime", "collector", "shipper", "boxwatch", "bench", "tests/support",
+           "tests/nodes/guest")  # fmt: skip
+# 2 host cores are shared with other work: 2 vCPUs, 1.5 GiB; TCG (KVM guests hang here).
+QEMU_CPUS = 2
+QEMU_MEMORY = "1536M"
+BOOT_TIMEOUT = float(os.environ.get("BOXWATCH_NODE_TIMEOUT", "900"))
+CMDLINE = "root=/dev/vda rw console=ttyS0 apparmor=0 panic=-1 quiet loglevel=3"
+INITS = {"systemd": "", "script": " init=/usr/local/sbin/boxwatch-node-init"}
+TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "debootstrap": "debootstrap",
+         "mkfs.ext4": "e2fsprogs", "debugfs": "e2fsprogs"}  # fmt: skip
+
+
+class NodeError(Exception):
+    """The node could not be built or booted; the message says what and shows the logs."""
+
+
+def missing_tools() -> str:
+    """One line naming what this machine lacks to run node tests, or ""."""
+    missing = sorted({pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None})
+    if missing:
+        return (f"node tests need {', '.join(missing)} (apt-get install {' '.join(missing)}, "
+                "or scripts/bootstrap)")
+    return ""
+
+
+def _run(argv: list[str], what: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(argv, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-20:])
+        raise NodeError(f"{what} failed ({proc.returncode}):\n{tail}")
+    return proc
+
+
+@dataclass
+class Image:
+    directory: Path
+    built_now: bool
+    build_seconds: float
+
+    @property
+    def root(self) -> Path:
+        return self.directory / "root.img"
+
+
+def build_image() -> Image:
+    """The cached image for the current key, built first if missing."""
+    t0 = time.monotonic()
+    proc = _run(["bash", str(REPO / "scripts/node-image")], "scripts/node-image")
+    directory = Path(proc.stdout.strip().splitlines()[-1])
+    built_now = "built in" in proc.stderr
+    return Image(directory, built_now, time.monotonic() - t0 if built_now else 0.0)
+
+
+def _dependencies() -> list[str]:
+    import tomllib
+
+    with open(REPO / "pyproject.toml", "rb") as f:
+        return list(tomllib.load(f)["project"]["dependencies"])
+
+
+def site_packages() -> Path:
+    """The dependencies, as wheels built on this host, installed with --no-index into a
+    directory the guest puts on sys.path; cached by the dependency list and the Python
+    minor version (the guest's is Debian's 3.11, the same ABI)."""
+    deps = _dependencies()
+    key = hashlib.sha256(f"{sys.version_info[:2]}\n{deps}".encode()).hexdigest()[:16]
+    site = CACHE / f"site-{key}"
+    if (site / ".ready").exists():
+        return site
+    wheels = CACHE / f"wheels-{key}"
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    _run([*pip, "wheel", "-w", str(wheels), *deps], "pip wheel")
+    shutil.rmtree(site, ignore_errors=True)
+    _run([*pip, "install", "--no-index", "--find-links", str(wheels), "--target", str(site),
+          *deps], "pip install --no-index")  # fmt: skip
+    (site / ".ready").touch()
+    return site
+
+
+LAUNCHER = """#!/usr/bin/python3 -IS
+import sys
+sys.path[:0] = ["/mnt/payload/src", "/mnt/payload/site"]
+from {module} import {func}
+sys.exit({func}())
+"""
+
+
+def make_payload(work: Path, node_script: str) -> Path:
+    """The payload disk image: site/, src/, bin/{box,boxwatch}, run-node.sh."""
+    tree = work / "payload"
+    shutil.rmtree(tree, ignore_errors=True)
+    tree.mkdir(parents=True)
+    shutil.copytree(site_packages(), tree / "site", symlinks=True)
+    for rel in SOURCES:
+        shutil.copytree(REPO / rel, tree / "src" / rel,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
+    (tree / "bin").mkdir()
+    for name, module, func in (("box", "runtime.cli", "entry"),
+                               ("boxwatch", "boxwatch.cli", "main")):  # fmt: skip
+        launcher = tree / "bin" / name
+        launcher.write_text(LAUNCHER.format(module=module, func=func))
+        launcher.chmod(0o755)
+    (tree / "run-node.sh").write_text(node_script)
+    (tree / "results").mkdir()
+    disk = work / "payload.img"
+    disk.unlink(missing_ok=True)
+    _run(["mkfs.ext4", "-q", "-F", "-L", "payload", "-d", str(tree), str(disk), "1G"],
+         "mkfs.ext4 (payload)")  # fmt: skip
+    return disk
+
+
+@dataclass
+class Boot:
+    """One boot's outcome: the guest's results and logs, and how long it took."""
+
+    node: str
+    seconds: float
+    results: dict[str, object] = field(default_factory=dict)
+    console: str = ""
+    guest_log: str = ""
+    error: str = ""
+
+    def tail(self, lines: int = 40) -> str:
+        """The guest's log tail (or its console's, when the log never came back)."""
+        text = self.guest_log or self.console
+        name = "guest log" if self.guest_log else "console"
+        return f"--- {self.node} {name}, last {lines} lines ---\n" + "\n".join(
+            text.splitlines()[-lines:])
+
+
+def _die_with_parent() -> None:
+    """In the qemu child: SIGKILL when the test process dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, 9)
+
+
+def boot(node: str, image: Image, work: Path, node_script: str, init: str) -> Boot:
+    """Boot ``node`` once with ``init`` ("systemd" or "script"), run its script, return
+    what came back. Never raises for a guest failure: ``Boot.error`` says what failed."""
+    work.mkdir(parents=True, exist_ok=True)
+    disk = make_payload(work, node_script)
+    console = work / "console.log"
+    argv = ["qemu-system-x86_64", "-accel", "tcg", "-smp", str(QEMU_CPUS), "-m", QEMU_MEMORY,
+            "-kernel", str(image.directory / "vmlinuz"),
+            "-initrd", str(image.directory / "initrd.img"),
+            "-append", CMDLINE + INITS[init],
+            "-drive", f"file={image.root},format=raw,if=virtio,snapshot=on",
+            "-drive", f"file={disk},format=raw,if=virtio",
+            "-nic", "none", "-display", "none", "-monitor", "none",
+            "-serial", f"file:{console}", "-no-reboot"]  # fmt: skip
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # fmt: skip
+    try:
+        out, _ = proc.communicate(timeout=BOOT_TIMEOUT)
+        error = f"qemu exited {proc.returncode}: {out.decode()[-500:]}" if proc.returncode else ""
+    except subprocess.TimeoutExpired:
+        error = f"the guest did not power off within {BOOT_TIMEOUT:.0f} s"
+    finally:  # also on ^C: no virtual machine outlives its test
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    result = Boot(node, time.monotonic() - t0, error=error)
+    result.console = console.read_text(errors="replace") if console.exists() else ""
+    back = work / "back"
+    shutil.rmtree(back, ignore_errors=True)
+    back.mkdir()
+    subprocess.run(["debugfs", "-R", f"rdump /results {back}", str(disk)],
+                   capture_output=True, check=False)  # fmt: skip
+    log = back / "results" / "guest.log"
+    result.guest_log = log.read_text(errors="replace") if log.exists() else ""
+    found = back / "results" / "results.json"
+    if found.exists():
+        result.results = json.loads(found.read_text())
+    elif not result.error:
+        result.error = "the guest wrote no results.json"
+    return result

@@ -1,0 +1,22 @@
+"""Node 2 (cgroup v2 without systemd, dockerd with cgroupfs): one boot, one test
+per in-guest check (tests/nodes/guest/node2.py says what each proves)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.nodes import harness
+from tests.nodes.conftest import boot_node, expect
+from tests.nodes.guest import node2
+
+pytestmark = pytest.mark.nodes
+
+
+@pytest.fixture(scope="module")
+def node(node_image: harness.Image) -> harness.Boot:
+    return boot_node(node_image, "node2", node2.RUN, "script")
+
+
+@pytest.mark.parametrize("check", node2.SUITE.names)
+def test_node2(node: harness.Boot, check: str) -> None:
+    expect(node, check)
