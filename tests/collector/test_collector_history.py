@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -225,6 +226,7 @@ def _series(draw: st.DrawFn) -> list[Row]:
     return out
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(size=st.integers(1, 20), series=st.lists(_series(), min_size=1, max_size=3),
        data=st.data())  # fmt: skip

@@ -430,6 +430,7 @@ def _epoch_ns(server: Influxd) -> list[int]:
     return sorted(v[0] for s in result.get("series", []) for v in s["values"])
 
 
+@pytest.mark.slow
 def test_collector_influx_20s_outage_loses_nothing_that_fits(
     box: Box, containers: list[str]
 ) -> None:

@@ -71,6 +71,7 @@ def _samples(text: str) -> dict[tuple[str, frozenset], float]:
     return out
 
 
+@pytest.mark.slow
 def test_collector_prometheus_scrapes_real_container(box, burner) -> None:  # type: ignore[no-untyped-def]
     with Running(box.root, ("com.example.team",)) as c, \
             Prometheus([f"127.0.0.1:{c.server.port}"], "1s") as prom:  # fmt: skip

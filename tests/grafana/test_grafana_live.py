@@ -20,6 +20,8 @@ import yaml
 from tests.conftest import Box
 from tests.grafana.live import LOGS_DB, METRICS_DB, Live, MiB, live_stack
 
+pytestmark = pytest.mark.slow  # a live stack of real servers and containers
+
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "grafana" / "dashboards"
 RULES = REPO / "grafana" / "provisioning" / "alerting" / "rules.yml"

@@ -20,6 +20,8 @@ from tests.conftest import BOX, Box
 from tests.support.images import EXPECTED_OUTPUT, REF, build_layered_archive
 from tests.support.registry import Proxy, Registry, registry
 
+pytestmark = pytest.mark.slow  # a real registry per test
+
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:

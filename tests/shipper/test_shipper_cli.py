@@ -21,8 +21,8 @@ from tests.support.shipper_harness import (
     shipper_argv,
     start_shipper,
     stop,
-    wait_for,
 )
+from tests.support.wait import poll as wait_for
 
 GOOD = b'{"log":"fine\\n","stream":"stdout","time":"2024-05-01T10:11:12.1Z"}\n'
 BAD = [b"not json", b"\x00\x00\x00\x00" + GOOD[:-1], b'{"log":"\xff\\n","stream":"stdout","time":"2024-05-01T10:11:12Z"}',

@@ -11,6 +11,8 @@ import urllib.request
 from argparse import Namespace
 from pathlib import Path
 
+import pytest
+
 from shipper.sinks.base import PARSE_ERROR, Origin, Record
 from shipper.sinks.influx import Encoder, InfluxSink
 from tests.support.servers import influxd, victoria_metrics
@@ -20,9 +22,11 @@ from tests.support.shipper_harness import (
     spawn_writers,
     start_shipper,
     stop,
-    wait_for,
     writer_argv,
 )
+from tests.support.wait import poll as wait_for
+
+pytestmark = pytest.mark.slow  # a 30 s InfluxDB outage
 
 
 def influxql(url: str, q: str, db: str = "logs") -> list[list]:

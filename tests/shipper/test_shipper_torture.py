@@ -19,9 +19,11 @@ from tests.support.shipper_harness import (
     spawn_writers,
     start_shipper,
     stop,
-    wait_for,
     writer_argv,
 )
+from tests.support.wait import poll as wait_for
+
+pytestmark = pytest.mark.slow  # kill and rotation torture runs
 
 
 def _run(tmp_path: Path, n: int, writers: int = 3, extra: tuple[str, ...] = (), **kw):

@@ -10,11 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from boxwatch import config
 from boxwatch.stack import procs
 from tests.conftest import Box, box_links, free_subnet
 from tests.stack.test_stack_updown import PORT_KEYS
 from tests.support.servers import free_port
+
+pytestmark = pytest.mark.slow  # the whole demo, about 30 s
 
 
 def test_demo_runs_to_the_end_and_cleans_up(tmp_path: Path, box_session: Box) -> None:

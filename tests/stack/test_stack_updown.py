@@ -24,6 +24,8 @@ from tests.conftest import Box
 from tests.support.servers import free_port
 from tests.support.wait import wait_until as wait
 
+pytestmark = pytest.mark.slow  # the whole local stack up and down
+
 PORT_KEYS = ("influxdb.port", "influxdb.rpc_port", "collector.port", "shipper.port",
              "prometheus.port", "alertmanager.port")
 
