@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from runtime import syscalls as sc
-from runtime.containers import is_running
 from runtime.errors import BoxError
 from runtime.paths import Paths
+from runtime.state import is_running
 
 # setns order: the mount namespace last, since it changes what /proc/<pid> means to us.
 _NAMESPACES = (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),

@@ -223,3 +223,23 @@ def process_alive(pid: int, start_time: int | None) -> bool:
         if e.errno == errno.ENOENT:
             return False
         raise
+
+
+def monitor_alive(cfg: dict[str, Any]) -> bool:
+    """Whether the container's monitor (pid and start time in the state) still runs."""
+    box = cfg.get("Box") or {}
+    return process_alive(box.get("MonitorPid", 0), box.get("MonitorStart"))
+
+
+def effective_state(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The State as a reader should see it: a running container whose monitor died
+    (``kill -9``) is reported as dead, like Docker reports a container it lost."""
+    state = dict(cfg["State"])
+    if state.get("Status") in ("running", "restarting") and not monitor_alive(cfg):
+        state.update(Status="dead", Running=False, Restarting=False, Dead=True)
+    return state
+
+
+def is_running(cfg: dict[str, Any]) -> bool:
+    """Running or restarting, as a reader of the state file should see it."""
+    return effective_state(cfg)["Status"] in ("running", "restarting")

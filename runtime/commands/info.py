@@ -7,11 +7,10 @@ import sys
 import time
 from typing import Any
 
-from runtime.containers import effective_state, is_running
 from runtime.errors import BoxError, InvalidArgument, NotFound
 from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
-from runtime.state import Store
+from runtime.state import Store, effective_state, is_running
 
 PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",

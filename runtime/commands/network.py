@@ -203,7 +203,7 @@ def cmd_network_inspect(paths: Paths, args: Namespace) -> int:
 
 # -- rm / prune -----------------------------------------------------------------------
 def _in_use(paths: Paths, name: str) -> list[str]:
-    from runtime.containers import is_running
+    from runtime.state import is_running
 
     return [c["Name"].lstrip("/") for c in Store(paths).all()
             if name in ((c.get("NetworkSettings") or {}).get("Networks") or {}) and is_running(c)]

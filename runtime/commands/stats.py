@@ -154,8 +154,7 @@ class Stats:
 
 
 def _select(paths: Paths, args: Namespace) -> list[dict[str, Any]]:
-    from runtime.containers import is_running
-    from runtime.state import Store
+    from runtime.state import Store, is_running
 
     store = Store(paths)
     if args.containers:

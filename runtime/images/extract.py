@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import IO
 
 from runtime.errors import InvalidArgument
-from runtime.images.store import DEFAULT_MAX_BYTES
 from runtime.images.tarsplit import Recorder
 
 WHITEOUT_PREFIX = ".wh."
@@ -115,6 +114,8 @@ class _Prefixed(io.RawIOBase):
         buf[: len(data)] = data
         return len(data)
 
+
+MAX_LAYER_BYTES = 20 * 1024**3  # uncompressed bytes one layer may hold (bomb cap)
 
 def open_decompressed(fileobj: IO[bytes]) -> IO[bytes]:
     """gzip / zstd / xz / bzip2 / plain, chosen by magic bytes as ``docker import`` does."""
@@ -400,7 +401,7 @@ def _data_path(m: tarfile.TarInfo) -> str | None:
 
 
 def extract_layer(
-    fileobj: IO[bytes], dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
+    fileobj: IO[bytes], dest: Path, *, max_bytes: int = MAX_LAYER_BYTES,
     split_path: str | None = None,
 ) -> Extracted:
     """Extracts a (compressed) layer tar into ``dest``, which must not exist yet.

@@ -8,7 +8,6 @@ import contextlib
 import os
 
 from runtime import syscalls as sc
-from runtime.containers import is_running
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.network.endpoint import ensure_bridge, host_if, plumb
 from runtime.network.hosts import refresh
@@ -16,7 +15,7 @@ from runtime.network.ipam import Ipam
 from runtime.network.rtnl import Rtnl, mac_for
 from runtime.network.store import NetworkStore, bridge_of, subnet_of
 from runtime.paths import Paths
-from runtime.state import Store
+from runtime.state import Store, is_running
 
 
 def _target(paths: Paths, network: str, container: str) -> tuple:

@@ -87,7 +87,7 @@ class Attachment:
             raise
 
     def _join(self, ref: str) -> dict[str, Any]:
-        from runtime.containers import is_running
+        from runtime.state import is_running
 
         try:
             other = self.store.load(self.store.resolve(ref))
