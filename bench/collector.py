@@ -89,12 +89,12 @@ def _floor_files(pipeline: Pipeline) -> tuple[list[str], list[int]]:
 def _touched_fds(pipeline: Pipeline, readers: list) -> list[tuple[int, int]]:  # type: ignore[type-arg]
     """(fd, size) of every pread one ordinary read pass makes (the gates of idle groups
     included): the kernel's share of ``read_us``, measured as ``read_floor_us``."""
-    import collector.cgroups.v1.blkio as v1_blkio
-    import collector.cgroups.v1.cpu as v1_cpu
-    import collector.cgroups.v1.memory as v1_memory
-    import collector.cgroups.v1.pids as v1_pids
-    import collector.cgroups.v2.psi as v2_psi
-    import collector.net as net
+    import cgroupstats.net as net
+    import cgroupstats.v1.blkio as v1_blkio
+    import cgroupstats.v1.cpu as v1_cpu
+    import cgroupstats.v1.memory as v1_memory
+    import cgroupstats.v1.pids as v1_pids
+    import cgroupstats.v2.psi as v2_psi
 
     modules = (v1_blkio, v1_cpu, v1_memory, v1_pids, v2_psi, net)
     touched: list[tuple[int, int]] = []

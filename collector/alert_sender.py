@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from collector.model import ContainerRef
+from cgroupstats.model import ContainerRef
 
 ALERTMANAGER_SUFFIX = "/api/v2/alerts"
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from cgroupstats.model import ContainerRef
 from collector.alert_sender import AlertError, OomAlert, Sender, payload
-from collector.model import ContainerRef
 
 # The delivery side lives in collector.alert_sender; callers know these names from here.
 __all__ = ["AlertError", "OomAlert", "OomWatcher", "Sender", "add_arguments", "from_args",

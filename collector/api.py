@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from collector.model import Sample
+from cgroupstats.model import Sample
 
 if TYPE_CHECKING:
     from aiohttp import web

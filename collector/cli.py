@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from collector.sinks.base import Sink, SinkError
+from collector.sinks.base import Sink
+from formats.delivery import SinkError
 
 DEFAULT_ROOTS = ("/var/lib/box", "/var/lib/docker")
 # sink modules with add_arguments(parser) / from_args(args) hooks; missing ones are skipped

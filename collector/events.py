@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import orjson
 
-from collector.model import ContainerRef, Sample
+from cgroupstats.model import ContainerRef, Sample
 from collector.sinks.base import Event
 
 

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from itertools import accumulate
 from operator import sub
 
-from collector.model import Sample
+from cgroupstats.model import Sample
 
 HISTORY_FIELDS = (
     "timestamp_ns", "cpu_usage_ns", "cpu_throttled_ns", "memory_usage", "memory_working_set",

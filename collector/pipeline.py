@@ -19,14 +19,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from collector.cgroups import ContainerGone, ParseError, Reader, open_reader
+from cgroupstats import ContainerGone, ParseError, Reader, open_reader
+from cgroupstats.model import ContainerRef, Sample
+from cgroupstats.net import NetNamespaces
+from cgroupstats.oomkills import HostOomKills
 from collector.discover import Discovery
 from collector.events import EventTracker
 from collector.history import History
-from collector.model import ContainerRef, Sample
-from collector.net import NetNamespaces
-from collector.oomkills import HostOomKills
-from collector.sinks.base import Event, Sink, SinkError
+from collector.sinks.base import Event, Sink
+from formats.delivery import SinkError
 
 # name -> Sink class, or "module:Class" imported only when that sink is asked for.
 SINKS: dict[str, type[Sink] | str] = {

@@ -7,12 +7,12 @@ import contextlib
 import os
 import sys
 
+from formats.units import rfc3339nano
 from runtime import units
 from runtime.errors import BoxError, Conflict, InvalidArgument
 from runtime.flags import Namespace
 from runtime.paths import Paths
 from runtime.state import Store, new_id
-from runtime.timeutil import rfc3339nano
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
@@ -163,7 +163,7 @@ def host_config(opts: Namespace) -> dict[str, Any]:
         if not sep:
             raise InvalidArgument(f'invalid argument "{item}" for "--log-opt" flag: expected key=value')
         log_opts[key] = value
-    from runtime.logging.jsonfile import parse_log_opts
+    from runtime.logging.options import parse_log_opts
 
     parse_log_opts(log_opts)
     from runtime.caps import effective_set

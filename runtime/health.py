@@ -22,8 +22,8 @@ import select
 import signal
 import time
 
+from formats.units import parse_duration_ns, parse_rfc3339, rfc3339nano
 from runtime.errors import BoxError, InvalidArgument
-from runtime.timeutil import parse_duration_ns, parse_rfc3339, rfc3339nano
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

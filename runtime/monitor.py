@@ -18,16 +18,17 @@ import signal
 import struct
 import time
 
+from formats.jsonfile.writer import JsonFileWriter, LineSplitter
+from formats.units import rfc3339nano
 from runtime import syscalls as sc
 from runtime.cgroups import open_driver
 from runtime.cgroups.base import Driver
-from runtime.logging.jsonfile import JsonFileWriter, LineSplitter, parse_log_opts
+from runtime.logging.options import parse_log_opts
 from runtime.paths import CGROUP_PARENT, Paths
 from runtime.sandbox import SandboxSpec, enter
 from runtime.spec import resources_from_hostconfig, restart_decision, sandbox_spec
 from runtime.state import Store, remove_tree
 from runtime.stdio import ContainerStdio, null_stdio
-from runtime.timeutil import rfc3339nano
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path

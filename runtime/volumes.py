@@ -188,7 +188,7 @@ class VolumeStore:
     def create(self, name: str = "", labels: dict[str, str] | None = None,
                anonymous: bool = False) -> dict[str, Any]:
         """Idempotent for an existing name, as ``docker volume create`` is."""
-        from runtime.timeutil import rfc3339nano
+        from formats.units import rfc3339nano
 
         if not name:
             name, anonymous = os.urandom(32).hex(), True

@@ -125,7 +125,7 @@ def build_sinks(args: argparse.Namespace) -> list:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from collector.sinks.buffer import Backoff
+    from formats.delivery import Backoff
     from shipper.enrich import LabelWhitelist, MetadataCache
     from shipper.metrics import serve
     from shipper.pipeline import PipelineOptions, Shipper

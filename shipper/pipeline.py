@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from collector.sinks.buffer import Backoff
+from formats.delivery import Backoff
 from shipper.sinks.base import Record, Result, Sink
 from shipper.sources.checkpoint import Registry
 from shipper.sources.reader import Checkpoint, Reader

@@ -13,22 +13,13 @@ from argparse import ArgumentParser, Namespace
 from dataclasses import dataclass
 from typing import Literal
 
-from collector.model import ContainerRef, Sample
+from cgroupstats.model import ContainerRef, Sample
 
 Action = Literal["start", "stop", "die", "oom_kill", "restart"]
 ACTIONS: tuple[Action, ...] = ("start", "stop", "die", "oom_kill", "restart")
 
 # The counters every sink's ``health`` returns (a sink may add more keys).
 HEALTH_KEYS = ("written", "write_errors", "buffered_points", "dropped_points")
-
-
-class SinkError(Exception):
-    """A sink could not be built from its options (bad URL, missing option)."""
-
-    def __init__(self, sink: str, reason: str) -> None:
-        super().__init__(f"sink {sink}: {reason}")
-        self.sink = sink
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

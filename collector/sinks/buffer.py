@@ -12,28 +12,21 @@ and every point ends up counted exactly once as written or dropped.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from argparse import Namespace
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cgroupstats.model import ContainerRef, Sample
 from collector.lineproto import Encoder
-from collector.model import ContainerRef, Sample
 from collector.sinks.base import Event, Sink
-from collector.sinks.http import parse_retry_after, redact, retriable
+from formats.delivery import Backoff, redact, retriable
 
-# parse_retry_after is re-exported: transports and tests have always found it here.
-__all__ = ["UNEXPECTED", "Backoff", "LineSink", "PointBuffer", "SendError", "Sender",
-           "Transport", "parse_retry_after", "redact", "retriable"]
+__all__ = ["UNEXPECTED", "LineSink", "PointBuffer", "SendError", "Sender", "Transport"]
 
 log = logging.getLogger(__name__)
-
-RETRY_AFTER_CAP = 300.0  # never sleep longer than this on a server's say-so
-
 
 class SendError(Exception):
     """One failed request: the HTTP status (0 for no response), the server's message and
@@ -47,22 +40,6 @@ class SendError(Exception):
 
 
 UNEXPECTED = -1  # SendError status of an exception no transport expected: not retried
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped exponential backoff with full jitter (AWS's "full jitter")."""
-
-    initial: float = 0.5
-    maximum: float = 30.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        ceiling = min(self.maximum, self.initial * 2 ** min(attempt - 1, 30))
-        wait = random.uniform(0.0, ceiling)
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, RETRY_AFTER_CAP))
-        return wait
 
 
 class Transport(Protocol):

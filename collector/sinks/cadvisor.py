@@ -11,7 +11,7 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from collector.model import Sample
+from cgroupstats.model import Sample
 
 NS = 1e-9
 US = 1e-6

@@ -14,11 +14,10 @@ import os
 import re
 from typing import Any
 
-from collector.sinks.base import Sink, SinkError
-from collector.sinks.buffer import Backoff
-from collector.sinks.http import GZIP_CHOICES
+from collector.sinks.base import Sink
 from collector.sinks.influx_v1 import InfluxV1Sink
 from collector.sinks.influx_v2 import InfluxV2Sink
+from formats.delivery import GZIP_CHOICES, Backoff, SinkError
 
 __all__ = ["KINDS", "InfluxV1Sink", "InfluxV2Sink", "add_arguments", "from_args"]
 

@@ -15,7 +15,7 @@ import urllib.request
 from typing import Any
 
 from collector.sinks.buffer import LineSink, SendError
-from collector.sinks.http import basic_auth, parse_retry_after, redact, split_userinfo, wants_gzip
+from formats.delivery import basic_auth, parse_retry_after, redact, split_userinfo, wants_gzip
 
 __all__ = ["InfluxV1Sink", "V1Transport", "quote_ident", "server_message"]
 

@@ -17,7 +17,7 @@ from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from collector.sinks.buffer import LineSink, SendError
-from collector.sinks.http import parse_retry_after, redact, split_userinfo, wants_gzip
+from formats.delivery import parse_retry_after, redact, split_userinfo, wants_gzip
 
 log = logging.getLogger(__name__)
 

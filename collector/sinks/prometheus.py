@@ -25,7 +25,7 @@ from typing import Any
 from prometheus_client.core import Metric
 from prometheus_client.utils import floatToGoString
 
-from collector.model import ContainerRef, Sample
+from cgroupstats.model import ContainerRef, Sample
 from collector.sinks.base import Sink
 from collector.sinks.cadvisor import (
     SELF_METRICS,

@@ -88,8 +88,8 @@ def cmd_import(paths: Paths, args: Namespace) -> int:
 
 class _ImageRow:
     def __init__(self, img, tag: str | None, trunc: bool, digest: str = "<none>") -> None:  # noqa: ANN001
+        from formats.units import parse_rfc3339
         from runtime.format.human import human_size, time_ago
-        from runtime.timeutil import parse_rfc3339
 
         repo, _, t = (tag or "<none>:<none>").rpartition(":")
         self.Repository = repo
@@ -238,8 +238,8 @@ HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREAT
 
 class _HistoryRow:
     def __init__(self, ident: str, entry: dict, size: int, trunc: bool, human: bool) -> None:
+        from formats.units import parse_rfc3339
         from runtime.format.human import human_size, time_ago
-        from runtime.timeutil import parse_rfc3339
 
         created = entry.get("created") or ""
         by = (entry.get("created_by") or "").replace("\t", " ")
@@ -313,7 +313,7 @@ def _prune_keep(filters: list[str]):  # noqa: ANN202
     ``label!=k[=v]``; returns a predicate saying which images to keep."""
     import time
 
-    from runtime.timeutil import parse_rfc3339
+    from formats.units import parse_rfc3339
 
     until_ns = None
     labels: list[tuple[bool, str, str | None]] = []
@@ -331,7 +331,7 @@ def _prune_keep(filters: list[str]):  # noqa: ANN202
             raise InvalidArgument(f"invalid filter {key!r}")
 
     def keep(image_id: str, blob: dict) -> bool:
-        from runtime.timeutil import parse_rfc3339 as parse
+        from formats.units import parse_rfc3339 as parse
 
         if until_ns is not None and parse(blob.get("created") or "") >= until_ns:
             return True

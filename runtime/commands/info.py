@@ -23,8 +23,8 @@ class PsRow:
     """The fields ``docker ps --format`` knows, computed from one state file."""
 
     def __init__(self, cfg: dict[str, Any], trunc: bool) -> None:
+        from formats.units import parse_rfc3339
         from runtime.format.human import ps_status, time_ago
-        from runtime.timeutil import parse_rfc3339
 
         self._cfg = cfg
         state = effective_state(cfg)

@@ -91,7 +91,7 @@ class Stats:
         self.mem_total = host_memory(proc_root)
 
     def rows(self, cfgs: list[dict[str, Any]], trunc: bool) -> list[StatsRow]:
-        from collector.cgroups import ContainerGone, open_reader
+        from cgroupstats import ContainerGone, open_reader
 
         refs = self.discovery.scan()
         wanted = {c["ID"] for c in cfgs}

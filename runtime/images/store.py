@@ -35,9 +35,9 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from formats.units import rfc3339nano
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.images.reference import display, parse_ref, ref_key, ref_name
-from runtime.timeutil import rfc3339nano
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path

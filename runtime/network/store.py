@@ -107,9 +107,9 @@ class NetworkStore:
     def new_record(self, name: str, subnet: str, gateway: str, bridge: str | None = None,
                    labels: dict[str, str] | None = None, internal: bool = False) -> dict[str, Any]:
         """A validated record (not saved): subnet canonical, gateway inside it."""
+        from formats.units import rfc3339nano
         from runtime.network.addr import host_range, ip_to_int
         from runtime.state import new_id
-        from runtime.timeutil import rfc3339nano
 
         if not _NAME_RE.match(name):
             raise InvalidArgument(f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')

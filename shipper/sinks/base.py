@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 # One error for "this sink cannot be built", whichever program builds it.
-from collector.sinks.base import SinkError
+from formats.delivery import SinkError
 
 __all__ = ["HEALTH_KEYS", "PARSE_ERROR", "PARTIAL", "TRUNCATED", "Origin", "Record", "Result",
            "Sink", "SinkError", "add_arguments"]

@@ -28,8 +28,8 @@ import urllib.parse
 from argparse import ArgumentParser, Namespace
 from typing import Any
 
-from collector.lineproto import escape_string, tag_set
-from collector.sinks.http import basic_auth, parse_retry_after, redact, retriable, split_userinfo
+from formats.delivery import basic_auth, parse_retry_after, redact, retriable, split_userinfo
+from formats.lineproto import escape_string, tag_set
 from shipper.sinks.base import (
     PARSE_ERROR,
     PARTIAL,

@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from cgroupstats.model import ContainerRef
 from collector.alerts import (
     LOG_LINES,
     AlertError,
@@ -25,7 +26,6 @@ from collector.alerts import (
     payload,
     tail_log,
 )
-from collector.model import ContainerRef
 from tests.collector.conftest import Group
 from tests.grafana.stack import Alertmanager
 from tests.support.servers import Reply, scripted_http

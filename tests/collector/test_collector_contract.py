@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.cgroups import ContainerGone, ParseError, detect, open_reader
-from collector.cgroups.v2.cpu import weight_to_shares
-from collector.model import ContainerRef, Sample
+from cgroupstats import ContainerGone, ParseError, detect, open_reader
+from cgroupstats.model import ContainerRef, Sample
+from cgroupstats.v2.cpu import weight_to_shares
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 V1 = FIXTURES / "cgroup_v1"
@@ -333,7 +333,7 @@ def test_v1_unlimited_group_reads_failcnt_and_throttling_with_the_spec(tmp_path:
 def test_v1_memory_stat_layouts(tmp_path: Path) -> None:
     """The total_ values are picked by learned position; another kernel's order or a
     missing key (no swap accounting) is learned again, never misread."""
-    from collector.cgroups.v1.memory import total_fields
+    from cgroupstats.v1.memory import total_fields
 
     keys = ["cache", "rss", "mapped_file", "swap", "pgfault", "pgmajfault", "inactive_file"]
     own = "".join(f"{k} 1\n" for k in keys)
@@ -383,7 +383,7 @@ def _vmstat(proc: Path, kills: int) -> None:
 
 
 def test_host_oom_kills_gate_opens_for_the_interval_of_a_change_and_the_next(tmp_path: Path) -> None:
-    from collector.oomkills import HostOomKills
+    from cgroupstats.oomkills import HostOomKills
 
     proc = tmp_path / "proc"
     _vmstat(proc, 3)
@@ -408,7 +408,7 @@ def test_host_oom_kills_gate_opens_for_the_interval_of_a_change_and_the_next(tmp
 def test_v1_oom_kill_is_read_while_the_host_counter_moves(tmp_path: Path) -> None:
     """memory.oom_control is read when the host's vmstat oom_kill changed (this interval
     or the one before) and with the limits; otherwise the last value stands."""
-    from collector.oomkills import HostOomKills
+    from cgroupstats.oomkills import HostOomKills
 
     root, mem, _ = _v1_copy(tmp_path, limited=True)
     proc = tmp_path / "proc"
@@ -465,7 +465,7 @@ def test_v1_cpu_stat_is_read_while_the_quota_timer_can_count(tmp_path: Path) -> 
     and the next move of usage reads it again."""
     import time
 
-    from collector.cgroups.v1.cpu import TIMER_SLACK_NS
+    from cgroupstats.v1.cpu import TIMER_SLACK_NS
 
     root, _, cpu = _v1_copy(tmp_path, limited=True)
     (cpu / "cpu.cfs_period_us").write_text("10000\n")  # 10 ms: the tail is 120 ms

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.history import HISTORY_FIELDS, History
-from collector.model import (
+from cgroupstats.model import (
     ContainerRef,
     CpuStats,
     IoStats,
@@ -21,6 +20,7 @@ from collector.model import (
     Sample,
     Spec,
 )
+from collector.history import HISTORY_FIELDS, History
 
 Row = tuple[int, ...]  # the 10 HISTORY_FIELDS values, timestamp in ns
 

@@ -16,14 +16,15 @@ from dataclasses import replace
 
 import pytest
 
-from collector.cgroups import open_reader
+from cgroupstats import open_reader
+from cgroupstats.model import Sample
 from collector.discover import Discovery
-from collector.model import Sample
-from collector.sinks.base import Event, SinkError
-from collector.sinks.buffer import Backoff, LineSink, PointBuffer, parse_retry_after
+from collector.sinks.base import Event
+from collector.sinks.buffer import LineSink, PointBuffer
 from collector.sinks.influx import add_arguments, build, from_args
 from collector.sinks.influx_v1 import InfluxV1Sink
 from collector.sinks.influx_v2 import InfluxV2Sink
+from formats.delivery import Backoff, SinkError, parse_retry_after
 from tests.conftest import Box
 from tests.support.servers import Influxd, Reply, Scripted, influxd, scripted_http, victoria_metrics
 
@@ -215,7 +216,7 @@ def peer() -> Iterator[Scripted]:
 @pytest.fixture(scope="module")
 def one_sample() -> Sample:
     """A real sample, taken once, reused (contract tests need no fresh numbers)."""
-    from collector.model import (
+    from cgroupstats.model import (
         ContainerRef,
         CpuStats,
         MemoryStats,
@@ -563,7 +564,7 @@ def test_collector_influx_v2_victoria_outage_is_retried_through_the_client(
 def test_collector_influx_gzip_only_off_loopback_by_default(peer: Scripted, one_sample: Sample) -> None:
     """auto: plain bodies to a loopback server (compression would only cost CPU on both
     ends), gzip to anything else; always/never force it; a bad mode is refused."""
-    from collector.sinks.http import wants_gzip
+    from formats.delivery import wants_gzip
 
     assert not wants_gzip("http://127.0.0.1:8086") and not wants_gzip("http://[::1]:8086")
     assert not wants_gzip("http://localhost:8086") and not wants_gzip("http://127.8.9.1")

@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.lineproto import Encoder, escape_tag, format_value, line, tag_set
-from collector.model import (
+from cgroupstats.model import (
     ContainerRef,
     CpuStats,
     IoStats,
@@ -27,6 +26,8 @@ from collector.model import (
     Sample,
     Spec,
 )
+from collector.lineproto import Encoder
+from formats.lineproto import escape_tag, format_value, line, tag_set
 from tests.support.servers import Influxd, influxd
 
 Value = int | float | bool | str

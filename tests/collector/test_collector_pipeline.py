@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from cgroupstats.model import Sample
 from collector.discover import Discovery
-from collector.model import Sample
 from collector.pipeline import Pipeline, ensure_nofile, sink_class
-from collector.sinks.base import Event, Sink, SinkError
+from collector.sinks.base import Event, Sink
 from collector.sinks.prometheus import PrometheusSink
+from formats.delivery import SinkError
 from tests.collector.conftest import open_fds
 
 BOXWATCH = str(Path(sys.executable).parent / "boxwatch")

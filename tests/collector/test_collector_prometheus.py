@@ -14,9 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector.api import Server
-from collector.discover import Discovery
-from collector.model import (
+from cgroupstats.model import (
     ContainerRef,
     CpuStats,
     IoStats,
@@ -29,6 +27,8 @@ from collector.model import (
     Sample,
     Spec,
 )
+from collector.api import Server
+from collector.discover import Discovery
 from collector.pipeline import Pipeline, SelfStats
 from collector.sinks.prometheus import PrometheusSink, sanitize
 from tests.support.prometheus import Prometheus, promtool_check_metrics

@@ -16,9 +16,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cgroupstats.model import ContainerRef, Sample
 from collector.discover import Discovery
 from collector.lineproto import Encoder
-from collector.model import ContainerRef, Sample
 from collector.pipeline import Pipeline
 from collector.sinks.base import Sink
 from collector.sinks.prometheus import PrometheusSink

@@ -136,7 +136,7 @@ ZERO = "0001-01-01T00:00:00Z"
 
 
 def _now() -> int:
-    from runtime.timeutil import parse_rfc3339
+    from formats.units import parse_rfc3339
     return parse_rfc3339(NOW)
 
 

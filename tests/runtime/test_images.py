@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from formats.units import parse_rfc3339
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.images.extract import UnsafeArchive
 from runtime.images.store import ImageStore, parse_ref
-from runtime.timeutil import parse_rfc3339
 from tests.support.busybox import applets, build_busybox_tar
 
 

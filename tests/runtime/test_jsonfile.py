@@ -12,17 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.errors import InvalidArgument
-from runtime.logging.jsonfile import (
+from formats.jsonfile.parser import parse_line
+from formats.jsonfile.writer import (
     JsonFileWriter,
     LineSplitter,
     encode_line,
-    parse_human_size,
-    parse_log_opts,
     stream_to_writer,
 )
-from runtime.timeutil import parse_rfc3339
-from shipper.parse.jsonfile import parse_line
+from formats.units import from_human_size, parse_rfc3339
+from runtime.errors import InvalidArgument
+from runtime.logging.options import parse_log_opts
 
 T0 = parse_rfc3339("2024-05-01T10:11:12.123456789Z")
 T_SEC = parse_rfc3339("2017-09-01T01:01:01Z")
@@ -291,7 +290,7 @@ def test_writes_after_close_fail(tmp_path):
     ("2 MB", 2_000_000), ("3g", 3_000_000_000), ("7b", 7),
 ])
 def test_human_size_is_go_units_decimal(text, size):
-    assert parse_human_size(text) == size
+    assert from_human_size(text) == size
 
 
 @pytest.mark.parametrize("opts, expected", [

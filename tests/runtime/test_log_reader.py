@@ -12,10 +12,10 @@ import time
 import pytest
 
 import runtime.logging.reader as reader
-from runtime.logging.jsonfile import JsonFileWriter, encode_line
+from formats.jsonfile.parser import LogEntry, ParseError
+from formats.jsonfile.writer import JsonFileWriter, encode_line
+from formats.units import parse_rfc3339
 from runtime.logging.reader import follow, format_entry, iter_entries, read_logs, rotated_files
-from runtime.timeutil import parse_rfc3339
-from shipper.parse.jsonfile import LogEntry, ParseError
 
 T0 = parse_rfc3339("2024-05-01T10:11:12Z")
 SEC = 1_000_000_000

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from shipper.parse.jsonfile import parse_line
-from shipper.parse.model import LogEntry
+from formats.jsonfile.parser import parse_line
+from formats.logentry import LogEntry
 from tests.conftest import BOX, Box
 
 RFC3339NANO_UTC = re.compile(rb'"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z"}$')

@@ -6,7 +6,7 @@ import calendar
 
 import pytest
 
-from shipper.parse.jsonfile import LogEntry, ParseError, parse_line, parse_lines, parse_time
+from formats.jsonfile.parser import LogEntry, ParseError, parse_line, parse_lines, parse_time
 
 T0 = calendar.timegm((2024, 5, 1, 10, 11, 12, 0, 0, 0)) * 1_000_000_000
 

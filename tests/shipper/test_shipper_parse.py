@@ -9,11 +9,11 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.logging.jsonfile import encode_line
+from formats.jsonfile.parser import parse_line
+from formats.jsonfile.writer import encode_line
+from formats.logentry import ParseError
 from shipper.parse.cri import detect_format, parse_cri
 from shipper.parse.decode import FileDecoder
-from shipper.parse.jsonfile import parse_line
-from shipper.parse.model import ParseError
 from shipper.sinks.base import PARSE_ERROR, PARTIAL, TRUNCATED, Origin, Record
 
 T0 = 1_714_558_272_000_000_000  # 2024-05-01T10:11:12Z

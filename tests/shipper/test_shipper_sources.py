@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.logging.jsonfile import JsonFileWriter, compress_file
+from formats.jsonfile.writer import JsonFileWriter, compress_file
 from shipper.enrich import LabelWhitelist, MetadataCache
 from shipper.sinks.base import Record
 from shipper.sources.checkpoint import Registry, RegistryError, write_atomic

@@ -28,7 +28,8 @@ from __future__ import annotations
 import os
 from time import monotonic_ns
 
-from collector.cgroups.parse import (
+from cgroupstats.model import CpuStats
+from cgroupstats.parse import (
     INT_SIZE,
     READ_SIZE,
     Held,
@@ -36,7 +37,6 @@ from collector.cgroups.parse import (
     parse_limit,
     pread,
 )
-from collector.model import CpuStats
 
 NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 STAT_KEYS = [b"user", b"system"]

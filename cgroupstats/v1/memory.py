@@ -11,14 +11,15 @@ Three files are not read every sample, since each read costs ~1-2 us per contain
 - ``memory.failcnt`` counts hits of this group's own limit: read every sample only while
   a limit is set;
 - ``memory.oom_control``'s ``oom_kill`` is read only while the host's OOM-kill counter
-  moved (``collector.oomkills``), and with the limits.
+  moved (``cgroupstats.oomkills``), and with the limits.
 """
 
 from __future__ import annotations
 
 from operator import itemgetter
 
-from collector.cgroups.parse import (
+from cgroupstats.model import MemoryStats
+from cgroupstats.parse import (
     INT_SIZE,
     READ_SIZE,
     Held,
@@ -27,7 +28,6 @@ from collector.cgroups.parse import (
     pread,
     working_set,
 )
-from collector.model import MemoryStats
 
 OOM_KILL = [b"oom_kill"]
 # The hierarchical keys read; only the ``total_*`` half of the file is split.

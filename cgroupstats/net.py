@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 
-from collector.cgroups.parse import GONE_ERRNOS, READ_SIZE, ParseError, pread
-from collector.model import NetStats
+from cgroupstats.model import NetStats
+from cgroupstats.parse import GONE_ERRNOS, READ_SIZE, ParseError, pread
 
 EMPTY: dict[str, NetStats] = {}
 

@@ -13,23 +13,23 @@ from dataclasses import replace
 from time import time_ns
 from typing import Protocol
 
-from collector.cgroups.layout import Layout, detect
-from collector.cgroups.parse import GONE_ERRNOS, ContainerGone, Held, ParseError
-from collector.cgroups.v1.blkio import Blkio as V1Blkio
-from collector.cgroups.v1.cpu import Cpu as V1Cpu
-from collector.cgroups.v1.cpuset import Cpuset as V1Cpuset
-from collector.cgroups.v1.memory import Memory as V1Memory
-from collector.cgroups.v1.pids import Pids as V1Pids
-from collector.cgroups.v2.cpu import Cpu as V2Cpu
-from collector.cgroups.v2.cpuset import Cpuset as V2Cpuset
-from collector.cgroups.v2.io import Io as V2Io
-from collector.cgroups.v2.memory import Memory as V2Memory
-from collector.cgroups.v2.pids import Pids as V2Pids
-from collector.cgroups.v2.psi import EMPTY as NO_PSI
-from collector.cgroups.v2.psi import Psi
-from collector.model import ContainerRef, MemoryStats, PidsStats, Sample, Spec
-from collector.net import NetNamespaces, NetReader
-from collector.oomkills import HostOomKills
+from cgroupstats.layout import Layout, detect
+from cgroupstats.model import ContainerRef, MemoryStats, PidsStats, Sample, Spec
+from cgroupstats.net import NetNamespaces, NetReader
+from cgroupstats.oomkills import HostOomKills
+from cgroupstats.parse import GONE_ERRNOS, ContainerGone, Held, ParseError
+from cgroupstats.v1.blkio import Blkio as V1Blkio
+from cgroupstats.v1.cpu import Cpu as V1Cpu
+from cgroupstats.v1.cpuset import Cpuset as V1Cpuset
+from cgroupstats.v1.memory import Memory as V1Memory
+from cgroupstats.v1.pids import Pids as V1Pids
+from cgroupstats.v2.cpu import Cpu as V2Cpu
+from cgroupstats.v2.cpuset import Cpuset as V2Cpuset
+from cgroupstats.v2.io import Io as V2Io
+from cgroupstats.v2.memory import Memory as V2Memory
+from cgroupstats.v2.pids import Pids as V2Pids
+from cgroupstats.v2.psi import EMPTY as NO_PSI
+from cgroupstats.v2.psi import Psi
 
 __all__ = [
     "ContainerGone",
@@ -249,9 +249,9 @@ def open_reader(
     only every Nth sample and whenever ``rebind`` gets a new ref; a v1 group without a
     cpu quota / memory limit then also reads cpu.stat / memory.failcnt only then, since
     those count hits of its own quota / limit. ``net`` shares net/dev between the
-    containers of one network namespace (see ``collector.net``); ``oom`` lets a v1
+    containers of one network namespace (see ``cgroupstats.net``); ``oom`` lets a v1
     reader skip memory.oom_control while the host counted no OOM kill
-    (``collector.oomkills``)."""
+    (``cgroupstats.oomkills``)."""
     if not ref.cgroup_paths:
         layout = _layouts.get(str(cgroup_root))
         if layout is None:
