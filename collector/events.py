@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import orjson
 
 from cgroupstats.model import ContainerRef, Sample
-from collector.sinks.base import Event
+from collector.records import Event
 
 
 class EventTracker:

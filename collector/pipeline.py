@@ -26,7 +26,8 @@ from cgroupstats.oomkills import HostOomKills
 from collector.discover import Discovery
 from collector.events import EventTracker
 from collector.history import History
-from collector.sinks.base import Event, Sink
+from collector.records import Event
+from collector.sinks.base import Sink
 from formats.delivery import SinkError
 
 # name -> Sink class, or "module:Class" imported only when that sink is asked for.

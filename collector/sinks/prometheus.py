@@ -6,7 +6,7 @@ existing dashboards and alert rules work: every series carries ``id`` (the cgrou
 all containers (empty where a container lacks one), as cAdvisor does. Unlimited limits
 are 0.
 
-One table (``metric_table``, in ``collector.sinks.cadvisor``) decides which series exist
+One table (``metric_table``, in ``collector.metrics``) decides which series exist
 and their values; two serialisers read it: ``collect()`` (prometheus_client's
 custom-collector interface) and ``render()``, which writes the text format directly and is
 what ``/metrics`` serves. It is byte-for-byte what ``generate_latest`` makes of
@@ -26,8 +26,7 @@ from prometheus_client.core import Metric
 from prometheus_client.utils import floatToGoString
 
 from cgroupstats.model import ContainerRef, Sample
-from collector.sinks.base import Sink
-from collector.sinks.cadvisor import (
+from collector.metrics import (
     SELF_METRICS,
     SINK_METRICS,
     STATE_FAMILY,
@@ -35,6 +34,7 @@ from collector.sinks.cadvisor import (
     Family,
     metric_table,
 )
+from collector.sinks.base import Sink
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
 FORMAT_CACHE_MAX = 8192  # formatted values kept (zeros, limits: ~1 MB; cleared past this)

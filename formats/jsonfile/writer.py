@@ -21,7 +21,6 @@ import zlib
 from collections.abc import Callable
 
 from formats.units import rfc3339nano
-from runtime.errors import InvalidArgument
 
 DEFAULT_MAX_CHUNK = 16 * 1024  # moby logger.defaultBufSize
 FILE_MODE = 0o640  # moby creates json logs 0640
@@ -134,7 +133,7 @@ class JsonFileWriter:
     def __init__(self, path: str, max_size: int = -1, max_file: int = 1,
                  compress: bool = False, attrs: dict[str, str] | None = None) -> None:
         if max_file < 1:
-            raise InvalidArgument(f"max-file cannot be less than 1 (got {max_file})")
+            raise ValueError(f"max-file cannot be less than 1 (got {max_file})")
         self.path = path
         self.max_size = max_size
         self.max_file = max_file

@@ -19,11 +19,16 @@ import pytest
 from cgroupstats import open_reader
 from cgroupstats.model import Sample
 from collector.discover import Discovery
-from collector.sinks.base import Event
-from collector.sinks.buffer import LineSink, PointBuffer
-from collector.sinks.influx import add_arguments, build, from_args
-from collector.sinks.influx_v1 import InfluxV1Sink
-from collector.sinks.influx_v2 import InfluxV2Sink
+from collector.records import Event
+from collector.sinks.buffer import PointBuffer
+from collector.sinks.influx import (
+    InfluxSink,
+    InfluxV1Sink,
+    InfluxV2Sink,
+    add_arguments,
+    build,
+    from_args,
+)
 from formats.delivery import Backoff, SinkError, parse_retry_after
 from tests.conftest import Box
 from tests.support.servers import Influxd, Reply, Scripted, influxd, scripted_http, victoria_metrics
@@ -321,7 +326,7 @@ def test_collector_influx_secrets_never_in_logs_or_errors(
     peer.script("/write", Reply(401, echo), Reply(503, echo))
     peer.script("/api/v2/write", Reply(401, echo), Reply(503, echo))
     peer.script("/api/v2/buckets", Reply(403, echo))
-    sinks: list[LineSink] = [
+    sinks: list[InfluxSink] = [
         v1(peer.url),
         InfluxV2Sink(peer.url, org="o", bucket="b", token=TOKEN, host="n", backoff=FAST),
     ]

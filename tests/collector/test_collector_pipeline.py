@@ -17,7 +17,8 @@ import pytest
 from cgroupstats.model import Sample
 from collector.discover import Discovery
 from collector.pipeline import Pipeline, ensure_nofile, sink_class
-from collector.sinks.base import Event, Sink
+from collector.records import Event
+from collector.sinks.base import Sink
 from collector.sinks.prometheus import PrometheusSink
 from formats.delivery import SinkError
 from tests.collector.conftest import open_fds
