@@ -18,7 +18,7 @@ import signal
 import struct
 import time
 
-from formats.jsonfile.writer import JsonFileWriter, LineSplitter
+from formats.jsonfile.writer import JsonFileWriter, LineSplitter, stream_to_writer
 from formats.units import rfc3339nano
 from runtime import syscalls as sc
 from runtime.cgroups import open_driver
@@ -323,8 +323,9 @@ class Monitor:
         tees: dict[int, int] = {}
         for fd, stream, tee in io.outputs():
             os.set_blocking(fd, False)
-            splitters[fd] = LineSplitter(
-                lambda chunk, s=stream: writer.write_line(s, chunk, time.time_ns()))
+            # moby's rule, through the tested function: the partials of one line (and
+            # the chunk ending it) carry the time of the first partial
+            splitters[fd] = stream_to_writer(writer, stream)
             if self.attached:
                 tees[fd] = tee
             sel.register(fd, selectors.EVENT_READ)
