@@ -7,12 +7,11 @@ import contextlib
 import os
 import sys
 
-from formats.units import rfc3339nano
 from runtime import units
 from runtime.errors import BoxError, Conflict, InvalidArgument
 from runtime.flags import Namespace
 from runtime.paths import Paths
-from runtime.state import Store, new_id
+from runtime.state import Store, new_container_doc, new_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
@@ -291,10 +290,23 @@ def _resolv_conf(opts: Namespace | None = None) -> str:
     return "\n".join(kept) + "\n"
 
 
-def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
-    """Validate every flag, then write the state; on any failure remove what was made."""
+class Plan:
+    """What the flags and the image decided, between ``resolve`` and ``write``. A plain
+    class with slots: ``dataclasses`` costs import time on the `box run` path."""
+
+    __slots__ = ("cid", "entrypoint", "cmd", "env", "exposed", "extra_hosts", "healthcheck",
+                 "host", "hostname", "image", "img_cfg", "joined", "labels", "mounts",
+                 "net_settings")
+
+    def __init__(self, **fields: Any) -> None:
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+
+def validate(opts: Namespace) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """Every flag checked against the host, nothing looked up or made yet:
+    (HostConfig, mounts, extra hosts)."""
     from runtime.cgroups import open_driver
-    from runtime.images.store import ImageStore
     from runtime.spec import resources_from_hostconfig
 
     host = host_config(opts)
@@ -304,15 +316,23 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
     for warning in driver.warnings(resources):
         print(f"WARNING: {warning}", file=sys.stderr)
     _drop_unsupported(host, resources, driver.host().features)
+    return host, _mount_flags(opts), _extra_hosts(opts.add_host)
+
+
+def resolve(paths: Paths, opts: Namespace, host: dict[str, Any], mounts: list[dict[str, Any]],
+            extra_hosts: list[str]) -> Plan:
+    """What the flags name: the image (and what it brings: command, env, labels, ports,
+    healthcheck), the network, a joined container, the hostname."""
+    from runtime.images.store import ImageStore
+
     image = ImageStore(paths.root).resolve(opts.image)
     img_cfg = image.config or {}
     net_host, net_settings, exposed = _network_flags(paths, opts, host, img_cfg)
     host.update(net_host)
-    mounts = _mount_flags(opts)
-    extra_hosts = _extra_hosts(opts.add_host)
-    host.update(Binds=list(opts.volume) or None, Tmpfs={t.partition(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
-                Dns=list(opts.dns), DnsSearch=list(opts.dns_search), DnsOptions=list(opts.dns_option),
-                ExtraHosts=extra_hosts or None)
+    host.update(Binds=list(opts.volume) or None,
+                Tmpfs={t.partition(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
+                Dns=list(opts.dns), DnsSearch=list(opts.dns_search),
+                DnsOptions=list(opts.dns_option), ExtraHosts=extra_hosts or None)
     entrypoint = list(img_cfg.get("Entrypoint") or [])
     cmd = list(img_cfg.get("Cmd") or [])
     if opts.entrypoint is not None:
@@ -320,101 +340,104 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
         cmd = []
     if opts.command:
         cmd = list(opts.command)
-    argv = entrypoint + cmd
-    if not argv:
+    if not entrypoint + cmd:
         raise InvalidArgument("No command specified")
     env = _merge_env(list(img_cfg.get("Env") or []),
                      parse_env_files(opts.env_file) + _env_from_flags(opts.env))
     labels = dict(img_cfg.get("Labels") or {})
     labels.update(_labels(opts.label))
-    labels = dict(sorted(labels.items()))  # Go marshals maps with sorted keys
-    healthcheck = _healthcheck(opts, img_cfg.get("Healthcheck"))
     cid = new_id()
     hostname = opts.hostname or cid[:12]
     if host["NetworkMode"] == "host" and not opts.hostname:
         hostname = os.uname().nodename
-    store = Store(paths)
     joined = None  # --network container:X shares X's hostname, hosts and resolv.conf
     if host["NetworkMode"].startswith("container:"):
-        joined = store.load(host["NetworkMode"][10:])
+        joined = Store(paths).load(host["NetworkMode"][10:])
         hostname = joined["Config"].get("Hostname") or hostname
-    name = opts.name or _reserve_generated_name(store, cid)
-    if opts.name:
-        store.reserve_name(name, cid)
-    cdir = paths.container_dir(cid)
-    try:
-        os.makedirs(cdir)
-        overlay = paths.overlay_dir(cid)
-        for sub in ("diff", "work", "merged"):
-            os.makedirs(os.path.join(overlay, sub))
-        for filename, text in (("hostname", hostname + "\n"),
-                               ("hosts", _hosts_file(host["NetworkMode"], hostname)
-                                + "".join(f"{e.partition(':')[2]}\t{e.partition(':')[0]}\n"
-                                          for e in extra_hosts)),
-                               ("resolv.conf", _resolv_conf(opts))):
-            with open(os.path.join(cdir, filename), "w") as f:
-                f.write(text)
-        now = rfc3339nano()
-        cfg: dict[str, Any] = {
-            "ID": cid,
-            "Created": now,
-            "Path": argv[0],
-            "Args": argv[1:],
-            "Config": {
-                "Hostname": hostname,
-                "Domainname": "",
-                "User": opts.user or img_cfg.get("User") or "",
-                "AttachStdin": bool(opts.interactive and not opts.detach),
-                "AttachStdout": not opts.detach,
-                "AttachStderr": not opts.detach,
-                "Tty": bool(opts.tty),
-                "OpenStdin": bool(opts.interactive),
-                "StdinOnce": bool(opts.interactive and not opts.detach),
-                "Env": env,
-                "Cmd": cmd or None,
-                "Image": opts.image,
-                "WorkingDir": opts.workdir or img_cfg.get("WorkingDir") or "",
-                "Entrypoint": entrypoint or None,
-                "Labels": labels,
-                "StopSignal": opts.stop_signal or img_cfg.get("StopSignal") or "SIGTERM",
-                "StopTimeout": opts.stop_timeout,
-                # from the image, as docker copies them: -P publishes ExposedPorts,
-                # Volumes become anonymous volumes
-                **{k: img_cfg[k] for k in ("ExposedPorts", "Volumes") if img_cfg.get(k)},
-                # the image's, under the --health-* flags: drives State.Health (runtime.health)
-                **({"Healthcheck": healthcheck} if healthcheck else {}),
-            },
-            "Image": image.id,
-            "State": {"Status": "created", "Running": False, "Paused": False,
-                      "Restarting": False, "OOMKilled": False, "RemovalInProgress": False,
-                      "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
-                      "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"},
-            "Name": "/" + name.lstrip("/"),
-            "RestartCount": 0,
-            "Driver": "overlay2",
-            "LogPath": os.path.join(cdir, f"{cid}-json.log"),
-            "HostnamePath": os.path.join(cdir, "hostname"),
-            "HostsPath": os.path.join(cdir, "hosts"),
-            "ResolvConfPath": os.path.join(cdir, "resolv.conf"),
-            "HasBeenManuallyStopped": False,
-            "Box": {"LowerDirs": [str(d) for d in image.layer_dirs]},
-            "HostConfig": host,
-        }
-        if exposed:
-            cfg["Config"]["ExposedPorts"] = exposed
-        if net_settings is not None:
-            cfg["NetworkSettings"] = net_settings
-        if joined is not None:
-            for key in ("HostnamePath", "HostsPath", "ResolvConfPath"):
-                cfg[key] = joined.get(key, "")
-        if mounts or img_cfg.get("Volumes"):
-            from runtime.volumes import mount_points
+    return Plan(cid=cid, entrypoint=entrypoint, cmd=cmd, env=env, exposed=exposed,
+                extra_hosts=extra_hosts, healthcheck=_healthcheck(opts, img_cfg.get("Healthcheck")),
+                host=host, hostname=hostname, image=image, img_cfg=img_cfg, joined=joined,
+                labels=dict(sorted(labels.items())),  # Go marshals maps with sorted keys
+                mounts=mounts, net_settings=net_settings)
 
-            cfg["MountPoints"] = mount_points(paths, mounts, img_cfg.get("Volumes") or {})
+
+def write(paths: Paths, opts: Namespace, plan: Plan) -> None:
+    """The container's directories and the files it will see (hostname, hosts,
+    resolv.conf)."""
+    cdir = paths.container_dir(plan.cid)
+    os.makedirs(cdir)
+    overlay = paths.overlay_dir(plan.cid)
+    for sub in ("diff", "work", "merged"):
+        os.makedirs(os.path.join(overlay, sub))
+    hosts = _hosts_file(plan.host["NetworkMode"], plan.hostname) + "".join(
+        f"{e.partition(':')[2]}\t{e.partition(':')[0]}\n" for e in plan.extra_hosts)
+    for filename, text in (("hostname", plan.hostname + "\n"), ("hosts", hosts),
+                           ("resolv.conf", _resolv_conf(opts))):
+        with open(os.path.join(cdir, filename), "w") as f:
+            f.write(text)
+
+
+def config_v2(paths: Paths, opts: Namespace, plan: Plan, name: str) -> dict[str, Any]:
+    """The container's ``config.v2.json`` (HostConfig included: ``Store.save`` splits it
+    off into hostconfig.json), from the flags and what ``resolve`` found."""
+    img_cfg = plan.img_cfg
+    config = {
+        "Hostname": plan.hostname,
+        "Domainname": "",
+        "User": opts.user or img_cfg.get("User") or "",
+        "AttachStdin": bool(opts.interactive and not opts.detach),
+        "AttachStdout": not opts.detach,
+        "AttachStderr": not opts.detach,
+        "Tty": bool(opts.tty),
+        "OpenStdin": bool(opts.interactive),
+        "StdinOnce": bool(opts.interactive and not opts.detach),
+        "Env": plan.env,
+        "Cmd": plan.cmd or None,
+        "Image": opts.image,
+        "WorkingDir": opts.workdir or img_cfg.get("WorkingDir") or "",
+        "Entrypoint": plan.entrypoint or None,
+        "Labels": plan.labels,
+        "StopSignal": opts.stop_signal or img_cfg.get("StopSignal") or "SIGTERM",
+        "StopTimeout": opts.stop_timeout,
+        # from the image, as docker copies them: -P publishes ExposedPorts,
+        # Volumes become anonymous volumes
+        **{k: img_cfg[k] for k in ("ExposedPorts", "Volumes") if img_cfg.get(k)},
+        # the image's, under the --health-* flags: drives State.Health (runtime.health)
+        **({"Healthcheck": plan.healthcheck} if plan.healthcheck else {}),
+    }
+    if plan.exposed:
+        config["ExposedPorts"] = plan.exposed
+    argv = plan.entrypoint + plan.cmd
+    cfg = new_container_doc(paths.container_dir(plan.cid), plan.cid, name, argv, config,
+                            plan.image.id, [str(d) for d in plan.image.layer_dirs], plan.host)
+    if plan.net_settings is not None:
+        cfg["NetworkSettings"] = plan.net_settings
+    if plan.joined is not None:
+        for key in ("HostnamePath", "HostsPath", "ResolvConfPath"):
+            cfg[key] = plan.joined.get(key, "")
+    if plan.mounts or img_cfg.get("Volumes"):
+        from runtime.volumes import mount_points
+
+        cfg["MountPoints"] = mount_points(paths, plan.mounts, img_cfg.get("Volumes") or {})
+    return cfg
+
+
+def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
+    """validate -> resolve -> write -> save: every flag is checked before anything is
+    made, and on any failure what was made is removed."""
+    host, mounts, extra_hosts = validate(opts)
+    plan = resolve(paths, opts, host, mounts, extra_hosts)
+    store = Store(paths)
+    name = opts.name or _reserve_generated_name(store, plan.cid)
+    if opts.name:
+        store.reserve_name(name, plan.cid)
+    try:
+        write(paths, opts, plan)
+        cfg = config_v2(paths, opts, plan, name)
         store.save(cfg)
         return cfg
     except BaseException as e:
-        store.delete({"ID": cid, "Name": name})
+        store.delete({"ID": plan.cid, "Name": name})
         if isinstance(e, OSError):
             raise BoxError(f"cannot create container {name}: {e}") from None
         raise
