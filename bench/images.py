@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runtime.images.extract import extract_layer  # noqa: E402
-from runtime.images.store import ImageStore  # noqa: E402
-from tests.support.busybox import build_busybox_tar  # noqa: E402
-from tests.support.images import build_layered_archive  # noqa: E402
+from runtime.images.extract import extract_layer
+from runtime.images.store import ImageStore
+from tests.support.busybox import build_busybox_tar
+from tests.support.images import build_layered_archive
 
 RUNS = 5
 
@@ -56,7 +56,7 @@ def synthetic_layer(path: Path, files: int = 4000, seed: int = 7) -> int:
     return path.stat().st_size
 
 
-def _time(fn) -> float:  # noqa: ANN001
+def _time(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0

@@ -192,7 +192,7 @@ def latency(work: Path, rate: int = 1000, seconds: float = 10.0) -> dict[str, fl
         n = int(rate * seconds)
         start = time.monotonic()
         buf = b""
-        fd = proc.stdout.fileno()  # type: ignore[union-attr]
+        fd = proc.stdout.fileno()
         os.set_blocking(fd, False)
         i = 0
         while len(lat) < n:

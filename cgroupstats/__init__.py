@@ -64,7 +64,7 @@ class _Base:
 
     def __init__(self, ref: ContainerRef, proc_root: str, spec_every: int = 1,
                  net: NetNamespaces | None = None,
-                 oom: HostOomKills | None = None) -> None:  # fmt: skip
+                 oom: HostOomKills | None = None) -> None:
         self.ref = ref
         self._proc_root = proc_root
         self._namespaces = net

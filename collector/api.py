@@ -94,7 +94,7 @@ def make_app(pipeline: Pipeline, prometheus: PrometheusSink) -> web.Application:
             "sinks": {s.name: s.health() for s in pipeline.sinks},
         }
         return web.Response(body=dumps(body), status=200 if ok else 503,
-                            content_type="application/json")  # fmt: skip
+                            content_type="application/json")
 
     async def containers(request: web.Request) -> web.Response:
         latest = pipeline.latest
@@ -141,7 +141,7 @@ class Server:
         await site.start()
         if self.port == 0:  # the port the kernel picked
             server = site._server
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.port = server.sockets[0].getsockname()[1]
 
     async def stop_async(self) -> None:
         if self._runner is not None:

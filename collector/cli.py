@@ -84,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print one sample of every container as JSON and exit")
     parser.add_argument("--sink", action="append", default=[], metavar="KIND[=URL]",
                         help="also write to this sink (influxdb-v1, influxdb-v2); repeatable")
-    _add_sink_options(parser)  # fmt: skip
+    _add_sink_options(parser)
     from collector import alerts
 
     alerts.add_arguments(parser)
@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
     pipeline = Pipeline(discovery, [prometheus, *extra], cgroup_root=args.cgroup_root,
                         proc_root=args.proc_root, interval=args.interval, jitter=args.jitter,
                         history=args.history, spec_every=args.spec_every, rescan=args.rescan,
-                        on_error=lambda msg: print(msg, file=sys.stderr))  # fmt: skip
+                        on_error=lambda msg: print(msg, file=sys.stderr))
     prometheus.self_metrics = pipeline.self_metrics
     server = None
     if args.listen:
@@ -187,9 +187,9 @@ def _once(discovery: object, args: argparse.Namespace) -> int:
     from collector.api import dumps, sample_to_dict
     from collector.pipeline import Pipeline
 
-    pipeline = Pipeline(discovery, [], cgroup_root=args.cgroup_root,  # type: ignore[arg-type]
+    pipeline = Pipeline(discovery, [], cgroup_root=args.cgroup_root,
                         proc_root=args.proc_root, history=0, spec_every=1,
-                        on_error=lambda msg: print(msg, file=sys.stderr))  # fmt: skip
+                        on_error=lambda msg: print(msg, file=sys.stderr))
     try:
         samples = pipeline.tick()
         doc = {

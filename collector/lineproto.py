@@ -112,7 +112,7 @@ class _Tags:
 def _cpu_line(tags: str, cpu: CpuStats) -> str:
     return (f"container_cpu{tags} usage_total={cpu.usage_ns}i,usage_user={cpu.user_ns}i,"
             f"usage_system={cpu.system_ns}i,periods={cpu.nr_periods}i,"
-            f"throttled_periods={cpu.nr_throttled}i,throttled_time={cpu.throttled_ns}i")  # fmt: skip
+            f"throttled_periods={cpu.nr_throttled}i,throttled_time={cpu.throttled_ns}i")
 
 
 def _mem_line(tags: str, mem: MemoryStats, spec: Spec) -> str:
@@ -120,7 +120,7 @@ def _mem_line(tags: str, mem: MemoryStats, spec: Spec) -> str:
             f"rss={mem.rss}i,cache={mem.cache}i,mapped_file={mem.mapped_file}i,"
             f"swap={mem.swap}i,failcnt={mem.failcnt}i,pgfault={mem.pgfault}i,"
             f"pgmajfault={mem.pgmajfault}i,max_usage={mem.max_usage}i,"
-            f"limit={spec.memory_limit}i,oom_kill={mem.events_oom_kill}i")  # fmt: skip
+            f"limit={spec.memory_limit}i,oom_kill={mem.events_oom_kill}i")
 
 
 def _spec_line(tags: str, spec: Spec) -> str:
@@ -129,13 +129,13 @@ def _spec_line(tags: str, spec: Spec) -> str:
             f"cpu_quota={spec.cpu_quota_us}i,cpu_period={spec.cpu_period_us}i,"
             f"cpu_shares={spec.cpu_shares}i,pids_max={spec.pids_max}i,"
             f'cpuset_cpus="{escape_string(spec.cpuset_cpus)}",'
-            f'cpuset_mems="{escape_string(spec.cpuset_mems)}"')  # fmt: skip
+            f'cpuset_mems="{escape_string(spec.cpuset_mems)}"')
 
 
 def _blkio_lines(c: _Tags, blkio: Mapping[str, IoStats]) -> list[str]:
     return [f"container_blkio{c.with_tag('device', device)} "
             f"read_bytes={io.read_bytes}i,write_bytes={io.write_bytes}i,"
-            f"reads={io.read_ops}i,writes={io.write_ops}i" for device, io in blkio.items()]  # fmt: skip
+            f"reads={io.read_ops}i,writes={io.write_ops}i" for device, io in blkio.items()]
 
 
 def _net_lines(c: _Tags, network: Mapping[str, NetStats]) -> list[str]:
@@ -144,7 +144,7 @@ def _net_lines(c: _Tags, network: Mapping[str, NetStats]) -> list[str]:
             f"rx_errors={net.rx_errors}i,rx_dropped={net.rx_dropped}i,"
             f"tx_bytes={net.tx_bytes}i,tx_packets={net.tx_packets}i,"
             f"tx_errors={net.tx_errors}i,tx_dropped={net.tx_dropped}i"
-            for iface, net in network.items()]  # fmt: skip
+            for iface, net in network.items()]
 
 
 class Encoder:

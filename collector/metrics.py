@@ -208,7 +208,7 @@ def metric_table(devices: Callable[[str], str], per_cpu: bool = False) -> list[F
         ("container_restarts_total", c,
          "Number of times the container was restarted (Docker's RestartCount).", (),
          a("ref.restart_count")),
-    ]  # fmt: skip
+    ]
     return [Family(*row) for row in rows]
 
 
@@ -220,7 +220,7 @@ STATE_FAMILY = Family(
     "container_state_running", "gauge",
     "1 while the container's state file says it is running, whether or not it can be sampled.",
     (), lambda ref: 1.0,
-)  # fmt: skip
+)
 
 
 # boxwatch_collector_*: (name, type, help, SelfStats attribute)
@@ -236,7 +236,7 @@ SELF_METRICS = (
      "Duration of the last discovery scan.", "scan_duration_seconds"),
     ("boxwatch_collector_read_duration_seconds", "gauge",
      "Duration of reading every container in the last interval.", "read_duration_seconds"),
-)  # fmt: skip
+)
 # per sink: (name, type, help, health() key)
 SINK_METRICS = (
     ("boxwatch_collector_sink_written_total", "counter", "Points the sink delivered.", "written"),
@@ -246,4 +246,4 @@ SINK_METRICS = (
      "Points held by the sink waiting for delivery.", "buffered_points"),
     ("boxwatch_collector_sink_dropped_points_total", "counter",
      "Points dropped because the sink's buffer was full.", "dropped_points"),
-)  # fmt: skip
+)

@@ -52,7 +52,7 @@ def sink_class(kind: str) -> type[Sink]:
             entry = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as exc:
             raise SinkError(kind, f"cannot load {module}:{name}: {exc}") from None
-    return entry  # type: ignore[return-value]
+    return entry
 
 
 def ensure_nofile(needed: int) -> int:
@@ -205,7 +205,7 @@ class Pipeline:
     def _open(self, cid: str, ref: ContainerRef) -> None:
         try:
             self._readers[cid] = open_reader(ref, self.cgroup_root, self.proc_root,
-                                             self.spec_every, self.net, self.oom)  # fmt: skip
+                                             self.spec_every, self.net, self.oom)
             self._dead.pop(cid, None)
         except ContainerGone:
             failed = self._dead.get(cid)
@@ -338,13 +338,13 @@ class Pipeline:
         walked = self.discovery.walked
         for d in [d for d in watches if d not in walked]:
             try:
-                observer.unschedule(watches.pop(d))  # type: ignore[attr-defined]
+                observer.unschedule(watches.pop(d))
             except (KeyError, OSError):
                 pass  # its directory went first
         for d in walked:
             if d not in watches:
                 try:
-                    watches[d] = observer.schedule(self._handler, d, recursive=False)  # type: ignore[attr-defined]
+                    watches[d] = observer.schedule(self._handler, d, recursive=False)
                 except OSError:
                     self.rescan = 0.0  # cannot watch (inotify limits): scan every tick
 
@@ -352,8 +352,8 @@ class Pipeline:
         self._group_watches.clear()
         observer, self._observer = self._observer, None
         if observer is not None:
-            observer.stop()  # type: ignore[attr-defined]
-            observer.join(5)  # type: ignore[attr-defined]
+            observer.stop()
+            observer.join(5)
 
     # -- views --------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 DASHBOARDS = HERE / "dashboards"
 RULES = HERE / "provisioning" / "alerting" / "rules.yml"
 UIDS = {"overview": "boxwatch-overview", "container": "boxwatch-container",
-        "logs": "boxwatch-logs", "health": "boxwatch-health"}  # fmt: skip
+        "logs": "boxwatch-logs", "health": "boxwatch-health"}
 TAGS = ["boxwatch"]
 
 
@@ -55,7 +55,7 @@ def influx(query: str, ref_id: str = "A", alias: str = "$tag_container_name $col
 
 def prom(expr: str, legend: str, ref_id: str = "A") -> prometheus.Dataquery:
     return (prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref_id)
-            .datasource(ref(PROMETHEUS)).range())  # fmt: skip
+            .datasource(ref(PROMETHEUS)).range())
 
 
 def lokiq(expr: str, ref_id: str = "A", legend: str = "") -> loki.Dataquery:
@@ -70,7 +70,7 @@ def series(title: str, unit: str, targets: Sequence[Any], *, pid: int, w: int = 
              .height(h).targets(list(targets))
              .legend(VizLegendOptions().display_mode(LegendDisplayMode.TABLE)
                      .placement(LegendPlacement.BOTTOM).show_legend(True)
-                     .calcs(["lastNotNull", "max"])))  # fmt: skip
+                     .calcs(["lastNotNull", "max"])))
     kinds = {t.build().datasource.type_val for t in targets}
     if len(kinds) == 1:  # mixed (queries + expressions): each target names its own
         panel = panel.datasource(_ds(targets))
@@ -91,14 +91,14 @@ def dash_stacking(mode: StackingMode) -> Any:
 
 def _ds(targets: Sequence[Any]) -> dm.DataSourceRef:
     first = targets[0].build()
-    return first.datasource  # type: ignore[no-any-return]
+    return first.datasource
 
 
 def limit_lines(*names: str) -> list[dm.DynamicConfigValue]:
     """Field overrides that draw a limit as a dashed red line."""
     return [dm.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
             dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "red"}),
-            dm.DynamicConfigValue(id_val="custom.fillOpacity", value=0)]  # fmt: skip
+            dm.DynamicConfigValue(id_val="custom.fillOpacity", value=0)]
 
 
 def variables(builder: dash.Dashboard, host_q: str, container_q: str, uid: str = INFLUXQL,
@@ -106,22 +106,22 @@ def variables(builder: dash.Dashboard, host_q: str, container_q: str, uid: str =
     """host, container (multi on overview), interval."""
     host = (dash.QueryVariable("host").label("Host").query(host_q).datasource(ref(uid))
             .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED).include_all(True).all_value(".*")
-            .multi(True).sort(dm.VariableSort.ALPHABETICAL_ASC))  # fmt: skip
+            .multi(True).sort(dm.VariableSort.ALPHABETICAL_ASC))
     container = (dash.QueryVariable("container").label("Container").query(container_q)
                  .datasource(ref(uid)).refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
                  .multi(multi).include_all(multi).all_value(".*")
-                 .sort(dm.VariableSort.ALPHABETICAL_ASC))  # fmt: skip
+                 .sort(dm.VariableSort.ALPHABETICAL_ASC))
     interval = (dash.IntervalVariable("interval").label("Interval")
                 .values("10s,30s,1m,5m,15m,1h").auto(True).min_interval("10s").step_count(100)
-                .current(dm.VariableOption(text="auto", value="$__auto_interval_interval")))  # fmt: skip
+                .current(dm.VariableOption(text="auto", value="$__auto_interval_interval")))
     return builder.with_variable(host).with_variable(container).with_variable(interval)
 
 
 def base(key: str, title: str, desc: str) -> dash.Dashboard:
     links = [dash.DashboardLink("boxwatch").type(dm.DashboardLinkType.DASHBOARDS).tags(TAGS)
-             .as_dropdown(True).include_vars(True).keep_time(True)]  # fmt: skip
+             .as_dropdown(True).include_vars(True).keep_time(True)]
     return (dash.Dashboard(title).uid(UIDS[key]).description(desc).tags(TAGS).editable()
-            .time("now-1h", "now").refresh("30s").timezone("browser").links(links))  # fmt: skip
+            .time("now-1h", "now").refresh("30s").timezone("browser").links(links))
 
 
 DETAIL_LINK = ("/d/boxwatch-container/boxwatch-container-detail?var-host=${__field.labels.host}"
@@ -167,7 +167,7 @@ def overview() -> dash.Dashboard:
             .with_transformation(dm.DataTransformerConfig(id_val="merge", options={}))
             .with_transformation(dm.DataTransformerConfig(
                 id_val="sortBy", options={"sort": [{"field": "memory %", "desc": True}]}))
-            .data_links([dash.DashboardLink("Container detail").url(DETAIL_LINK)]))  # fmt: skip
+            .data_links([dash.DashboardLink("Container detail").url(DETAIL_LINK)]))
     return d.with_panel(near)
 
 
@@ -198,7 +198,7 @@ def container() -> dash.Dashboard:
     log_panel = (logs.Panel().id(9).title("Logs").span(24).height(12)
                  .targets([influx(q.LOGS_INFLUX, fmt="logs", uid=INFLUXQL_LOGS)])
                  .datasource(ref(INFLUXQL_LOGS)).show_time(True).wrap_log_message(True)
-                 .sort_order(dm_sort_desc()))  # fmt: skip
+                 .sort_order(dm_sort_desc()))
     return d.with_panel(log_panel)
 
 
@@ -264,7 +264,7 @@ HEALTH: list[tuple[str, str, list[tuple[str, str]]]] = [
       ("rate(boxwatch_shipper_parse_errors_total[$__rate_interval])", "parse errors {{instance}}")]),
     ("Shipper: bytes buffered (read, not yet acknowledged)", "bytes",
      [("boxwatch_shipper_buffer_bytes", "{{instance}}")]),
-]  # fmt: skip
+]
 
 
 def health() -> dash.Dashboard:
@@ -277,7 +277,7 @@ def health() -> dash.Dashboard:
 
 
 BUILDERS = {"overview": overview, "container": container, "logs": logs_dashboard,
-            "health": health}  # fmt: skip
+            "health": health}
 
 
 # -- output -----------------------------------------------------------------------------
@@ -298,7 +298,7 @@ def render() -> dict[Path, str]:
     """Every generated file's path and text."""
     register()
     out = {DASHBOARDS / f"{key}.json": json.dumps(to_dict(fn()), indent=2, sort_keys=True) + "\n"
-           for key, fn in BUILDERS.items()}  # fmt: skip
+           for key, fn in BUILDERS.items()}
     out[RULES] = alerting.render()
     return out
 

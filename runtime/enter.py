@@ -93,7 +93,7 @@ def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | Non
             _, status = os.waitpid(child, 0)
             code = os.waitstatus_to_exitcode(status)
             os._exit(code if code >= 0 else 128 - code)
-        except BaseException as e:  # noqa: BLE001 - forked child
+        except BaseException as e:
             with contextlib.suppress(OSError):
                 os.write(err_w, f"125\n{e}".encode())
             os._exit(125)
@@ -142,7 +142,7 @@ def run_in_child(body: Callable[[], int]) -> int:
             with contextlib.suppress(OSError):
                 os.write(2, f"box: {e}\n".encode())
             code = e.exit_code
-        except BaseException as e:  # noqa: BLE001 - a forked child must not return
+        except BaseException as e:
             with contextlib.suppress(OSError):
                 os.write(2, f"box: {e}\n".encode())
         finally:

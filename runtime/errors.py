@@ -29,11 +29,3 @@ class NotFound(BoxError):
 
 class Conflict(BoxError):
     """A name in use, a container running when it must not be, an image in use."""
-
-
-class CannotExecute(BoxError):
-    exit_code = 126
-
-
-class CommandNotFound(BoxError):
-    exit_code = 127

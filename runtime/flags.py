@@ -59,8 +59,8 @@ class FlagParser:
             self.add_argument("-h", "--help", action="help")
 
     def add_argument(self, *names: str, action: str = "store", default: object = None,
-                     type: object = None, dest: str | None = None, nargs: object = None,  # noqa: A002
-                     choices: object = None, help: str = "") -> None:  # noqa: A002
+                     type: object = None, dest: str | None = None, nargs: object = None,
+                     choices: object = None, help: str = "") -> None:
         if not names[0].startswith("-"):
             self.positionals.append(_Positional(names[0], nargs, type, choices))
             return
@@ -165,7 +165,7 @@ class FlagParser:
             return
         converted = self._convert(flag.type, flag.choices, value or "", name)
         if flag.action == "append":
-            values[flag.dest].append(converted)  # type: ignore[union-attr]
+            values[flag.dest].append(converted)
         else:
             values[flag.dest] = converted
 
@@ -178,8 +178,8 @@ class FlagParser:
                 raise FlagError(f'invalid argument "{value}" for "{name}" flag: strconv.ParseInt: parsing "{value}": invalid syntax') from None
         else:
             out = value
-        if choices is not None and out not in choices:  # type: ignore[operator]
-            raise FlagError(f'invalid argument "{value}" for "{name}" flag: must be one of {", ".join(map(str, choices))}')  # type: ignore[call-overload]
+        if choices is not None and out not in choices:
+            raise FlagError(f'invalid argument "{value}" for "{name}" flag: must be one of {", ".join(map(str, choices))}')
         return out
 
     def _bind_positionals(self, args: list[str], values: dict[str, object]) -> None:

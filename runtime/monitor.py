@@ -50,7 +50,7 @@ def launch(paths: Paths, cid: str, attached: bool, interactive: bool) -> tuple[i
             os.closerange(3, status_w)
             os.closerange(status_w + 1, 65536)
             Monitor(paths, cid, attached, interactive, status_w).run()
-        except BaseException as e:  # noqa: BLE001 - a forked child must never return
+        except BaseException as e:
             with contextlib.suppress(OSError):
                 os.write(2, f"box monitor {cid[:12]}: {e!r}\n".encode())
             code = 1
@@ -127,7 +127,7 @@ class Monitor:
                 self.net = Attachment(self.paths, cfg)
                 cfg = self.net.setup(cfg)
             exit_code = self._run_with_restarts(cfg)
-        except Exception as e:  # noqa: BLE001 - recorded in the state and told to the client
+        except Exception as e:
             self._tell(f"error 125 {e}")
             # Like docker: a container whose command never ran stays "created".
             never_ran = cfg["State"].get("StartedAt", "").startswith("0001")
@@ -141,7 +141,7 @@ class Monitor:
             if self.net is not None:
                 try:
                     self.net.release()
-                except Exception as e:  # noqa: BLE001 - recorded; the exit is still reported
+                except Exception as e:
                     os.write(2, f"box monitor {self.cid[:12]}: network release: {e}\n".encode())
             self._finish(exit_code)
 
@@ -150,7 +150,7 @@ class Monitor:
         with self.store.lock(self.cid):
             try:
                 cfg = self.store.load(self.cid)
-            except Exception:  # noqa: BLE001 - removed under us (box rm -f): nothing to record
+            except Exception:
                 cfg = None
             if cfg is not None:
                 box = cfg.get("Box") or {}
@@ -307,7 +307,7 @@ class Monitor:
                 enter(spec, err_w, io.console_child)
             os.write(sync_w, str(pid).encode())
             os._exit(0)
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             with contextlib.suppress(OSError):
                 os.write(err_w, f"125\n{e}".encode())
             os._exit(125)

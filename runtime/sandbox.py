@@ -283,7 +283,7 @@ def enter(spec: SandboxSpec, errpipe: int, console: int = -1) -> None:
             os.close(slave)
     except OSError as e:
         _report(errpipe, 125, f"container init: {e}")
-    except BaseException as e:  # noqa: BLE001 - we are a forked child; always report and exit
+    except BaseException as e:
         _report(errpipe, 125, f"container init: {e!r}")
     become(spec.args, spec.env, spec.user, spec.cwd, spec.caps, spec.privileged, spec.tty,
            spec.init, errpipe)
@@ -321,7 +321,7 @@ def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str]
         _report(errpipe, e.code, str(e))
     except OSError as e:
         _report(errpipe, 125, f"container init: {e}")
-    except BaseException as e:  # noqa: BLE001 - we are a forked child; always report and exit
+    except BaseException as e:
         _report(errpipe, 125, f"container init: {e!r}")
 
 

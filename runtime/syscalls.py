@@ -33,7 +33,6 @@ MS_STRICTATIME = 1 << 24
 
 MNT_DETACH = 2
 
-PR_SET_PDEATHSIG = 1
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
@@ -135,10 +134,6 @@ def capbset_read(cap: int) -> bool:
 
 def set_child_subreaper() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
-
-
-def set_pdeathsig(sig: int) -> None:
-    prctl(PR_SET_PDEATHSIG, sig)
 
 
 def clear_ambient_caps() -> None:

@@ -107,7 +107,7 @@ def up(cfg: Config, out: TextIO = sys.stdout, python: str = sys.executable) -> i
     with open(plan.log_dir / "supervisor.log", "ab") as log:
         subprocess.run([python, "-m", "boxwatch.stack.supervisor", "--detach", str(state)],
                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                       start_new_session=True, check=True)  # fmt: skip
+                       start_new_session=True, check=True)
     return _follow(plan, out)
 
 

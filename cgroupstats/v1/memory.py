@@ -34,7 +34,7 @@ OOM_KILL = [b"oom_kill"]
 TOTAL_KEYS = (
     b"total_cache", b"total_rss", b"total_mapped_file", b"total_swap",
     b"total_pgfault", b"total_pgmajfault", b"total_inactive_file",
-)  # fmt: skip
+)
 # The group's own counterparts, for a kernel without the hierarchical half.
 OWN_KEYS = tuple(k[len(b"total_"):] for k in TOTAL_KEYS)
 # Where TOTAL_KEYS sit among the words of the total_ half: learned from the first file
@@ -115,7 +115,7 @@ class Memory:
         last = self._last
         if (data == self._last_data and usage == last.usage and max_usage == last.max_usage
                 and self._last_failcnt == last.failcnt
-                and self._last_oom_kill == last.events_oom_kill):  # fmt: skip
+                and self._last_oom_kill == last.events_oom_kill):
             return last  # an idle group: the same bytes parse the same
         # Only the hierarchical half is needed (what cAdvisor and Docker report).
         totals = total_fields(data)

@@ -57,7 +57,7 @@ class V2Transport:
             url=base, token=token, org=org, timeout=int(timeout * 1000),
             enable_gzip=wants_gzip(base, gzip),
             retries=False,
-        )  # fmt: skip
+        )
         self.write_api = self.client.write_api(write_options=SYNCHRONOUS)
 
     def __repr__(self) -> str:
@@ -71,7 +71,7 @@ class V2Transport:
         """The client's exception as a redacted SendError."""
         if isinstance(exc, InfluxDBError) and getattr(exc, "status", None):
             return SendError(
-                int(exc.status),  # type: ignore[attr-defined]
+                int(exc.status),
                 redact(_message(exc), self.secrets),
                 parse_retry_after(exc.retry_after),
             )

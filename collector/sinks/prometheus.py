@@ -62,7 +62,7 @@ class _Labels:
         self.names = names
         by_name = {sanitize("container_label_" + k): v for k, v in ref.labels.items()}
         self.values = dict(zip(names, (ref.cgroup or ref.id, ref.image, ref.name,
-                                       *(by_name.get(n, "") for n in names[3:])), strict=True))  # fmt: skip
+                                       *(by_name.get(n, "") for n in names[3:])), strict=True))
         self.base = self.text((), ())
         self.texts: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
 
@@ -82,11 +82,11 @@ class _Labels:
 
 
 def _render_family(fam: Family, rows: Sequence[tuple[_Labels, Any]], fmt: Callable[[Any], str],
-                   cache: dict[Any, str], out: list[str]) -> None:  # fmt: skip
+                   cache: dict[Any, str], out: list[str]) -> None:
     mname, extra, get = fam.name, fam.extra, fam.get
     if not extra:
         out.extend([f"{mname}{labels.base} {cache.get(v) or fmt(v)}\n"
-                    for labels, v in [(labels, get(s)) for labels, s in rows] if v is not None])  # fmt: skip
+                    for labels, v in [(labels, get(s)) for labels, s in rows] if v is not None])
         return
     append = out.append
     for labels, s in rows:
@@ -190,7 +190,7 @@ class PrometheusSink(Sink):
         rows, state_rows = self._rows()
         for mname, mtype, doc, extra, get in self.table:
             fam = Metric(mname[:-6] if mtype == "counter" else mname, doc,
-                         "unknown" if mtype == "untyped" else mtype)  # fmt: skip
+                         "unknown" if mtype == "untyped" else mtype)
             for labels, s in rows:
                 if not extra:
                     v = get(s)
@@ -242,5 +242,5 @@ class PrometheusSink(Sink):
             for smp in fam.samples:
                 labels = ",".join(f'{k}="{escape_value(v)}"' for k, v in sorted(smp.labels.items()))
                 emit(f"{smp.name}{{{labels}}} {floatToGoString(smp.value)}\n" if labels
-                     else f"{smp.name} {floatToGoString(smp.value)}\n")  # fmt: skip
+                     else f"{smp.name} {floatToGoString(smp.value)}\n")
         return "".join(out).encode()

@@ -354,7 +354,7 @@ def applicable(res: Resources, features: frozenset[str]) -> Resources:
             for f in ("blkio_device_read_bps", "blkio_device_write_bps",
                       "blkio_device_read_iops", "blkio_device_write_iops")
         },
-    )  # fmt: skip
+    )
 
 
 def cfs_quota_period(res: Resources) -> tuple[int, int]:

@@ -150,7 +150,7 @@ def _to_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
         code = 0
         try:
             _write_tar(w, src, follow)
-        except BaseException:  # noqa: BLE001 - forked child; the reader reports
+        except BaseException:
             code = 1
         os._exit(code)
     os.close(w)

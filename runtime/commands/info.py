@@ -48,7 +48,7 @@ class PsRow:
         self.Networks = cfg["HostConfig"].get("NetworkMode", "")
         self._labels = labels
 
-    def Label(self, key: str) -> str:  # noqa: N802 - docker's template name
+    def Label(self, key: str) -> str:
         return self._labels.get(key, "")
 
 

@@ -149,9 +149,9 @@ class Stats:
         row.MemUsage = f"{bytes_size(used)} / {bytes_size(limit)}"
         row.MemPerc = f"{used / limit * 100.0 if limit else 0.0:.2f}%"
         row.NetIO = (f"{human3(sum(n.rx_bytes for n in net))} / "
-                     f"{human3(sum(n.tx_bytes for n in net))}")  # fmt: skip
+                     f"{human3(sum(n.tx_bytes for n in net))}")
         row.BlockIO = (f"{human3(sum(d.read_bytes for d in io))} / "
-                       f"{human3(sum(d.write_bytes for d in io))}")  # fmt: skip
+                       f"{human3(sum(d.write_bytes for d in io))}")
         row.PIDs = str(s.pids.current)
 
     def close(self) -> None:

@@ -256,7 +256,7 @@ class Template:
 
 def _invalid(go_message: str, text: str) -> InvalidArgument:
     err = InvalidArgument(f"template parsing error: {go_message}")
-    err.template = text  # type: ignore[attr-defined]
+    err.template = text
     return err
 
 

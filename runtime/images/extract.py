@@ -75,7 +75,7 @@ class _HashingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buf: bytearray | memoryview) -> int:
         data = self._src.read(len(buf))
         n = len(data)
         if n:
@@ -104,7 +104,7 @@ class _Prefixed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buf: bytearray | memoryview) -> int:
         if self._head:
             n = min(len(buf), len(self._head))
             buf[:n] = self._head[:n]
@@ -130,7 +130,7 @@ def open_decompressed(fileobj: IO[bytes]) -> IO[bytes]:
         return gzip.GzipFile(fileobj=raw, mode="rb")
     if head.startswith(b"\x28\xb5\x2f\xfd"):
         try:
-            import zstandard  # type: ignore[import-not-found]
+            import zstandard
         except ImportError:
             raise UnsafeArchive(
                 ARCHIVE, "zstd-compressed, but the zstandard module is not installed"
@@ -422,7 +422,7 @@ def extract_layer(
         walker = _Walker(tmp)
         try:
             try:
-                with tarfile.open(fileobj=reader, mode="r|") as tf:  # type: ignore[call-overload]
+                with tarfile.open(fileobj=reader, mode="r|") as tf:
                     for m in tf:
                         entry = m.name
                         if reader.total + m.size > max_bytes:

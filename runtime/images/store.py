@@ -259,7 +259,7 @@ class ImageStore:
         os.makedirs(self.layers, exist_ok=True)
         staging = os.path.join(self.layers, f".stage-{os.urandom(6).hex()}")
         limit = MAX_LAYER_BYTES if self.max_bytes is None else self.max_bytes
-        got = extract_layer(fileobj, staging, max_bytes=limit,  # type: ignore[arg-type]
+        got = extract_layer(fileobj, staging, max_bytes=limit,
                             split_path=staging + ".tar-split.gz")
         return StagedLayer(got.diff_id, staging, got.size, got.tar_size, name)
 

@@ -60,7 +60,7 @@ def test_v1_oom_kill_reaches_the_webhook_at_once(v1_group: Callable[..., Group],
     g = v1_group()
     g.write("memory", "memory.limit_in_bytes", str(16 * MiB))
     ref = ContainerRef("c" * 64, "hog", "busybox:latest", g.name, 1, g.paths,
-                       state_file=state_with_log(tmp_path, 30))  # fmt: skip
+                       state_file=state_with_log(tmp_path, 30))
     with scripted_http() as hook:
         watcher = OomWatcher(Sender(hook.url + "/hook"), host="node1")
         watcher.start()
@@ -137,7 +137,7 @@ def test_killed_before_the_first_scan_is_alerted_only_when_fresh(tmp_path: Path)
     fresh = v2_tree(tmp_path / "a", kills=1)
     old = ContainerRef("f" * 64, "old", "img", "/box/old", 2,
                        {"unified": v2_tree(tmp_path / "b", kills=2).unified_path},
-                       started_at=time.time() - 3600)  # fmt: skip
+                       started_at=time.time() - 3600)
     sent: list[OomAlert] = []
     watcher = OomWatcher(sent.append)
     try:
@@ -214,5 +214,5 @@ def test_bad_webhook_url_is_refused() -> None:
         Sender("ftp://x/hook")
     proc = subprocess.run([str(Path(sys.executable).parent / "boxwatch"), "collector",
                            "--listen", "", "--root", "/nonexistent", "--alert-webhook", "ftp://x"],
-                          capture_output=True, text=True, timeout=30)  # fmt: skip
+                          capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "ftp://x" in proc.stderr

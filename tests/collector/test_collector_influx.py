@@ -38,7 +38,7 @@ TOKEN = "t0ken-xyzzy-42"
 FAST = Backoff(initial=0.05, maximum=0.5)
 
 
-def wait_for(cond, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+def wait_for(cond, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
@@ -57,7 +57,7 @@ def containers(box: Box) -> Iterator[list[str]]:
         box.ok("run", "-d", "-m", "64m", "--name", f"infl{i}", "-l", "team=db ops",
                "busybox", "sleep", "60").strip()
         for i in range(2)
-    ]  # fmt: skip
+    ]
     yield ids
     box("rm", "-f", *ids)
 
@@ -113,7 +113,7 @@ EXPECTED = {  # measurement -> field -> how to get it from a Sample
         "memory_limit": lambda s: s.spec.memory_limit, "cpu_shares": lambda s: s.spec.cpu_shares,
         "cpu_period": lambda s: s.spec.cpu_period_us, "cpuset_cpus": lambda s: s.spec.cpuset_cpus,
     },
-}  # fmt: skip
+}
 
 
 def test_collector_influx_v1_real_influxd_stores_what_was_read(
@@ -172,7 +172,7 @@ def test_collector_influx_v2_victoria_metrics_stores_what_was_read(
     samples = read_samples(box, containers)
     with victoria_metrics() as vm:
         sink = InfluxV2Sink(vm.url, org="org", bucket="bw", token=TOKEN, host="node1",
-                            backoff=FAST, gzip="always")  # fmt: skip
+                            backoff=FAST, gzip="always")
         try:
             sink.write(samples)
             assert sink.flush(10), sink.health()
@@ -227,20 +227,20 @@ def one_sample() -> Sample:
         MemoryStats,
         PidsStats,
         PsiStats,
-        Spec,  # fmt: skip
+        Spec,
     )
 
     ref = ContainerRef(id="cd" * 32, name="c1", image="busybox", cgroup="/box/x",
-                       cgroup_version=1, cgroup_paths={})  # fmt: skip
+                       cgroup_version=1, cgroup_paths={})
     return Sample(time.time_ns(), ref, CpuStats(1), MemoryStats(2), {}, {}, PidsStats(1),
-                  PsiStats(), Spec(memory_limit=3))  # fmt: skip
+                  PsiStats(), Spec(memory_limit=3))
 
 
 def v1(url: str, **kw: object) -> InfluxV1Sink:
     options: dict[str, object] = {"db": "bw", "user": "admin", "password": PASSWORD,
-                                  "host": "node1", "backoff": FAST}  # fmt: skip
+                                  "host": "node1", "backoff": FAST}
     options.update(kw)
-    return InfluxV1Sink(url, **options)  # type: ignore[arg-type]
+    return InfluxV1Sink(url, **options)
 
 
 def test_collector_influx_v1_request_shape(peer: Scripted, one_sample: Sample) -> None:
@@ -268,7 +268,7 @@ def test_collector_influx_503_and_429_are_retried_honouring_retry_after(
     peer: Scripted, one_sample: Sample
 ) -> None:
     peer.script("/write", Reply(503, '{"error":"busy"}'),
-                Reply(429, '{"error":"slow down"}', {"Retry-After": "1"}))  # fmt: skip
+                Reply(429, '{"error":"slow down"}', {"Retry-After": "1"}))
     sink = v1(peer.url)
     try:
         sink.write([one_sample])
@@ -412,12 +412,12 @@ def test_collector_influx_flags_build_the_chosen_sink(monkeypatch: pytest.Monkey
     args = parser.parse_args(["--influx-url", "http://127.0.0.1:9", "--influx-api", "v1",
                               "--influx-db", "m", "--influx-user", "u", "--influx-password",
                               PASSWORD, "--no-influx-create-db", "--buffer-max-points", "10",
-                              "--interval", "250ms"])  # fmt: skip
+                              "--interval", "250ms"])
     (sink,) = from_args(args)
     try:
         assert isinstance(sink, InfluxV1Sink)
         t = sink.sender.transport
-        assert (t.db, t.user, t.password, t.create_db) == ("m", "u", PASSWORD, False)  # type: ignore[attr-defined]
+        assert (t.db, t.user, t.password, t.create_db) == ("m", "u", PASSWORD, False)
         assert sink.sender.buffer.max_points == 10 and sink.sender.batch_size == 1234
         assert sink.sender.flush_interval == 0.25
     finally:
@@ -426,7 +426,7 @@ def test_collector_influx_flags_build_the_chosen_sink(monkeypatch: pytest.Monkey
     sink2 = InfluxV2Sink.from_args(args.influx_url, args)
     try:
         assert isinstance(sink2, InfluxV2Sink)
-        assert sink2.sender.transport.token == TOKEN  # type: ignore[attr-defined]
+        assert sink2.sender.transport.token == TOKEN
     finally:
         sink2.close()
     with pytest.raises(SinkError):
@@ -438,7 +438,7 @@ def test_collector_influx_flags_build_the_chosen_sink(monkeypatch: pytest.Monkey
 
 def _epoch_ns(server: Influxd) -> list[int]:
     data = urllib.parse.urlencode({"q": "SELECT usage FROM container_mem", "db": "bw",
-                                   "epoch": "ns"}).encode()  # fmt: skip
+                                   "epoch": "ns"}).encode()
     with urllib.request.urlopen(server.url + "/query", data=data, timeout=10) as resp:
         result = json.loads(resp.read())["results"][0]
     return sorted(v[0] for s in result.get("series", []) for v in s["values"])
@@ -455,7 +455,7 @@ def test_collector_influx_20s_outage_loses_nothing_that_fits(
     try:
         with influxd() as server:
             sink = InfluxV1Sink(server.url, db="bw", host="node1", flush_interval=0.5,
-                                backoff=Backoff(initial=0.2, maximum=1.0))  # fmt: skip
+                                backoff=Backoff(initial=0.2, maximum=1.0))
             try:
                 def tick(seconds: float) -> None:
                     nonlocal lines
@@ -493,7 +493,7 @@ def test_collector_influx_full_buffer_drops_oldest_and_counts(
     per = points(samples[0])
     with influxd() as server:
         sink = InfluxV1Sink(server.url, db="bw", host="node1", max_points=per * 3,
-                            flush_interval=0.1, backoff=Backoff(0.1, 0.3))  # fmt: skip
+                            flush_interval=0.1, backoff=Backoff(0.1, 0.3))
         try:
             assert sink.flush(5)  # database created while up
             server.stop()
@@ -543,7 +543,7 @@ def test_collector_influx_v2_victoria_outage_is_retried_through_the_client(
     """Connection errors raised inside influxdb-client are retried like v1's."""
     with victoria_metrics() as vm:
         sink = InfluxV2Sink(vm.url, org="o", bucket="b", host="node1", flush_interval=0.1,
-                            backoff=Backoff(0.1, 0.3))  # fmt: skip
+                            backoff=Backoff(0.1, 0.3))
         try:
             assert sink.flush(5)
             vm.stop()
@@ -579,7 +579,7 @@ def test_collector_influx_gzip_only_off_loopback_by_default(peer: Scripted, one_
         wants_gzip("http://127.0.0.1", "sometimes")
     for make in (lambda: v1(peer.url),
                  lambda: InfluxV2Sink(peer.url, org="o", bucket="b", token=TOKEN, host="n",
-                                      backoff=FAST)):  # fmt: skip
+                                      backoff=FAST)):
         seen = len(peer.requests())
         sink = make()
         try:

@@ -41,7 +41,7 @@ def test_files_are_what_build_generates() -> None:
     for path, text in rendered.items():
         assert path.read_text() == text, f"{path} is stale: run .venv/bin/python grafana/build.py"
     proc = subprocess.run([sys.executable, "grafana/build.py", "--check"], cwd=REPO,
-                          capture_output=True, text=True)  # fmt: skip
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -135,7 +135,7 @@ def test_rules_through_the_sdk_alerting_models() -> None:
     assert {r["uid"] for r in rules} == {
         "boxwatch-memory-near-limit", "boxwatch-oom-kill", "boxwatch-cpu-throttled",
         "boxwatch-pids-near-limit", "boxwatch-restarting", "boxwatch-silent",
-        "boxwatch-shipper-lag", "boxwatch-collector-write-errors"}  # fmt: skip
+        "boxwatch-shipper-lag", "boxwatch-collector-write-errors"}
     uids = datasource_uids() | {EXPR}
     for r in rules:
         api = {**r, "folderUID": "boxwatch", "ruleGroup": "boxwatch-quota", "orgID": 1}

@@ -67,7 +67,7 @@ def attached(
     driver: V1Driver, paths: dict[str, str], argv: list[str], **kw: object
 ) -> subprocess.Popen:
     """Start ``argv`` already inside the group (joined between fork and exec)."""
-    return subprocess.Popen(argv, preexec_fn=lambda: driver.attach(paths, os.getpid()), **kw)  # noqa: PLW1509
+    return subprocess.Popen(argv, preexec_fn=lambda: driver.attach(paths, os.getpid()), **kw)
 
 
 def test_discovers_every_controller(driver: V1Driver) -> None:
@@ -83,7 +83,7 @@ def test_create_writes_every_limit(driver: V1Driver, make: Make) -> None:
         nano_cpus=500_000_000, cpu_shares=512, cpuset_cpus="0", cpuset_mems="0", pids_limit=64,
         blkio_device_read_bps=(DeviceRate(dev, MiB),), blkio_device_write_bps=(DeviceRate(dev, 2 * MiB),),
         blkio_device_read_iops=(DeviceRate(dev, 100),), blkio_device_write_iops=(DeviceRate(dev, 200),),
-    )  # fmt: skip
+    )
     driver.validate(res)
     paths = make(res)
     assert set(paths) == set(driver.mounts)
@@ -194,7 +194,7 @@ def test_oom_kill_is_counted(driver: V1Driver, make: Make) -> None:
         (Resources(cpu_quota=500), "CPU cfs quota can not be less than 1ms (i.e. 1000)"),
         (Resources(blkio_weight=5), "Range of blkio weight is from 10 to 1000"),
     ],
-)  # fmt: skip
+)
 def test_validate_refuses_like_docker(driver: V1Driver, res: Resources, message: str) -> None:
     host = driver.host()
     with pytest.raises(InvalidArgument) as err:
@@ -242,7 +242,7 @@ def test_comounted_cpu_cpuacct_from_mountinfo(tmp_path: Path) -> None:
     drv = V1Driver(str(root), str(tmp_path / "proc"))
     assert drv.mounts == {
         "cpu": f"{root}/cpu,cpuacct", "cpuacct": f"{root}/cpu,cpuacct", "memory": f"{root}/memory"
-    }  # fmt: skip
+    }
     (tmp_path / "proc/self/mountinfo").write_text("")  # no mountinfo: list the root instead
     assert V1Driver(str(root), str(tmp_path / "proc")).mounts == drv.mounts
     paths = drv.create("box/test-x", Resources())

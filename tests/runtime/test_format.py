@@ -239,7 +239,7 @@ class Summary:
     ID: str
     Names: str
 
-    def Label(self, key: str) -> str:  # noqa: N802 - Go-style method name, like ContainerContext
+    def Label(self, key: str) -> str:
         return {"com.x": "y"}.get(key, "")
 
 

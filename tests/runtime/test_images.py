@@ -36,7 +36,7 @@ def no_users(image_id: str) -> list[str]:
 
 def import_file(store: ImageStore, tar: Path, ref: str, **kw: object) -> str:
     with open(tar, "rb") as f:
-        return store.import_tarball(f, ref, **kw)  # type: ignore[arg-type]
+        return store.import_tarball(f, ref, **kw)
 
 
 def layer_entries(store: ImageStore) -> list[str]:
@@ -207,9 +207,9 @@ def test_unsafe_import_leaves_no_trace(store: ImageStore) -> None:
 
 
 def _import_in_child(root: str, tar: str, ref: str, barrier: object, out: object) -> None:
-    barrier.wait()  # type: ignore[attr-defined]
+    barrier.wait()
     with open(tar, "rb") as f:
-        out.put(ImageStore(Path(root)).import_tarball(f, ref))  # type: ignore[attr-defined]
+        out.put(ImageStore(Path(root)).import_tarball(f, ref))
 
 
 def test_concurrent_imports_share_one_layer(tmp_path: Path, busybox_tar: Path) -> None:

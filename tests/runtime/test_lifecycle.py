@@ -18,7 +18,7 @@ from tests.conftest import BOX, Box
 TRAP_TERM = 'trap "exit 0" TERM; while true; do sleep 0.05; done'
 
 
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:  # noqa: ANN001
+def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -87,7 +87,7 @@ def test_subnet_overlap_check_sees_the_session_bridge(box: Box) -> None:
 
 
 def test_default_subnet_clash_says_how_to_fix_and_the_fix_works(
-        make_box, tmp_path, busybox_tar) -> None:  # noqa: ANN001 - pytest fixtures
+        make_box, tmp_path, busybox_tar) -> None:
     """A default bridge whose subnet a host route covers: a clear 125, and setting
     BOX_DEFAULT_SUBNET afterwards is enough (the saved record follows it until the
     bridge exists)."""

@@ -78,13 +78,13 @@ def test_file_sink_on_stdout_and_usage_errors(tmp_path: Path):
                              "--registry", str(tmp_path / "r.json"), "--listen", "none"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        line = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        line = json.loads(proc.stdout.readline())
         assert (line["message"], line["container_name"], line["stream"]) == ("fine", "api", "stdout")
     finally:
         proc.terminate()
         assert proc.wait(15) == 0
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
+        proc.stdout.close()
+        proc.stderr.close()
     assert main(["--root", str(root), "--registry", str(tmp_path / "r.json")]) == 2
     assert main(["--sink", "nosuch=x", "--registry", str(tmp_path / "r.json")]) == 2
     assert main(["--sink", "file=-", "--multiline-start", "(", "--registry",

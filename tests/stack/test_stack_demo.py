@@ -29,7 +29,7 @@ def test_demo_runs_to_the_end_and_cleans_up(tmp_path: Path, box_session: Box) ->
     web_port = free_port()
     proc = subprocess.run([sys.executable, "-m", "boxwatch.cli", "demo", "--config", str(cfg),
                            "--web-port", str(web_port)], capture_output=True, text=True,
-                          env=env, timeout=180, stdin=subprocess.DEVNULL)  # fmt: skip
+                          env=env, timeout=180, stdin=subprocess.DEVNULL)
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     # progress while the stack starts, then the containers with the commands that made them

@@ -92,13 +92,13 @@ def ship(roots: dict[str, Path], sink: list[str], work: Path) -> list[subprocess
     """One real shipper per root (its own --host), as `boxwatch shipper`."""
     procs = []
     for key, root in roots.items():
-        log = open(work / f"shipper-{key}.log", "ab")  # noqa: SIM115 - held by the child
+        log = open(work / f"shipper-{key}.log", "ab")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "boxwatch.cli", "shipper", "--root", str(root), *sink,
              "--host", LOGS[key][0], "--registry", str(work / f"registry-{key}.json"),
              "--listen", "none", "--rescan-interval", "0.5"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True))  # fmt: skip
+            start_new_session=True))
         log.close()
     return procs
 
@@ -119,7 +119,7 @@ def wait_all(store: object, n: int, timeout: float = 20.0) -> list[LogEntry]:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            got = store.search(LogQuery(since_ns=T0 - 10**9, limit=0))  # type: ignore[attr-defined]
+            got = store.search(LogQuery(since_ns=T0 - 10**9, limit=0))
         except LogStoreError:  # "database not found" until the shipper's first write
             got = []
         if len(got) >= n or time.monotonic() > deadline:
@@ -164,7 +164,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 def search(store: object, **kw: object) -> list[LogEntry]:
     kw.setdefault("since_ns", T0 - 10**9)
-    return store.search(LogQuery(**kw))  # type: ignore[attr-defined, arg-type]
+    return store.search(LogQuery(**kw))
 
 
 def test_everything_comes_back_in_time_order(store: object) -> None:
@@ -276,7 +276,7 @@ def test_cli_prints_and_follows_against_influxd(tmp_path: Path) -> None:
                        for line in lines)
             follower = subprocess.Popen([*argv, "-f", "--interval", "0.2"], env=env, cwd=tmp_path,
                                         stdout=subprocess.PIPE, text=True,
-                                        start_new_session=True)  # fmt: skip
+                                        start_new_session=True)
             assert follower.stdout is not None
             first = [follower.stdout.readline() for _ in range(5)]
             assert first[-1].rstrip().endswith("GET /b 404")

@@ -120,7 +120,7 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: floa
     return proc.returncode
 
 
-def wait_for(pred, timeout: float, interval: float = 0.1) -> bool:  # noqa: ANN001
+def wait_for(pred, timeout: float, interval: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():
