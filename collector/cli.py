@@ -74,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--history", type=_duration, default=300.0,
                         help="how much history /api/v1/containers/NAME keeps (5m)")
     parser.add_argument("--spec-every", type=int, default=60,
-                        help="re-read limit files every N samples (60; always when the state file changes)")
+                        help="re-read limit files every N samples "
+                             "(60; always when the state file changes)")
     parser.add_argument("--rescan", type=_duration, default=10.0,
                         help="full discovery scan at least this often while inotify reports "
                              "new containers at once (10s; 0 = every interval)")

@@ -1,13 +1,11 @@
 """InfluxDB line protocol: escaping and one point, what every writer of it shares.
 
-Escaping follows the line-protocol spec: measurement ``,`` and space; tag keys, tag
-values and field keys ``,`` ``=`` space and ``\\``; string fields ``"`` and ``\\``.
-No value may hold a line break (not every parser honours quotes when splitting lines),
-so a line break is written as the two characters ``\\n`` / ``\\r``, and in tags also
-``\\t`` ``\\f`` (as Telegraf does); readers get those two characters back. InfluxDB 1.x does not unescape ``\\\\``
-in tags, so a backslash in a tag value reads back doubled there (2.x and
-VictoriaMetrics read it back exactly).
-"""
+Escaping follows the line-protocol spec: measurement ``,`` and space; tag keys, tag values and field
+keys ``,`` ``=`` space and ``\\``; string fields ``"`` and ``\\``. No value may hold a line break
+(not every parser honours quotes when splitting lines), so a line break is written as the two
+characters ``\\n`` / ``\\r``, and in tags also ``\\t`` ``\\f`` (as Telegraf does); readers get those
+two characters back. InfluxDB 1.x does not unescape ``\\\\`` in tags, so a backslash in a tag value
+reads back doubled there (2.x and VictoriaMetrics read it back exactly)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,12 @@
 """Container metadata for log records, read from Docker's ``config.v2.json``.
 
-The fields (Docker's names): ``ID``, ``Name`` ("/web": shipped without the slash),
-``Config.Image`` (what the user ran, e.g. "busybox"; the top-level ``Image`` is the
-sha256 id) and ``Config.Labels`` (only those the whitelist admits), read through the
-bottom layer's ``formats.statefile`` and ``formats.labels`` (the collector's too). A file is re-read when
-its (inode, mtime, size) changes: box and dockerd replace it atomically, so a new inode
-means a new version. When the container is removed the last metadata is kept for
-``keep_for`` seconds, so the lines still being shipped after ``rm`` carry its name.
-"""
+The fields (Docker's names): ``ID``, ``Name`` ("/web": shipped without the slash), ``Config.Image``
+(what the user ran, e.g. "busybox"; the top-level ``Image`` is the sha256 id) and ``Config.Labels``
+(only those the whitelist admits), read through the bottom layer's ``formats.statefile`` and
+``formats.labels`` (the collector's too). A file is re-read when its (inode, mtime, size) changes:
+box and dockerd replace it atomically, so a new inode means a new version. When the container is
+removed the last metadata is kept for ``keep_for`` seconds, so the lines still being shipped after
+``rm`` carry its name."""
 
 from __future__ import annotations
 

@@ -1,13 +1,12 @@
 """The InfluxDB sink, its flags, and building it from parsed options.
 
-One sink (``InfluxSink``: line protocol, batching, gzip off loopback, retries, a bounded
-buffer that drops the oldest) over two transports: ``influx_v1.V1Transport`` (plain
-``/write``, InfluxDB 1.x) and ``influx_v2.V2Transport`` (``influxdb-client``, InfluxDB
-2.x/3.x/1.8+ and VictoriaMetrics). ``--sink influxdb-v1=URL`` / ``influxdb-v2=URL`` pick
-one (``InfluxV1Sink``, ``InfluxV2Sink``); so does ``--influx-url`` with ``--influx-api``. Secrets can come from
-the environment (``BOXWATCH_INFLUX_PASSWORD``, ``BOXWATCH_INFLUX_TOKEN``) so they need not
-appear in a process listing.
-"""
+One sink (``InfluxSink``: line protocol, batching, gzip off loopback, retries, a bounded buffer that
+drops the oldest) over two transports: ``influx_v1.V1Transport`` (plain ``/write``, InfluxDB 1.x)
+and ``influx_v2.V2Transport`` (``influxdb-client``, InfluxDB 2.x/3.x/1.8+ and VictoriaMetrics).
+``--sink influxdb-v1=URL`` / ``influxdb-v2=URL`` pick one (``InfluxV1Sink``, ``InfluxV2Sink``); so
+does ``--influx-url`` with ``--influx-api``. Secrets can come from the environment
+(``BOXWATCH_INFLUX_PASSWORD``, ``BOXWATCH_INFLUX_TOKEN``) so they need not appear in a process
+listing."""
 
 from __future__ import annotations
 

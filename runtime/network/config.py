@@ -19,8 +19,9 @@ def _conflict(flag: str, mode: str) -> InvalidArgument:
     return InvalidArgument(f"conflicting options: {flag} and the network mode {mode!r}")
 
 
-def network_config(paths: Paths, opts: Namespace, host: dict[str, Any],
-                   img_cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def network_config(
+    paths: Paths, opts: Namespace, host: dict[str, Any], img_cfg: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(HostConfig additions, initial NetworkSettings, Config.ExposedPorts): the ports
     every mode shares, then the mode's own checks (``_shared_mode`` for none, host and
     container:X; ``_bridge_mode`` for a bridge network)."""

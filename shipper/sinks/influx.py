@@ -12,13 +12,13 @@ the same nanosecond would overwrite each other, so a later one is nudged forward
 The nudges of a batch are computed from the state before it and kept only once the batch
 is accepted, so a retried batch is byte-identical and overwrites its earlier attempt.
 
-Two APIs, as in the collector: v1 (``POST /write?db=&rp=&precision=ns``, InfluxDB 1.x,
-gzip, basic auth; the requests are ``formats.influx.V1Write``, the collector's) over aiohttp, and v2 through ``influxdb-client``'s asyncio client
-(InfluxDB 2.x/3.x/1.8+, VictoriaMetrics). ``influxdb=URL`` picks v2 when an org, bucket or
-token is given (flags or ``?org=&bucket=`` in the URL), v1 otherwise; ``influxdb-v1`` and
-``influxdb-v2`` force one. 429/5xx and unreachable servers are retried (the pipeline backs
-off); any other 4xx rejects the batch (InfluxDB's message is logged and counted).
-"""
+Two APIs, as in the collector: v1 (``POST /write?db=&rp=&precision=ns``, InfluxDB 1.x, gzip, basic
+auth; the requests are ``formats.influx.V1Write``, the collector's) over aiohttp, and v2 through
+``influxdb-client``'s asyncio client (InfluxDB 2.x/3.x/1.8+, VictoriaMetrics). ``influxdb=URL``
+picks v2 when an org, bucket or token is given (flags or ``?org=&bucket=`` in the URL), v1
+otherwise; ``influxdb-v1`` and ``influxdb-v2`` force one. 429/5xx and unreachable servers are
+retried (the pipeline backs off); any other 4xx rejects the batch (InfluxDB's message is logged and
+counted)."""
 
 from __future__ import annotations
 
