@@ -324,9 +324,11 @@ def main() -> None:
                     help="seconds between the measured ticks, as the collector paces them "
                          "(1; 0 = back to back, which skews the files read: see the docstring)")
     ap.add_argument("--scrape15-rounds", type=int, default=3,
-                    help="renders measured 15 ticks apart (a 15 s scrape); 0 = estimate from the 1 s ones")
+                    help="renders measured 15 ticks apart (a 15 s scrape); 0 = estimate from the 1 "
+                         "s ones")
     ap.add_argument("--netdata", action="store_true",
-                    help="also run netdata's cgroups plugin on the same groups (bench/netdata_baseline.py)")
+                    help="also run netdata's cgroups plugin on the same groups "
+                         "(bench/netdata_baseline.py)")
     ap.add_argument("--active", action="store_true",
                     help="each container's process wakes every 0.5 s instead of sleeping")
     args = ap.parse_args()

@@ -179,7 +179,8 @@ class Encoder:
         out.append(f"{m[2]} {t}")
         m = made.get("pids")
         if m is None or m[0] is not pids:
-            m = made["pids"] = (pids, None, f"container_pids{tags} current={pids.current}i,max={pids.max}i")
+            m = made["pids"] = (pids, None, f"container_pids{tags} "
+                                            f"current={pids.current}i,max={pids.max}i")
         out.append(f"{m[2]} {t}")
         m = made.get("spec")
         if m is None or m[0] is not spec:

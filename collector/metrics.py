@@ -178,7 +178,8 @@ def metric_table(devices: Callable[[str], str], per_cpu: bool = False) -> list[F
          "Total time duration tasks in the container have waited due to CPU congestion.", (),
          _psi("cpu", "some")),
         ("container_pressure_memory_stalled_seconds_total", c,
-         "Total time duration no tasks in the container could make progress due to memory congestion.",
+         "Total time duration no tasks in the container could make progress due to memory "
+         "congestion.",
          (), _psi("memory", "full")),
         ("container_pressure_memory_waiting_seconds_total", c,
          "Total time duration tasks in the container have waited due to memory congestion.", (),

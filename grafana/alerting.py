@@ -109,9 +109,11 @@ SPECS: list[RuleSpec] = [
         "cgroup cannot be read (removed or broken behind the runtime's back) or its processes "
         "are gone while nothing updated the state.", datasource=PROMETHEUS, link=PROM_DETAIL),
     RuleSpec(
-        "boxwatch-shipper-lag", "Shipper lagging", "max by (instance, path) (boxwatch_shipper_lag_seconds)",
+        "boxwatch-shipper-lag", "Shipper lagging", "max by (instance, path) "
+                                                   "(boxwatch_shipper_lag_seconds)",
         "gt", 60, 300, "2m", "warning",
-        "Shipper on {{ .Labels.instance }} is " + _v("B", "%.0f") + " s behind on {{ .Labels.path }}",
+        "Shipper on {{ .Labels.instance }} is " + _v("B", "%.0f") + " s behind on {{ .Labels.path "
+                                                                    "}}",
         "The log shipper on {{ .Labels.instance }} has not delivered lines of {{ .Labels.path }} "
         "written " + _v("B", "%.0f") + " s ago (limit 60 s): its sinks are slow or failing.",
         datasource=PROMETHEUS),

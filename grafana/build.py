@@ -249,7 +249,8 @@ HEALTH: list[tuple[str, str, list[tuple[str, str]]]] = [
      [("boxwatch_collector_scan_duration_seconds", "scan {{instance}}"),
       ("boxwatch_collector_read_duration_seconds", "read {{instance}}")]),
     ("Collector sinks: written points / s and write errors", "short",
-     [("rate(boxwatch_collector_sink_written_total[$__rate_interval])", "written {{sink}} {{instance}}"),
+     [("rate(boxwatch_collector_sink_written_total[$__rate_interval])", "written {{sink}} "
+                                                                        "{{instance}}"),
       ("increase(boxwatch_collector_sink_write_errors_total[$__rate_interval])", "errors {{sink}} {{instance}}")]),
     ("Collector sinks: buffered and dropped points", "short",
      [("boxwatch_collector_sink_buffered_points", "buffered {{sink}} {{instance}}"),

@@ -81,7 +81,8 @@ def _create(paths: Paths, args: Namespace) -> int:
     from runtime.network.store import BRIDGE_OPT, subnet_of
 
     if args.driver != "bridge":
-        raise InvalidArgument(f"plugin \"{args.driver}\" not found (only the bridge driver is built in)")
+        raise InvalidArgument(f"plugin \"{args.driver}\" not found (only the bridge driver is "
+                              f"built in)")
     if args.gateway and not args.subnet:
         raise InvalidArgument("--gateway needs --subnet")
     opts = {}
@@ -92,7 +93,8 @@ def _create(paths: Paths, args: Namespace) -> int:
         opts[key] = value
     bridge = opts.get(BRIDGE_OPT)
     if bridge and (not bridge.startswith("box") or len(bridge) > 15):
-        raise InvalidArgument(f"bridge name {bridge!r} must start with 'box' and be at most 15 characters")
+        raise InvalidArgument(f"bridge name {bridge!r} must start with 'box' and be at most 15 "
+                              f"characters")
     labels = dict(item.partition("=")[::2] for item in args.label)
     nets = _nets(paths)
     if args.subnet:

@@ -75,7 +75,8 @@ def _index(item: Any, *keys: Any) -> Any:
             item = item.get(k, NO_VALUE)
         elif isinstance(item, list | tuple | str):
             if not isinstance(k, int) or isinstance(k, bool):
-                raise TemplateError(f"error calling index: cannot index slice/array with type {go_type(k)}")
+                raise TemplateError(f"error calling index: cannot index slice/array with type "
+                                    f"{go_type(k)}")
             if not 0 <= k < len(item):
                 raise TemplateError(f"error calling index: index out of range: {k}")
             item = item[k] if not isinstance(item, str) else item.encode()[k]

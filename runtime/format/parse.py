@@ -317,7 +317,8 @@ class _Parser:
             else_body, term = self._list()
             if term is None or term[1] != "end":
                 raise ParseError(term[0] if term else len(self.text),
-                                  "unexpected EOF" if term is None else "expected end; found {{else}}")
+                                  "unexpected EOF" if term is None else "expected end; found "
+                                                                        "{{else}}")
         del self.vars[mark:]
         return Control(kind, pos, pipe, body, else_body)
 

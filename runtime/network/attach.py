@@ -26,7 +26,8 @@ def _target(paths: Paths, network: str, container: str) -> tuple:
     mode = cfg["HostConfig"].get("NetworkMode", "")
     if mode in ("host", "none") or mode.startswith("container:") or net["Driver"] != "bridge":
         raise InvalidArgument(f"container {container} cannot be connected to or disconnected "
-                              f"from network {net['Name']} (network mode {mode}, driver {net['Driver']})")
+                              f"from network {net['Name']} (network mode {mode}, driver "
+                              f"{net['Driver']})")
     return store, cid, net
 
 
@@ -43,7 +44,8 @@ def connect(paths: Paths, network: str, container: str, ip: str | None = None,
         settings = cfg.get("NetworkSettings") or {"Networks": {}, "Ports": {}}
         nets = settings.setdefault("Networks", {})
         if name in nets:
-            raise Conflict(f"endpoint with name {cfg['Name'].lstrip('/')} already exists in network {name}")
+            raise Conflict(f"endpoint with name {cfg['Name'].lstrip('/')} already exists in "
+                           f"network {name}")
         entry = {"IPAMConfig": {"IPv4Address": ip} if ip else None, "Links": None,
                  "Aliases": list(aliases or []) or None, "NetworkID": net["Id"], "EndpointID": "",
                  "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}

@@ -137,7 +137,8 @@ class Nft:
 
     def delete_subnet(self, subnet: str) -> None:
         with contextlib.suppress(NftError):
-            self.run(f"delete element ip {TABLE} subnets {{ {subnet} }}\n", f"delete subnet {subnet}")
+            self.run(f"delete element ip {TABLE} subnets {{ {subnet} }}\n", f"delete subnet "
+                                                                            f"{subnet}")
 
     # -- published ports --------------------------------------------------------
     def mappings(self) -> list[Mapping]:
@@ -177,7 +178,8 @@ class Nft:
                 clash = self.conflicts(wanted)
                 if clash:
                     raise PortConflict(f"Bind for {clash.host_ip or '0.0.0.0'}:{clash.host_port} "
-                                       f"failed: port is already allocated (container {clash.owner[:12]})")
+                                       f"failed: port is already allocated (container "
+                                       f"{clash.owner[:12]})")
                 try:
                     self.run(script, "publish ports")
                     return

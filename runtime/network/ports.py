@@ -66,7 +66,8 @@ def parse_publish(specs: list[str]) -> dict[str, list[dict[str, str]]]:
         if host_port:
             h_lo, h_hi = _port(host_port, spec)
             if h_hi - h_lo != c_hi - c_lo and h_lo != h_hi:
-                raise InvalidArgument(f"invalid ranges specified for container and host ports: \"{spec}\"")
+                raise InvalidArgument(f"invalid ranges specified for container and host ports: "
+                                      f"\"{spec}\"")
         for i, cport in enumerate(range(c_lo, c_hi + 1)):
             hp = ""
             if host_port:

@@ -150,4 +150,5 @@ class Rtnl:
     def add_default_route(self, gateway: str, index: int) -> None:
         body = (struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0)
                 + _attr(RTA_GATEWAY, socket.inet_aton(gateway)) + _attr(RTA_OIF, struct.pack("=I", index)))
-        self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, f"add default route via {gateway}")
+        self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, f"add default route via "
+                                                                     f"{gateway}")

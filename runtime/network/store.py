@@ -112,7 +112,8 @@ class NetworkStore:
         from runtime.state import new_id
 
         if not _NAME_RE.match(name):
-            raise InvalidArgument(f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+            raise InvalidArgument(f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] '
+                                  f'are allowed')
         net, plen = parse_cidr(subnet)
         first, last = host_range(net, plen)
         if gateway:

@@ -151,7 +151,8 @@ def test_collector_influx_v1_real_influxd_stores_what_was_read(
                 eth0.rx_bytes, eth0.rx_packets, eth0.tx_bytes, eth0.tx_packets)
             ns = influxql(server, f"SELECT usage FROM container_mem {where}", "bw")
             assert ns and ns[0]["time"]  # stored at the sample's own time (precision ns)
-            exact = influxql(server, f"SELECT usage FROM container_mem {where} AND time = {s.timestamp_ns}")
+            exact = influxql(server, f"SELECT usage FROM container_mem {where} AND time = "
+                                     f"{s.timestamp_ns}")
             assert len(exact) == 1
         events = influxql(server, "SELECT * FROM container_events")
         assert [(e["action"], e["exit_code"], e["container_name"]) for e in events] == [

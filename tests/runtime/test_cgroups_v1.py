@@ -125,7 +125,8 @@ def test_blkio_weight_without_file_is_a_docker_warning(driver: V1Driver, make: M
         pytest.skip("this kernel has blkio.weight")
     res = Resources(blkio_weight=300)
     assert driver.warnings(res) == [
-        "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."
+        "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight "
+        "discarded."
     ]
     paths = make(res)  # discarded, not an error
     assert os.path.isdir(paths["blkio"])
@@ -179,18 +180,29 @@ def test_oom_kill_is_counted(driver: V1Driver, make: Make) -> None:
 @pytest.mark.parametrize(
     ("res", "message"),
     [
-        (Resources(cpuset_cpus="99"), "Requested CPUs are not available - requested 99, available: {cpus}"),
-        (Resources(cpuset_mems="7"), "Requested memory nodes are not available - requested 7, available: {mems}"),
+        (Resources(cpuset_cpus="99"), "Requested CPUs are not available - requested 99, available: "
+                                      "{cpus}"),
+        (Resources(cpuset_mems="7"), "Requested memory nodes are not available - requested 7, "
+                                     "available: {mems}"),
         (Resources(cpuset_cpus="a"), "Invalid value a for cpuset cpus"),
         (Resources(memory=4 * MiB), "Minimum memory limit allowed is 6MB"),
-        (Resources(memory=64 * MiB, memory_swap=32 * MiB), "Minimum memoryswap limit should be larger than memory limit, see usage"),
-        (Resources(memory_swap=32 * MiB), "You should always set the Memory limit when using Memoryswap limit, see usage"),
-        (Resources(memory=64 * MiB, memory_reservation=128 * MiB), "Minimum memory limit can not be less than memory reservation limit, see usage"),
-        (Resources(nano_cpus=500_000_000, cpu_period=100_000), "Conflicting options: Nano CPUs and CPU Period cannot both be set"),
-        (Resources(nano_cpus=500_000_000, cpu_quota=50_000), "Conflicting options: Nano CPUs and CPU Quota cannot both be set"),
-        (Resources(nano_cpus=99_000_000_000), "Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"),
-        (Resources(nano_cpus=1_000_000), "Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"),
-        (Resources(cpu_period=500), "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"),
+        (Resources(memory=64 * MiB, memory_swap=32 * MiB), "Minimum memoryswap limit should be "
+                                                           "larger than memory limit, see usage"),
+        (Resources(memory_swap=32 * MiB), "You should always set the Memory limit when using "
+                                          "Memoryswap limit, see usage"),
+        (Resources(memory=64 * MiB, memory_reservation=128 * MiB), "Minimum memory limit can not "
+                                                                   "be less than memory "
+                                                                   "reservation limit, see usage"),
+        (Resources(nano_cpus=500_000_000, cpu_period=100_000), "Conflicting options: Nano CPUs and "
+                                                               "CPU Period cannot both be set"),
+        (Resources(nano_cpus=500_000_000, cpu_quota=50_000), "Conflicting options: Nano CPUs and "
+                                                             "CPU Quota cannot both be set"),
+        (Resources(nano_cpus=99_000_000_000), "Range of CPUs is from 0.01 to {n}.00, as there are "
+                                              "only {n} CPUs available"),
+        (Resources(nano_cpus=1_000_000), "Range of CPUs is from 0.01 to {n}.00, as there are only "
+                                         "{n} CPUs available"),
+        (Resources(cpu_period=500), "CPU cfs period can not be less than 1ms (i.e. 1000) or larger "
+                                    "than 1s (i.e. 1000000)"),
         (Resources(cpu_quota=500), "CPU cfs quota can not be less than 1ms (i.e. 1000)"),
         (Resources(blkio_weight=5), "Range of blkio weight is from 10 to 1000"),
     ],

@@ -187,8 +187,10 @@ def test_real_limits_without_controllers_are_warned_and_dropped() -> None:
         pytest.skip("this unified mount has memory/pids controllers")
     res = Resources(memory=64 * MiB, pids_limit=10)
     assert drv.warnings(res) == [
-        "Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.",
-        "Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs limit discarded.",
+        "Your kernel does not support memory limit capabilities or the cgroup is not mounted. "
+        "Limitation discarded.",
+        "Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs "
+        "limit discarded.",
     ]
     paths = drv.create(f"box/test-{uuid.uuid4().hex[:12]}", res)
     try:

@@ -141,7 +141,8 @@ def _now() -> int:
 
 
 @pytest.mark.parametrize(("state", "want"), [
-    ({"Running": True, "StartedAt": "2024-05-01T11:59:55.123456789Z", "FinishedAt": ZERO}, "Up 4 seconds"),
+    ({"Running": True, "StartedAt": "2024-05-01T11:59:55.123456789Z", "FinishedAt": ZERO}, "Up 4 "
+                                                                                           "seconds"),
     ({"Running": True, "StartedAt": "2024-05-01T11:59:59Z"}, "Up 1 second"),
     ({"Running": True, "Paused": True, "StartedAt": "2024-05-01T11:58:00Z"}, "Up 2 minutes (Paused)"),
     ({"Running": True, "Restarting": True, "ExitCode": 1, "StartedAt": "2024-05-01T11:00:00Z",
@@ -152,7 +153,8 @@ def _now() -> int:
       "FinishedAt": "2024-04-10T12:00:00Z"}, "Exited (0) 3 weeks ago"),
     ({"Status": "created", "Running": False, "StartedAt": ZERO, "FinishedAt": ZERO}, "Created"),
     ({"Running": False, "Dead": True, "StartedAt": "2024-05-01T10:00:00Z"}, "Dead"),
-    ({"Status": "removing", "Running": False, "StartedAt": "2024-05-01T10:00:00Z"}, "Removal In Progress"),
+    ({"Status": "removing", "Running": False, "StartedAt": "2024-05-01T10:00:00Z"}, "Removal In "
+                                                                                    "Progress"),
     ({"Running": True, "StartedAt": "2024-05-01T09:00:00Z", "Health": {"Status": "healthy"}}, "Up 3 hours (healthy)"),
     ({"Running": True, "StartedAt": "2024-05-01T11:59:50Z", "Health": {"Status": "starting"}},
      "Up 10 seconds (health: starting)"),
@@ -199,14 +201,16 @@ DATA = {
     ("{{if not .State.Running}}up{{else if .Names}}named{{else}}x{{end}}", "named"),
     ("{{with .Config}}{{.Image}}{{end}}", "alpine"),
     ("{{with .Nothing}}x{{else}}nil{{end}}", "nil"),
-    ("{{upper .Names}} {{lower \"ABC\"}} {{title \"hello-world foo_bar\"}}", "WEB abc Hello-World Foo_bar"),
+    ("{{upper .Names}} {{lower \"ABC\"}} {{title \"hello-world foo_bar\"}}", "WEB abc Hello-World "
+                                                                             "Foo_bar"),
     ("{{.Names | upper}}", "WEB"),
     ("{{.Names | printf \"%s!\" | upper}}", "WEB!"),
     ('{{join .Args " "}}', "-c sleep 1"),
     ('{{join (split "text:with:colon" ":") "/"}}', "text/with/colon"),  # docker/cli templates_test
     ("{{len .Args}} {{len .Names}} {{len .Config.Labels}}", "2 3 2"),
     ('{{printf "%s=%d" .Names .State.Pid}}', "web=4242"),
-    ('{{printf "%q %v %5s|%-5s|%05d" .Names .Args "ab" "cd" 42}}', '"web" [-c sleep 1]    ab|cd   |00042'),
+    ('{{printf "%q %v %5s|%-5s|%05d" .Names .Args "ab" "cd" 42}}', '"web" [-c sleep 1]    ab|cd   '
+                                                                   '|00042'),
     ('{{printf "%d" .Names}}', "%!d(string=web)"),
     ('{{printf "%s %s" .Names}}', "web %!s(MISSING)"),
     ('{{printf "%s" .Names 7}}', "web%!(EXTRA int=7)"),
@@ -256,8 +260,10 @@ def test_template_over_objects() -> None:
 
 @pytest.mark.parametrize(("tmpl", "message"), [
     # docker/cli container_test TestContainerContextWrite (lower-case prefix as in formatter.go)
-    ("{{InvalidFunction}}", 'template parsing error: template: :1: function "InvalidFunction" not defined'),
-    ("{{nil}}", 'template parsing error: template: :1:2: executing "" at <nil>: nil is not a command'),
+    ("{{InvalidFunction}}", 'template parsing error: template: :1: function "InvalidFunction" not '
+                            'defined'),
+    ("{{nil}}", 'template parsing error: template: :1:2: executing "" at <nil>: nil is not a '
+                'command'),
     ("{{foo .Names}}", 'template parsing error: template: :1: function "foo" not defined'),
     ("{{.Names", "template parsing error: template: :1: unclosed action"),
     ("{{if .Names}}x", "template parsing error: template: :1: unexpected EOF"),
@@ -266,13 +272,16 @@ def test_template_over_objects() -> None:
     ("{{$x}}", 'template parsing error: template: :1: undefined variable "$x"'),
     ("{{upper}}", 'template parsing error: template: :1:2: executing "" at <upper>: '
                   "wrong number of args for upper: want 1 got 0"),
-    ("{{upper .State.Pid}}", 'template parsing error: template: :1:2: executing "" at <upper .State.Pid>: '
+    ("{{upper .State.Pid}}", 'template parsing error: template: :1:2: executing "" at <upper '
+                             '.State.Pid>: '
                              "wrong type for value; expected string; got int"),
-    ("{{.Config.Nope.X}}", 'template parsing error: template: :1:2: executing "" at <.Config.Nope.X>: '
+    ("{{.Config.Nope.X}}", 'template parsing error: template: :1:2: executing "" at '
+                           '<.Config.Nope.X>: '
                            "nil pointer evaluating interface {}.X"),
     ("{{.Names.X}}", 'template parsing error: template: :1:2: executing "" at <.Names.X>: '
                      "can't evaluate field X in type string"),
-    ("{{index .Args 5}}", 'template parsing error: template: :1:2: executing "" at <index .Args 5>: '
+    ("{{index .Args 5}}", 'template parsing error: template: :1:2: executing "" at <index .Args '
+                          '5>: '
                           "error calling index: index out of range: 5"),
     ("{{range .Names}}{{end}}", 'template parsing error: template: :1:8: executing "" at <.Names>: '
                                 "range can't iterate over web"),

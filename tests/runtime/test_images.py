@@ -227,6 +227,7 @@ def test_concurrent_imports_share_one_layer(tmp_path: Path, busybox_tar: Path) -
     ids = {out.get(timeout=5), out.get(timeout=5)}
     store = ImageStore(root)
     diff_hex = hashlib.sha256(busybox_tar.read_bytes()).hexdigest()
-    assert layer_entries(store) == [diff_hex, f"{diff_hex}.json", f"{diff_hex}.tar-split.gz"]  # no staging dirs left
+    # no staging dirs left
+    assert layer_entries(store) == [diff_hex, f"{diff_hex}.json", f"{diff_hex}.tar-split.gz"]
     assert {store.resolve("one").id, store.resolve("two").id} == ids
     assert sorted(t for i in store.list() for t in i.repo_tags) == ["one:latest", "two:latest"]

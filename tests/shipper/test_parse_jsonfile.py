@@ -17,7 +17,8 @@ def test_a_whole_line():
 
 
 def test_escapes_are_undone():
-    raw = (b'{"log":"\\u003ca\\u003e \\u0026 \\"q\\" \\\\ \\u0009 \\u2028 \\ufffd \xf0\x9f\x98\x80\\r\\n",'
+    raw = (b'{"log":"\\u003ca\\u003e \\u0026 \\"q\\" \\\\ \\u0009 \\u2028 \\ufffd '
+           b'\xf0\x9f\x98\x80\\r\\n",'
            b'"stream":"stderr","time":"2024-05-01T10:11:12Z"}')
     entry = parse_line(raw)
     assert entry.log == '<a> & "q" \\ \t \u2028 \ufffd 😀\r\n'.encode()

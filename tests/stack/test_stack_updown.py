@@ -105,7 +105,8 @@ def test_up_status_data_restart_down(tmp_path: Path, box: Box) -> None:
             return [line for line in proc.stdout.splitlines() if "stack line" in line]
 
         wait(metrics, 5, "the container's metrics in InfluxDB")
-        lines = wait(logs, 5 - (time.monotonic() - started), "the container's logs via boxwatch logs")
+        lines = wait(logs, 5 - (time.monotonic() - started), "the container's logs via boxwatch "
+                                                             "logs")
         assert lines[0].startswith("stk-chat | ") and lines[0].endswith("stack line 1")
 
         prom = f"http://127.0.0.1:{values['prometheus.port']}/api/v1/"

@@ -76,7 +76,8 @@ class LoopbackServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise PrometheusError(f"{self.name} exited {self.proc.returncode}: {self.log_tail()}")
+                raise PrometheusError(f"{self.name} exited {self.proc.returncode}: "
+                                      f"{self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as resp:
                     if resp.status == 200:
