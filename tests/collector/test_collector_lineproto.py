@@ -254,7 +254,7 @@ def _query(server: Influxd, q: str) -> dict:
         return json.loads(resp.read())
 
 
-# InfluxDB 1.x keeps "\\" in tags literally (see collector.lineproto), so no backslash here.
+# InfluxDB 1.x keeps "\\" in tags literally (see formats.lineproto), so no backslash here.
 influx_text = st.text(
     st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\\"),
     min_size=1, max_size=20,
