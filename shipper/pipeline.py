@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from formats.delivery import Backoff
-from shipper.sinks.base import Record, Result, Sink
+from shipper.records import Record
+from shipper.sinks.base import Result, Sink
 from shipper.sources.checkpoint import Registry
 from shipper.sources.reader import Checkpoint, Reader
 

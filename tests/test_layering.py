@@ -101,6 +101,23 @@ def test_no_sideways_or_upward_import() -> None:
     assert not bad, "imports against the layers:\n" + "\n".join(bad)
 
 
+# Data flows one way inside a program: what produces records never imports a sink.
+SOURCES = ("shipper.sources", "shipper.parse", "shipper.records", "shipper.enrich",
+           "collector.discover", "collector.events", "collector.records", "collector.history")
+SINKS = ("shipper.sinks", "collector.sinks")
+
+
+def test_sources_never_import_sinks() -> None:
+    bad = []
+    for name, path in MODULES.items():
+        if not any(name == s or name.startswith(s + ".") for s in SOURCES):
+            continue
+        for imported, line in _imports(name, path):
+            if any(imported == s or imported.startswith(s + ".") for s in SINKS):
+                bad.append(f"{path.relative_to(REPO)}:{line}: {name} imports {imported}")
+    assert not bad, "a source imports a sink:\n" + "\n".join(bad)
+
+
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """Strongly connected components with more than one module (Tarjan, iterative)."""
     index: dict[str, int] = {}

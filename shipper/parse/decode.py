@@ -20,7 +20,7 @@ from formats.logentry import ParseError
 from shipper.parse.cri import STREAMS, Format, detect_format, parse_cri
 from shipper.parse.multiline import Multiline
 from shipper.parse.partial import DEFAULT_FLUSH_TIMEOUT, DEFAULT_MAX_LINE_BYTES, Joiner, cut
-from shipper.sinks.base import PARSE_ERROR, PARTIAL, TRUNCATED, Origin, Record
+from shipper.records import PARSE_ERROR, PARTIAL, TRUNCATED, Origin, Record
 
 _POW = [10 ** (9 - i) for i in range(10)]  # fraction of i digits -> ns multiplier
 _new = tuple.__new__

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from shipper.enrich import ContainerMeta, MetadataCache
 from shipper.parse.decode import FileDecoder
 from shipper.parse.partial import DEFAULT_FLUSH_TIMEOUT, DEFAULT_MAX_LINE_BYTES
-from shipper.sinks.base import Origin, Record
+from shipper.records import Origin, Record
 from shipper.sources.checkpoint import Entry, Registry, key_identity
 from shipper.sources.fingerprint import (
     FP_BYTES,
