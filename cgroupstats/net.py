@@ -70,7 +70,9 @@ class NetDev:
             try:
                 self.parsed = parse_net_dev(data)
             except (ValueError, IndexError) as exc:
-                raise ParseError(self.path.rpartition("/net/")[0], "net/dev", data, str(exc)) from exc
+                raise ParseError(
+                    self.path.rpartition("/net/")[0], "net/dev", data, str(exc)
+                ) from exc
             self.last = data
         return self.parsed
 

@@ -126,7 +126,9 @@ class Server:
     """The app on HOST:PORT in a background thread with its own event loop (so the
     pipeline's thread and the caller stay synchronous)."""
 
-    def __init__(self, pipeline: Pipeline, prometheus: PrometheusSink, host: str, port: int) -> None:
+    def __init__(
+        self, pipeline: Pipeline, prometheus: PrometheusSink, host: str, port: int
+    ) -> None:
         self.pipeline, self.prometheus = pipeline, prometheus
         self.host, self.port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -96,9 +96,11 @@ def _ds(targets: Sequence[Any]) -> dm.DataSourceRef:
 
 def limit_lines(*names: str) -> list[dm.DynamicConfigValue]:
     """Field overrides that draw a limit as a dashed red line."""
-    return [dm.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
-            dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "red"}),
-            dm.DynamicConfigValue(id_val="custom.fillOpacity", value=0)]
+    return [
+        dm.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
+        dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "red"}),
+        dm.DynamicConfigValue(id_val="custom.fillOpacity", value=0),
+    ]
 
 
 def variables(builder: dash.Dashboard, host_q: str, container_q: str, uid: str = INFLUXQL,
@@ -181,15 +183,20 @@ def container() -> dash.Dashboard:
         influx(q.CPU_USED_CORES, "A", "used"), influx(q.CPU_QUOTA_CORES, "B", "quota"),
     ], pid=1).override_by_name("quota", limit_lines())
     d = d.with_panel(cpu)
-    d = d.with_panel(series("Memory (limit as a line)", "bytes", [influx(q.MEM_DETAIL, alias="$col")],
-                            pid=2).override_by_name("limit", limit_lines()))
+    d = d.with_panel(
+        series(
+            "Memory (limit as a line)", "bytes", [influx(q.MEM_DETAIL, alias="$col")], pid=2
+        ).override_by_name("limit", limit_lines())
+    )
     d = d.with_panel(series("CPU throttled % of periods", "percent",
                             [influx(q.THROTTLED, alias="throttled")], pid=3, max_val=100))
     d = d.with_panel(series("Tasks (pids.max as a line)", "short",
                             [influx(q.PIDS_DETAIL, alias="$col")], pid=4)
                      .override_by_name("pids.max", limit_lines()))
     d = d.with_panel(series("Network rx / tx", "Bps", [influx(q.NET, alias="$col")], pid=5))
-    d = d.with_panel(series("Block I/O read / write", "Bps", [influx(q.BLKIO, alias="$col")], pid=6))
+    d = d.with_panel(
+        series("Block I/O read / write", "Bps", [influx(q.BLKIO, alias="$col")], pid=6)
+    )
     d = d.with_panel(series("Pressure (PSI avg10)", "percent",
                             [influx(q.PSI, alias="$tag_resource $col")], pid=7, w=24))
     d = d.with_panel(table.Panel().id(8).title("Events (start, die, oom_kill, restart)")
@@ -288,8 +295,12 @@ def to_dict(builder: dash.Dashboard) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
     for anno in doc.get("annotations", {}).get("list", []):
         if anno.get("name") == "Container events":  # InfluxQL annotations: the SDK lacks the shape
-            anno["target"] = {"refId": "Anno", "query": q.EVENTS.replace(' AND "host" =~ /^$host$/', ""),
-                              "rawQuery": True, "resultFormat": "table"}
+            anno["target"] = {
+                "refId": "Anno",
+                "query": q.EVENTS.replace(' AND "host" =~ /^$host$/', ""),
+                "rawQuery": True,
+                "resultFormat": "table",
+            }
             anno["textColumn"] = "message"
             anno["tagsColumn"] = "action"
     return doc
@@ -305,7 +316,9 @@ def render() -> dict[Path, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate boxwatch's Grafana dashboards and rules.")
+    parser = argparse.ArgumentParser(
+        description="Generate boxwatch's Grafana dashboards and rules."
+    )
     parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
     args = parser.parse_args(argv)
     stale = []

@@ -117,7 +117,9 @@ class Monitor:
         try:
             self.driver = open_driver()
             group = f"{CGROUP_PARENT}/{self.cid}"
-            self.cgroup_paths = self.driver.create(group, resources_from_hostconfig(cfg["HostConfig"]))
+            self.cgroup_paths = self.driver.create(
+                group, resources_from_hostconfig(cfg["HostConfig"])
+            )
             cfg = self.store.update(self.cid, box={"CgroupPaths": self.cgroup_paths,
                                                    "CgroupVersion": self.driver.version})
             mode = cfg["HostConfig"].get("NetworkMode") or "none"

@@ -150,7 +150,9 @@ def _lookup_user(user: str) -> tuple[int, int, list[int], str]:
                 uid, gid, home, uname = int(row[2]), int(row[3]), row[5], name
                 break
         else:
-            raise ExecFailure(125, f"unable to find user {name}: no matching entries in passwd file")
+            raise ExecFailure(
+                125, f"unable to find user {name}: no matching entries in passwd file"
+            )
     groups_db = _read_db("/etc/group")
     if group:
         if group.isdigit():

@@ -31,7 +31,9 @@ def _check_target(target: str, spec: str) -> str:
     if not target:
         raise InvalidArgument(f"invalid volume specification: '{spec}': empty destination")
     if not target.startswith("/"):
-        raise InvalidArgument(f"invalid volume specification: '{spec}': mount path must be absolute")
+        raise InvalidArgument(
+            f"invalid volume specification: '{spec}': mount path must be absolute"
+        )
     clean = os.path.normpath(target)
     if clean == "/":
         raise InvalidArgument(f"invalid volume specification: '{spec}': destination can't be '/'")
@@ -97,7 +99,11 @@ def parse_mount(spec: str) -> dict[str, Any]:
         elif not eq:
             raise InvalidArgument(f"invalid field '{field}' in --mount {spec!r}: must be a "
                                   f"key=value pair")
-        kv[{"src": "source", "dst": "target", "destination": "target", "ro": "readonly"}.get(key, key)] = value
+        kv[
+            {"src": "source", "dst": "target", "destination": "target", "ro": "readonly"}.get(
+                key, key
+            )
+        ] = value
     known = {"type", "source", "target", "readonly", "volume-nocopy", "volume-label",
              "volume-driver", "tmpfs-size", "tmpfs-mode", "bind-propagation", "consistency"}
     unknown = sorted(set(kv) - known)

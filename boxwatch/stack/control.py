@@ -208,7 +208,13 @@ def rows(state_dir: Path) -> list[dict[str, Any]]:
 
 def _age(seconds: float) -> str:
     s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60}m" if s >= 3600 else f"{s // 60}m{s % 60}s" if s >= 60 else f"{s}s"
+    return (
+        f"{s // 3600}h{s % 3600 // 60}m"
+        if s >= 3600
+        else f"{s // 60}m{s % 60}s"
+        if s >= 60
+        else f"{s}s"
+    )
 
 
 def status(state_dir: Path, out: TextIO = sys.stdout, as_json: bool = False) -> int:

@@ -94,7 +94,9 @@ def _render_family(fam: Family, rows: Sequence[tuple[_Labels, Any]], fmt: Callab
         if values:
             texts = labels.texts.get(extra) or {}
             for xs, v in values:
-                append(f"{mname}{texts.get(xs) or labels.add(extra, xs)} {cache.get(v) or fmt(v)}\n")
+                append(
+                    f"{mname}{texts.get(xs) or labels.add(extra, xs)} {cache.get(v) or fmt(v)}\n"
+                )
 
 
 class PrometheusSink(Sink):
@@ -161,7 +163,11 @@ class PrometheusSink(Sink):
 
         def labels_of(ref: ContainerRef) -> _Labels:
             labels = fresh.get(ref.id) or cache.get(ref.id)
-            if labels is None or labels.names != names or (labels.ref is not ref and labels.ref != ref):
+            if (
+                labels is None
+                or labels.names != names
+                or (labels.ref is not ref and labels.ref != ref)
+            ):
                 labels = _Labels(ref, names)
             fresh[ref.id] = labels
             return labels

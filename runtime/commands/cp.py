@@ -87,7 +87,9 @@ def _from_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
     if pid == 0:
         os._exit(run_in_child(pack))
     os.close(w)
-    staging = (dst_path.parent if not dst_path.is_dir() else dst_path) / f".box-cp-{uuid.uuid4().hex[:8]}"
+    staging = (
+        dst_path.parent if not dst_path.is_dir() else dst_path
+    ) / f".box-cp-{uuid.uuid4().hex[:8]}"
     try:
         with os.fdopen(r, "rb") as stream:
             try:

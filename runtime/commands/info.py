@@ -12,7 +12,9 @@ from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
 from runtime.state import Store, effective_state, is_running
 
-PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+PS_TABLE = (
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+)
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
               "RunningFor": "CREATED", "CreatedAt": "CREATED AT", "Status": "STATUS",
               "Ports": "PORTS", "Names": "NAMES", "State": "STATE", "Labels": "LABELS",
@@ -54,7 +56,9 @@ class PsRow:
 
 def _ports(cfg: dict[str, Any], state: dict[str, Any]) -> str:
     """Docker's PORTS column: published ports while running, exposed ones always."""
-    ports = (cfg.get("NetworkSettings") or {}).get("Ports") if state["Status"] == "running" else None
+    ports = (
+        (cfg.get("NetworkSettings") or {}).get("Ports") if state["Status"] == "running" else None
+    )
     exposed = cfg["Config"].get("ExposedPorts")
     if not ports and not exposed:
         return ""
@@ -227,7 +231,9 @@ def cmd_logs(paths: Paths, args: Namespace) -> int:
     log_path = cfg["LogPath"]
 
     def emit(entry: Any) -> None:
-        (err if entry.stream == "stderr" else out).write(format_entry(entry, args.timestamps, args.details))
+        (err if entry.stream == "stderr" else out).write(
+            format_entry(entry, args.timestamps, args.details)
+        )
 
     for entry in iter_entries(log_path, since, until, tail):
         emit(entry)

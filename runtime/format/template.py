@@ -241,7 +241,9 @@ class Template:
             ex.walk(obj, self.nodes)
         except _ExecError as e:
             line, col = _where(self.text, e.pos)
-            raise _invalid(f'template: :{line}:{col}: executing "" at <{e.src}>: {e.msg}', self.text) from None
+            raise _invalid(
+                f'template: :{line}:{col}: executing "" at <{e.src}>: {e.msg}', self.text
+            ) from None
         except RecursionError:
             raise _invalid("template: :1: exceeded maximum template depth", self.text) from None
         return "".join(ex.out)
@@ -275,7 +277,9 @@ def compile_template(text: str, *, expand: bool = True, missing_key: str = "defa
     ``docker ps --format`` does; ``docker inspect`` does not). ``missing_key="error"`` is
     Go's ``missingkey=error`` option, which ``docker inspect`` uses on raw JSON."""
     if missing_key not in ("default", "error"):
-        raise InvalidArgument(f"invalid missingkey option {missing_key!r}: use 'default' or 'error'")
+        raise InvalidArgument(
+            f"invalid missingkey option {missing_key!r}: use 'default' or 'error'"
+        )
     source = expand_escapes(text) if expand else text
     try:
         nodes = parse(source)

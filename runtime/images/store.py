@@ -183,7 +183,9 @@ class ImageStore:
         diff_ids = list(blob.get("rootfs", {}).get("diff_ids") or [])
         size = 0
         for d in set(diff_ids):
-            meta = json.loads(_read_bytes(os.path.join(self.layers, f"{d.removeprefix('sha256:')}.json")))
+            meta = json.loads(
+                _read_bytes(os.path.join(self.layers, f"{d.removeprefix('sha256:')}.json"))
+            )
             size += int(meta.get("size", 0))
         config = dict(_CONFIG_DEFAULTS)
         config.update({k: v for k, v in (blob.get("config") or {}).items() if v is not None})

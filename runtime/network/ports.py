@@ -156,7 +156,9 @@ def wanted(host: dict, exposed: dict) -> list[tuple[str, str, int, int]]:
 def format_ports(ports: dict, exposed: dict | None = None) -> str:
     """``box ps``'s PORTS: ``0.0.0.0:8080->80/tcp, 127.0.0.1:53->53/udp, 443/tcp``."""
     items = []
-    for key, binds in sorted((ports or {}).items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0])):
+    for key, binds in sorted(
+        (ports or {}).items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0])
+    ):
         if not binds:
             items.append(key)
             continue

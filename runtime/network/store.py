@@ -147,8 +147,12 @@ class NetworkStore:
                     with open(entry.path, "rb") as f:
                         names.add(json.loads(f.read())["Name"])
             if "bridge" not in names:
-                rec = self.new_record("bridge", os.environ.get("BOX_DEFAULT_SUBNET") or DEFAULT_SUBNET,
-                                      "", bridge=os.environ.get("BOX_BRIDGE") or DEFAULT_BRIDGE)
+                rec = self.new_record(
+                    "bridge",
+                    os.environ.get("BOX_DEFAULT_SUBNET") or DEFAULT_SUBNET,
+                    "",
+                    bridge=os.environ.get("BOX_BRIDGE") or DEFAULT_BRIDGE,
+                )
                 rec["Options"].update({"com.docker.network.bridge.default_bridge": "true",
                                        "com.docker.network.bridge.enable_ip_masquerade": "true"})
                 self.save(rec)

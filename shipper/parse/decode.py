@@ -106,7 +106,13 @@ class FileDecoder:
 
     def _feed_json_fast(self, lines: list[bytes], off: int, out: list[Record]) -> None:
         loads, app, origin, skip = orjson.loads, out.append, self.origin, self.skip
-        tp, tsecs, maxb, pw, streams = self._tprefix, self._tsecs, self.max_line_bytes, _POW, STREAMS
+        tp, tsecs, maxb, pw, streams = (
+            self._tprefix,
+            self._tsecs,
+            self.max_line_bytes,
+            _POW,
+            STREAMS,
+        )
         slow = self._json_line
         active = self.active
         for raw in lines:
