@@ -11,8 +11,9 @@ Widening: a delta that does not fit int32 (a counter reset after a restart, a ma
 container burning more than 2^31 cpu ns in one interval, a huge memory jump) converts
 that container's ring to ``array("q")`` in place, same layout, and recording goes on;
 a delta beyond int64 (only with values near or past 2^63, which int64 rows could not hold
-at all) turns it into a plain list of ints. Widening is per container and permanent for the life of its ring
-(until the container leaves ``alive``). No value is ever lost or rounded, except:
+at all) turns it into a plain list of ints. Widening is per container and permanent for
+the life of its ring (until the container leaves ``alive``). No value is ever lost or
+rounded, except:
 
 An idle container's readers hand out the same objects again (samples are never changed
 once made); a row made of the same objects as the last one only moves the timestamp.

@@ -126,7 +126,8 @@ def enter_root(paths: Paths, cfg: dict[str, Any]) -> None:
     lower = ":".join(box.get("LowerDirs") or [])
     merged = os.path.join(overlay, "merged")
     sc.mount("overlay", merged, "overlay", 0,
-             f"lowerdir={lower},upperdir={os.path.join(overlay, 'diff')},workdir={os.path.join(overlay, 'work')}")
+             f"lowerdir={lower},upperdir={os.path.join(overlay, 'diff')},"
+             f"workdir={os.path.join(overlay, 'work')}")
     os.chroot(merged)
     os.chdir("/")
 

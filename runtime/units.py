@@ -75,7 +75,8 @@ def parse_device_rate(text: str, flag: str, per_second_unit: str = "bps") -> Dev
             rate: int | None = ram_in_bytes(value)
         except ValueError:
             rate = None
-        hint = "<device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb"
+        hint = ("<device-path>:<number>[<unit>]. Number must be a positive integer. "
+                "Unit is optional and can be kb, mb, or gb")
     elif per_second_unit == "iops":
         rate = (
             int(value) if value.isascii() and value.isdigit() and int(value) <= INT64_MAX else None

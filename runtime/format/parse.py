@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 _WS = " \t\r\n"
-_KEYWORDS = {"if", "else", "end", "range", "with", "break", "continue", "define", "template", "block"}
+_KEYWORDS = {"if", "else", "end", "range", "with", "break", "continue", "define", "template",
+             "block"}
 _NUM_RE = re.compile(
     r"[+-]?(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|(\d[\d_]*)?\.?\d[\d_]*([eE][+-]?\d+)?)"
 )
