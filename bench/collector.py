@@ -79,7 +79,11 @@ def _floor_files(pipeline: Pipeline) -> tuple[list[str], list[int]]:
             fds.extend(held.fds.values())
         net = reader._net
         dev = getattr(net, "_dev", net)  # a NetReader of its own (older collectors)
-        if dev is not None and getattr(dev, "fd", getattr(dev, "_fd", -1)) >= 0 and id(dev) not in nets:
+        if (
+            dev is not None
+            and getattr(dev, "fd", getattr(dev, "_fd", -1)) >= 0
+            and id(dev) not in nets
+        ):
             nets.add(id(dev))
             files.append(dev.path)
             fds.append(getattr(dev, "fd", getattr(dev, "_fd", -1)))

@@ -51,7 +51,11 @@ def synthetic_layer(path: Path, files: int = 4000, seed: int = 7) -> int:
                 tf.addfile(ti, io.BytesIO(rng.randbytes(size // 2) + bytes(size - size // 2)))
                 if f % 10 == 0:
                     ln = tarfile.TarInfo(f"usr/lib/pkg{d:03d}/link{f:02d}")
-                    ln.type, ln.linkname, ln.mtime = tarfile.SYMTYPE, f"file{f:02d}.so", 1_700_000_000
+                    ln.type, ln.linkname, ln.mtime = (
+                        tarfile.SYMTYPE,
+                        f"file{f:02d}.so",
+                        1_700_000_000,
+                    )
                     tf.addfile(ln)
     return path.stat().st_size
 

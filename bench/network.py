@@ -112,7 +112,9 @@ def throughput(env: dict[str, str], total: int, repeat: int, server: str) -> dic
         cmd = ["-v", "/:/host:ro", "busybox", "chroot", "/host", "python3", "-c", SINK]
     else:
         cmd = ["busybox", "sh", "-c", "while true; do nc -l -p 9000 > /dev/null; done"]
-    cid = _box(env, "run", "-d", "--network", "bridge", "-p", f"127.0.0.1:{port}:9000", *cmd).strip()
+    cid = _box(
+        env, "run", "-d", "--network", "bridge", "-p", f"127.0.0.1:{port}:9000", *cmd
+    ).strip()
     try:
         ip = _box(env, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", cid).strip()
         _send((ip, 9000), 1 << 20)  # warm up, and wait for the server

@@ -51,7 +51,9 @@ def state_with_log(tmp: Path, lines: int) -> str:
             f.write(orjson.dumps({"log": f"line {i}\n", "stream": "stderr" if i % 2 else "stdout",
                                   "time": f"2025-01-01T00:00:{i % 60:02d}.000000001Z"}) + b"\n")
     state = tmp / "config.v2.json"
-    state.write_bytes(orjson.dumps({"ID": "c" * 64, "LogPath": str(log), "State": {"Running": True}}))
+    state.write_bytes(
+        orjson.dumps({"ID": "c" * 64, "LogPath": str(log), "State": {"Running": True}})
+    )
     return str(state)
 
 

@@ -80,7 +80,9 @@ def test_collector_api_routes(box) -> None:
         status, ctype, body = _get(base + "/metrics")
         assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
         # values as prometheus_client (and Go's client) print them: 33554432 -> 3.3554432e+07
-        limit = f'container_spec_memory_limit_bytes{{id="/box/{cid}",image="busybox",name="apiweb"}}'
+        limit = (
+            f'container_spec_memory_limit_bytes{{id="/box/{cid}",image="busybox",name="apiweb"}}'
+        )
         assert f"{limit} 3.3554432e+07\n".encode() in body
     finally:
         pipeline.stop()

@@ -382,7 +382,9 @@ def _vmstat(proc: Path, kills: int) -> None:
     (proc / "vmstat").write_text(f"nr_free_pages 1\noom_kill {kills}\nnuma_pte_updates 0\n")
 
 
-def test_host_oom_kills_gate_opens_for_the_interval_of_a_change_and_the_next(tmp_path: Path) -> None:
+def test_host_oom_kills_gate_opens_for_the_interval_of_a_change_and_the_next(
+    tmp_path: Path,
+) -> None:
     from cgroupstats.oomkills import HostOomKills
 
     proc = tmp_path / "proc"
@@ -449,12 +451,20 @@ def test_v1_cpuacct_stat_is_read_when_usage_moved(tmp_path: Path) -> None:
     tick = 10**9 // os.sysconf("SC_CLK_TCK")
     try:
         s = reader.read()
-        assert (s.cpu.usage_ns, s.cpu.user_ns, s.cpu.system_ns) == (1_500_000_000, 100 * tick, 20 * tick)
+        assert (s.cpu.usage_ns, s.cpu.user_ns, s.cpu.system_ns) == (
+            1_500_000_000,
+            100 * tick,
+            20 * tick,
+        )
         (acct / "cpuacct.stat").write_text("user 999\nsystem 999\n")  # cannot happen idle
         assert reader.read().cpu.user_ns == 100 * tick  # usage still: not read
         (acct / "cpuacct.usage_percpu").write_text("1000000001 500000000 \n")
         s = reader.read()
-        assert (s.cpu.usage_ns, s.cpu.user_ns, s.cpu.system_ns) == (1_500_000_001, 999 * tick, 999 * tick)
+        assert (s.cpu.usage_ns, s.cpu.user_ns, s.cpu.system_ns) == (
+            1_500_000_001,
+            999 * tick,
+            999 * tick,
+        )
     finally:
         reader.close()
 

@@ -81,12 +81,16 @@ def read_samples(box: Box, ids: list[str]) -> list[Sample]:
     return out
 
 
-def influxql(server: Influxd, q: str, db: str = "bw", auth: tuple[str, str] | None = None) -> list[dict]:
+def influxql(
+    server: Influxd, q: str, db: str = "bw", auth: tuple[str, str] | None = None
+) -> list[dict]:
     """Rows of the first series as dicts."""
     data = urllib.parse.urlencode({"q": q, "db": db}).encode()
     req = urllib.request.Request(server.url + "/query", data=data)
     if auth:
-        req.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+        req.add_header(
+            "Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+        )
     with urllib.request.urlopen(req, timeout=10) as resp:
         result = json.loads(resp.read())["results"][0]
     rows = []
@@ -199,7 +203,9 @@ def test_collector_influx_v2_victoria_metrics_stores_what_was_read(
                 assert labels["host"] == "node1" and labels["label_team"] == "db ops"
                 got[labels["__name__"], labels["container_id"]] = row["values"][-1]
                 assert row["timestamps"][-1] == next(
-                    s.timestamp_ns // 1_000_000 for s in samples if s.ref.id == labels["container_id"]
+                    s.timestamp_ns // 1_000_000
+                    for s in samples
+                    if s.ref.id == labels["container_id"]
                 )
             return want.keys() <= got.keys()
 
@@ -567,7 +573,9 @@ def test_collector_influx_v2_victoria_outage_is_retried_through_the_client(
     assert health["written"] == 4 * len(stamps) and health["dropped_points"] == 0
 
 
-def test_collector_influx_gzip_only_off_loopback_by_default(peer: Scripted, one_sample: Sample) -> None:
+def test_collector_influx_gzip_only_off_loopback_by_default(
+    peer: Scripted, one_sample: Sample
+) -> None:
     """auto: plain bodies to a loopback server (compression would only cost CPU on both
     ends), gzip to anything else; always/never force it; a bad mode is refused."""
     from formats.delivery import wants_gzip
@@ -589,5 +597,8 @@ def test_collector_influx_gzip_only_off_loopback_by_default(peer: Scripted, one_
         finally:
             sink.close()
         (write,) = [r for r in peer.requests()[seen:] if r.path.endswith("/write")]
-        assert "Content-Encoding" not in write.headers or write.headers["Content-Encoding"] == "identity"
+        assert (
+            "Content-Encoding" not in write.headers
+            or write.headers["Content-Encoding"] == "identity"
+        )
         assert write.body.decode().startswith("container_")  # plain line protocol

@@ -262,7 +262,9 @@ influx_text = st.text(
 _seq = iter(range(1, 10**9))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(value=influx_text, text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=40))
 def test_collector_lineproto_influxd_returns_tag_and_string_exactly(
     influx_db: Influxd, value: str, text: str
@@ -294,4 +296,6 @@ def test_collector_lineproto_reused_objects_are_restamped_new_ones_rewritten() -
     by = {parse_line(x)[0]: parse_line(x)[2] for x in enc.sample(moved)
           if not x.startswith(("container_blkio", "container_net", "container_psi"))}
     assert by["container_cpu"]["usage_total"] == 12
-    assert by["container_mem"]["limit"] == 1 << 20 and by["container_spec"]["memory_limit"] == 1 << 20
+    assert (
+        by["container_mem"]["limit"] == 1 << 20 and by["container_spec"]["memory_limit"] == 1 << 20
+    )

@@ -144,7 +144,9 @@ def test_collector_pipeline_events_and_history(box) -> None:
     try:
         pipe.tick()  # baseline: nothing reported for what already runs
         assert sink.events == []
-        cid = box.ok("run", "-d", "--name", "ev", "busybox", "sh", "-c", "sleep 1.5; exit 3").strip()
+        cid = box.ok(
+            "run", "-d", "--name", "ev", "busybox", "sh", "-c", "sleep 1.5; exit 3"
+        ).strip()
         pipe.tick()
         assert sink.actions(cid) == [("start", None)]
         for _ in range(8):

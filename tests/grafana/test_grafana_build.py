@@ -63,7 +63,11 @@ def _diff(a: Any, b: Any, path: str = "") -> list[str]:
             out += _diff(a[k], b[k], f"{path}/{k}")
         return out
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _diff(x, y, f"{path}[{i}]")]
+        return [
+            d
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in _diff(x, y, f"{path}[{i}]")
+        ]
     return [] if a == b else [path]
 
 

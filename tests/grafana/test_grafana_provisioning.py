@@ -62,7 +62,10 @@ def test_datasources() -> None:
         for value in ds.get("secureJsonData", {}).values():
             assert ENV.match(value), f"{ds['uid']}: secret not from the environment: {value!r}"
         if ds["type"] == "influxdb":
-            assert set(ds["jsonData"]) <= INFLUX_JSON and set(ds.get("secureJsonData", {})) <= INFLUX_SECURE
+            assert (
+                set(ds["jsonData"]) <= INFLUX_JSON
+                and set(ds.get("secureJsonData", {})) <= INFLUX_SECURE
+            )
         by_uid[ds["uid"]] = ds
     assert set(by_uid) == {"boxwatch-influxdb", "boxwatch-influxdb-logs", "boxwatch-influxdb2-influxql",
                            "boxwatch-influxdb-flux", "boxwatch-loki", "boxwatch-prometheus"}

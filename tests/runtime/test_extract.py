@@ -229,8 +229,11 @@ def test_later_entries_replace_symlinks_without_following_them(env: dict[str, Pa
 
 
 def test_dir_replaced_by_symlink_then_hardlink_into_it_is_refused(env: dict[str, Path]) -> None:
-    archive = make_tar(entry("file", "d/f", data=b"1"), entry("sym", "d", link=str(env["sentinel"])),
-                       entry("hard", "h", link="d/f"))
+    archive = make_tar(
+        entry("file", "d/f", data=b"1"),
+        entry("sym", "d", link=str(env["sentinel"])),
+        entry("hard", "h", link="d/f"),
+    )
     with pytest.raises(UnsafeArchive) as err:
         extract_layer(io.BytesIO(archive), env["dest"])
     assert err.value.entry == "h"

@@ -340,7 +340,9 @@ def test_render_format_modes(fmt: str, items: list, want: str) -> None:
 
 def test_render_format_json_mode() -> None:
     out = render_format("json", PS_TABLE, CONTAINERS[:1], PS_HEADERS)
-    assert out.startswith('{"ID":"containerID1","Image":"ubuntu","Command":"\\"\\""') and out.endswith("}\n")
+    assert out.startswith(
+        '{"ID":"containerID1","Image":"ubuntu","Command":"\\"\\""'
+    ) and out.endswith("}\n")
 
 
 def test_render_format_bad_template_raises() -> None:
@@ -349,7 +351,9 @@ def test_render_format_bad_template_raises() -> None:
 
 
 def test_render_table_pads_to_widest_plus_three_with_minwidth_ten() -> None:
-    out = render_table(["NAME", "A VERY LONG HEADER", "LAST"], [["x", "1", "tail"], ["longer-name-here", "", "t"]])
+    out = render_table(
+        ["NAME", "A VERY LONG HEADER", "LAST"], [["x", "1", "tail"], ["longer-name-here", "", "t"]]
+    )
     assert out == (
         "NAME               A VERY LONG HEADER   LAST\n"
         "x                  1                    tail\n"

@@ -64,7 +64,9 @@ def test_import_then_resolve_by_name_tag_and_id(store: ImageStore, busybox_tar: 
     assert parse_rfc3339(img.created) > 0
     assert img.layer_dirs == [str(Path(store.layers) / diff_id.removeprefix("sha256:"))]
     assert img.size == os.path.getsize("/bin/busybox") + len(
-        (Path(img.layer_dirs[0]) / "etc/passwd").read_bytes() + (Path(img.layer_dirs[0]) / "etc/group").read_bytes())
+        (Path(img.layer_dirs[0]) / "etc/passwd").read_bytes()
+        + (Path(img.layer_dirs[0]) / "etc/group").read_bytes()
+    )
 
     root = Path(img.layer_dirs[0])
     assert os.readlink(root / "bin/sh") == "/bin/busybox"

@@ -77,7 +77,9 @@ def test_time_is_rfc3339nano_trimmed():
 
 
 def test_empty_fields_are_omitted_like_moby():
-    assert encode_line("stdout", b"", T_SEC) == b'{"stream":"stdout","time":"2017-09-01T01:01:01Z"}\n'
+    assert (
+        encode_line("stdout", b"", T_SEC) == b'{"stream":"stdout","time":"2017-09-01T01:01:01Z"}\n'
+    )
     assert encode_line("", b"", T_SEC) == b'{"time":"2017-09-01T01:01:01Z"}\n'
 
 
@@ -108,6 +110,7 @@ def test_round_trip_through_the_parser(data, stream, ts):
 
 
 # --- splitting like moby's Copier ------------------------------------------------------------------
+
 
 def copier_model(stream: bytes, read_sizes: list[int], buf_size: int = 16384) -> list[bytes]:
     """moby's Copier as a model: a fixed buffer filled by short reads, lines cut at
@@ -284,6 +287,7 @@ def test_writes_after_close_fail(tmp_path):
 
 
 # --- --log-opt ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("text, size", [
     ("10m", 10_000_000), ("1k", 1000), ("1KiB", 1000), ("1.5k", 1500), ("100", 100),

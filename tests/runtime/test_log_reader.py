@@ -91,7 +91,13 @@ def test_since_and_until_like_mobys_forwarder(log):
     assert numbers(iter_entries(log, since_ns=T0 + 4 * SEC)) == [3, 4, 5, 6, 7]
     # until: stop at the first entry after it
     assert numbers(iter_entries(log, until_ns=T0 + 2 * SEC)) == [0, 1, 2]
-    assert numbers(iter_entries(log, since_ns=T0 + 1 * SEC, until_ns=T0 + 6 * SEC)) == [1, 2, 3, 4, 5]
+    assert numbers(iter_entries(log, since_ns=T0 + 1 * SEC, until_ns=T0 + 6 * SEC)) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
     # tail first, then the window (moby's order)
     assert numbers(iter_entries(log, since_ns=T0 + 7 * SEC, tail=4)) == [6, 7]
 

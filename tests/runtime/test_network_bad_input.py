@@ -62,8 +62,12 @@ def test_fixed_address_in_use_fails_at_start_and_leaves_nothing(box: Box) -> Non
     box.ok("network", "create", "--subnet", subnet, "fixnet")
     try:
         ip = subnet.rsplit(".", 1)[0] + ".50"
-        first = box.ok("create", "--network", "fixnet", "--ip", ip, "busybox", "sleep", "30").strip()
-        second = box.ok("create", "--network", "fixnet", "--ip", ip, "busybox", "sleep", "30").strip()
+        first = box.ok(
+            "create", "--network", "fixnet", "--ip", ip, "busybox", "sleep", "30"
+        ).strip()
+        second = box.ok(
+            "create", "--network", "fixnet", "--ip", ip, "busybox", "sleep", "30"
+        ).strip()
         box.ok("start", first)
         before = _state(box)
         proc = box("start", second)

@@ -42,7 +42,10 @@ def test_stats_all_shows_stopped_as_zero(box) -> None:
     fmt = "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.NetIO}}|{{.BlockIO}}|{{.PIDs}}"
     running = box.ok("stats", "--no-stream", "--format", fmt).splitlines()
     assert [r.split("|")[0] for r in running] == ["live"]
-    rows = {r.split("|")[0]: r for r in box.ok("stats", "--no-stream", "-a", "--format", fmt).splitlines()}
+    rows = {
+        r.split("|")[0]: r
+        for r in box.ok("stats", "--no-stream", "-a", "--format", fmt).splitlines()
+    }
     assert rows["done"] == "done|0.00%|0B / 0B|0B / 0B|0B / 0B|0"
     live = rows["live"].split("|")
     assert live[5] == "1" and not live[2].endswith(" / 0B")  # host MemTotal when unlimited

@@ -48,7 +48,9 @@ TOTAL = 12
 
 
 def _json_line(stream: str, message: str, ns: int) -> bytes:
-    return json.dumps({"log": message + "\n", "stream": stream, "time": rfc3339(ns)}).encode() + b"\n"
+    return (
+        json.dumps({"log": message + "\n", "stream": stream, "time": rfc3339(ns)}).encode() + b"\n"
+    )
 
 
 def write_container(root: Path, name: str, lines: list[tuple[str, str, int]]) -> Path:
@@ -128,12 +130,16 @@ def wait_all(store: object, n: int, timeout: float = 20.0) -> list[LogEntry]:
 
 
 @pytest.fixture(scope="module", params=["influxdb", "loki", "elasticsearch"])
-def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[object]:
     work = tmp_path_factory.mktemp(f"logs-{request.param}")
     roots = make_roots(work)
     if request.param == "influxdb":
         with influxd() as server:
-            procs = ship(roots, ["--sink", f"influxdb-v1={server.url}", "--influx-db", "logs"], work)
+            procs = ship(
+                roots, ["--sink", f"influxdb-v1={server.url}", "--influx-db", "logs"], work
+            )
             try:
                 s = InfluxLogs(server.url, "logs")
                 assert len(wait_all(s, TOTAL)) == TOTAL, (work / "shipper-a.log").read_text()
@@ -280,8 +286,11 @@ def test_cli_prints_and_follows_against_influxd(tmp_path: Path) -> None:
             assert follower.stdout is not None
             first = [follower.stdout.readline() for _ in range(5)]
             assert first[-1].rstrip().endswith("GET /b 404")
-            web_log = [p for p in (roots["a"] / "containers").glob("*/*-json.log")
-                       if json.loads((p.parent / "config.v2.json").read_text())["Name"] == "/web"][0]
+            web_log = [
+                p
+                for p in (roots["a"] / "containers").glob("*/*-json.log")
+                if json.loads((p.parent / "config.v2.json").read_text())["Name"] == "/web"
+            ][0]
             with open(web_log, "ab") as f:
                 f.write(_json_line("stdout", "GET /late 200", time.time_ns()))
             started = time.monotonic()
