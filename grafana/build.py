@@ -144,13 +144,15 @@ def overview() -> dash.Dashboard:
                             [influx(q.HOST_CPU, alias="$tag_host")], pid=2, w=10, h=5))
     d = d.with_panel(series("Containers' memory by host", "bytes",
                             [influx(q.HOST_MEM, alias="$tag_host")], pid=3, w=10, h=5))
-    d = d.with_panel(series("CPU % (100 = one core)", "percent", [influx(q.CPU_PERCENT, alias="$tag_container_name")],
-                            pid=4, desc="Cumulative cpu time (ns) per second, per container."))
+    d = d.with_panel(series("CPU % (100 = one core)", "percent",
+                            [influx(q.CPU_PERCENT, alias="$tag_container_name")], pid=4,
+                            desc="Cumulative cpu time (ns) per second, per container."))
     quota = series("CPU % of quota", "percent", [
         influx(q.CPU_USED_CORES, "A", "$tag_container_name").hide(),
         influx(q.CPU_QUOTA_CORES, "B", "$tag_container_name").hide(),
         TypeMath().ref_id("C").expression("$A / $B * 100").datasource(ref(EXPR)),
-    ], pid=5, desc="Used cores over --cpus (quota/period); containers without a quota are left out.")
+    ], pid=5,
+        desc="Used cores over --cpus (quota/period); containers without a quota are left out.")
     d = d.with_panel(quota)
     d = d.with_panel(series("Memory working set vs limit", "bytes", [influx(q.MEM_VS_LIMIT)], pid=6)
                      .override_by_regexp(".* limit$", limit_lines()))
@@ -159,8 +161,8 @@ def overview() -> dash.Dashboard:
     d = d.with_panel(series("CPU throttled % of periods", "percent",
                             [influx(q.THROTTLED, alias="$tag_container_name")], pid=9,
                             desc="Periods in which the container hit its CPU quota."))
-    d = d.with_panel(series("OOM kills", "short", [influx(q.OOM_KILLS, alias="$tag_container_name")],
-                            pid=10, bars=True))
+    d = d.with_panel(series("OOM kills", "short",
+                            [influx(q.OOM_KILLS, alias="$tag_container_name")], pid=10, bars=True))
     d = d.with_panel(series("Restarts", "short", [influx(q.RESTARTS, alias="$tag_container_name")],
                             pid=11, bars=True))
     near = (table.Panel().id(12).title("Containers near a limit").span(24).height(8)
@@ -246,7 +248,8 @@ def logs_dashboard() -> dash.Dashboard:
 # (title, unit, [(PromQL, legend)]) of the health dashboard, collector then shipper
 HEALTH: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("Collector: samples / s", "short",
-     [("sum by (instance) (rate(boxwatch_collector_samples_total[$__rate_interval]))", "{{instance}}")]),
+     [("sum by (instance) (rate(boxwatch_collector_samples_total[$__rate_interval]))",
+       "{{instance}}")]),
     ("Collector: containers sampled", "short",
      [("boxwatch_collector_containers", "{{instance}}")]),
     ("Collector: read errors and vanished groups / s", "short",
@@ -256,20 +259,26 @@ HEALTH: list[tuple[str, str, list[tuple[str, str]]]] = [
      [("boxwatch_collector_scan_duration_seconds", "scan {{instance}}"),
       ("boxwatch_collector_read_duration_seconds", "read {{instance}}")]),
     ("Collector sinks: written points / s and write errors", "short",
-     [("rate(boxwatch_collector_sink_written_total[$__rate_interval])", "written {{sink}} "
-                                                                        "{{instance}}"),
-      ("increase(boxwatch_collector_sink_write_errors_total[$__rate_interval])", "errors {{sink}} {{instance}}")]),
+     [("rate(boxwatch_collector_sink_written_total[$__rate_interval])",
+       "written {{sink}} {{instance}}"),
+      ("increase(boxwatch_collector_sink_write_errors_total[$__rate_interval])",
+       "errors {{sink}} {{instance}}")]),
     ("Collector sinks: buffered and dropped points", "short",
      [("boxwatch_collector_sink_buffered_points", "buffered {{sink}} {{instance}}"),
-      ("increase(boxwatch_collector_sink_dropped_points_total[$__rate_interval])", "dropped {{sink}} {{instance}}")]),
+      ("increase(boxwatch_collector_sink_dropped_points_total[$__rate_interval])",
+       "dropped {{sink}} {{instance}}")]),
     ("Shipper: lines read / s", "short",
-     [("sum by (instance) (rate(boxwatch_shipper_lines_read_total[$__rate_interval]))", "{{instance}}")]),
+     [("sum by (instance) (rate(boxwatch_shipper_lines_read_total[$__rate_interval]))",
+       "{{instance}}")]),
     ("Shipper: lag behind the newest line", "s",
      [("max by (instance) (boxwatch_shipper_lag_seconds)", "{{instance}}")]),
     ("Shipper: rejected, retried and unparsable lines / s", "short",
-     [("sum by (instance, sink) (rate(boxwatch_shipper_rejected_total[$__rate_interval]))", "rejected {{sink}} {{instance}}"),
-      ("sum by (instance, sink) (rate(boxwatch_shipper_retried_total[$__rate_interval]))", "retried {{sink}} {{instance}}"),
-      ("rate(boxwatch_shipper_parse_errors_total[$__rate_interval])", "parse errors {{instance}}")]),
+     [("sum by (instance, sink) (rate(boxwatch_shipper_rejected_total[$__rate_interval]))",
+       "rejected {{sink}} {{instance}}"),
+      ("sum by (instance, sink) (rate(boxwatch_shipper_retried_total[$__rate_interval]))",
+       "retried {{sink}} {{instance}}"),
+      ("rate(boxwatch_shipper_parse_errors_total[$__rate_interval])",
+       "parse errors {{instance}}")]),
     ("Shipper: bytes buffered (read, not yet acknowledged)", "bytes",
      [("boxwatch_shipper_buffer_bytes", "{{instance}}")]),
 ]

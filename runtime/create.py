@@ -95,7 +95,8 @@ def _labels(values: list[str]) -> dict[str, str]:
     for item in values:
         key, _, value = item.partition("=")
         if not key:
-            raise InvalidArgument(f'invalid argument "{item}" for "-l, --label" flag: empty label name')
+            raise InvalidArgument(f'invalid argument "{item}" for "-l, --label" flag: empty label '
+                                  'name')
         labels[key] = value
     return labels
 
@@ -107,13 +108,16 @@ def _restart_policy(text: str | None, auto_remove: bool) -> dict[str, Any]:
     if name not in ("no", "always", "unless-stopped", "on-failure"):
         raise InvalidArgument(f'invalid restart policy "{text}"')
     if count and name != "on-failure":
-        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count can only be used with \'on-failure\'')
+        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count can only be '
+                              f'used with \'on-failure\'')
     try:
         retries = int(count) if count else 0
     except ValueError:
-        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count must be an integer') from None
+        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count must be an '
+                              'integer') from None
     if retries < 0:
-        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count cannot be negative')
+        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count cannot be '
+                              'negative')
     if auto_remove and name != "no":
         raise InvalidArgument("Conflicting options: --restart and --rm")
     return {"Name": name, "MaximumRetryCount": retries}
@@ -125,7 +129,8 @@ def _int_flag(value: str | None, flag: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: strconv.ParseInt: parsing "{value}": invalid syntax') from None
+        raise InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: strconv.ParseInt: '
+                              f'parsing "{value}": invalid syntax') from None
 
 
 # HostConfig key -> Resources field that docker zeroes (after its warning) when the
@@ -149,18 +154,25 @@ def _drop_unsupported(host: dict[str, Any], res: Any, features: frozenset[str]) 
             host[key] = None if isinstance(host.get(key), list) else type(host[key])()
 
 
+def _parsed(parse: Any, value: str | None, flag: str, default: Any) -> Any:
+    """``parse(value, flag)`` for a flag that was given, ``default`` otherwise."""
+    return parse(value, flag) if value else default
+
+
 def host_config(opts: Namespace) -> dict[str, Any]:
     """Every flag is parsed here, before anything exists; a bad value raises."""
     network = opts.network or os.environ.get("BOX_DEFAULT_NETWORK") or DEFAULT_NETWORK
     if network.startswith("container:") and not network[10:]:
         raise InvalidArgument(f'invalid network mode "{network}": container name missing')
     if opts.log_driver not in ("json-file",):
-        raise InvalidArgument(f'logger: no log driver named \'{opts.log_driver}\' is registered (supported: json-file)')
+        raise InvalidArgument(f'logger: no log driver named \'{opts.log_driver}\' is registered '
+                              '(supported: json-file)')
     log_opts = {}
     for item in opts.log_opt:
         key, sep, value = item.partition("=")
         if not sep:
-            raise InvalidArgument(f'invalid argument "{item}" for "--log-opt" flag: expected key=value')
+            raise InvalidArgument(f'invalid argument "{item}" for "--log-opt" flag: expected '
+                                  'key=value')
         log_opts[key] = value
     from runtime.logging.options import parse_log_opts
 
@@ -180,17 +192,18 @@ def host_config(opts: Namespace) -> dict[str, Any]:
         "Privileged": bool(opts.privileged),
         "ReadonlyRootfs": bool(opts.read_only),
         "Init": bool(opts.init),
-        "ShmSize": units.parse_size(opts.shm_size, "--shm-size") if opts.shm_size else 64 * 1024 * 1024,
+        "ShmSize": _parsed(units.parse_size, opts.shm_size, "--shm-size", 64 * 1024 * 1024),
         "Memory": memory,
         "MemorySwap": units.parse_memory_swap(opts.memory_swap) if opts.memory_swap else 0,
-        "MemoryReservation": units.parse_size(opts.memory_reservation, "--memory-reservation") if opts.memory_reservation else 0,
+        "MemoryReservation": _parsed(units.parse_size, opts.memory_reservation,
+                                     "--memory-reservation", 0),
         "OomKillDisable": bool(opts.oom_kill_disable),
         "NanoCpus": units.parse_cpus(opts.cpus) if opts.cpus else 0,
         "CpuShares": _int_flag(opts.cpu_shares, "-c, --cpu-shares"),
         "CpuPeriod": _int_flag(opts.cpu_period, "--cpu-period"),
         "CpuQuota": _int_flag(opts.cpu_quota, "--cpu-quota"),
-        "CpusetCpus": units.parse_cpuset(opts.cpuset_cpus, "--cpuset-cpus") if opts.cpuset_cpus else "",
-        "CpusetMems": units.parse_cpuset(opts.cpuset_mems, "--cpuset-mems") if opts.cpuset_mems else "",
+        "CpusetCpus": _parsed(units.parse_cpuset, opts.cpuset_cpus, "--cpuset-cpus", ""),
+        "CpusetMems": _parsed(units.parse_cpuset, opts.cpuset_mems, "--cpuset-mems", ""),
         "PidsLimit": _int_flag(opts.pids_limit, "--pids-limit") or None,
         "BlkioWeight": _int_flag(opts.blkio_weight, "--blkio-weight"),
     }

@@ -164,7 +164,7 @@ def _lookup_user(user: str) -> tuple[int, int, list[int], str]:
                     break
             else:
                 raise ExecFailure(125, f"unable to find group {group}: no matching entries in "
-                                       f"group file")
+                                       "group file")
     extra = [int(r[2]) for r in groups_db if uname and uname in r[3].split(",") and r[2].isdigit()]
     return uid, gid, sorted({gid, *extra}), home
 

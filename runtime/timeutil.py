@@ -27,4 +27,4 @@ def parse_time_arg(text: str, now_ns: int | None = None) -> int:
         return parse_rfc3339(t)
     except ValueError:
         raise ValueError(f"invalid time value {text!r}: use RFC3339, a Unix timestamp or a "
-                         f"duration like 10m") from None
+                         "duration like 10m") from None

@@ -98,7 +98,7 @@ def parse_mount(spec: str) -> dict[str, Any]:
             value = "true"
         elif not eq:
             raise InvalidArgument(f"invalid field '{field}' in --mount {spec!r}: must be a "
-                                  f"key=value pair")
+                                  "key=value pair")
         kv[
             {"src": "source", "dst": "target", "destination": "target", "ro": "readonly"}.get(
                 key, key
@@ -204,7 +204,7 @@ class VolumeStore:
             name, anonymous = os.urandom(32).hex(), True
         if not _NAME_RE.match(name):
             raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a '
-                                  f'local '
+                                  'local '
                                   'volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')
         with contextlib.suppress(NotFound):
             return self.get(name)

@@ -82,7 +82,7 @@ def _create(paths: Paths, args: Namespace) -> int:
 
     if args.driver != "bridge":
         raise InvalidArgument(f"plugin \"{args.driver}\" not found (only the bridge driver is "
-                              f"built in)")
+                              "built in)")
     if args.gateway and not args.subnet:
         raise InvalidArgument("--gateway needs --subnet")
     opts = {}
@@ -94,7 +94,7 @@ def _create(paths: Paths, args: Namespace) -> int:
     bridge = opts.get(BRIDGE_OPT)
     if bridge and (not bridge.startswith("box") or len(bridge) > 15):
         raise InvalidArgument(f"bridge name {bridge!r} must start with 'box' and be at most 15 "
-                              f"characters")
+                              "characters")
     labels = dict(item.partition("=")[::2] for item in args.label)
     nets = _nets(paths)
     if args.subnet:

@@ -37,8 +37,14 @@ table ip box {
     dnat ip to ip daddr . udp dport map @udp_addr
     dnat ip to udp dport map @udp_any
   }
-  chain prerouting { type nat hook prerouting priority dstnat; policy accept; fib daddr type local jump publish; }
-  chain output { type nat hook output priority -100; policy accept; fib daddr type local jump publish; }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local jump publish
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    fib daddr type local jump publish
+  }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     ip saddr 127.0.0.0/8 oifname "box*" masquerade
@@ -178,7 +184,7 @@ class Nft:
                 clash = self.conflicts(wanted)
                 if clash:
                     raise PortConflict(f"Bind for {clash.host_ip or '0.0.0.0'}:{clash.host_port} "
-                                       f"failed: port is already allocated (container "
+                                       "failed: port is already allocated (container "
                                        f"{clash.owner[:12]})")
                 try:
                     self.run(script, "publish ports")

@@ -113,7 +113,7 @@ class NetworkStore:
 
         if not _NAME_RE.match(name):
             raise InvalidArgument(f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] '
-                                  f'are allowed')
+                                  'are allowed')
         net, plen = parse_cidr(subnet)
         first, last = host_range(net, plen)
         if gateway:

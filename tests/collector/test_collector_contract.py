@@ -536,6 +536,7 @@ def test_v1_unchanged_files_give_the_same_values_and_any_change_is_seen(tmp_path
         ops = blk / "blkio.throttle.io_serviced_recursive"
         ops.write_text(ops.read_text().replace("254:0 Write 80", "254:0 Write 81"))
         s = reader.read()
-        assert s.blkio["254:0"].write_ops == 81 and s.blkio["254:0"].write_bytes == first.blkio["254:0"].write_bytes
+        assert s.blkio["254:0"].write_ops == 81
+        assert s.blkio["254:0"].write_bytes == first.blkio["254:0"].write_bytes
     finally:
         reader.close()

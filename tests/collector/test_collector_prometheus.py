@@ -177,7 +177,8 @@ def _synthetic(n: int) -> list[Sample]:
                        Psi(PsiLine(), PsiLine(2.0, 0.0, 0.0, 7)), None) if v2 else PsiStats()
         out.append(Sample(
             1_767_225_600_123_456_789 + i, ref,
-            CpuStats(10**12 + 7 * i, 10**9 // 3, 123_456_789, (i, 0, 10**11 + i), 25, 3 * i, 10**10 // 7),
+            CpuStats(10**12 + 7 * i, 10**9 // 3, 123_456_789, (i, 0, 10**11 + i), 25, 3 * i,
+                     10**10 // 7),
             MemoryStats(67_108_864 + i, 999_999 + i, 1, 10**15 + 1, 2**53 + 1, 0, i, 12_345, 1,
                         2**62, 5, 6, 7, i % 2),
             {"8:0": IoStats(4096 * i, 1, 2, 3), "254:16": IoStats(0, 10**7, 0, 1)} if i % 2 else {},
@@ -192,8 +193,9 @@ def _synthetic(n: int) -> list[Sample]:
 def _self_metrics() -> dict[str, object]:
     stats = SelfStats(samples_total=12, read_errors_total=1, gone_total=2, containers=7,
                       scan_duration_seconds=0.00123, read_duration_seconds=1.5e-05)
-    return {"stats": stats, "sinks": {"influxdb-v1": {"written": 10.0, "write_errors": 0.0,
-                                                      "buffered_points": 3.0, "dropped_points": 0.0}}}
+    return {"stats": stats,
+            "sinks": {"influxdb-v1": {"written": 10.0, "write_errors": 0.0,
+                                      "buffered_points": 3.0, "dropped_points": 0.0}}}
 
 
 @pytest.mark.parametrize("per_cpu", [False, True])

@@ -67,8 +67,9 @@ def test_datasources() -> None:
                 and set(ds.get("secureJsonData", {})) <= INFLUX_SECURE
             )
         by_uid[ds["uid"]] = ds
-    assert set(by_uid) == {"boxwatch-influxdb", "boxwatch-influxdb-logs", "boxwatch-influxdb2-influxql",
-                           "boxwatch-influxdb-flux", "boxwatch-loki", "boxwatch-prometheus"}
+    assert set(by_uid) == {"boxwatch-influxdb", "boxwatch-influxdb-logs",
+                           "boxwatch-influxdb2-influxql", "boxwatch-influxdb-flux", "boxwatch-loki",
+                           "boxwatch-prometheus"}
     assert by_uid["boxwatch-influxdb"]["jsonData"] == {**by_uid["boxwatch-influxdb"]["jsonData"],
                                                        "version": "InfluxQL", "dbName": "boxwatch"}
     v2 = by_uid["boxwatch-influxdb2-influxql"]

@@ -81,8 +81,10 @@ def test_create_writes_every_limit(driver: V1Driver, make: Make) -> None:
     res = Resources(
         memory=64 * MiB, memory_swap=128 * MiB, memory_reservation=32 * MiB, oom_kill_disable=True,
         nano_cpus=500_000_000, cpu_shares=512, cpuset_cpus="0", cpuset_mems="0", pids_limit=64,
-        blkio_device_read_bps=(DeviceRate(dev, MiB),), blkio_device_write_bps=(DeviceRate(dev, 2 * MiB),),
-        blkio_device_read_iops=(DeviceRate(dev, 100),), blkio_device_write_iops=(DeviceRate(dev, 200),),
+        blkio_device_read_bps=(DeviceRate(dev, MiB),),
+        blkio_device_write_bps=(DeviceRate(dev, 2 * MiB),),
+        blkio_device_read_iops=(DeviceRate(dev, 100),),
+        blkio_device_write_iops=(DeviceRate(dev, 200),),
     )
     driver.validate(res)
     paths = make(res)

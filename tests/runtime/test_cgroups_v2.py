@@ -68,7 +68,8 @@ def test_create_writes_every_limit(root: Path) -> None:
     res = Resources(
         memory=64 * MiB, memory_swap=96 * MiB, memory_reservation=32 * MiB, nano_cpus=1_500_000_000,
         cpu_shares=512, cpuset_cpus="1", cpuset_mems="0", pids_limit=64, blkio_weight=300,
-        blkio_device_read_bps=(DeviceRate(dev, MiB),), blkio_device_write_iops=(DeviceRate(dev, 200),),
+        blkio_device_read_bps=(DeviceRate(dev, MiB),),
+        blkio_device_write_iops=(DeviceRate(dev, 200),),
     )
     assert drv.warnings(res) == []
     paths = drv.create("box/test-a", res)

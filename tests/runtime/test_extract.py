@@ -20,7 +20,8 @@ MTIME = 1_600_000_000
 
 
 def entry(kind: str, name: str, *, data: bytes = b"", link: str = "", mode: int | None = None,
-          uid: int = 0, gid: int = 0, dev: tuple[int, int] = (0, 0)) -> tuple[tarfile.TarInfo, bytes]:
+          uid: int = 0, gid: int = 0, dev: tuple[int, int] = (0, 0)
+          ) -> tuple[tarfile.TarInfo, bytes]:
     types = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE,
              "hard": tarfile.LNKTYPE, "chr": tarfile.CHRTYPE, "blk": tarfile.BLKTYPE,
              "fifo": tarfile.FIFOTYPE}

@@ -52,7 +52,8 @@ GO_UNITS_DURATIONS = [  # go-units duration_test.go TestHumanDuration
     (1 * MONTH, "4 weeks"), (1 * MONTH + 2 * WEEK, "6 weeks"), (2 * MONTH, "2 months"),
     (2 * MONTH + 2 * WEEK, "2 months"), (3 * MONTH, "3 months"), (3 * MONTH + 1 * WEEK, "3 months"),
     (5 * MONTH + 2 * WEEK, "5 months"), (13 * MONTH, "13 months"), (23 * MONTH, "23 months"),
-    (24 * MONTH, "24 months"), (24 * MONTH + 2 * WEEK, "2 years"), (3 * YEAR + 2 * MONTH, "3 years"),
+    (24 * MONTH, "24 months"), (24 * MONTH + 2 * WEEK, "2 years"),
+    (3 * YEAR + 2 * MONTH, "3 years"),
 ]
 
 
@@ -144,7 +145,8 @@ def _now() -> int:
     ({"Running": True, "StartedAt": "2024-05-01T11:59:55.123456789Z", "FinishedAt": ZERO}, "Up 4 "
                                                                                            "seconds"),
     ({"Running": True, "StartedAt": "2024-05-01T11:59:59Z"}, "Up 1 second"),
-    ({"Running": True, "Paused": True, "StartedAt": "2024-05-01T11:58:00Z"}, "Up 2 minutes (Paused)"),
+    ({"Running": True, "Paused": True, "StartedAt": "2024-05-01T11:58:00Z"},
+     "Up 2 minutes (Paused)"),
     ({"Running": True, "Restarting": True, "ExitCode": 1, "StartedAt": "2024-05-01T11:00:00Z",
       "FinishedAt": "2024-05-01T11:59:57Z"}, "Restarting (1) 3 seconds ago"),
     ({"Running": False, "ExitCode": 137, "StartedAt": "2024-05-01T10:00:00Z",
@@ -155,7 +157,8 @@ def _now() -> int:
     ({"Running": False, "Dead": True, "StartedAt": "2024-05-01T10:00:00Z"}, "Dead"),
     ({"Status": "removing", "Running": False, "StartedAt": "2024-05-01T10:00:00Z"}, "Removal In "
                                                                                     "Progress"),
-    ({"Running": True, "StartedAt": "2024-05-01T09:00:00Z", "Health": {"Status": "healthy"}}, "Up 3 hours (healthy)"),
+    ({"Running": True, "StartedAt": "2024-05-01T09:00:00Z", "Health": {"Status": "healthy"}},
+     "Up 3 hours (healthy)"),
     ({"Running": True, "StartedAt": "2024-05-01T11:59:50Z", "Health": {"Status": "starting"}},
      "Up 10 seconds (health: starting)"),
     ({"Running": False, "StartedAt": "2024-05-01T10:00:00Z", "FinishedAt": ZERO}, ""),

@@ -109,7 +109,7 @@ def test_round_trip_through_the_parser(data, stream, ts):
         assert parse_line(encode_line(stream, data, ts)).partial is True
 
 
-# --- splitting like moby's Copier ------------------------------------------------------------------
+# --- splitting like moby's Copier ----------------------------------------------------------------
 
 
 def copier_model(stream: bytes, read_sizes: list[int], buf_size: int = 16384) -> list[bytes]:
@@ -286,7 +286,7 @@ def test_writes_after_close_fail(tmp_path):
         w.write_line("stdout", b"x\n", T0)
 
 
-# --- --log-opt ---------------------------------------------------------------------------------------
+# --- --log-opt -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("text, size", [
@@ -317,7 +317,8 @@ def test_log_opts_accepted(opts, expected):
     ({"max-file": "two"}, 'strconv.Atoi: parsing "two": invalid syntax'),
     ({"max-file": "0"}, "max-file cannot be less than 1 (got '0')"),
     ({"compress": "yes"}, 'strconv.ParseBool: parsing "yes": invalid syntax'),
-    ({"compress": "true", "max-size": "1m"}, "compress cannot be true when max-file is less than 2"),
+    ({"compress": "true", "max-size": "1m"},
+     "compress cannot be true when max-file is less than 2"),
     ({"compress": "1", "max-file": "3"}, "max-size is not set"),
 ])
 def test_log_opts_rejected(opts, message):

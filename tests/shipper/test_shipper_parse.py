@@ -168,7 +168,8 @@ def test_unfinished_partial_is_flushed_after_the_timeout_flagged_partial():
 
 def test_bad_input_is_shipped_raw_flagged_and_counted():
     good = js("stdout", "ok\n", T0)
-    bad = [b"not json at all", b"\x00\x00\x00\x00" + good[:-1], b'{"log":"a\xff\\n","stream":"stdout","time":"2024-05-01T10:11:12Z"}',
+    bad = [b"not json at all", b"\x00\x00\x00\x00" + good[:-1],
+           b'{"log":"a\xff\\n","stream":"stdout","time":"2024-05-01T10:11:12Z"}',
            b'{"log":"a\\n","stream":"stdin","time":"2024-05-01T10:11:12Z"}',
            b'{"log":"a\\n","stream":"stdout","time":"yesterday"}', b"[1,2]"]
     dec = FileDecoder("/x/a-json.log", WEB)

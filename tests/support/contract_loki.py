@@ -353,7 +353,8 @@ def _shape_error(body: Any) -> str:
         or set(body) != {"streams"}
         or not isinstance(body["streams"], list)
     ):
-        return f'push body must be {{"streams": [...]}}, got keys {sorted(body) if isinstance(body, dict) else type(body).__name__}'
+        keys = sorted(body) if isinstance(body, dict) else type(body).__name__
+        return f'push body must be {{"streams": [...]}}, got keys {keys}'
     for i, stream in enumerate(body["streams"]):
         if not isinstance(stream, dict) or set(stream) != {"stream", "values"}:
             return f"streams[{i}] must have exactly 'stream' and 'values'"
