@@ -59,12 +59,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fleet import CGROUP_ROOT, BenchGroups, Fleet  # noqa: E402  (bench/, the script's dir)
+from fleet import CGROUP_ROOT, BenchGroups, Fleet
 
-from collector.discover import Discovery  # noqa: E402
-from collector.lineproto import Encoder  # noqa: E402
-from collector.pipeline import Pipeline, ensure_nofile  # noqa: E402
-from collector.sinks.prometheus import PrometheusSink  # noqa: E402
+from collector.discover import Discovery
+from collector.lineproto import Encoder
+from collector.pipeline import Pipeline, ensure_nofile
+from collector.sinks.prometheus import PrometheusSink
 
 
 def _cpu() -> float:
@@ -74,32 +74,36 @@ def _cpu() -> float:
 def _floor_files(pipeline: Pipeline) -> tuple[list[str], list[int]]:
     """The files the readers hold (paths, and the held descriptors, each once)."""
     files, fds, nets = [], [], set()
-    for reader in pipeline._readers.values():  # noqa: SLF001 - the bench looks inside
-        for held in reader._held:  # noqa: SLF001
+    for reader in pipeline._readers.values():
+        for held in reader._held:
             files.extend(f"{held.directory}/{name}" for name in held.fds)
             fds.extend(held.fds.values())
-        net = reader._net  # noqa: SLF001
+        net = reader._net
         dev = getattr(net, "_dev", net)  # a NetReader of its own (older collectors)
-        if dev is not None and getattr(dev, "fd", getattr(dev, "_fd", -1)) >= 0 and id(dev) not in nets:
+        if (
+            dev is not None
+            and getattr(dev, "fd", getattr(dev, "_fd", -1)) >= 0
+            and id(dev) not in nets
+        ):
             nets.add(id(dev))
             files.append(dev.path)
             fds.append(getattr(dev, "fd", getattr(dev, "_fd", -1)))
     return files, fds
 
 
-def _touched_fds(pipeline: Pipeline, readers: list) -> list[tuple[int, int]]:  # type: ignore[type-arg]
+def _touched_fds(pipeline: Pipeline, readers: list) -> list[tuple[int, int]]:
     """(fd, size) of every pread one ordinary read pass makes (the gates of idle groups
     included): the kernel's share of ``read_us``, measured as ``read_floor_us``."""
-    import collector.cgroups.v1.blkio as v1_blkio
-    import collector.cgroups.v1.cpu as v1_cpu
-    import collector.cgroups.v1.memory as v1_memory
-    import collector.cgroups.v1.pids as v1_pids
-    import collector.cgroups.v2.cpu as v2_cpu
-    import collector.cgroups.v2.io as v2_io
-    import collector.cgroups.v2.memory as v2_memory
-    import collector.cgroups.v2.pids as v2_pids
-    import collector.cgroups.v2.psi as v2_psi
-    import collector.net as net
+    import cgroupstats.net as net
+    import cgroupstats.v1.blkio as v1_blkio
+    import cgroupstats.v1.cpu as v1_cpu
+    import cgroupstats.v1.memory as v1_memory
+    import cgroupstats.v1.pids as v1_pids
+    import cgroupstats.v2.cpu as v2_cpu
+    import cgroupstats.v2.io as v2_io
+    import cgroupstats.v2.memory as v2_memory
+    import cgroupstats.v2.pids as v2_pids
+    import cgroupstats.v2.psi as v2_psi
 
     modules = (v1_blkio, v1_cpu, v1_memory, v1_pids, v2_cpu, v2_io, v2_memory, v2_pids,
                v2_psi, net)
@@ -110,7 +114,7 @@ def _touched_fds(pipeline: Pipeline, readers: list) -> list[tuple[int, int]]:  #
         return os.pread(fd, size, offset)
 
     for m in modules:
-        m.pread = recording  # type: ignore[attr-defined]
+        m.pread = recording
     try:
         pipeline.net.advance()
         pipeline.oom.advance()
@@ -118,7 +122,7 @@ def _touched_fds(pipeline: Pipeline, readers: list) -> list[tuple[int, int]]:  #
             r.read()
     finally:
         for m in modules:
-            m.pread = os.pread  # type: ignore[attr-defined]
+            m.pread = os.pread
     return touched
 
 
@@ -144,26 +148,26 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
         own_netns: bool = True, spec_every: int = 10, rounds: int = 5,
         rescan_every: int = 10, active: bool = False,
         interval: float = 1.0, netdata: bool = False,
-        scrape15_rounds: int = 3) -> dict[str, object]:  # fmt: skip
+        scrape15_rounds: int = 3) -> dict[str, object]:
     ensure_nofile(n * 20 + 1024)
     root = Path(tempfile.mkdtemp(prefix="box-bench-"))
     factory = BenchGroups()
     fleet = Fleet(root, factory, limited, own_netns, active)
     prom = PrometheusSink(("bench",))
     pipeline = Pipeline(Discovery([root], CGROUP_ROOT, ("bench",), factories=(factory,)),
-                        [prom], history=300.0, spec_every=spec_every)  # fmt: skip
+                        [prom], history=300.0, spec_every=spec_every)
     prom.self_metrics = pipeline.self_metrics
     encoder = Encoder("bench")
     out: dict[str, object] = {"containers": n, "ticks": ticks, "rounds": rounds,
                               "limited": limited, "own_netns": own_netns, "active": active,
                               "spec_every": spec_every, "rescan_every": rescan_every,
-                              "interval_s": interval, "scrape_interval_s": interval}  # fmt: skip
+                              "interval_s": interval, "scrape_interval_s": interval}
     try:
         t0 = time.perf_counter()
         for i in range(n):
             fleet.add(f"bench-{i}", with_process=True)
         out["setup_s"] = round(time.perf_counter() - t0, 2)
-        watching = pipeline._watch()  # noqa: SLF001 - as run() does: inotify, then scan less
+        watching = pipeline._watch()
         out["inotify"] = watching
         for _ in range(3):  # warm: open readers, fill caches
             pipeline.tick()
@@ -175,7 +179,7 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
             pipeline.tick(rescan=not watching)
             prom.render()
         rss_collecting = _rss_mb()
-        readers = list(pipeline._readers.values())  # noqa: SLF001
+        readers = list(pipeline._readers.values())
         files, fds = _floor_files(pipeline)
         for _ in range(2):  # paced ticks first: the gates as in steady state
             time.sleep(interval)
@@ -188,7 +192,7 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
         pread = os.pread
         parts: dict[str, list[float]] = {k: [] for k in (
             "tick_us", "prom_us", "read_us", "read_floor_us", "pread_floor_us", "floor_us",
-            "influx_us", "influx_gzip_us")}  # fmt: skip
+            "influx_us", "influx_gzip_us")}
         k = 0
         for _ in range(rounds):
             tick_cpu = prom_cpu = 0.0
@@ -267,13 +271,13 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
                 out[key.removesuffix("_us") + "_range"] = [round(min(xs), 2), round(max(xs), 2)]
         out["prom_bytes_per_container"] = len(body) // n
         influx = out.get("influx_us", 0.0)
-        out["us_per_sample"] = round(out["tick_us"] + out["prom_us"] + influx, 2)  # type: ignore[operator]
+        out["us_per_sample"] = round(out["tick_us"] + out["prom_us"] + influx, 2)
         prom_15s = out.get("prom_15s_us", out["prom_us"])
         out["us_per_sample_scrape_15s"] = round(
-            out["tick_us"] + prom_15s / 15 + influx, 2)  # type: ignore[operator]  # fmt: skip
+            out["tick_us"] + prom_15s / 15 + influx, 2)
         out["us_per_sample_scrape_15s_gzip"] = round(
-            out["tick_us"] + prom_15s / 15 + out["influx_gzip_us"], 2)  # type: ignore[operator]  # fmt: skip
-        out["cpu_pct_of_core_at_1s"] = round(out["us_per_sample"] * n / 1e4, 2)  # type: ignore[operator]
+            out["tick_us"] + prom_15s / 15 + out["influx_gzip_us"], 2)
+        out["cpu_pct_of_core_at_1s"] = round(out["us_per_sample"] * n / 1e4, 2)
         out["rss_mb"] = round(rss_collecting, 1)  # ticks and scrapes, before the floors
         out["rss_end_mb"] = round(_rss_mb(), 1)  # with the bench's own lists, after its loops
         out["fds_held"] = pipeline.open_files
@@ -287,14 +291,14 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
             out.update(measure(n))
             if "netdata_us_per_sample" in out:
                 out["netdata_over_us_scrape_15s"] = round(
-                    out["netdata_us_per_sample"] / out["us_per_sample_scrape_15s"], 2)  # type: ignore[operator]  # fmt: skip
+                    out["netdata_us_per_sample"] / out["us_per_sample_scrape_15s"], 2)
         if churn:
             base = _fds()
             t0 = time.perf_counter()
             done = 0
             while done < churn:
                 batch = [fleet.add(f"bench-churn-{done + k}", with_process=False)
-                         for k in range(min(churn_batch, churn - done))]  # fmt: skip
+                         for k in range(min(churn_batch, churn - done))]
                 pipeline.tick()
                 for cid in batch:
                     fleet.drop(cid)
@@ -330,16 +334,18 @@ def main() -> None:
                     help="seconds between the measured ticks, as the collector paces them "
                          "(1; 0 = back to back, which skews the files read: see the docstring)")
     ap.add_argument("--scrape15-rounds", type=int, default=3,
-                    help="renders measured 15 ticks apart (a 15 s scrape); 0 = estimate from the 1 s ones")
+                    help="renders measured 15 ticks apart (a 15 s scrape); 0 = estimate from the 1 "
+                         "s ones")
     ap.add_argument("--netdata", action="store_true",
-                    help="also run netdata's cgroups plugin on the same groups (bench/netdata_baseline.py)")
+                    help="also run netdata's cgroups plugin on the same groups "
+                         "(bench/netdata_baseline.py)")
     ap.add_argument("--active", action="store_true",
                     help="each container's process wakes every 0.5 s instead of sleeping")
     args = ap.parse_args()
     print(json.dumps(run(args.containers, args.ticks, args.churn, args.churn_batch,
                          not args.unlimited, args.netns == "own", args.spec_every,
                          args.rounds, args.rescan_every, args.active, args.interval,
-                         args.netdata, args.scrape15_rounds)))  # fmt: skip
+                         args.netdata, args.scrape15_rounds)))
 
 
 if __name__ == "__main__":

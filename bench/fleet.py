@@ -34,10 +34,10 @@ class Fleet:
     """The bench containers: cgroups, sleeping processes, state files; ``remove`` all."""
 
     def __init__(self, root: Path, factory: BenchGroups, limited: bool = True,
-                 own_netns: bool = True, active: bool = False) -> None:  # fmt: skip
+                 own_netns: bool = True, active: bool = False) -> None:
         self.root = root
         self.resources = (Resources(memory=256 << 20, nano_cpus=1_000_000_000, pids_limit=1000)
-                          if limited else Resources())  # fmt: skip
+                          if limited else Resources())
         # idle: a sleeping process; active: a shell that wakes every 0.5 s (a fork and an
         # exec: cpu usage, pids and memory move between samples, as in a working service)
         work = ["sh", "-c", "while :; do sleep 0.5; done"] if active else ["sleep", "3600"]
@@ -65,7 +65,7 @@ class Fleet:
             "Config": {"Image": "bench", "Labels": {"bench": "1"}},
             "State": {"Running": True, "Pid": pid, "StartedAt": "2026-01-01T00:00:00Z"},
             "Box": {"CgroupPaths": paths, "CgroupVersion": self.driver.version},
-        }  # fmt: skip
+        }
         tmp = cdir / "config.v2.json.tmp"
         tmp.write_text(json.dumps(state))
         tmp.rename(cdir / "config.v2.json")

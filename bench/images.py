@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runtime.images.extract import extract_layer  # noqa: E402
-from runtime.images.store import ImageStore  # noqa: E402
-from tests.support.busybox import build_busybox_tar  # noqa: E402
-from tests.support.images import build_layered_archive  # noqa: E402
+from runtime.images.extract import extract_layer
+from runtime.images.store import ImageStore
+from tests.support.busybox import build_busybox_tar
+from tests.support.images import build_layered_archive
 
 RUNS = 5
 
@@ -51,12 +51,16 @@ def synthetic_layer(path: Path, files: int = 4000, seed: int = 7) -> int:
                 tf.addfile(ti, io.BytesIO(rng.randbytes(size // 2) + bytes(size - size // 2)))
                 if f % 10 == 0:
                     ln = tarfile.TarInfo(f"usr/lib/pkg{d:03d}/link{f:02d}")
-                    ln.type, ln.linkname, ln.mtime = tarfile.SYMTYPE, f"file{f:02d}.so", 1_700_000_000
+                    ln.type, ln.linkname, ln.mtime = (
+                        tarfile.SYMTYPE,
+                        f"file{f:02d}.so",
+                        1_700_000_000,
+                    )
                     tf.addfile(ln)
     return path.stat().st_size
 
 
-def _time(fn) -> float:  # noqa: ANN001
+def _time(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0

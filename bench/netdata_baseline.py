@@ -78,7 +78,7 @@ def _ticks(pid: int, tid: str) -> int:
 
 
 def measure(n: int, pattern: str = "/box/bench-*", warmup: float = 25.0,
-            window: float = 20.0, port: int = 19998) -> dict[str, object]:  # fmt: skip
+            window: float = 20.0, port: int = 19998) -> dict[str, object]:
     """netdata's cgroups-plugin CPU per cgroup-sample on the ``n`` groups ``pattern``
     matches; {"skipped": reason} when netdata is not installed."""
     if not os.access(NETDATA, os.X_OK):
@@ -89,11 +89,11 @@ def measure(n: int, pattern: str = "/box/bench-*", warmup: float = 25.0,
     with open(f"{d}/netdata.conf", "w") as f:
         f.write(CONFIG.format(d=d, port=port, pattern=pattern))
     proc = subprocess.Popen([NETDATA, "-D", "-c", f"{d}/netdata.conf"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(warmup)  # discovery runs every 10 s; charts are made on first sight
         tids = [t for t in os.listdir(f"/proc/{proc.pid}/task")
-                if "cgroups" in open(f"/proc/{proc.pid}/task/{t}/comm").read()]  # fmt: skip
+                if "cgroups" in open(f"/proc/{proc.pid}/task/{t}/comm").read()]
         before = {t: _ticks(proc.pid, t) for t in tids}
         t0 = time.monotonic()
         time.sleep(window)
@@ -103,7 +103,7 @@ def measure(n: int, pattern: str = "/box/bench-*", warmup: float = 25.0,
             rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
         hz = os.sysconf("SC_CLK_TCK")
         per_thread = sorted(((after[t] - before[t]) / hz / elapsed / n * 1e6 for t in tids),
-                            reverse=True)  # fmt: skip
+                            reverse=True)
         return {
             "netdata_us_per_sample": round(sum(per_thread), 1),
             "netdata_collect_us_per_sample": round(per_thread[0], 1) if per_thread else 0.0,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.busybox import build_busybox_tar  # noqa: E402
+from tests.support.busybox import build_busybox_tar
 
 BOX = str(Path(sys.executable).parent / "box")
 SINK = ("import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
@@ -112,7 +112,9 @@ def throughput(env: dict[str, str], total: int, repeat: int, server: str) -> dic
         cmd = ["-v", "/:/host:ro", "busybox", "chroot", "/host", "python3", "-c", SINK]
     else:
         cmd = ["busybox", "sh", "-c", "while true; do nc -l -p 9000 > /dev/null; done"]
-    cid = _box(env, "run", "-d", "--network", "bridge", "-p", f"127.0.0.1:{port}:9000", *cmd).strip()
+    cid = _box(
+        env, "run", "-d", "--network", "bridge", "-p", f"127.0.0.1:{port}:9000", *cmd
+    ).strip()
     try:
         ip = _box(env, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", cid).strip()
         _send((ip, 9000), 1 << 20)  # warm up, and wait for the server

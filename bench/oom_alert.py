@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector.alerts import OomWatcher, Sender  # noqa: E402
-from collector.discover import Discovery  # noqa: E402
-from collector.pipeline import Pipeline  # noqa: E402
-from collector.sinks.prometheus import PrometheusSink  # noqa: E402
-from tests.support.busybox import build_busybox_tar  # noqa: E402
-from tests.support.servers import scripted_http  # noqa: E402
+from collector.alerts import OomWatcher, Sender
+from collector.discover import Discovery
+from collector.pipeline import Pipeline
+from collector.sinks.prometheus import PrometheusSink
+from tests.support.busybox import build_busybox_tar
+from tests.support.servers import scripted_http
 
 BOX = str(Path(sys.executable).parent / "box")
 CGROUP_MEMORY = "/sys/fs/cgroup/memory"
@@ -40,7 +40,7 @@ HOG = "sleep {pause}; (x=a; while true; do x=$x$x; done); echo child-killed; sle
 
 def box(env: dict[str, str], *args: str) -> str:
     proc = subprocess.run([BOX, *args], env=env, capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)  # fmt: skip
+                          stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise SystemExit(f"box {' '.join(args)}: {proc.stderr.strip()}")
     return proc.stdout.strip()
@@ -103,7 +103,7 @@ def instant(env: dict[str, str], root: Path, runs: int) -> list[float]:
                 name = f"oombench{os.getpid()}x{i}"
                 cid = box(env, "run", "-d", "--name", name, "-m", "16m", "--memory-swap", "16m",
                           "--network", "none",  # kill -> alert only: no bridge to clean up
-                          "busybox", "sh", "-c", HOG.format(pause=1))  # fmt: skip
+                          "busybox", "sh", "-c", HOG.format(pause=1))
                 killed = wait_kill(cid)
                 got = wait_request(hook, f'"name":"{name}"'.encode(), killed - 1.0, 30)
                 out.append((got - killed) * 1000)
@@ -141,7 +141,7 @@ def scraped(env: dict[str, str], root: Path, runs: int, interval: str) -> list[f
                     name = f"oomscrape{os.getpid()}x{i}"
                     cid = box(env, "run", "-d", "--name", name, "-m", "16m", "--memory-swap",
                               "16m", "--network", "none", "busybox", "sh", "-c",
-                              HOG.format(pause=3))  # fmt: skip
+                              HOG.format(pause=3))
                     killed = wait_kill(cid)
                     got = wait_request(hook, f'"name":"{name}"'.encode(), killed - 1.0, 180)
                     out.append((got - killed) * 1000)
@@ -172,11 +172,11 @@ def main() -> None:
             result["scrape_and_evaluate"] = {**summary(slow),
                                              "scrape_interval": args.scrape_interval,
                                              "evaluation_interval": args.scrape_interval,
-                                             "alertmanager_group_wait": "0s"}  # fmt: skip
+                                             "alertmanager_group_wait": "0s"}
         print(json.dumps(result, indent=2))
     finally:
         ids = subprocess.run([BOX, "ps", "-aq", "--no-trunc"], env=env, capture_output=True,
-                             text=True).stdout.split()  # fmt: skip
+                             text=True).stdout.split()
         if ids:
             subprocess.run([BOX, "rm", "-f", *ids], env=env, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.busybox import build_busybox_rootfs, build_busybox_tar  # noqa: E402
+from tests.support.busybox import build_busybox_rootfs, build_busybox_tar
 
 BOX = str(Path(sys.executable).parent / "box")
 

@@ -37,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runtime.logging.jsonfile import JsonFileWriter, encode_line  # noqa: E402
+from formats.jsonfile.writer import JsonFileWriter, encode_line  # noqa: E402
 from tests.support.servers import free_port, influxd  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -192,7 +192,7 @@ def latency(work: Path, rate: int = 1000, seconds: float = 10.0) -> dict[str, fl
         n = int(rate * seconds)
         start = time.monotonic()
         buf = b""
-        fd = proc.stdout.fileno()  # type: ignore[union-attr]
+        fd = proc.stdout.fileno()
         os.set_blocking(fd, False)
         i = 0
         while len(lat) < n:

@@ -26,7 +26,7 @@ def usage() -> str:
     lines = [f"  {name:<{width}}  {text}" for name, (_, text) in sorted(SUBCOMMANDS.items())]
     return ("usage: boxwatch COMMAND [OPTIONS]\n\nContainer metrics and logs for box and "
             "Docker hosts.\n\nCommands:\n" + "\n".join(lines)
-            + "\n\nRun 'boxwatch COMMAND --help' for a command's options.\n")  # fmt: skip
+            + "\n\nRun 'boxwatch COMMAND --help' for a command's options.\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

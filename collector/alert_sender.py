@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from collector.model import ContainerRef
+from cgroupstats.model import ContainerRef
 
 ALERTMANAGER_SUFFIX = "/api/v2/alerts"
 
@@ -57,7 +57,7 @@ def payload(alert: OomAlert, alertmanager: bool) -> bytes:
     summary = f"Container {name} was OOM-killed"
     description = (f"Container {name} ({ref.image}) on {alert.host} was killed by the kernel's "
                    f"OOM killer: peak memory {peak_mib:.1f} MiB of its {limit_mib:.1f} MiB limit "
-                   f"(OOM kills so far: {alert.oom_kills}).")  # fmt: skip
+                   f"(OOM kills so far: {alert.oom_kills}).")
     if alertmanager:
         logs = "\n".join(f"{e['time']} {e['stream']}: {e['log']}" for e in alert.logs)
         doc: object = [{
@@ -68,7 +68,7 @@ def payload(alert: OomAlert, alertmanager: bool) -> bytes:
                             "memory_limit_bytes": str(alert.memory_limit),
                             "memory_peak_bytes": str(alert.memory_peak)},
             "startsAt": _rfc3339(alert.time_ns),
-        }]  # fmt: skip
+        }]
     else:
         doc = {
             "alert": "oom_kill", "summary": summary, "description": description,
@@ -76,7 +76,7 @@ def payload(alert: OomAlert, alertmanager: bool) -> bytes:
             "container": {"name": name, "id": ref.id, "image": ref.image, "cgroup": ref.cgroup},
             "memory_limit_bytes": alert.memory_limit, "memory_peak_bytes": alert.memory_peak,
             "oom_kills": alert.oom_kills, "logs": alert.logs,
-        }  # fmt: skip
+        }
     return orjson.dumps(doc)
 
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from cgroupstats.model import ContainerRef
 from collector.alert_sender import AlertError, OomAlert, Sender, payload
-from collector.model import ContainerRef
 
 # The delivery side lives in collector.alert_sender; callers know these names from here.
 __all__ = ["AlertError", "OomAlert", "OomWatcher", "Sender", "add_arguments", "from_args",
@@ -76,7 +76,7 @@ def tail_log(path: str, n: int = LOG_LINES) -> list[dict[str, str]]:
         try:
             doc = orjson.loads(raw)
             out.append({"time": str(doc.get("time", "")), "stream": str(doc.get("stream", "")),
-                        "log": str(doc.get("log", "")).rstrip("\n")})  # fmt: skip
+                        "log": str(doc.get("log", "")).rstrip("\n")})
         except (orjson.JSONDecodeError, AttributeError):
             out.append({"time": "", "stream": "", "log": raw.decode(errors="replace")})
     return out[-n:]
@@ -238,7 +238,7 @@ class OomWatcher:
                 os.close(efd)
             raise
         watch = _Watch(ref, counter, efd, -1, kills, f"{mem}/memory.limit_in_bytes",
-                       f"{mem}/memory.max_usage_in_bytes")  # fmt: skip
+                       f"{mem}/memory.max_usage_in_bytes")
         self._by_fd[efd] = watch
         self._epoll.register(efd, select.EPOLLIN)
         return watch
@@ -296,7 +296,7 @@ class OomWatcher:
                         continue
                     if self._inotify is not None and fd == self._inotify.fd:
                         woken.extend(w for wd in self._inotify.read()
-                                     if (w := self._by_wd.get(wd)) is not None)  # fmt: skip
+                                     if (w := self._by_wd.get(wd)) is not None)
                         continue
                     watch = self._by_fd.get(fd)
                     if watch is not None:
@@ -335,7 +335,7 @@ class OomWatcher:
         watch.kills = kills
         ref = watch.ref
         alert = OomAlert(now, ref, self.host, kills, _read_int(watch.limit_file),
-                         _read_int(watch.peak_file), tail_log(log_path(ref)))  # fmt: skip
+                         _read_int(watch.peak_file), tail_log(log_path(ref)))
         self.alerts += 1
         self._send(alert)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from collector.model import Sample
+from cgroupstats.model import Sample
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -94,7 +94,7 @@ def make_app(pipeline: Pipeline, prometheus: PrometheusSink) -> web.Application:
             "sinks": {s.name: s.health() for s in pipeline.sinks},
         }
         return web.Response(body=dumps(body), status=200 if ok else 503,
-                            content_type="application/json")  # fmt: skip
+                            content_type="application/json")
 
     async def containers(request: web.Request) -> web.Response:
         latest = pipeline.latest
@@ -126,7 +126,9 @@ class Server:
     """The app on HOST:PORT in a background thread with its own event loop (so the
     pipeline's thread and the caller stay synchronous)."""
 
-    def __init__(self, pipeline: Pipeline, prometheus: PrometheusSink, host: str, port: int) -> None:
+    def __init__(
+        self, pipeline: Pipeline, prometheus: PrometheusSink, host: str, port: int
+    ) -> None:
         self.pipeline, self.prometheus = pipeline, prometheus
         self.host, self.port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -141,7 +143,7 @@ class Server:
         await site.start()
         if self.port == 0:  # the port the kernel picked
             server = site._server
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.port = server.sockets[0].getsockname()[1]
 
     async def stop_async(self) -> None:
         if self._runner is not None:

@@ -4,9 +4,9 @@ the HTTP server together.
 Each sink module listed in ``SINK_OPTIONS`` may offer two hooks: ``add_arguments(parser)``
 (its own flags) and ``from_args(args) -> list[Sink]`` (the sinks its flags alone ask for,
 e.g. ``--influx-url``). ``--sink KIND[=URL]`` builds one sink by the registry
-(``collector.pipeline.SINKS``): the class's ``from_args(url, args)``, or, when the class
-leaves that to its module, the module's ``build(kind, url, args)``. The Prometheus sink
-is always on: it is what ``/metrics`` serves.
+(``collector.pipeline.SINKS``): ``sink_class(kind).from_args(url, args)``, as the
+shipper does; the hooks build theirs the same way. The Prometheus sink is always on: it
+is what ``/metrics`` serves.
 """
 
 from __future__ import annotations
@@ -19,45 +19,24 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from collector.sinks.base import Sink, SinkError
+from collector.sinks.base import Sink
+from formats.delivery import SinkError
+from formats.units import parse_duration
 
 DEFAULT_ROOTS = ("/var/lib/box", "/var/lib/docker")
 # sink modules with add_arguments(parser) / from_args(args) hooks; missing ones are skipped
 SINK_OPTIONS: dict[str, str] = {
     "influxdb": "collector.sinks.influx",
 }
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-class DurationError(ValueError):
-    def __init__(self, value: str) -> None:
-        super().__init__(f"not a duration (e.g. 500ms, 1s, 5m): {value!r}")
-        self.value = value
-
-
-def parse_duration(value: str) -> float:
-    """"500ms", "1s", "5m", "1h" or plain seconds ("2.5") -> seconds."""
-    text = value.strip()
-    for unit in ("ms", "s", "m", "h"):
-        if text.endswith(unit) and (unit != "s" or not text.endswith("ms")):
-            number = text[: -len(unit)]
-            break
-    else:
-        number, unit = text, "s"
-    try:
-        seconds = float(number) * _UNITS[unit]
-    except ValueError:
-        raise DurationError(value) from None
-    if seconds < 0:
-        raise DurationError(value)
-    return seconds
 
 
 def _duration(value: str) -> float:
+    """A flag's duration (``500ms``, ``1s``, ``5m``, ``1h`` or seconds, ``formats.units``)."""
     try:
         return parse_duration(value)
-    except DurationError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a duration (e.g. 500ms, 1s, 5m): {value!r}") from None
 
 
 def _sink_hooks(name: str) -> list[Callable[..., Any]]:
@@ -95,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--history", type=_duration, default=300.0,
                         help="how much history /api/v1/containers/NAME keeps (5m)")
     parser.add_argument("--spec-every", type=int, default=60,
-                        help="re-read limit files every N samples (60; always when the state file changes)")
+                        help="re-read limit files every N samples "
+                             "(60; always when the state file changes)")
     parser.add_argument("--rescan", type=_duration, default=10.0,
                         help="full discovery scan at least this often while inotify reports "
                              "new containers at once (10s; 0 = every interval)")
@@ -105,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print one sample of every container as JSON and exit")
     parser.add_argument("--sink", action="append", default=[], metavar="KIND[=URL]",
                         help="also write to this sink (influxdb-v1, influxdb-v2); repeatable")
-    _add_sink_options(parser)  # fmt: skip
+    _add_sink_options(parser)
     from collector import alerts
 
     alerts.add_arguments(parser)
@@ -120,22 +100,14 @@ def whitelist(args: argparse.Namespace) -> tuple[str, ...]:
 
 def build_sinks(args: argparse.Namespace) -> list[Sink]:
     """The sinks asked for with --sink KIND[=URL], then those the sink modules' own
-    flags ask for; SinkError when one cannot be built."""
-    from collector.pipeline import SINKS, sink_class
+    flags ask for; SinkError when one cannot be built. One way for both:
+    ``sink_class(kind).from_args(url, args)``."""
+    from collector.pipeline import sink_class
 
     sinks: list[Sink] = []
     for spec in args.sink:
         kind, _, url = (part.strip() for part in spec.partition("="))
-        cls = sink_class(kind)
-        if getattr(cls.from_args, "__func__", None) is not Sink.from_args.__func__:
-            sinks.append(cls.from_args(url, args))
-            continue
-        entry = SINKS[kind]  # the registry's module ("pkg.mod:Class") may hold build()
-        module = entry.partition(":")[0] if isinstance(entry, str) else cls.__module__
-        build = getattr(importlib.import_module(module), "build", None)
-        if build is None:
-            raise SinkError(kind, "the sink class has no from_args and its module no build")
-        sinks.append(build(kind, url, args))
+        sinks.append(sink_class(kind).from_args(url, args))
     for hook in _sink_hooks("from_args"):
         sinks.extend(hook(args))
     return sinks
@@ -164,7 +136,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
     pipeline = Pipeline(discovery, [prometheus, *extra], cgroup_root=args.cgroup_root,
                         proc_root=args.proc_root, interval=args.interval, jitter=args.jitter,
                         history=args.history, spec_every=args.spec_every, rescan=args.rescan,
-                        on_error=lambda msg: print(msg, file=sys.stderr))  # fmt: skip
+                        on_error=lambda msg: print(msg, file=sys.stderr))
     prometheus.self_metrics = pipeline.self_metrics
     server = None
     if args.listen:
@@ -216,9 +188,9 @@ def _once(discovery: object, args: argparse.Namespace) -> int:
     from collector.api import dumps, sample_to_dict
     from collector.pipeline import Pipeline
 
-    pipeline = Pipeline(discovery, [], cgroup_root=args.cgroup_root,  # type: ignore[arg-type]
+    pipeline = Pipeline(discovery, [], cgroup_root=args.cgroup_root,
                         proc_root=args.proc_root, history=0, spec_every=1,
-                        on_error=lambda msg: print(msg, file=sys.stderr))  # fmt: skip
+                        on_error=lambda msg: print(msg, file=sys.stderr))
     try:
         samples = pipeline.tick()
         doc = {

@@ -4,8 +4,9 @@ State roots (the box root, Docker's root) hold ``containers/<id>/config.v2.json`
 is parsed again only when its (mtime, size, inode) changed, so ``scan`` costs about one
 stat per container. The cgroup tree is walked only below the parents container runtimes
 use; each group is offered to a list of factories in cAdvisor's style ("can you handle
-this cgroup?"), the raw one last. Labels pass only through the whitelist; Env is never
-read into a ref.
+this cgroup?"), the raw one last. A state file becomes a ref through the bottom layer's
+``cgroupstats.refs`` (shared with ``box stats``); labels pass only through the whitelist
+(exact names or globs, ``formats.labels``, as in the shipper).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-import orjson
-
-from collector.cgroups.layout import Layout, detect
-from collector.model import ContainerRef, Source
+from cgroupstats.layout import Layout, detect
+from cgroupstats.model import ContainerRef, Source
+from cgroupstats.refs import read_ref
+from formats.labels import LabelWhitelist
+from formats.statefile import CONFIG, CONTAINERS
 
 HEX = "0123456789abcdef"
 # Where runtimes put container groups, relative to a hierarchy's root.
@@ -113,16 +114,6 @@ FACTORIES: tuple[Factory, ...] = (
 )
 
 
-def parse_time(value: object) -> float:
-    """RFC 3339 (nanoseconds allowed) to epoch seconds; Docker's zero time is 0."""
-    if not isinstance(value, str) or value.startswith("0001-"):
-        return 0.0
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return 0.0
-
-
 class Discovery:
     """Every interval, ``scan()`` returns {id: ContainerRef} of the running containers."""
 
@@ -135,7 +126,7 @@ class Discovery:
     ) -> None:
         self.roots = [Path(r) for r in roots]
         self.layout: Layout = detect(str(cgroup_root))
-        self.whitelist = frozenset(label_whitelist)
+        self.whitelist = LabelWhitelist(label_whitelist)  # exact names and globs
         self.factories = tuple(factories)
         # config path -> ((mtime_ns, size, inode), ref or None when not running)
         self._states: dict[str, tuple[tuple[int, int, int], ContainerRef | None]] = {}
@@ -151,12 +142,12 @@ class Discovery:
         found: dict[str, ContainerRef] = {}
         for root in self.roots:
             try:
-                entries = os.scandir(root / "containers")
+                entries = os.scandir(root / CONTAINERS)
             except (FileNotFoundError, NotADirectoryError):
                 continue
             with entries:
                 for entry in entries:
-                    config = entry.path + "/config.v2.json"
+                    config = f"{entry.path}/{CONFIG}"
                     try:
                         st = os.stat(config)
                     except (FileNotFoundError, NotADirectoryError):
@@ -174,71 +165,7 @@ class Discovery:
 
     def _parse_state(self, config: str, mtime_ns: int) -> ContainerRef | None:
         """A running container's ref from its config.v2.json; None if stopped or torn."""
-        try:
-            with open(config, "rb") as f:
-                doc = orjson.loads(f.read())
-        except (OSError, orjson.JSONDecodeError):
-            return None  # mid-rewrite by a non-atomic writer: the next scan retries
-        if not isinstance(doc, dict):
-            return None
-        state = doc.get("State") or {}
-        cid = doc.get("ID") or ""
-        if not state.get("Running") or not isinstance(cid, str) or not cid:
-            return None
-        conf = doc.get("Config") or {}
-        labels = conf.get("Labels") or {}
-        box = doc.get("Box")
-        if isinstance(box, dict) and box.get("CgroupPaths"):
-            source: Source = "box"
-            version = int(box.get("CgroupVersion") or self.layout.version)
-            paths = {str(k): str(v) for k, v in box["CgroupPaths"].items()}
-            if version == 2 and "unified" not in paths:
-                paths = {"unified": next(iter(paths.values()))}
-            cgroup = self.layout.relative(paths.get("memory") or next(iter(paths.values())))
-            if version == 1 and "unified" not in paths and self.layout.unified:
-                side = os.path.join(self.layout.unified, cgroup.strip("/"))
-                if os.path.isdir(side):
-                    paths["unified"] = side
-        else:
-            source = "box" if isinstance(box, dict) else "docker"
-            version = self.layout.version
-            cgroup = self._docker_cgroup(cid, os.path.dirname(config))
-            paths = self.layout.paths_for(cgroup) if cgroup else {}
-        return ContainerRef(
-            id=cid,
-            name=str(doc.get("Name") or "").lstrip("/"),
-            image=str(conf.get("Image") or doc.get("Image") or ""),
-            cgroup=cgroup,
-            cgroup_version=version,
-            cgroup_paths=paths,
-            labels={k: str(v) for k, v in labels.items() if k in self.whitelist},
-            pid=int(state.get("Pid") or 0),
-            state_file=config,
-            state_mtime_ns=mtime_ns,
-            started_at=parse_time(state.get("StartedAt")),
-            restart_count=int(doc.get("RestartCount") or 0),
-            source=source,
-        )
-
-    def _docker_cgroup(self, cid: str, container_dir: str) -> str:
-        """Where Docker put the group: hostconfig's CgroupParent, else its defaults for
-        the cgroupfs and systemd drivers. "" when none exists (not started yet)."""
-        candidates = [f"/docker/{cid}", f"/system.slice/docker-{cid}.scope"]
-        try:
-            with open(container_dir + "/hostconfig.json", "rb") as f:
-                parent = (orjson.loads(f.read()) or {}).get("CgroupParent") or ""
-        except (OSError, orjson.JSONDecodeError, AttributeError):
-            parent = ""
-        if isinstance(parent, str) and parent:
-            if parent.endswith(".slice"):  # systemd driver: a slice name, not a path
-                candidates.insert(0, f"/{parent}/docker-{cid}.scope")
-            else:
-                candidates.insert(0, f"/{parent.strip('/')}/{cid}")
-        base = self.layout.walk_root
-        for cgroup in candidates:
-            if base and os.path.isdir(base + cgroup):
-                return cgroup
-        return ""
+        return read_ref(config, self.layout, self.whitelist, mtime_ns)
 
     # -- raw cgroup tree ---------------------------------------------------------------
 

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 import orjson
 
-from collector.model import ContainerRef, Sample
-from collector.sinks.base import Event
+from cgroupstats.model import ContainerRef, Sample
+from collector.records import Event
 
 
 class EventTracker:

@@ -11,8 +11,9 @@ Widening: a delta that does not fit int32 (a counter reset after a restart, a ma
 container burning more than 2^31 cpu ns in one interval, a huge memory jump) converts
 that container's ring to ``array("q")`` in place, same layout, and recording goes on;
 a delta beyond int64 (only with values near or past 2^63, which int64 rows could not hold
-at all) turns it into a plain list of ints. Widening is per container and permanent for the life of its ring
-(until the container leaves ``alive``). No value is ever lost or rounded, except:
+at all) turns it into a plain list of ints. Widening is per container and permanent for
+the life of its ring (until the container leaves ``alive``). No value is ever lost or
+rounded, except:
 
 An idle container's readers hand out the same objects again (samples are never changed
 once made); a row made of the same objects as the last one only moves the timestamp.
@@ -31,12 +32,12 @@ from collections.abc import Iterable
 from itertools import accumulate
 from operator import sub
 
-from collector.model import Sample
+from cgroupstats.model import Sample
 
 HISTORY_FIELDS = (
     "timestamp_ns", "cpu_usage_ns", "cpu_throttled_ns", "memory_usage", "memory_working_set",
     "rx_bytes", "tx_bytes", "blkio_read_bytes", "blkio_write_bytes", "pids",
-)  # fmt: skip
+)
 _NF = len(HISTORY_FIELDS)
 _ROW_BYTES = 8 * _NF  # what the newest absolute row counts for in nbytes(): 10 x int64
 
@@ -111,7 +112,7 @@ class History:
                     cpu, mem = s.cpu, s.memory
                     us, cu, ct, mu, mw, pc = (s.timestamp_ns // 1000, cpu.usage_ns,
                                               cpu.throttled_ns, mem.usage, mem.working_set,
-                                              s.pids.current)  # fmt: skip
+                                              s.pids.current)
                     new = (us, cu, ct, mu, mw, rx, tx, rd, wr, pc)
                     if ring is None:
                         ring = rings[s.ref.id] = _Ring(slots, new)
@@ -120,7 +121,7 @@ class History:
                     ring.parts = parts
                     p0, p1, p2, p3, p4, p5, p6, p7, p8, p9 = ring.last
                     delta = (us - p0, cu - p1, ct - p2, mu - p3, mw - p4,
-                             rx - p5, tx - p6, rd - p7, wr - p8, pc - p9)  # fmt: skip
+                             rx - p5, tx - p6, rd - p7, wr - p8, pc - p9)
                 if slots:
                     i, code = ring.next * _NF, ring.code
                     if code:
@@ -148,7 +149,7 @@ class History:
             seq = d[start * _NF : j * _NF] if start >= 0 else d[start * _NF :] + d[: j * _NF]
         # one column per field, rebuilt newest to oldest by subtracting deltas, then flipped
         cols = [list(accumulate(reversed(seq[f::_NF]), sub, initial=last[f]))[::-1]
-                for f in range(_NF)]  # fmt: skip
+                for f in range(_NF)]
         cols[0] = [us * 1000 for us in cols[0]]
         fields = HISTORY_FIELDS
         return [dict(zip(fields, r, strict=True)) for r in zip(*cols, strict=True)]

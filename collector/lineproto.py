@@ -30,22 +30,16 @@ Counters are integers (``i`` suffix) in the model's units, so CPU time is nanose
 exact: divide by 1e9 for cAdvisor's ``container_cpu_usage_seconds_total``. Unlimited
 limits are 0. Timestamps are nanoseconds (write with ``precision=ns``).
 
-Escaping follows the line-protocol spec: measurement ``,`` and space; tag keys, tag
-values and field keys ``,`` ``=`` space and ``\\``; string fields ``"`` and ``\\``.
-No value may hold a line break (not every parser honours quotes when splitting lines),
-so a line break is written as the two characters ``\\n`` / ``\\r``, and in tags also
-``\\t`` ``\\f`` (as Telegraf does); readers get those two characters back. InfluxDB 1.x does not unescape ``\\\\``
-in tags, so a backslash in a tag value reads back doubled there (2.x and
-VictoriaMetrics read it back exactly).
+Escaping and ``line`` are the bottom layer's (``formats.lineproto``), shared with the
+shipper.
 """
 
 from __future__ import annotations
 
-import math
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from collector.model import (
+from cgroupstats.model import (
     ContainerRef,
     CpuStats,
     IoStats,
@@ -55,66 +49,13 @@ from collector.model import (
     Sample,
     Spec,
 )
-
-INT64_MAX = 2**63 - 1
-MAX_CACHED_REFS = 8192  # tag strings kept; cleared wholesale past this (container churn)
-
-_MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ ", "\\": "\\\\", "\n": "\\n", "\r": "\\r"})
-_TAG = str.maketrans(
-    {
-        ",": "\\,",
-        "=": "\\=",
-        " ": "\\ ",
-        "\\": "\\\\",
-        "\n": "\\n",
-        "\r": "\\r",
-        "\t": "\\t",
-        "\f": "\\f",
-    }
+from formats.lineproto import (
+    escape_string,
+    line,
+    tag_set,
 )
-_STRING = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r"})
 
-
-def escape_measurement(name: str) -> str:
-    return name.translate(_MEASUREMENT)
-
-
-def escape_tag(text: str) -> str:
-    """A tag key, tag value or field key."""
-    return text.translate(_TAG)
-
-
-def escape_string(text: str) -> str:
-    """A string field value, without its surrounding quotes."""
-    return text.translate(_STRING)
-
-
-def format_value(value: object) -> str | None:
-    """One field value; None for values line protocol cannot carry (NaN, inf)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return f"{max(-INT64_MAX - 1, min(value, INT64_MAX))}i"
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else None
-    return f'"{escape_string(str(value))}"'
-
-
-def tag_set(tags: Iterable[tuple[str, str]]) -> str:
-    """``,k=v,k2=v2`` sorted by key (InfluxDB's preferred order), empty values left out."""
-    return "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags) if v)
-
-
-def line(measurement: str, tags: str, fields: Mapping[str, object], time_ns: int) -> str | None:
-    """One point; ``tags`` is a ``tag_set`` string. None when no field is representable."""
-    parts = []
-    for key, value in fields.items():
-        text = format_value(value)
-        if text is not None:
-            parts.append(f"{escape_tag(key)}={text}")
-    if not parts:
-        return None
-    return f"{escape_measurement(measurement)}{tags} {','.join(parts)} {time_ns}"
+MAX_CACHED_REFS = 8192  # tag strings kept; cleared wholesale past this (container churn)
 
 
 def ref_tags(ref: ContainerRef, host: str) -> list[tuple[str, str]]:
@@ -171,7 +112,7 @@ class _Tags:
 def _cpu_line(tags: str, cpu: CpuStats) -> str:
     return (f"container_cpu{tags} usage_total={cpu.usage_ns}i,usage_user={cpu.user_ns}i,"
             f"usage_system={cpu.system_ns}i,periods={cpu.nr_periods}i,"
-            f"throttled_periods={cpu.nr_throttled}i,throttled_time={cpu.throttled_ns}i")  # fmt: skip
+            f"throttled_periods={cpu.nr_throttled}i,throttled_time={cpu.throttled_ns}i")
 
 
 def _mem_line(tags: str, mem: MemoryStats, spec: Spec) -> str:
@@ -179,7 +120,7 @@ def _mem_line(tags: str, mem: MemoryStats, spec: Spec) -> str:
             f"rss={mem.rss}i,cache={mem.cache}i,mapped_file={mem.mapped_file}i,"
             f"swap={mem.swap}i,failcnt={mem.failcnt}i,pgfault={mem.pgfault}i,"
             f"pgmajfault={mem.pgmajfault}i,max_usage={mem.max_usage}i,"
-            f"limit={spec.memory_limit}i,oom_kill={mem.events_oom_kill}i")  # fmt: skip
+            f"limit={spec.memory_limit}i,oom_kill={mem.events_oom_kill}i")
 
 
 def _spec_line(tags: str, spec: Spec) -> str:
@@ -188,13 +129,13 @@ def _spec_line(tags: str, spec: Spec) -> str:
             f"cpu_quota={spec.cpu_quota_us}i,cpu_period={spec.cpu_period_us}i,"
             f"cpu_shares={spec.cpu_shares}i,pids_max={spec.pids_max}i,"
             f'cpuset_cpus="{escape_string(spec.cpuset_cpus)}",'
-            f'cpuset_mems="{escape_string(spec.cpuset_mems)}"')  # fmt: skip
+            f'cpuset_mems="{escape_string(spec.cpuset_mems)}"')
 
 
 def _blkio_lines(c: _Tags, blkio: Mapping[str, IoStats]) -> list[str]:
     return [f"container_blkio{c.with_tag('device', device)} "
             f"read_bytes={io.read_bytes}i,write_bytes={io.write_bytes}i,"
-            f"reads={io.read_ops}i,writes={io.write_ops}i" for device, io in blkio.items()]  # fmt: skip
+            f"reads={io.read_ops}i,writes={io.write_ops}i" for device, io in blkio.items()]
 
 
 def _net_lines(c: _Tags, network: Mapping[str, NetStats]) -> list[str]:
@@ -203,7 +144,7 @@ def _net_lines(c: _Tags, network: Mapping[str, NetStats]) -> list[str]:
             f"rx_errors={net.rx_errors}i,rx_dropped={net.rx_dropped}i,"
             f"tx_bytes={net.tx_bytes}i,tx_packets={net.tx_packets}i,"
             f"tx_errors={net.tx_errors}i,tx_dropped={net.tx_dropped}i"
-            for iface, net in network.items()]  # fmt: skip
+            for iface, net in network.items()]
 
 
 class Encoder:
@@ -238,7 +179,8 @@ class Encoder:
         out.append(f"{m[2]} {t}")
         m = made.get("pids")
         if m is None or m[0] is not pids:
-            m = made["pids"] = (pids, None, f"container_pids{tags} current={pids.current}i,max={pids.max}i")
+            m = made["pids"] = (pids, None, f"container_pids{tags} "
+                                            f"current={pids.current}i,max={pids.max}i")
         out.append(f"{m[2]} {t}")
         m = made.get("spec")
         if m is None or m[0] is not spec:

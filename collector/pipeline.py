@@ -20,14 +20,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from collector.cgroups import ContainerGone, ParseError, Reader, open_reader
+from cgroupstats import ContainerGone, ParseError, Reader, open_reader
+from cgroupstats.model import ContainerRef, Sample
+from cgroupstats.net import NetNamespaces
+from cgroupstats.oomkills import HostOomKills
 from collector.discover import Discovery
 from collector.events import EventTracker
 from collector.history import History
-from collector.model import ContainerRef, Sample
-from collector.net import NetNamespaces
-from collector.oomkills import HostOomKills
-from collector.sinks.base import Event, Sink, SinkError
+from collector.records import Event
+from collector.sinks.base import Sink
+from formats.delivery import SinkError
 
 # name -> Sink class, or "module:Class" imported only when that sink is asked for.
 SINKS: dict[str, type[Sink] | str] = {
@@ -51,7 +53,7 @@ def sink_class(kind: str) -> type[Sink]:
             entry = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as exc:
             raise SinkError(kind, f"cannot load {module}:{name}: {exc}") from None
-    return entry  # type: ignore[return-value]
+    return entry
 
 
 def ensure_nofile(needed: int) -> int:
@@ -205,7 +207,7 @@ class Pipeline:
     def _open(self, cid: str, ref: ContainerRef) -> None:
         try:
             self._readers[cid] = open_reader(ref, self.cgroup_root, self.proc_root,
-                                             self.spec_every, self.net, self.oom)  # fmt: skip
+                                             self.spec_every, self.net, self.oom)
             self._dead.pop(cid, None)
         except ContainerGone:
             failed = self._dead.get(cid)
@@ -362,13 +364,13 @@ class Pipeline:
         walked = self.discovery.walked
         for d in [d for d in watches if d not in walked]:
             try:
-                observer.unschedule(watches.pop(d))  # type: ignore[attr-defined]
+                observer.unschedule(watches.pop(d))
             except (KeyError, OSError):
                 pass  # its directory went first
         for d in walked:
             if d not in watches:
                 try:
-                    watches[d] = observer.schedule(self._handler, d, recursive=False)  # type: ignore[attr-defined]
+                    watches[d] = observer.schedule(self._handler, d, recursive=False)
                 except OSError:
                     self.rescan = 0.0  # cannot watch (inotify limits): scan every tick
 
@@ -377,8 +379,8 @@ class Pipeline:
         self._root_watches.clear()
         observer, self._observer = self._observer, None
         if observer is not None:
-            observer.stop()  # type: ignore[attr-defined]
-            observer.join(5)  # type: ignore[attr-defined]
+            observer.stop()
+            observer.join(5)
 
     # -- views --------------------------------------------------------------------------
 

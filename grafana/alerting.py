@@ -109,9 +109,11 @@ SPECS: list[RuleSpec] = [
         "cgroup cannot be read (removed or broken behind the runtime's back) or its processes "
         "are gone while nothing updated the state.", datasource=PROMETHEUS, link=PROM_DETAIL),
     RuleSpec(
-        "boxwatch-shipper-lag", "Shipper lagging", "max by (instance, path) (boxwatch_shipper_lag_seconds)",
+        "boxwatch-shipper-lag", "Shipper lagging", "max by (instance, path) "
+                                                   "(boxwatch_shipper_lag_seconds)",
         "gt", 60, 300, "2m", "warning",
-        "Shipper on {{ .Labels.instance }} is " + _v("B", "%.0f") + " s behind on {{ .Labels.path }}",
+        "Shipper on {{ .Labels.instance }} is " + _v("B", "%.0f") + " s behind on {{ .Labels.path "
+                                                                    "}}",
         "The log shipper on {{ .Labels.instance }} has not delivered lines of {{ .Labels.path }} "
         "written " + _v("B", "%.0f") + " s ago (limit 60 s): its sinks are slow or failing.",
         datasource=PROMETHEUS),
@@ -123,14 +125,14 @@ SPECS: list[RuleSpec] = [
         "The collector's {{ .Labels.sink }} sink on {{ .Labels.instance }} failed "
         + _v("B", "%.0f") + " writes in the last 5 minutes (limit 0); it buffers the points and "
         "drops the oldest when full.", datasource=PROMETHEUS),
-]  # fmt: skip
+]
 
 
 def _query(ref_id: str, text: str, uid: str, window: int) -> ab.Query:
     model: Any
     if uid == PROMETHEUS:
         model = (prometheus.Dataquery().expr(text).instant().ref_id(ref_id)
-                 .datasource(ref(PROMETHEUS)))  # fmt: skip
+                 .datasource(ref(PROMETHEUS)))
     else:
         model = Influx(text, uid).ref_id(ref_id).alias("$tag_container_name").format("time_series")
     return (ab.Query(ref_id).datasource_uid(uid).model(model)
@@ -153,7 +155,7 @@ def rule(spec: RuleSpec) -> ab.Rule:
         eb.ExprTypeThresholdConditions().evaluator(
             eb.ExprTypeThresholdConditionsEvaluator().type(spec.op).params([spec.threshold]))])
     data = [_query("A", spec.query, spec.datasource, spec.window), _expr("B", _reduce("A")),
-            _expr("C", threshold)]  # fmt: skip
+            _expr("C", threshold)]
     for ref_id, text in spec.extra.items():
         data.append(_query(ref_id, text, spec.datasource, spec.window))
         data.append(_expr(ref_id + "R", _reduce(ref_id)))
@@ -166,7 +168,7 @@ def rule(spec: RuleSpec) -> ab.Rule:
         annotations |= {"__dashboardUid__": "boxwatch-container", "__panelId__": str(spec.panel)}
     return (ab.Rule(spec.title).uid(spec.uid).condition("C").queries(data).for_val(spec.for_)
             .no_data_state("OK").exec_err_state("Error").labels({"severity": spec.severity})
-            .annotations(annotations))  # fmt: skip
+            .annotations(annotations))
 
 
 def to_provisioning(r: am.Rule) -> dict[str, Any]:
@@ -189,7 +191,7 @@ def to_provisioning(r: am.Rule) -> dict[str, Any]:
         out["panelId"] = int(panel_id or 0)
     out |= {"noDataState": api["noDataState"], "execErrState": api["execErrState"],
             "for": api["for"], "annotations": annotations, "labels": api["labels"],
-            "isPaused": False}  # fmt: skip
+            "isPaused": False}
     return out
 
 

@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 DASHBOARDS = HERE / "dashboards"
 RULES = HERE / "provisioning" / "alerting" / "rules.yml"
 UIDS = {"overview": "boxwatch-overview", "container": "boxwatch-container",
-        "logs": "boxwatch-logs", "health": "boxwatch-health"}  # fmt: skip
+        "logs": "boxwatch-logs", "health": "boxwatch-health"}
 TAGS = ["boxwatch"]
 
 
@@ -55,7 +55,7 @@ def influx(query: str, ref_id: str = "A", alias: str = "$tag_container_name $col
 
 def prom(expr: str, legend: str, ref_id: str = "A") -> prometheus.Dataquery:
     return (prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref_id)
-            .datasource(ref(PROMETHEUS)).range())  # fmt: skip
+            .datasource(ref(PROMETHEUS)).range())
 
 
 def lokiq(expr: str, ref_id: str = "A", legend: str = "") -> loki.Dataquery:
@@ -70,7 +70,7 @@ def series(title: str, unit: str, targets: Sequence[Any], *, pid: int, w: int = 
              .height(h).targets(list(targets))
              .legend(VizLegendOptions().display_mode(LegendDisplayMode.TABLE)
                      .placement(LegendPlacement.BOTTOM).show_legend(True)
-                     .calcs(["lastNotNull", "max"])))  # fmt: skip
+                     .calcs(["lastNotNull", "max"])))
     kinds = {t.build().datasource.type_val for t in targets}
     if len(kinds) == 1:  # mixed (queries + expressions): each target names its own
         panel = panel.datasource(_ds(targets))
@@ -91,14 +91,16 @@ def dash_stacking(mode: StackingMode) -> Any:
 
 def _ds(targets: Sequence[Any]) -> dm.DataSourceRef:
     first = targets[0].build()
-    return first.datasource  # type: ignore[no-any-return]
+    return first.datasource
 
 
 def limit_lines(*names: str) -> list[dm.DynamicConfigValue]:
     """Field overrides that draw a limit as a dashed red line."""
-    return [dm.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
-            dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "red"}),
-            dm.DynamicConfigValue(id_val="custom.fillOpacity", value=0)]  # fmt: skip
+    return [
+        dm.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
+        dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "red"}),
+        dm.DynamicConfigValue(id_val="custom.fillOpacity", value=0),
+    ]
 
 
 def variables(builder: dash.Dashboard, host_q: str, container_q: str, uid: str = INFLUXQL,
@@ -106,22 +108,22 @@ def variables(builder: dash.Dashboard, host_q: str, container_q: str, uid: str =
     """host, container (multi on overview), interval."""
     host = (dash.QueryVariable("host").label("Host").query(host_q).datasource(ref(uid))
             .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED).include_all(True).all_value(".*")
-            .multi(True).sort(dm.VariableSort.ALPHABETICAL_ASC))  # fmt: skip
+            .multi(True).sort(dm.VariableSort.ALPHABETICAL_ASC))
     container = (dash.QueryVariable("container").label("Container").query(container_q)
                  .datasource(ref(uid)).refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
                  .multi(multi).include_all(multi).all_value(".*")
-                 .sort(dm.VariableSort.ALPHABETICAL_ASC))  # fmt: skip
+                 .sort(dm.VariableSort.ALPHABETICAL_ASC))
     interval = (dash.IntervalVariable("interval").label("Interval")
                 .values("10s,30s,1m,5m,15m,1h").auto(True).min_interval("10s").step_count(100)
-                .current(dm.VariableOption(text="auto", value="$__auto_interval_interval")))  # fmt: skip
+                .current(dm.VariableOption(text="auto", value="$__auto_interval_interval")))
     return builder.with_variable(host).with_variable(container).with_variable(interval)
 
 
 def base(key: str, title: str, desc: str) -> dash.Dashboard:
     links = [dash.DashboardLink("boxwatch").type(dm.DashboardLinkType.DASHBOARDS).tags(TAGS)
-             .as_dropdown(True).include_vars(True).keep_time(True)]  # fmt: skip
+             .as_dropdown(True).include_vars(True).keep_time(True)]
     return (dash.Dashboard(title).uid(UIDS[key]).description(desc).tags(TAGS).editable()
-            .time("now-1h", "now").refresh("30s").timezone("browser").links(links))  # fmt: skip
+            .time("now-1h", "now").refresh("30s").timezone("browser").links(links))
 
 
 DETAIL_LINK = ("/d/boxwatch-container/boxwatch-container-detail?var-host=${__field.labels.host}"
@@ -142,13 +144,15 @@ def overview() -> dash.Dashboard:
                             [influx(q.HOST_CPU, alias="$tag_host")], pid=2, w=10, h=5))
     d = d.with_panel(series("Containers' memory by host", "bytes",
                             [influx(q.HOST_MEM, alias="$tag_host")], pid=3, w=10, h=5))
-    d = d.with_panel(series("CPU % (100 = one core)", "percent", [influx(q.CPU_PERCENT, alias="$tag_container_name")],
-                            pid=4, desc="Cumulative cpu time (ns) per second, per container."))
+    d = d.with_panel(series("CPU % (100 = one core)", "percent",
+                            [influx(q.CPU_PERCENT, alias="$tag_container_name")], pid=4,
+                            desc="Cumulative cpu time (ns) per second, per container."))
     quota = series("CPU % of quota", "percent", [
         influx(q.CPU_USED_CORES, "A", "$tag_container_name").hide(),
         influx(q.CPU_QUOTA_CORES, "B", "$tag_container_name").hide(),
         TypeMath().ref_id("C").expression("$A / $B * 100").datasource(ref(EXPR)),
-    ], pid=5, desc="Used cores over --cpus (quota/period); containers without a quota are left out.")
+    ], pid=5,
+        desc="Used cores over --cpus (quota/period); containers without a quota are left out.")
     d = d.with_panel(quota)
     d = d.with_panel(series("Memory working set vs limit", "bytes", [influx(q.MEM_VS_LIMIT)], pid=6)
                      .override_by_regexp(".* limit$", limit_lines()))
@@ -157,8 +161,8 @@ def overview() -> dash.Dashboard:
     d = d.with_panel(series("CPU throttled % of periods", "percent",
                             [influx(q.THROTTLED, alias="$tag_container_name")], pid=9,
                             desc="Periods in which the container hit its CPU quota."))
-    d = d.with_panel(series("OOM kills", "short", [influx(q.OOM_KILLS, alias="$tag_container_name")],
-                            pid=10, bars=True))
+    d = d.with_panel(series("OOM kills", "short",
+                            [influx(q.OOM_KILLS, alias="$tag_container_name")], pid=10, bars=True))
     d = d.with_panel(series("Restarts", "short", [influx(q.RESTARTS, alias="$tag_container_name")],
                             pid=11, bars=True))
     near = (table.Panel().id(12).title("Containers near a limit").span(24).height(8)
@@ -167,7 +171,7 @@ def overview() -> dash.Dashboard:
             .with_transformation(dm.DataTransformerConfig(id_val="merge", options={}))
             .with_transformation(dm.DataTransformerConfig(
                 id_val="sortBy", options={"sort": [{"field": "memory %", "desc": True}]}))
-            .data_links([dash.DashboardLink("Container detail").url(DETAIL_LINK)]))  # fmt: skip
+            .data_links([dash.DashboardLink("Container detail").url(DETAIL_LINK)]))
     return d.with_panel(near)
 
 
@@ -181,15 +185,20 @@ def container() -> dash.Dashboard:
         influx(q.CPU_USED_CORES, "A", "used"), influx(q.CPU_QUOTA_CORES, "B", "quota"),
     ], pid=1).override_by_name("quota", limit_lines())
     d = d.with_panel(cpu)
-    d = d.with_panel(series("Memory (limit as a line)", "bytes", [influx(q.MEM_DETAIL, alias="$col")],
-                            pid=2).override_by_name("limit", limit_lines()))
+    d = d.with_panel(
+        series(
+            "Memory (limit as a line)", "bytes", [influx(q.MEM_DETAIL, alias="$col")], pid=2
+        ).override_by_name("limit", limit_lines())
+    )
     d = d.with_panel(series("CPU throttled % of periods", "percent",
                             [influx(q.THROTTLED, alias="throttled")], pid=3, max_val=100))
     d = d.with_panel(series("Tasks (pids.max as a line)", "short",
                             [influx(q.PIDS_DETAIL, alias="$col")], pid=4)
                      .override_by_name("pids.max", limit_lines()))
     d = d.with_panel(series("Network rx / tx", "Bps", [influx(q.NET, alias="$col")], pid=5))
-    d = d.with_panel(series("Block I/O read / write", "Bps", [influx(q.BLKIO, alias="$col")], pid=6))
+    d = d.with_panel(
+        series("Block I/O read / write", "Bps", [influx(q.BLKIO, alias="$col")], pid=6)
+    )
     d = d.with_panel(series("Pressure (PSI avg10)", "percent",
                             [influx(q.PSI, alias="$tag_resource $col")], pid=7, w=24))
     d = d.with_panel(table.Panel().id(8).title("Events (start, die, oom_kill, restart)")
@@ -198,7 +207,7 @@ def container() -> dash.Dashboard:
     log_panel = (logs.Panel().id(9).title("Logs").span(24).height(12)
                  .targets([influx(q.LOGS_INFLUX, fmt="logs", uid=INFLUXQL_LOGS)])
                  .datasource(ref(INFLUXQL_LOGS)).show_time(True).wrap_log_message(True)
-                 .sort_order(dm_sort_desc()))  # fmt: skip
+                 .sort_order(dm_sort_desc()))
     return d.with_panel(log_panel)
 
 
@@ -239,7 +248,8 @@ def logs_dashboard() -> dash.Dashboard:
 # (title, unit, [(PromQL, legend)]) of the health dashboard, collector then shipper
 HEALTH: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("Collector: samples / s", "short",
-     [("sum by (instance) (rate(boxwatch_collector_samples_total[$__rate_interval]))", "{{instance}}")]),
+     [("sum by (instance) (rate(boxwatch_collector_samples_total[$__rate_interval]))",
+       "{{instance}}")]),
     ("Collector: containers sampled", "short",
      [("boxwatch_collector_containers", "{{instance}}")]),
     ("Collector: read errors and vanished groups / s", "short",
@@ -249,22 +259,29 @@ HEALTH: list[tuple[str, str, list[tuple[str, str]]]] = [
      [("boxwatch_collector_scan_duration_seconds", "scan {{instance}}"),
       ("boxwatch_collector_read_duration_seconds", "read {{instance}}")]),
     ("Collector sinks: written points / s and write errors", "short",
-     [("rate(boxwatch_collector_sink_written_total[$__rate_interval])", "written {{sink}} {{instance}}"),
-      ("increase(boxwatch_collector_sink_write_errors_total[$__rate_interval])", "errors {{sink}} {{instance}}")]),
+     [("rate(boxwatch_collector_sink_written_total[$__rate_interval])",
+       "written {{sink}} {{instance}}"),
+      ("increase(boxwatch_collector_sink_write_errors_total[$__rate_interval])",
+       "errors {{sink}} {{instance}}")]),
     ("Collector sinks: buffered and dropped points", "short",
      [("boxwatch_collector_sink_buffered_points", "buffered {{sink}} {{instance}}"),
-      ("increase(boxwatch_collector_sink_dropped_points_total[$__rate_interval])", "dropped {{sink}} {{instance}}")]),
+      ("increase(boxwatch_collector_sink_dropped_points_total[$__rate_interval])",
+       "dropped {{sink}} {{instance}}")]),
     ("Shipper: lines read / s", "short",
-     [("sum by (instance) (rate(boxwatch_shipper_lines_read_total[$__rate_interval]))", "{{instance}}")]),
+     [("sum by (instance) (rate(boxwatch_shipper_lines_read_total[$__rate_interval]))",
+       "{{instance}}")]),
     ("Shipper: lag behind the newest line", "s",
      [("max by (instance) (boxwatch_shipper_lag_seconds)", "{{instance}}")]),
     ("Shipper: rejected, retried and unparsable lines / s", "short",
-     [("sum by (instance, sink) (rate(boxwatch_shipper_rejected_total[$__rate_interval]))", "rejected {{sink}} {{instance}}"),
-      ("sum by (instance, sink) (rate(boxwatch_shipper_retried_total[$__rate_interval]))", "retried {{sink}} {{instance}}"),
-      ("rate(boxwatch_shipper_parse_errors_total[$__rate_interval])", "parse errors {{instance}}")]),
+     [("sum by (instance, sink) (rate(boxwatch_shipper_rejected_total[$__rate_interval]))",
+       "rejected {{sink}} {{instance}}"),
+      ("sum by (instance, sink) (rate(boxwatch_shipper_retried_total[$__rate_interval]))",
+       "retried {{sink}} {{instance}}"),
+      ("rate(boxwatch_shipper_parse_errors_total[$__rate_interval])",
+       "parse errors {{instance}}")]),
     ("Shipper: bytes buffered (read, not yet acknowledged)", "bytes",
      [("boxwatch_shipper_buffer_bytes", "{{instance}}")]),
-]  # fmt: skip
+]
 
 
 def health() -> dash.Dashboard:
@@ -277,7 +294,7 @@ def health() -> dash.Dashboard:
 
 
 BUILDERS = {"overview": overview, "container": container, "logs": logs_dashboard,
-            "health": health}  # fmt: skip
+            "health": health}
 
 
 # -- output -----------------------------------------------------------------------------
@@ -287,8 +304,12 @@ def to_dict(builder: dash.Dashboard) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
     for anno in doc.get("annotations", {}).get("list", []):
         if anno.get("name") == "Container events":  # InfluxQL annotations: the SDK lacks the shape
-            anno["target"] = {"refId": "Anno", "query": q.EVENTS.replace(' AND "host" =~ /^$host$/', ""),
-                              "rawQuery": True, "resultFormat": "table"}
+            anno["target"] = {
+                "refId": "Anno",
+                "query": q.EVENTS.replace(' AND "host" =~ /^$host$/', ""),
+                "rawQuery": True,
+                "resultFormat": "table",
+            }
             anno["textColumn"] = "message"
             anno["tagsColumn"] = "action"
     return doc
@@ -298,13 +319,15 @@ def render() -> dict[Path, str]:
     """Every generated file's path and text."""
     register()
     out = {DASHBOARDS / f"{key}.json": json.dumps(to_dict(fn()), indent=2, sort_keys=True) + "\n"
-           for key, fn in BUILDERS.items()}  # fmt: skip
+           for key, fn in BUILDERS.items()}
     out[RULES] = alerting.render()
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate boxwatch's Grafana dashboards and rules.")
+    parser = argparse.ArgumentParser(
+        description="Generate boxwatch's Grafana dashboards and rules."
+    )
     parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
     args = parser.parse_args(argv)
     stale = []

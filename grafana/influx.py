@@ -71,7 +71,7 @@ class InfluxQuery(cogvariants.Dataquery):
             alias=str(data.get("alias", "")),
             datasource=DataSourceRef.from_json(ds) if isinstance(ds, dict) else None,
             raw_query=bool(data.get("rawQuery", True)), hide=bool(data.get("hide", False)),
-        )  # fmt: skip
+        )
 
 
 class Influx(cogbuilder.Builder[cogvariants.Dataquery]):

@@ -19,16 +19,16 @@ NAMED = '"container_name" != \'\''  # named containers only (raw cgroups have no
 
 RUNNING = ('SELECT count("u") AS "running" FROM (SELECT last("usage_total") AS "u" '
            f'FROM "container_cpu" WHERE time > now() - 30s AND {SEL} '
-           'GROUP BY "container_name")')  # fmt: skip
+           'GROUP BY "container_name")')
 HOST_CPU = ('SELECT sum("cores") AS "cores" FROM (SELECT non_negative_derivative('
             'max("usage_total"), 1s) / 1000000000 AS "cores" FROM "container_cpu" '
             'WHERE $timeFilter AND "host" =~ /^$host$/ '
             'GROUP BY time($interval), "host", "container_name") '
-            'WHERE $timeFilter GROUP BY time($interval), "host" fill(none)')  # fmt: skip
+            'WHERE $timeFilter GROUP BY time($interval), "host" fill(none)')
 HOST_MEM = ('SELECT sum("ws") AS "working set" FROM (SELECT mean("working_set") AS "ws" '
             'FROM "container_mem" WHERE $timeFilter AND "host" =~ /^$host$/ '
             'GROUP BY time($interval), "host", "container_name") '
-            'WHERE $timeFilter GROUP BY time($interval), "host" fill(none)')  # fmt: skip
+            'WHERE $timeFilter GROUP BY time($interval), "host" fill(none)')
 CPU_PERCENT = ('SELECT non_negative_derivative(max("usage_total"), 1s) / 10000000 '
                f'FROM "container_cpu" WHERE $timeFilter AND {SEL} {BY}')
 CPU_USED_CORES = ('SELECT non_negative_derivative(max("usage_total"), 1s) / 1000000000 '

@@ -35,7 +35,8 @@ def _normalise(name: str, flag: str) -> str:
     if n.startswith("CAP_"):
         n = n[4:]
     if n != "ALL" and n not in CAPS:
-        raise InvalidArgument(f'invalid argument "{name}" for "{flag}" flag: unknown capability: "CAP_{n}"')
+        raise InvalidArgument(f'invalid argument "{name}" for "{flag}" flag: unknown capability: '
+                              f'"CAP_{n}"')
     return n
 
 

@@ -14,29 +14,18 @@ import time
 
 from runtime.errors import BoxError, Conflict
 from runtime.paths import Paths
-from runtime.state import Store, process_alive, process_start_time
+from runtime.state import (
+    Store,
+    effective_state,
+    is_running,
+    monitor_alive,
+    process_alive,
+    process_start_time,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
     from typing import Any
-
-
-def monitor_alive(cfg: dict[str, Any]) -> bool:
-    box = cfg.get("Box") or {}
-    return process_alive(box.get("MonitorPid", 0), box.get("MonitorStart"))
-
-
-def effective_state(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The State as a reader should see it: a running container whose monitor died
-    (``kill -9``) is reported as dead, like Docker reports a container it lost."""
-    state = dict(cfg["State"])
-    if state.get("Status") in ("running", "restarting") and not monitor_alive(cfg):
-        state.update(Status="dead", Running=False, Restarting=False, Dead=True)
-    return state
-
-
-def is_running(cfg: dict[str, Any]) -> bool:
-    return effective_state(cfg)["Status"] in ("running", "restarting")
 
 
 def signal_number(value: str | int) -> int:

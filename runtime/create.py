@@ -11,8 +11,7 @@ from runtime import units
 from runtime.errors import BoxError, Conflict, DamagedState, InvalidArgument
 from runtime.flags import Namespace
 from runtime.paths import Paths
-from runtime.state import Store, new_id
-from runtime.timeutil import rfc3339nano
+from runtime.state import Store, new_container_doc, new_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
@@ -96,7 +95,8 @@ def _labels(values: list[str]) -> dict[str, str]:
     for item in values:
         key, _, value = item.partition("=")
         if not key:
-            raise InvalidArgument(f'invalid argument "{item}" for "-l, --label" flag: empty label name')
+            raise InvalidArgument(f'invalid argument "{item}" for "-l, --label" flag: empty label '
+                                  'name')
         labels[key] = value
     return labels
 
@@ -108,13 +108,16 @@ def _restart_policy(text: str | None, auto_remove: bool) -> dict[str, Any]:
     if name not in ("no", "always", "unless-stopped", "on-failure"):
         raise InvalidArgument(f'invalid restart policy "{text}"')
     if count and name != "on-failure":
-        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count can only be used with \'on-failure\'')
+        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count can only be '
+                              f'used with \'on-failure\'')
     try:
         retries = int(count) if count else 0
     except ValueError:
-        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count must be an integer') from None
+        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count must be an '
+                              'integer') from None
     if retries < 0:
-        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count cannot be negative')
+        raise InvalidArgument(f'invalid restart policy "{text}": maximum retry count cannot be '
+                              'negative')
     if auto_remove and name != "no":
         raise InvalidArgument("Conflicting options: --restart and --rm")
     return {"Name": name, "MaximumRetryCount": retries}
@@ -126,7 +129,8 @@ def _int_flag(value: str | None, flag: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: strconv.ParseInt: parsing "{value}": invalid syntax') from None
+        raise InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: strconv.ParseInt: '
+                              f'parsing "{value}": invalid syntax') from None
 
 
 # HostConfig key -> Resources field that docker zeroes (after its warning) when the
@@ -166,20 +170,27 @@ def _security_opts(values: list[str]) -> list[str] | None:
     return parse_security_opts(values) or None
 
 
+def _parsed(parse: Any, value: str | None, flag: str, default: Any) -> Any:
+    """``parse(value, flag)`` for a flag that was given, ``default`` otherwise."""
+    return parse(value, flag) if value else default
+
+
 def host_config(opts: Namespace) -> dict[str, Any]:
     """Every flag is parsed here, before anything exists; a bad value raises."""
     network = opts.network or os.environ.get("BOX_DEFAULT_NETWORK") or DEFAULT_NETWORK
     if network.startswith("container:") and not network[10:]:
         raise InvalidArgument(f'invalid network mode "{network}": container name missing')
     if opts.log_driver not in ("json-file",):
-        raise InvalidArgument(f'logger: no log driver named \'{opts.log_driver}\' is registered (supported: json-file)')
+        raise InvalidArgument(f'logger: no log driver named \'{opts.log_driver}\' is registered '
+                              '(supported: json-file)')
     log_opts = {}
     for item in opts.log_opt:
         key, sep, value = item.partition("=")
         if not sep:
-            raise InvalidArgument(f'invalid argument "{item}" for "--log-opt" flag: expected key=value')
+            raise InvalidArgument(f'invalid argument "{item}" for "--log-opt" flag: expected '
+                                  'key=value')
         log_opts[key] = value
-    from runtime.logging.jsonfile import parse_log_opts
+    from runtime.logging.options import parse_log_opts
 
     parse_log_opts(log_opts)
     from runtime.caps import effective_set
@@ -199,17 +210,18 @@ def host_config(opts: Namespace) -> dict[str, Any]:
         "SecurityOpt": _security_opts(opts.security_opt),
         "ReadonlyRootfs": bool(opts.read_only),
         "Init": bool(opts.init),
-        "ShmSize": units.parse_size(opts.shm_size, "--shm-size") if opts.shm_size else 64 * 1024 * 1024,
+        "ShmSize": _parsed(units.parse_size, opts.shm_size, "--shm-size", 64 * 1024 * 1024),
         "Memory": memory,
         "MemorySwap": units.parse_memory_swap(opts.memory_swap) if opts.memory_swap else 0,
-        "MemoryReservation": units.parse_size(opts.memory_reservation, "--memory-reservation") if opts.memory_reservation else 0,
+        "MemoryReservation": _parsed(units.parse_size, opts.memory_reservation,
+                                     "--memory-reservation", 0),
         "OomKillDisable": bool(opts.oom_kill_disable),
         "NanoCpus": units.parse_cpus(opts.cpus) if opts.cpus else 0,
         "CpuShares": _int_flag(opts.cpu_shares, "-c, --cpu-shares"),
         "CpuPeriod": _int_flag(opts.cpu_period, "--cpu-period"),
         "CpuQuota": _int_flag(opts.cpu_quota, "--cpu-quota"),
-        "CpusetCpus": units.parse_cpuset(opts.cpuset_cpus, "--cpuset-cpus") if opts.cpuset_cpus else "",
-        "CpusetMems": units.parse_cpuset(opts.cpuset_mems, "--cpuset-mems") if opts.cpuset_mems else "",
+        "CpusetCpus": _parsed(units.parse_cpuset, opts.cpuset_cpus, "--cpuset-cpus", ""),
+        "CpusetMems": _parsed(units.parse_cpuset, opts.cpuset_mems, "--cpuset-mems", ""),
         "PidsLimit": _int_flag(opts.pids_limit, "--pids-limit") or None,
         "BlkioWeight": _int_flag(opts.blkio_weight, "--blkio-weight"),
     }
@@ -309,10 +321,23 @@ def _resolv_conf(opts: Namespace | None = None) -> str:
     return "\n".join(kept) + "\n"
 
 
-def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
-    """Validate every flag, then write the state; on any failure remove what was made."""
+class Plan:
+    """What the flags and the image decided, between ``resolve`` and ``write``. A plain
+    class with slots: ``dataclasses`` costs import time on the `box run` path."""
+
+    __slots__ = ("cid", "entrypoint", "cmd", "env", "exposed", "extra_hosts", "healthcheck",
+                 "host", "hostname", "image", "img_cfg", "joined", "labels", "mounts",
+                 "net_settings")
+
+    def __init__(self, **fields: Any) -> None:
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+
+def validate(opts: Namespace) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """Every flag checked against the host, nothing looked up or made yet:
+    (HostConfig, mounts, extra hosts)."""
     from runtime.cgroups import open_driver
-    from runtime.images.store import ImageStore
     from runtime.spec import resources_from_hostconfig
 
     host = host_config(opts)
@@ -322,6 +347,15 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
     for warning in driver.warnings(resources):
         print(f"WARNING: {warning}", file=sys.stderr)
     _drop_unsupported(host, resources, driver.host().features)
+    return host, _mount_flags(opts), _extra_hosts(opts.add_host)
+
+
+def resolve(paths: Paths, opts: Namespace, host: dict[str, Any], mounts: list[dict[str, Any]],
+            extra_hosts: list[str]) -> Plan:
+    """What the flags name: the image (and what it brings: command, env, labels, ports,
+    healthcheck), the network, a joined container, the hostname."""
+    from runtime.images.store import ImageStore
+
     image = ImageStore(paths.root).resolve(opts.image)
     for layer_dir in image.layer_dirs:  # else overlayfs fails later with a bare ENOENT
         if not os.path.isdir(layer_dir):
@@ -330,11 +364,10 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
     img_cfg = image.config or {}
     net_host, net_settings, exposed = _network_flags(paths, opts, host, img_cfg)
     host.update(net_host)
-    mounts = _mount_flags(opts)
-    extra_hosts = _extra_hosts(opts.add_host)
-    host.update(Binds=list(opts.volume) or None, Tmpfs={t.partition(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
-                Dns=list(opts.dns), DnsSearch=list(opts.dns_search), DnsOptions=list(opts.dns_option),
-                ExtraHosts=extra_hosts or None)
+    host.update(Binds=list(opts.volume) or None,
+                Tmpfs={t.partition(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
+                Dns=list(opts.dns), DnsSearch=list(opts.dns_search),
+                DnsOptions=list(opts.dns_option), ExtraHosts=extra_hosts or None)
     entrypoint = list(img_cfg.get("Entrypoint") or [])
     cmd = list(img_cfg.get("Cmd") or [])
     if opts.entrypoint is not None:
@@ -342,103 +375,107 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
         cmd = []
     if opts.command:
         cmd = list(opts.command)
-    argv = entrypoint + cmd
-    if not argv:
+    if not entrypoint + cmd:
         raise InvalidArgument("no command specified")  # moby's wording since 2019
     env = _merge_env(list(img_cfg.get("Env") or []),
                      parse_env_files(opts.env_file) + _env_from_flags(opts.env))
     labels = dict(img_cfg.get("Labels") or {})
     labels.update(_labels(opts.label))
-    labels = dict(sorted(labels.items()))  # Go marshals maps with sorted keys
-    healthcheck = _healthcheck(opts, img_cfg.get("Healthcheck"))
     cid = new_id()
     hostname = opts.hostname or cid[:12]
     if host["NetworkMode"] == "host" and not opts.hostname:
         hostname = os.uname().nodename
-    store = Store(paths)
     joined = None  # --network container:X shares X's hostname, hosts and resolv.conf
     if host["NetworkMode"].startswith("container:"):
-        joined = store.load(host["NetworkMode"][10:])
+        joined = Store(paths).load(host["NetworkMode"][10:])
         hostname = joined["Config"].get("Hostname") or hostname
-    name = opts.name or _reserve_generated_name(store, cid)
-    if opts.name:
-        store.reserve_name(name, cid)
-    cdir = paths.container_dir(cid)
-    try:
-        os.makedirs(cdir)
-        overlay = paths.overlay_dir(cid)
-        for sub in ("diff", "work", "merged", "empty"):
-            os.makedirs(os.path.join(overlay, sub))
-        for filename, text in (("hostname", hostname + "\n"),
-                               ("hosts", _hosts_file(host["NetworkMode"], hostname)
-                                + "".join(f"{e.partition(':')[2]}\t{e.partition(':')[0]}\n"
-                                          for e in extra_hosts)),
-                               ("resolv.conf", _resolv_conf(opts))):
-            with open(os.path.join(cdir, filename), "w") as f:
-                f.write(text)
-        now = rfc3339nano()
-        cfg: dict[str, Any] = {
-            "ID": cid,
-            "Created": now,
-            "Path": argv[0],
-            "Args": argv[1:],
-            "Config": {
-                "Hostname": hostname,
-                "Domainname": "",
-                "User": opts.user or img_cfg.get("User") or "",
-                "AttachStdin": bool(opts.interactive and not opts.detach),
-                "AttachStdout": not opts.detach,
-                "AttachStderr": not opts.detach,
-                "Tty": bool(opts.tty),
-                "OpenStdin": bool(opts.interactive),
-                "StdinOnce": bool(opts.interactive and not opts.detach),
-                "Env": env,
-                "Cmd": cmd or None,
-                "Image": opts.image,
-                "WorkingDir": opts.workdir or img_cfg.get("WorkingDir") or "",
-                "Entrypoint": entrypoint or None,
-                "Labels": labels,
-                "StopSignal": opts.stop_signal or img_cfg.get("StopSignal") or "SIGTERM",
-                "StopTimeout": opts.stop_timeout,
-                # from the image, as docker copies them: -P publishes ExposedPorts,
-                # Volumes become anonymous volumes
-                **{k: img_cfg[k] for k in ("ExposedPorts", "Volumes") if img_cfg.get(k)},
-                # the image's, under the --health-* flags: drives State.Health (runtime.health)
-                **({"Healthcheck": healthcheck} if healthcheck else {}),
-            },
-            "Image": image.id,
-            "State": {"Status": "created", "Running": False, "Paused": False,
-                      "Restarting": False, "OOMKilled": False, "RemovalInProgress": False,
-                      "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
-                      "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"},
-            "Name": "/" + name.lstrip("/"),
-            "RestartCount": 0,
-            "Driver": "overlay2",
-            "LogPath": os.path.join(cdir, f"{cid}-json.log"),
-            "HostnamePath": os.path.join(cdir, "hostname"),
-            "HostsPath": os.path.join(cdir, "hosts"),
-            "ResolvConfPath": os.path.join(cdir, "resolv.conf"),
-            "HasBeenManuallyStopped": False,
-            # overlayfs needs one lower dir; an image without layers gets an empty one
-            "Box": {"LowerDirs": [str(d) for d in image.layer_dirs]
-                    or [os.path.join(overlay, "empty")]},
-            "HostConfig": host,
-        }
-        if exposed:
-            cfg["Config"]["ExposedPorts"] = exposed
-        if net_settings is not None:
-            cfg["NetworkSettings"] = net_settings
-        if joined is not None:
-            for key in ("HostnamePath", "HostsPath", "ResolvConfPath"):
-                cfg[key] = joined.get(key, "")
-        if mounts or img_cfg.get("Volumes"):
-            from runtime.volumes import mount_points
+    return Plan(cid=cid, entrypoint=entrypoint, cmd=cmd, env=env, exposed=exposed,
+                extra_hosts=extra_hosts, healthcheck=_healthcheck(opts, img_cfg.get("Healthcheck")),
+                host=host, hostname=hostname, image=image, img_cfg=img_cfg, joined=joined,
+                labels=dict(sorted(labels.items())),  # Go marshals maps with sorted keys
+                mounts=mounts, net_settings=net_settings)
 
-            cfg["MountPoints"] = mount_points(paths, mounts, img_cfg.get("Volumes") or {})
+
+def write(paths: Paths, opts: Namespace, plan: Plan) -> None:
+    """The container's directories and the files it will see (hostname, hosts,
+    resolv.conf)."""
+    cdir = paths.container_dir(plan.cid)
+    os.makedirs(cdir)
+    overlay = paths.overlay_dir(plan.cid)
+    for sub in ("diff", "work", "merged", "empty"):
+        os.makedirs(os.path.join(overlay, sub))
+    hosts = _hosts_file(plan.host["NetworkMode"], plan.hostname) + "".join(
+        f"{e.partition(':')[2]}\t{e.partition(':')[0]}\n" for e in plan.extra_hosts)
+    for filename, text in (("hostname", plan.hostname + "\n"), ("hosts", hosts),
+                           ("resolv.conf", _resolv_conf(opts))):
+        with open(os.path.join(cdir, filename), "w") as f:
+            f.write(text)
+
+
+def config_v2(paths: Paths, opts: Namespace, plan: Plan, name: str) -> dict[str, Any]:
+    """The container's ``config.v2.json`` (HostConfig included: ``Store.save`` splits it
+    off into hostconfig.json), from the flags and what ``resolve`` found."""
+    img_cfg = plan.img_cfg
+    config = {
+        "Hostname": plan.hostname,
+        "Domainname": "",
+        "User": opts.user or img_cfg.get("User") or "",
+        "AttachStdin": bool(opts.interactive and not opts.detach),
+        "AttachStdout": not opts.detach,
+        "AttachStderr": not opts.detach,
+        "Tty": bool(opts.tty),
+        "OpenStdin": bool(opts.interactive),
+        "StdinOnce": bool(opts.interactive and not opts.detach),
+        "Env": plan.env,
+        "Cmd": plan.cmd or None,
+        "Image": opts.image,
+        "WorkingDir": opts.workdir or img_cfg.get("WorkingDir") or "",
+        "Entrypoint": plan.entrypoint or None,
+        "Labels": plan.labels,
+        "StopSignal": opts.stop_signal or img_cfg.get("StopSignal") or "SIGTERM",
+        "StopTimeout": opts.stop_timeout,
+        # from the image, as docker copies them: -P publishes ExposedPorts,
+        # Volumes become anonymous volumes
+        **{k: img_cfg[k] for k in ("ExposedPorts", "Volumes") if img_cfg.get(k)},
+        # the image's, under the --health-* flags: drives State.Health (runtime.health)
+        **({"Healthcheck": plan.healthcheck} if plan.healthcheck else {}),
+    }
+    if plan.exposed:
+        config["ExposedPorts"] = plan.exposed
+    argv = plan.entrypoint + plan.cmd
+    # overlayfs needs one lower dir; an image without layers gets an empty one
+    lower = [str(d) for d in plan.image.layer_dirs] or [
+        os.path.join(paths.overlay_dir(plan.cid), "empty")]
+    cfg = new_container_doc(paths.container_dir(plan.cid), plan.cid, name, argv, config,
+                            plan.image.id, lower, plan.host)
+    if plan.net_settings is not None:
+        cfg["NetworkSettings"] = plan.net_settings
+    if plan.joined is not None:
+        for key in ("HostnamePath", "HostsPath", "ResolvConfPath"):
+            cfg[key] = plan.joined.get(key, "")
+    if plan.mounts or img_cfg.get("Volumes"):
+        from runtime.volumes import mount_points
+
+        cfg["MountPoints"] = mount_points(paths, plan.mounts, img_cfg.get("Volumes") or {})
+    return cfg
+
+
+def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
+    """validate -> resolve -> write -> save: every flag is checked before anything is
+    made, and on any failure what was made is removed."""
+    host, mounts, extra_hosts = validate(opts)
+    plan = resolve(paths, opts, host, mounts, extra_hosts)
+    store = Store(paths)
+    name = opts.name or _reserve_generated_name(store, plan.cid)
+    if opts.name:
+        store.reserve_name(name, plan.cid)
+    try:
+        write(paths, opts, plan)
+        cfg = config_v2(paths, opts, plan, name)
         store.save(cfg)
         return cfg
     except BaseException as e:
-        store.delete({"ID": cid, "Name": name})
+        store.delete({"ID": plan.cid, "Name": name})
         if isinstance(e, OSError):
             raise BoxError(f"cannot create container {name}: {e}") from None
         raise

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from runtime import syscalls as sc
-from runtime.containers import is_running
 from runtime.errors import BoxError
 from runtime.paths import Paths
+from runtime.state import is_running
 
 # setns order: the mount namespace last, since it changes what /proc/<pid> means to us.
 _NAMESPACES = (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
@@ -96,7 +96,7 @@ def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | Non
             _, status = os.waitpid(child, 0)
             code = os.waitstatus_to_exitcode(status)
             os._exit(code if code >= 0 else 128 - code)
-        except BaseException as e:  # noqa: BLE001 - forked child
+        except BaseException as e:
             with contextlib.suppress(OSError):
                 os.write(err_w, f"125\n{e}".encode())
             os._exit(125)
@@ -129,7 +129,8 @@ def enter_root(paths: Paths, cfg: dict[str, Any]) -> None:
     lower = ":".join(box.get("LowerDirs") or [])
     merged = os.path.join(overlay, "merged")
     sc.mount("overlay", merged, "overlay", 0,
-             f"lowerdir={lower},upperdir={os.path.join(overlay, 'diff')},workdir={os.path.join(overlay, 'work')}")
+             f"lowerdir={lower},upperdir={os.path.join(overlay, 'diff')},"
+             f"workdir={os.path.join(overlay, 'work')}")
     os.chroot(merged)
     os.chdir("/")
 
@@ -145,7 +146,7 @@ def run_in_child(body: Callable[[], int]) -> int:
             with contextlib.suppress(OSError):
                 os.write(2, f"box: {e}\n".encode())
             code = e.exit_code
-        except BaseException as e:  # noqa: BLE001 - a forked child must not return
+        except BaseException as e:
             with contextlib.suppress(OSError):
                 os.write(2, f"box: {e}\n".encode())
         finally:

@@ -31,14 +31,6 @@ class Conflict(BoxError):
     """A name in use, a container running when it must not be, an image in use."""
 
 
-class CannotExecute(BoxError):
-    exit_code = 126
-
-
-class CommandNotFound(BoxError):
-    exit_code = 127
-
-
 class DamagedState(BoxError):
     """A state file (container, image store, network, volume) that is empty, cut short,
     not JSON or not the shape expected. The message names the file; a listing reports

@@ -59,8 +59,8 @@ class FlagParser:
             self.add_argument("-h", "--help", action="help")
 
     def add_argument(self, *names: str, action: str = "store", default: object = None,
-                     type: object = None, dest: str | None = None, nargs: object = None,  # noqa: A002
-                     choices: object = None, help: str = "") -> None:  # noqa: A002
+                     type: object = None, dest: str | None = None, nargs: object = None,
+                     choices: object = None, help: str = "") -> None:
         if not names[0].startswith("-"):
             self.positionals.append(_Positional(names[0], nargs, type, choices))
             return
@@ -161,11 +161,12 @@ class FlagParser:
             elif value.lower() in ("false", "0", "f"):
                 values[flag.dest] = False
             else:
-                raise FlagError(f'invalid argument "{value}" for "{name}" flag: strconv.ParseBool: parsing "{value}": invalid syntax')
+                raise FlagError(f'invalid argument "{value}" for "{name}" flag: strconv.ParseBool: '
+                                f'parsing "{value}": invalid syntax')
             return
         converted = self._convert(flag.type, flag.choices, value or "", name)
         if flag.action == "append":
-            values[flag.dest].append(converted)  # type: ignore[union-attr]
+            values[flag.dest].append(converted)
         else:
             values[flag.dest] = converted
 
@@ -175,11 +176,13 @@ class FlagParser:
             try:
                 out: object = int(value)
             except ValueError:
-                raise FlagError(f'invalid argument "{value}" for "{name}" flag: strconv.ParseInt: parsing "{value}": invalid syntax') from None
+                raise FlagError(f'invalid argument "{value}" for "{name}" flag: strconv.ParseInt: '
+                                f'parsing "{value}": invalid syntax') from None
         else:
             out = value
-        if choices is not None and out not in choices:  # type: ignore[operator]
-            raise FlagError(f'invalid argument "{value}" for "{name}" flag: must be one of {", ".join(map(str, choices))}')  # type: ignore[call-overload]
+        if choices is not None and out not in choices:
+            raise FlagError(f'invalid argument "{value}" for "{name}" flag: must be one of '
+                            f'{", ".join(map(str, choices))}')
         return out
 
     def _bind_positionals(self, args: list[str], values: dict[str, object]) -> None:
@@ -189,14 +192,16 @@ class FlagParser:
             later_need = sum(1 for q in self.positionals[idx + 1:] if q.nargs in (None, "+"))
             if p.nargs is None:
                 if not rest:
-                    raise FlagError(f'"{self.prog}" requires at least {need} argument{"s" if need != 1 else ""}.')
+                    raise FlagError(f'"{self.prog}" requires at least {need} '
+                                    f'argument{"s" if need != 1 else ""}.')
                 values[p.dest] = self._convert(p.type, p.choices, rest.pop(0), p.dest)
             elif p.nargs == "?":
                 values[p.dest] = rest.pop(0) if len(rest) > later_need else None
             elif p.nargs in ("*", "+", REMAINDER):
                 take = max(0, len(rest) - later_need)
                 if p.nargs == "+" and take == 0:
-                    raise FlagError(f'"{self.prog}" requires at least {need} argument{"s" if need != 1 else ""}.')
+                    raise FlagError(f'"{self.prog}" requires at least {need} '
+                                    f'argument{"s" if need != 1 else ""}.')
                 values[p.dest], rest = rest[:take], rest[take:]
         if rest:
             raise FlagError(f'"{self.prog}" accepts no argument(s) like {rest[0]!r}.')

@@ -22,8 +22,8 @@ import select
 import signal
 import time
 
+from formats.units import parse_duration_ns, parse_rfc3339, rfc3339nano
 from runtime.errors import BoxError, InvalidArgument
-from runtime.timeutil import parse_duration_ns, parse_rfc3339, rfc3339nano
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -260,7 +260,9 @@ class HealthChecker:
             os.close(null)
         output = _Output()
         try:
-            code, timed_out, stopped = self._await(pid, out_r, output) if pid else (-1, False, False)
+            code, timed_out, stopped = (
+                self._await(pid, out_r, output) if pid else (-1, False, False)
+            )
             failure = _read_all(err_r)
         finally:
             os.close(out_r)
@@ -270,7 +272,10 @@ class HealthChecker:
         text = output.text()
         if timed_out:
             limit = go_duration_string(self.timeout)
-            code, text = -1, f"Health check exceeded timeout ({limit})" + (f": {text}" if text else "")
+            code, text = (
+                -1,
+                f"Health check exceeded timeout ({limit})" + (f": {text}" if text else ""),
+            )
         elif failure:  # could not run: moby records the exec error with -1
             code, text = -1, failure.decode(errors="replace").partition("\n")[2]
         return {"Start": start, "End": time.time_ns(), "ExitCode": code, "Output": text}

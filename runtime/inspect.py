@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from runtime.containers import effective_state
 from runtime.paths import Paths
+from runtime.state import effective_state
 
 
 def container_view(paths: Paths, cfg: dict[str, Any]) -> dict[str, Any]:

@@ -18,17 +18,18 @@ import signal
 import struct
 import time
 
+from formats.jsonfile.writer import JsonFileWriter, LineSplitter, stream_to_writer
+from formats.units import rfc3339nano
 from runtime import syscalls as sc
 from runtime.cgroups import open_driver
 from runtime.cgroups.base import Driver
-from runtime.logging.jsonfile import JsonFileWriter, LineSplitter, parse_log_opts
+from runtime.logging.options import parse_log_opts
 from runtime.paths import CGROUP_PARENT, Paths
 from runtime.sandbox import SandboxSpec, enter
 from runtime.security.devices import apply_device_rules as confine_cgroup
 from runtime.spec import resources_from_hostconfig, restart_decision, sandbox_spec
 from runtime.state import Store, remove_tree
 from runtime.stdio import ContainerStdio, null_stdio
-from runtime.timeutil import rfc3339nano
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
@@ -50,7 +51,7 @@ def launch(paths: Paths, cid: str, attached: bool, interactive: bool) -> tuple[i
             os.closerange(3, status_w)
             os.closerange(status_w + 1, 65536)
             Monitor(paths, cid, attached, interactive, status_w).run()
-        except BaseException as e:  # noqa: BLE001 - a forked child must never return
+        except BaseException as e:  # a forked child must never return
             # Told to the client too: with -d our stderr is monitor.log, and a client
             # that hears nothing could only exit 125 without a word.
             try:
@@ -127,7 +128,9 @@ class Monitor:
         try:
             self.driver = open_driver()
             group = f"{CGROUP_PARENT}/{self.cid}"
-            self.cgroup_paths = self.driver.create(group, resources_from_hostconfig(cfg["HostConfig"]))
+            self.cgroup_paths = self.driver.create(
+                group, resources_from_hostconfig(cfg["HostConfig"])
+            )
             confine_cgroup(self.driver.version, self.cgroup_paths, cfg["HostConfig"])
             cfg = self.store.update(self.cid, box={"CgroupPaths": self.cgroup_paths,
                                                    "CgroupVersion": self.driver.version})
@@ -138,7 +141,7 @@ class Monitor:
                 self.net = Attachment(self.paths, cfg)
                 cfg = self.net.setup(cfg)
             exit_code = self._run_with_restarts(cfg)
-        except Exception as e:  # noqa: BLE001 - recorded in the state and told to the client
+        except Exception as e:  # recorded in the state and told to the client
             self._tell(f"error 125 {cause(e)}")
             # Like docker: a container whose command never ran stays "created".
             never_ran = cfg["State"].get("StartedAt", "").startswith("0001")
@@ -152,7 +155,7 @@ class Monitor:
             if self.net is not None:
                 try:
                     self.net.release()
-                except Exception as e:  # noqa: BLE001 - recorded; the exit is still reported
+                except Exception as e:
                     os.write(2, f"box monitor {self.cid[:12]}: network release: {e}\n".encode())
             self._finish(exit_code)
 
@@ -161,7 +164,7 @@ class Monitor:
         with self.store.lock(self.cid):
             try:
                 cfg = self.store.load(self.cid)
-            except Exception:  # noqa: BLE001 - removed under us (box rm -f): nothing to record
+            except Exception:
                 cfg = None
             if cfg is not None:
                 box = cfg.get("Box") or {}
@@ -320,7 +323,7 @@ class Monitor:
                 enter(spec, err_w, io.console_child)
             os.write(sync_w, str(pid).encode())
             os._exit(0)
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             with contextlib.suppress(OSError):
                 os.write(err_w, f"125\n{cause(e)}".encode())
             os._exit(125)
@@ -336,8 +339,9 @@ class Monitor:
         tees: dict[int, int] = {}
         for fd, stream, tee in io.outputs():
             os.set_blocking(fd, False)
-            splitters[fd] = LineSplitter(
-                lambda chunk, s=stream: writer.write_line(s, chunk, time.time_ns()))
+            # moby's rule, through the tested function: the partials of one line (and
+            # the chunk ending it) carry the time of the first partial
+            splitters[fd] = stream_to_writer(writer, stream)
             if self.attached:
                 tees[fd] = tee
             sel.register(fd, selectors.EVENT_READ)

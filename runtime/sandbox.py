@@ -168,7 +168,9 @@ def _lookup_user(user: str) -> tuple[int, int, list[int], str]:
                 uid, gid, home, uname = int(row[2]), int(row[3]), row[5], name
                 break
         else:
-            raise ExecFailure(125, f"unable to find user {name}: no matching entries in passwd file")
+            raise ExecFailure(
+                125, f"unable to find user {name}: no matching entries in passwd file"
+            )
     groups_db = _read_db("/etc/group")
     if group:
         if group.isdigit():
@@ -179,7 +181,8 @@ def _lookup_user(user: str) -> tuple[int, int, list[int], str]:
                     gid = int(row[2])
                     break
             else:
-                raise ExecFailure(125, f"unable to find group {group}: no matching entries in group file")
+                raise ExecFailure(125, f"unable to find group {group}: no matching entries in "
+                                       "group file")
     extra = [int(r[2]) for r in groups_db if uname and uname in r[3].split(",") and r[2].isdigit()]
     return uid, gid, sorted({gid, *extra}), home
 
@@ -302,7 +305,7 @@ def enter(spec: SandboxSpec, errpipe: int, console: int = -1) -> None:
             os.close(slave)
     except OSError as e:
         _report(errpipe, 125, f"container init: {e}")
-    except BaseException as e:  # noqa: BLE001 - we are a forked child; always report and exit
+    except BaseException as e:
         _report(errpipe, 125, f"container init: {e!r}")
     become(spec.args, spec.env, spec.user, spec.cwd, spec.caps, spec.privileged, spec.tty,
            spec.init, errpipe, spec.seccomp, spec.no_new_privs)
@@ -354,7 +357,7 @@ def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str]
         _report(errpipe, e.code, str(e))
     except OSError as e:
         _report(errpipe, 125, f"container init: {e}")
-    except BaseException as e:  # noqa: BLE001 - we are a forked child; always report and exit
+    except BaseException as e:
         _report(errpipe, 125, f"container init: {e!r}")
 
 

@@ -44,6 +44,41 @@ def write_json_atomic(path: str, data: Any) -> None:
     os.replace(tmp, path)
 
 
+# State of a container that never ran; Docker's zero time for the times.
+ZERO_TIME = "0001-01-01T00:00:00Z"
+CREATED_STATE = {"Status": "created", "Running": False, "Paused": False, "Restarting": False,
+                 "OOMKilled": False, "RemovalInProgress": False, "Dead": False, "Pid": 0,
+                 "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME}
+
+
+def new_container_doc(cdir: str, cid: str, name: str, argv: list[str], config: dict[str, Any],
+                      image_id: str, lower_dirs: list[str], host: dict[str, Any]) -> dict[str, Any]:
+    """A new container's ``config.v2.json`` in Docker's field names (the ones readers
+    know from ``formats.statefile``); what only box needs goes under ``Box``."""
+    from formats.statefile import BOX_KEY, log_file
+    from formats.units import rfc3339nano
+
+    return {
+        "ID": cid,
+        "Created": rfc3339nano(),
+        "Path": argv[0],
+        "Args": argv[1:],
+        "Config": config,
+        "Image": image_id,
+        "State": dict(CREATED_STATE),
+        "Name": "/" + name.lstrip("/"),
+        "RestartCount": 0,
+        "Driver": "overlay2",
+        "LogPath": log_file(cdir, cid),
+        "HostnamePath": os.path.join(cdir, "hostname"),
+        "HostsPath": os.path.join(cdir, "hosts"),
+        "ResolvConfPath": os.path.join(cdir, "resolv.conf"),
+        "HasBeenManuallyStopped": False,
+        BOX_KEY: {"LowerDirs": lower_dirs},
+        "HostConfig": host,
+    }
+
+
 class Store:
     """Containers under ``<root>/containers``; names under ``<root>/names``."""
 
@@ -274,3 +309,23 @@ def process_alive(pid: int, start_time: int | None) -> bool:
         if e.errno == errno.ENOENT:
             return False
         raise
+
+
+def monitor_alive(cfg: dict[str, Any]) -> bool:
+    """Whether the container's monitor (pid and start time in the state) still runs."""
+    box = cfg.get("Box") or {}
+    return process_alive(box.get("MonitorPid", 0), box.get("MonitorStart"))
+
+
+def effective_state(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The State as a reader should see it: a running container whose monitor died
+    (``kill -9``) is reported as dead, like Docker reports a container it lost."""
+    state = dict(cfg["State"])
+    if state.get("Status") in ("running", "restarting") and not monitor_alive(cfg):
+        state.update(Status="dead", Running=False, Restarting=False, Dead=True)
+    return state
+
+
+def is_running(cfg: dict[str, Any]) -> bool:
+    """Running or restarting, as a reader of the state file should see it."""
+    return effective_state(cfg)["Status"] in ("running", "restarting")

@@ -8,43 +8,23 @@ depend on the host (CPU count, online cpus) belong to the cgroup driver's ``vali
 from __future__ import annotations
 
 import os
-import re
 import stat
 
+from formats.units import INT64_MAX, ram_in_bytes
 from runtime.cgroups.base import DeviceRate, cpuset_ranges, format_cpuset
 from runtime.errors import InvalidArgument
-
-# docker/go-units RAMInBytes: binary multiples, case-insensitive, optional "i" and "b".
-_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)*) ?([kmgtp])?i?b?", re.IGNORECASE | re.ASCII)
-_MULT = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_INT64_MAX = (1 << 63) - 1
 
 
 def _invalid(text: str, flag: str, reason: str) -> InvalidArgument:
     return InvalidArgument(f'invalid argument "{text}" for "{flag}" flag: {reason}')
 
 
-def _ram_in_bytes(text: str) -> int | None:
-    """go-units RAMInBytes, or None where it errors. Fractions truncate like Go's int64()."""
-    m = _SIZE.fullmatch(text)
-    if m is None:
-        return None
-    try:
-        from fractions import Fraction  # lazy: not on the `box run` path unless -m is used
-
-        number = Fraction(m.group(1))
-    except ValueError:  # "1.2.3": the regex lets it through, ParseFloat does not
-        return None
-    size = int(number * _MULT.get((m.group(2) or "").lower(), 1))
-    return size if size <= _INT64_MAX else None
-
-
 def parse_size(text: str, flag: str) -> int:
     """``"32m"`` -> 33554432; a plain number is bytes."""
-    size = _ram_in_bytes(text)
-    if size is None:
-        raise _invalid(text, flag, f"invalid size: '{text}'")
-    return size
+    try:
+        return ram_in_bytes(text)
+    except ValueError as exc:
+        raise _invalid(text, flag, str(exc)) from None
 
 
 def parse_memory_swap(text: str, flag: str = "--memory-swap") -> int:
@@ -91,11 +71,15 @@ def parse_device_rate(text: str, flag: str, per_second_unit: str = "bps") -> Dev
     if not path.startswith("/dev/"):
         raise _invalid(text, flag, f"bad format for device path: {text}")
     if per_second_unit == "bps":
-        rate = _ram_in_bytes(value)
-        hint = "<device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb"
+        try:
+            rate: int | None = ram_in_bytes(value)
+        except ValueError:
+            rate = None
+        hint = ("<device-path>:<number>[<unit>]. Number must be a positive integer. "
+                "Unit is optional and can be kb, mb, or gb")
     elif per_second_unit == "iops":
         rate = (
-            int(value) if value.isascii() and value.isdigit() and int(value) <= _INT64_MAX else None
+            int(value) if value.isascii() and value.isdigit() and int(value) <= INT64_MAX else None
         )
         hint = "<device-path>:<number>. Number must be a positive integer"
     else:

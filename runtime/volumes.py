@@ -32,7 +32,9 @@ def _check_target(target: str, spec: str) -> str:
     if not target:
         raise InvalidArgument(f"invalid volume specification: '{spec}': empty destination")
     if not target.startswith("/"):
-        raise InvalidArgument(f"invalid volume specification: '{spec}': mount path must be absolute")
+        raise InvalidArgument(
+            f"invalid volume specification: '{spec}': mount path must be absolute"
+        )
     clean = os.path.normpath(target)
     if clean == "/":
         raise InvalidArgument(f"invalid volume specification: '{spec}': destination can't be '/'")
@@ -96,8 +98,13 @@ def parse_mount(spec: str) -> dict[str, Any]:
         if key in ("readonly", "ro", "volume-nocopy") and not eq:
             value = "true"
         elif not eq:
-            raise InvalidArgument(f"invalid field '{field}' in --mount {spec!r}: must be a key=value pair")
-        kv[{"src": "source", "dst": "target", "destination": "target", "ro": "readonly"}.get(key, key)] = value
+            raise InvalidArgument(f"invalid field '{field}' in --mount {spec!r}: must be a "
+                                  "key=value pair")
+        kv[
+            {"src": "source", "dst": "target", "destination": "target", "ro": "readonly"}.get(
+                key, key
+            )
+        ] = value
     known = {"type", "source", "target", "readonly", "volume-nocopy", "volume-label",
              "volume-driver", "tmpfs-size", "tmpfs-mode", "bind-propagation", "consistency"}
     unknown = sorted(set(kv) - known)
@@ -116,16 +123,19 @@ def parse_mount(spec: str) -> dict[str, Any]:
     if kind == "bind":
         src = kv.get("source", "")
         if not src.startswith("/"):
-            raise InvalidArgument(f"invalid mount config for type \"bind\": source must be an absolute path: {src!r}")
+            raise InvalidArgument(f"invalid mount config for type \"bind\": source must be an "
+                                  f"absolute path: {src!r}")
         if not os.path.exists(src):
-            raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does not exist: {src}")
+            raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does "
+                                  f"not exist: {src}")
         mount["Source"] = os.path.normpath(src)
     elif kind == "volume":
         if kv.get("source"):
             mount["Source"] = _volume_source(kv["source"], spec)[1]
     else:
         if kv.get("source"):
-            raise InvalidArgument(f"invalid mount config for type \"tmpfs\": source must not be specified ({spec!r})")
+            raise InvalidArgument(f"invalid mount config for type \"tmpfs\": source must not be "
+                                  f"specified ({spec!r})")
         mount["Data"] = _tmpfs_data(kv.get("tmpfs-size", ""), kv.get("tmpfs-mode", ""), spec)
     return mount
 
@@ -189,12 +199,13 @@ class VolumeStore:
     def create(self, name: str = "", labels: dict[str, str] | None = None,
                anonymous: bool = False) -> dict[str, Any]:
         """Idempotent for an existing name, as ``docker volume create`` is."""
-        from runtime.timeutil import rfc3339nano
+        from formats.units import rfc3339nano
 
         if not name:
             name, anonymous = os.urandom(32).hex(), True
         if not _NAME_RE.match(name):
-            raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a local '
+            raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a '
+                                  'local '
                                   'volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')
         with contextlib.suppress(NotFound):
             return self.get(name)

@@ -19,6 +19,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from formats.units import ram_in_bytes
 from shipper.parse.partial import DEFAULT_FLUSH_TIMEOUT, DEFAULT_MAX_LINE_BYTES
 from shipper.sources.paths import DEFAULT_ROOTS
 
@@ -32,11 +33,12 @@ class CliError(Exception):
 
 
 def _size(text: str) -> int:
-    """``1048576``, ``512k``, ``1m``, ``1MiB``, ``2g`` -> bytes (binary units)."""
-    m = re.fullmatch(r"\s*(\d+)\s*([kmg]?)(i?b)?\s*", text, re.IGNORECASE)
-    if not m:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
-    return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower()]
+    """``1048576``, ``512k``, ``1m``, ``1MiB``, ``2g`` -> bytes (binary units: go-units
+    ``RAMInBytes``, ``formats.units``)."""
+    try:
+        return ram_in_bytes(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,8 +127,9 @@ def build_sinks(args: argparse.Namespace) -> list:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from collector.sinks.buffer import Backoff
-    from shipper.enrich import LabelWhitelist, MetadataCache
+    from formats.delivery import Backoff
+    from formats.labels import LabelWhitelist, split_patterns
+    from shipper.enrich import MetadataCache
     from shipper.metrics import serve
     from shipper.pipeline import PipelineOptions, Shipper
     from shipper.sources.checkpoint import Registry, RegistryError
@@ -137,7 +140,7 @@ async def _run(args: argparse.Namespace) -> int:
         multiline = re.compile(args.multiline_start) if args.multiline_start else None
     except re.error as exc:
         raise CliError(f"--multiline-start {args.multiline_start!r}: {exc}") from None
-    labels = [p.strip() for item in args.label_whitelist for p in item.split(",") if p.strip()]
+    labels = split_patterns(args.label_whitelist)
     sinks = build_sinks(args)
     registry = Registry(args.registry)
     try:

@@ -1,21 +1,23 @@
 """Container metadata for log records, read from Docker's ``config.v2.json``.
 
-The fields (Docker's names): ``ID``, ``Name`` ("/web": shipped without the slash),
-``Config.Image`` (what the user ran, e.g. "busybox"; the top-level ``Image`` is the
-sha256 id) and ``Config.Labels`` (only those the whitelist admits). A file is re-read when
-its (inode, mtime, size) changes: box and dockerd replace it atomically, so a new inode
-means a new version. When the container is removed the last metadata is kept for
-``keep_for`` seconds, so the lines still being shipped after ``rm`` carry its name.
-"""
+The fields (Docker's names): ``ID``, ``Name`` ("/web": shipped without the slash), ``Config.Image``
+(what the user ran, e.g. "busybox"; the top-level ``Image`` is the sha256 id) and ``Config.Labels``
+(only those the whitelist admits), read through the bottom layer's ``formats.statefile`` and
+``formats.labels`` (the collector's too). A file is re-read when its (inode, mtime, size) changes:
+box and dockerd replace it atomically, so a new inode means a new version. When the container is
+removed the last metadata is kept for ``keep_for`` seconds, so the lines still being shipped after
+``rm`` carry its name."""
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import time
 from dataclasses import dataclass, field
 
 import orjson
+
+from formats import statefile
+from formats.labels import LabelWhitelist
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,33 +30,17 @@ class ContainerMeta:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-class LabelWhitelist:
-    """Label names to keep: exact names or shell globs (``app``, ``io.kubernetes.*``)."""
-
-    def __init__(self, patterns: list[str]) -> None:
-        self.exact = {p for p in patterns if not any(c in p for c in "*?[")}
-        self.globs = [p for p in patterns if p not in self.exact]
-
-    def admits(self, name: str) -> bool:
-        return name in self.exact or any(fnmatch.fnmatchcase(name, g) for g in self.globs)
-
-    def filter(self, labels: dict[str, str]) -> dict[str, str]:
-        return {k: v for k, v in labels.items() if self.admits(k)}
-
-
 def read_config(path: str, whitelist: LabelWhitelist) -> ContainerMeta:
     """Parse one ``config.v2.json``; OSError if unreadable, ValueError if not one."""
     with open(path, "rb") as f:
         obj = orjson.loads(f.read())
-    if not isinstance(obj, dict) or not isinstance(obj.get("ID"), str):
+    if not isinstance(obj, dict) or not statefile.container_id(obj):
         raise ValueError(f"{path}: no container ID in config.v2.json")
-    config = obj.get("Config") or {}
-    labels = config.get("Labels") or {}
     return ContainerMeta(
-        id=obj["ID"],
-        name=str(obj.get("Name") or "").lstrip("/"),
-        image=str(config.get("Image") or obj.get("Image") or ""),
-        labels=whitelist.filter({str(k): str(v) for k, v in labels.items()}),
+        id=statefile.container_id(obj),
+        name=statefile.container_name(obj),
+        image=statefile.image_name(obj),
+        labels=whitelist.filter(statefile.labels(obj)),
     )
 
 
@@ -73,7 +59,7 @@ class MetadataCache:
         """The metadata of the container living in ``container_dir`` (its basename as the id
         and empty fields when it has no readable config.v2.json)."""
         now = time.monotonic() if now is None else now
-        path = os.path.join(container_dir, "config.v2.json")
+        path = os.path.join(container_dir, statefile.CONFIG)
         cached = self._cache.get(container_dir)
         try:
             st = os.stat(path)

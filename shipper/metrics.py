@@ -85,7 +85,7 @@ class ShipperCollector:
 
 def make_app(shipper: Shipper) -> web.Application:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ShipperCollector(shipper))  # type: ignore[arg-type]
+    registry.register(ShipperCollector(shipper))
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry),

@@ -22,8 +22,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from collector.sinks.buffer import Backoff
-from shipper.sinks.base import Record, Result, Sink
+from formats.delivery import Backoff
+from shipper.records import Record
+from shipper.sinks.base import Result, Sink
 from shipper.sources.checkpoint import Registry
 from shipper.sources.reader import Checkpoint, Reader
 
@@ -298,5 +299,8 @@ class Shipper:
             return False, f"reader loop stuck for {now - self.last_loop:.0f}s"
         for name, st in self.stats.items():
             if st.failing_since and now - st.failing_since > stale_after:
-                return False, f"sink {name} failing for {now - st.failing_since:.0f}s: {st.last_error}"
+                return (
+                    False,
+                    f"sink {name} failing for {now - st.failing_since:.0f}s: {st.last_error}",
+                )
         return True, "ok"

@@ -260,4 +260,6 @@ def dev_null_intact() -> Iterator[None]:
     yield
     import stat as _stat
 
-    assert _stat.S_ISCHR(os.lstat("/dev/null").st_mode), "the host's /dev/null is no longer a device"
+    assert _stat.S_ISCHR(os.lstat("/dev/null").st_mode), (
+        "the host's /dev/null is no longer a device"
+    )

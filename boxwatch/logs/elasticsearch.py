@@ -100,7 +100,9 @@ class ElasticsearchLogs:
         try:
             return list(answer["hits"]["hits"])
         except (KeyError, TypeError):
-            raise LogStoreError(f"Elasticsearch {self.url}: no hits in {str(answer)[:200]}") from None
+            raise LogStoreError(
+                f"Elasticsearch {self.url}: no hits in {str(answer)[:200]}"
+            ) from None
 
     @staticmethod
     def _entry(hit: dict[str, Any]) -> LogEntry:

@@ -11,16 +11,15 @@ first, as ``docker logs --tail`` would.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from formats.units import parse_duration_ns, parse_rfc3339
+
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)\Z")
-_UNITS_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9,
-             "w": 7 * 86400 * 10**9}
 
 
 class QueryError(ValueError):
@@ -91,28 +90,21 @@ class LogStore(Protocol):
 
 
 def parse_time(text: str, now_ns: int | None = None) -> int:
-    """``text`` (see the module docstring) as ns since the epoch."""
+    """``text`` (see the module docstring) as ns since the epoch; the units are the bottom
+    layer's (``formats.units``)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     value = text.strip()
-    m = _DURATION.match(value)
-    if m:
-        return now_ns - int(float(m.group(1)) * _UNITS_NS[m.group(2)])
+    if _DURATION.match(value):
+        return now_ns - parse_duration_ns(value, days=True)
     if re.fullmatch(r"\d{9,11}(\.\d+)?", value):
         return int(float(value) * 1e9)
-    iso = value.replace("z", "Z")
-    frac = 0
-    fm = re.search(r"\.(\d+)", iso)
-    if fm:  # fromisoformat keeps microseconds only: carry the ns ourselves
-        frac = int((fm.group(1) + "000000000")[:9])
-        iso = iso[: fm.start()] + iso[fm.end():]
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        value += "T00:00:00Z"
     try:
-        parsed = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        return parse_rfc3339(value)
     except ValueError:
         raise QueryError("not a time (1h, 30m, 2024-05-01T10:00:00Z, unix seconds)",
                          text) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return int(parsed.timestamp()) * 10**9 + frac
 
 
 def rfc3339(ns: int) -> str:

@@ -116,7 +116,7 @@ def up(cfg: Config, out: TextIO = sys.stdout, python: str = sys.executable) -> i
     with open(plan.log_dir / "supervisor.log", "ab") as log:
         subprocess.run([python, "-m", "boxwatch.stack.supervisor", "--detach", str(state)],
                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                       start_new_session=True, check=True)  # fmt: skip
+                       start_new_session=True, check=True)
     return _follow(plan, out)
 
 
@@ -220,7 +220,13 @@ def rows(state_dir: Path) -> list[dict[str, Any]]:
 
 def _age(seconds: float) -> str:
     s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60}m" if s >= 3600 else f"{s // 60}m{s % 60}s" if s >= 60 else f"{s}s"
+    return (
+        f"{s // 3600}h{s % 3600 // 60}m"
+        if s >= 3600
+        else f"{s // 60}m{s % 60}s"
+        if s >= 60
+        else f"{s}s"
+    )
 
 
 def status(state_dir: Path, out: TextIO = sys.stdout, as_json: bool = False) -> int:

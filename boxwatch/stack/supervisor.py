@@ -95,7 +95,7 @@ class Supervisor:
             log.flush()
             proc = subprocess.Popen(comp.argv, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                    cwd=self.plan.state_dir, env=env)  # fmt: skip
+                                    cwd=self.plan.state_dir, env=env)
         self.procs[comp.name] = proc
         procs.write_pidfile(self.run_dir / f"{comp.name}.pid", proc.pid)
         self.mark(comp.name, "starting", pid=proc.pid, since=time.time())

@@ -1,2 +1,6 @@
-"""Where samples go: Prometheus, InfluxDB (v1 and v2), events. ``base`` holds the interface;
-the registry of sinks by name is ``collector.pipeline.SINKS``."""
+"""Where samples go: Prometheus (``prometheus``, pulled), InfluxDB (``influx``: one sink,
+v1 and v2 transports in ``influx_v1``/``influx_v2``, the sender thread in ``buffer``).
+``base`` holds the interface; the registry by kind is ``collector.pipeline.SINKS``, and
+every sink is built one way: ``sink_class(kind).from_args(url, args)``. Sinks import the
+model (``cgroupstats.model``, ``collector.records``); nothing outside ``pipeline`` and
+``cli`` imports a sink. Checklist for a new sink: see ``collector/__init__.py``."""

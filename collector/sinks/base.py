@@ -1,4 +1,5 @@
-"""The small interface every collector sink implements, and the container event it may get.
+"""The small interface every collector sink implements (the records it takes, ``Sample``
+and ``Event``, live in the model modules: ``cgroupstats.model``, ``collector.records``).
 
 Like cAdvisor's storage drivers: a sink takes a batch of samples each interval and is
 closed once. The pipeline owns the loop and never asks which sink it talks to; a sink
@@ -10,39 +11,12 @@ buffers, counts, and retries on its own schedule.
 from __future__ import annotations
 
 from argparse import ArgumentParser, Namespace
-from dataclasses import dataclass
-from typing import Literal
 
-from collector.model import ContainerRef, Sample
-
-Action = Literal["start", "stop", "die", "oom_kill", "restart"]
-ACTIONS: tuple[Action, ...] = ("start", "stop", "die", "oom_kill", "restart")
+from cgroupstats.model import ContainerRef, Sample
+from collector.records import Event
 
 # The counters every sink's ``health`` returns (a sink may add more keys).
 HEALTH_KEYS = ("written", "write_errors", "buffered_points", "dropped_points")
-
-
-class SinkError(Exception):
-    """A sink could not be built from its options (bad URL, missing option)."""
-
-    def __init__(self, sink: str, reason: str) -> None:
-        super().__init__(f"sink {sink}: {reason}")
-        self.sink = sink
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something that happened to a container, derived by the pipeline between samples.
-
-    ``die`` carries the exit code from config.v2.json when the state file has it;
-    ``stop`` is a container that went away without one.
-    """
-
-    time_ns: int
-    ref: ContainerRef
-    action: Action
-    exit_code: int | None = None
 
 
 def add_arguments(parser: ArgumentParser) -> None:

@@ -1,4 +1,4 @@
-"""The bounded point buffer, retry policy and sender thread both InfluxDB sinks share.
+"""The bounded point buffer, retry loop and sender thread of the InfluxDB sink.
 
 The pipeline hands lines over and returns at once; one background thread per sink sends
 them in batches, so a slow or dead server never stalls sampling. Policy, in Fluent Bit's
@@ -12,28 +12,17 @@ and every point ends up counted exactly once as written or dropped.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from argparse import Namespace
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from collector.lineproto import Encoder
-from collector.model import ContainerRef, Sample
-from collector.sinks.base import Event, Sink
-from collector.sinks.http import parse_retry_after, redact, retriable
+from formats.delivery import Backoff, redact, retriable
 
-# parse_retry_after is re-exported: transports and tests have always found it here.
-__all__ = ["UNEXPECTED", "Backoff", "LineSink", "PointBuffer", "SendError", "Sender",
-           "Transport", "parse_retry_after", "redact", "retriable"]
+__all__ = ["UNEXPECTED", "PointBuffer", "SendError", "Sender", "Transport"]
 
 log = logging.getLogger(__name__)
-
-RETRY_AFTER_CAP = 300.0  # never sleep longer than this on a server's say-so
-
 
 class SendError(Exception):
     """One failed request: the HTTP status (0 for no response), the server's message and
@@ -47,22 +36,6 @@ class SendError(Exception):
 
 
 UNEXPECTED = -1  # SendError status of an exception no transport expected: not retried
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped exponential backoff with full jitter (AWS's "full jitter")."""
-
-    initial: float = 0.5
-    maximum: float = 30.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        ceiling = min(self.maximum, self.initial * 2 ** min(attempt - 1, 30))
-        wait = random.uniform(0.0, ceiling)
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, RETRY_AFTER_CAP))
-        return wait
 
 
 class Transport(Protocol):
@@ -313,58 +286,3 @@ class Sender:
                       self.name, n, message)
             self._last_error = message
         return 0
-
-
-class LineSink(Sink):
-    """A sink that encodes samples and events as line protocol and leaves delivery to a
-    ``Sender``: what the v1 and v2 InfluxDB sinks share. ``sender_options`` are the
-    ``Sender``'s (batch_size, flush_interval, max_points, backoff, close_timeout); the
-    transport's secrets are redacted from every message."""
-
-    name = "line"
-
-    def __init__(self, transport: Transport, host: str | None = None,
-                 **sender_options: Any) -> None:
-        self.url = transport.base
-        self.encoder = Encoder(host)
-        sender_options.setdefault("secrets", transport.secrets)
-        self.sender = Sender(self.name, transport, **sender_options)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r})"
-
-    @classmethod
-    def from_args(cls, url: str, args: Namespace) -> Sink:
-        """``--sink KIND=URL`` with the ``--influx-*`` flags."""
-        from collector.sinks.influx import build  # the flags live beside add_arguments
-
-        return build(cls.name, url, args)
-
-    def write(self, samples: list[Sample]) -> None:
-        """Encode this interval's samples and queue them; never blocks on the server."""
-        encode = self.encoder.sample
-        lines: list[str] = []
-        for s in samples:
-            lines.extend(encode(s))
-        self.sender.push(lines)
-
-    def write_events(self, events: list[Event]) -> None:
-        """Queue ``container_events`` points."""
-        self.sender.push(
-            [self.encoder.event(e.time_ns, e.ref, e.action, e.exit_code) for e in events]
-        )
-
-    def write_states(self, refs: list[ContainerRef], time_ns: int) -> None:
-        """Queue one ``container_state`` point per container whose state says running."""
-        if refs:
-            self.sender.push([self.encoder.state(ref, time_ns) for ref in refs])
-
-    def health(self) -> dict[str, float]:
-        return self.sender.health()
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Block until every buffered point was sent (True) or ``timeout`` passed."""
-        return self.sender.flush(timeout)
-
-    def close(self) -> None:
-        self.sender.close()

@@ -1,39 +1,37 @@
-"""InfluxDB sinks: the collector's flags for them and building them from parsed options.
+"""The InfluxDB sink, its flags, and building it from parsed options.
 
-Two backends behind one behaviour (batching, gzip off loopback, retries, a bounded buffer that drops
-the oldest): ``InfluxV1Sink`` (plain ``/write``, InfluxDB 1.x) and ``InfluxV2Sink``
-(``influxdb-client``, InfluxDB 2.x/3.x/1.8+ and VictoriaMetrics). Secrets can come from
-the environment (``BOXWATCH_INFLUX_PASSWORD``, ``BOXWATCH_INFLUX_TOKEN``) so they need not
-appear in a process listing.
-"""
+One sink (``InfluxSink``: line protocol, batching, gzip off loopback, retries, a bounded buffer that
+drops the oldest) over two transports: ``influx_v1.V1Transport`` (plain ``/write``, InfluxDB 1.x)
+and ``influx_v2.V2Transport`` (``influxdb-client``, InfluxDB 2.x/3.x/1.8+ and VictoriaMetrics).
+``--sink influxdb-v1=URL`` / ``influxdb-v2=URL`` pick one (``InfluxV1Sink``, ``InfluxV2Sink``); so
+does ``--influx-url`` with ``--influx-api``. Secrets can come from the environment
+(``BOXWATCH_INFLUX_PASSWORD``, ``BOXWATCH_INFLUX_TOKEN``) so they need not appear in a process
+listing."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 from typing import Any
 
-from collector.sinks.base import Sink, SinkError
-from collector.sinks.buffer import Backoff
-from collector.sinks.http import GZIP_CHOICES
-from collector.sinks.influx_v1 import InfluxV1Sink
-from collector.sinks.influx_v2 import InfluxV2Sink
+from cgroupstats.model import ContainerRef, Sample
+from collector.lineproto import Encoder
+from collector.records import Event
+from collector.sinks.base import Sink
+from collector.sinks.buffer import Sender, Transport
+from collector.sinks.influx_v1 import V1Transport
+from formats.delivery import GZIP_CHOICES, Backoff, SinkError
+from formats.units import parse_duration
 
-__all__ = ["KINDS", "InfluxV1Sink", "InfluxV2Sink", "add_arguments", "from_args"]
-
-KINDS: dict[str, type[Sink]] = {"influxdb-v1": InfluxV1Sink, "influxdb-v2": InfluxV2Sink}
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+__all__ = ["InfluxSink", "InfluxV1Sink", "InfluxV2Sink", "add_arguments", "from_args"]
 
 
 def duration(text: str | float | int) -> float:
-    """Seconds from ``1.5``, ``500ms``, ``10s``, ``2m`` or ``1h``."""
-    if isinstance(text, int | float):
-        return float(text)
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*", text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r}")
-    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    """Seconds from ``1.5``, ``500ms``, ``10s``, ``2m`` or ``1h`` (``formats.units``)."""
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r}") from None
 
 
 def _add(parser: Any, *names: str, **kw: Any) -> None:
@@ -105,21 +103,119 @@ def build(kind: str, url: str, args: argparse.Namespace) -> Sink:
                 url, db=_get(args, "influx_db", "boxwatch"), rp=_get(args, "influx_rp", ""),
                 user=_get(args, "influx_user", ""), password=_get(args, "influx_password", ""),
                 create_db=create, **options,
-            )  # fmt: skip
+            )
         if kind == "influxdb-v2":
             return InfluxV2Sink(
-                url, org=_get(args, "influx_org", ""), bucket=_get(args, "influx_bucket", "boxwatch"),
+                url, org=_get(args, "influx_org", ""),
+                bucket=_get(args, "influx_bucket", "boxwatch"),
                 token=_get(args, "influx_token", ""), create_bucket=create, **options,
-            )  # fmt: skip
+            )
     except ValueError as exc:
         raise SinkError(kind, str(exc)) from None
-    raise SinkError(kind, f"unknown InfluxDB sink (known: {', '.join(KINDS)})")
+    raise SinkError(kind, "unknown InfluxDB sink (known: influxdb-v1, influxdb-v2)")
 
 
 def from_args(args: argparse.Namespace) -> list[Sink]:
-    """The InfluxDB sink ``--influx-url``/``--influx-api`` ask for, or none."""
+    """The InfluxDB sink ``--influx-url``/``--influx-api`` ask for, or none: the flag's
+    spelling of ``--sink influxdb-<api>=URL``."""
     url = getattr(args, "influx_url", None)
     if not url:
         return []
-    return [build(f"influxdb-{_get(args, 'influx_api', 'v2')}", url, args)]
+    kind = InfluxV1Sink if _get(args, "influx_api", "v2") == "v1" else InfluxV2Sink
+    return [kind.from_args(url, args)]
 
+
+class InfluxSink(Sink):
+    """The InfluxDB sink: encodes samples and events as line protocol and leaves delivery
+    to a ``Sender`` over a v1 or v2 transport. ``sender_options`` are the ``Sender``'s
+    (batch_size, flush_interval, max_points, backoff, close_timeout); the transport's
+    secrets are redacted from every message."""
+
+    name = "influxdb"
+
+    def __init__(self, transport: Transport, host: str | None = None,
+                 **sender_options: Any) -> None:
+        self.url = transport.base
+        self.encoder = Encoder(host)
+        sender_options.setdefault("secrets", transport.secrets)
+        self.sender = Sender(self.name, transport, **sender_options)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    @classmethod
+    def from_args(cls, url: str, args: argparse.Namespace) -> Sink:
+        """``--sink KIND=URL`` with the ``--influx-*`` flags."""
+        return build(cls.name, url, args)
+
+    def write(self, samples: list[Sample]) -> None:
+        """Encode this interval's samples and queue them; never blocks on the server."""
+        encode = self.encoder.sample
+        lines: list[str] = []
+        for s in samples:
+            lines.extend(encode(s))
+        self.sender.push(lines)
+
+    def write_events(self, events: list[Event]) -> None:
+        """Queue ``container_events`` points."""
+        self.sender.push(
+            [self.encoder.event(e.time_ns, e.ref, e.action, e.exit_code) for e in events]
+        )
+
+    def write_states(self, refs: list[ContainerRef], time_ns: int) -> None:
+        """Queue one ``container_state`` point per container whose state says running."""
+        if refs:
+            self.sender.push([self.encoder.state(ref, time_ns) for ref in refs])
+
+    def health(self) -> dict[str, float]:
+        return self.sender.health()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Block until every buffered point was sent (True) or ``timeout`` passed."""
+        return self.sender.flush(timeout)
+
+    def close(self) -> None:
+        self.sender.close()
+
+
+class InfluxV1Sink(InfluxSink):
+    """Samples and events into InfluxDB 1.x (``--sink influxdb-v1=URL``)."""
+
+    name = "influxdb-v1"
+
+    def __init__(
+        self,
+        url: str,
+        db: str = "boxwatch",
+        rp: str = "",
+        user: str = "",
+        password: str = "",
+        create_db: bool = True,
+        timeout: float = 10.0,
+        gzip: str = "auto",
+        **options: Any,
+    ) -> None:
+        transport = V1Transport(url, db, rp, user, password, create_db, timeout, gzip)
+        super().__init__(transport, **options)
+
+
+class InfluxV2Sink(InfluxSink):
+    """Samples and events through the v2 write API (``--sink influxdb-v2=URL``)."""
+
+    name = "influxdb-v2"
+
+    def __init__(
+        self,
+        url: str,
+        org: str = "",
+        bucket: str = "boxwatch",
+        token: str = "",
+        create_bucket: bool = True,
+        timeout: float = 10.0,
+        gzip: str = "auto",
+        **options: Any,
+    ) -> None:
+        from collector.sinks.influx_v2 import V2Transport  # influxdb-client: ~150 ms
+
+        transport = V2Transport(url, org, bucket, token, create_bucket, timeout, gzip)
+        super().__init__(transport, **options)

@@ -1,4 +1,5 @@
-"""InfluxDB's v2 write API (InfluxDB 2.x/3.x, 1.8+, VictoriaMetrics) via ``influxdb-client``.
+"""The v2 transport: InfluxDB's v2 write API (InfluxDB 2.x/3.x, 1.8+, VictoriaMetrics) via
+``influxdb-client``.
 
 Only the client's synchronous write is used: buffering, batching and retries are ours
 (``buffer.Sender``), so both sinks behave alike and the client never retries behind our
@@ -9,15 +10,14 @@ message we log or raise.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import urllib3
 from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from collector.sinks.buffer import LineSink, SendError
-from collector.sinks.http import parse_retry_after, redact, split_userinfo, wants_gzip
+from collector.sinks.buffer import SendError
+from formats.delivery import parse_retry_after, redact, split_userinfo, wants_gzip
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class V2Transport:
             url=base, token=token, org=org, timeout=int(timeout * 1000),
             enable_gzip=wants_gzip(base, gzip),
             retries=False,
-        )  # fmt: skip
+        )
         self.write_api = self.client.write_api(write_options=SYNCHRONOUS)
 
     def __repr__(self) -> str:
@@ -71,7 +71,7 @@ class V2Transport:
         """The client's exception as a redacted SendError."""
         if isinstance(exc, InfluxDBError) and getattr(exc, "status", None):
             return SendError(
-                int(exc.status),  # type: ignore[attr-defined]
+                int(exc.status),
                 redact(_message(exc), self.secrets),
                 parse_retry_after(exc.retry_after),
             )
@@ -106,23 +106,3 @@ class V2Transport:
     def close(self) -> None:
         self.write_api.close()
         self.client.close()
-
-
-class InfluxV2Sink(LineSink):
-    """Samples and events through the v2 write API (``--sink influxdb-v2=URL``)."""
-
-    name = "influxdb-v2"
-
-    def __init__(
-        self,
-        url: str,
-        org: str = "",
-        bucket: str = "boxwatch",
-        token: str = "",
-        create_bucket: bool = True,
-        timeout: float = 10.0,
-        gzip: str = "auto",
-        **options: Any,
-    ) -> None:
-        transport = V2Transport(url, org, bucket, token, create_bucket, timeout, gzip)
-        super().__init__(transport, **options)

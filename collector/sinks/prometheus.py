@@ -6,7 +6,7 @@ existing dashboards and alert rules work: every series carries ``id`` (the cgrou
 all containers (empty where a container lacks one), as cAdvisor does. Unlimited limits
 are 0.
 
-One table (``metric_table``, in ``collector.sinks.cadvisor``) decides which series exist
+One table (``metric_table``, in ``collector.metrics``) decides which series exist
 and their values; two serialisers read it: ``collect()`` (prometheus_client's
 custom-collector interface) and ``render()``, which writes the text format directly and is
 what ``/metrics`` serves. It is byte-for-byte what ``generate_latest`` makes of
@@ -25,9 +25,8 @@ from typing import Any
 from prometheus_client.core import Metric
 from prometheus_client.utils import floatToGoString
 
-from collector.model import ContainerRef, Sample
-from collector.sinks.base import Sink
-from collector.sinks.cadvisor import (
+from cgroupstats.model import ContainerRef, Sample
+from collector.metrics import (
     SELF_METRICS,
     SINK_METRICS,
     STATE_FAMILY,
@@ -35,6 +34,7 @@ from collector.sinks.cadvisor import (
     Family,
     metric_table,
 )
+from collector.sinks.base import Sink
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
 FORMAT_CACHE_MAX = 8192  # formatted values kept (zeros, limits: ~1 MB; cleared past this)
@@ -62,7 +62,7 @@ class _Labels:
         self.names = names
         by_name = {sanitize("container_label_" + k): v for k, v in ref.labels.items()}
         self.values = dict(zip(names, (ref.cgroup or ref.id, ref.image, ref.name,
-                                       *(by_name.get(n, "") for n in names[3:])), strict=True))  # fmt: skip
+                                       *(by_name.get(n, "") for n in names[3:])), strict=True))
         self.base = self.text((), ())
         self.texts: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
 
@@ -82,11 +82,11 @@ class _Labels:
 
 
 def _render_family(fam: Family, rows: Sequence[tuple[_Labels, Any]], fmt: Callable[[Any], str],
-                   cache: dict[Any, str], out: list[str]) -> None:  # fmt: skip
+                   cache: dict[Any, str], out: list[str]) -> None:
     mname, extra, get = fam.name, fam.extra, fam.get
     if not extra:
         out.extend([f"{mname}{labels.base} {cache.get(v) or fmt(v)}\n"
-                    for labels, v in [(labels, get(s)) for labels, s in rows] if v is not None])  # fmt: skip
+                    for labels, v in [(labels, get(s)) for labels, s in rows] if v is not None])
         return
     append = out.append
     for labels, s in rows:
@@ -94,7 +94,9 @@ def _render_family(fam: Family, rows: Sequence[tuple[_Labels, Any]], fmt: Callab
         if values:
             texts = labels.texts.get(extra) or {}
             for xs, v in values:
-                append(f"{mname}{texts.get(xs) or labels.add(extra, xs)} {cache.get(v) or fmt(v)}\n")
+                append(
+                    f"{mname}{texts.get(xs) or labels.add(extra, xs)} {cache.get(v) or fmt(v)}\n"
+                )
 
 
 class PrometheusSink(Sink):
@@ -161,7 +163,11 @@ class PrometheusSink(Sink):
 
         def labels_of(ref: ContainerRef) -> _Labels:
             labels = fresh.get(ref.id) or cache.get(ref.id)
-            if labels is None or labels.names != names or (labels.ref is not ref and labels.ref != ref):
+            if (
+                labels is None
+                or labels.names != names
+                or (labels.ref is not ref and labels.ref != ref)
+            ):
                 labels = _Labels(ref, names)
             fresh[ref.id] = labels
             return labels
@@ -190,7 +196,7 @@ class PrometheusSink(Sink):
         rows, state_rows = self._rows()
         for mname, mtype, doc, extra, get in self.table:
             fam = Metric(mname[:-6] if mtype == "counter" else mname, doc,
-                         "unknown" if mtype == "untyped" else mtype)  # fmt: skip
+                         "unknown" if mtype == "untyped" else mtype)
             for labels, s in rows:
                 if not extra:
                     v = get(s)
@@ -242,5 +248,5 @@ class PrometheusSink(Sink):
             for smp in fam.samples:
                 labels = ",".join(f'{k}="{escape_value(v)}"' for k, v in sorted(smp.labels.items()))
                 emit(f"{smp.name}{{{labels}}} {floatToGoString(smp.value)}\n" if labels
-                     else f"{smp.name} {floatToGoString(smp.value)}\n")  # fmt: skip
+                     else f"{smp.name} {floatToGoString(smp.value)}\n")
         return "".join(out).encode()

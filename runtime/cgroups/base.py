@@ -2,7 +2,7 @@
 
 ``Resources`` mirrors the resource fields of Docker's ``HostConfig`` (snake_case); the
 v1 and v2 drivers turn the same ``Resources`` into their own files. Reading accounting is
-not here: that is the collector's job (``collector/cgroups``).
+not here: that is the collector's job (``cgroupstats/``, the bottom layer).
 """
 
 from __future__ import annotations
@@ -354,7 +354,7 @@ def applicable(res: Resources, features: frozenset[str]) -> Resources:
             for f in ("blkio_device_read_bps", "blkio_device_write_bps",
                       "blkio_device_read_iops", "blkio_device_write_iops")
         },
-    )  # fmt: skip
+    )
 
 
 def cfs_quota_period(res: Resources) -> tuple[int, int]:

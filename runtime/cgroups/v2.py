@@ -32,7 +32,7 @@ NEEDS = {
     "memory": "memory", "swap": "memory", "memory_reservation": "memory",
     "cpu_shares": "cpu", "cpu_cfs": "cpu", "cpuset": "cpuset", "pids": "pids",
     "blkio_weight": "io", "blkio_throttle": "io",
-}  # fmt: skip
+}
 
 
 def shares_to_weight(shares: int) -> int:

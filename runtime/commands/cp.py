@@ -89,7 +89,9 @@ def _from_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
         os.close(r)
         os._exit(run_in_child(lambda: run_confined(cfg, lambda: enter_root(paths, cfg), pack)))
     os.close(w)
-    staging = (dst_path.parent if not dst_path.is_dir() else dst_path) / f".box-cp-{uuid.uuid4().hex[:8]}"
+    staging = (
+        dst_path.parent if not dst_path.is_dir() else dst_path
+    ) / f".box-cp-{uuid.uuid4().hex[:8]}"
     try:
         with os.fdopen(r, "rb") as stream:
             try:
@@ -153,7 +155,7 @@ def _to_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
         code = 0
         try:
             _write_tar(w, src, follow)
-        except BaseException:  # noqa: BLE001 - forked child; the reader reports
+        except BaseException:
             code = 1
         os._exit(code)
     os.close(w)

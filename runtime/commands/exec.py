@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import selectors
 
-from runtime.containers import is_running
 from runtime.create import parse_env_files
 from runtime.errors import BoxError, Conflict
 from runtime.flags import REMAINDER, FlagParser, Namespace
 from runtime.paths import Paths
-from runtime.state import Store
+from runtime.state import Store, is_running
 
 
 def add_exec(p: FlagParser) -> None:

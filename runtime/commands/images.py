@@ -22,7 +22,7 @@ IMAGES_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID",
                   "Digest": "DIGEST"}
 
 
-def _store(paths: Paths):  # noqa: ANN202 - lazy import keeps `box run` light
+def _store(paths: Paths):
     from runtime.images.store import ImageStore
 
     return ImageStore(paths.root)
@@ -81,7 +81,7 @@ def cmd_import(paths: Paths, args: Namespace) -> int:
         image_id = _store(paths).import_tarball(sys.stdin.buffer, ref, changes)
     else:
         try:
-            f = open(args.file, "rb")  # noqa: SIM115 - closed below
+            f = open(args.file, "rb")
         except OSError as e:
             raise BoxError(f"open {args.file}: {e.strerror.lower()}") from None
         with f:
@@ -91,7 +91,7 @@ def cmd_import(paths: Paths, args: Namespace) -> int:
 
 
 class _ImageRow:
-    def __init__(self, img, tag: str | None, trunc: bool, digest: str = "<none>") -> None:  # noqa: ANN001
+    def __init__(self, img, tag: str | None, trunc: bool, digest: str = "<none>") -> None:
         from runtime.format.human import human_size, time_ago
         from runtime.timeutil import created_ns
 
@@ -123,7 +123,7 @@ def _glob(pattern: str) -> re.Pattern[str]:
     return re.compile(f"^{out}$")
 
 
-def _image_filter(store, filters: list[str]):  # noqa: ANN001, ANN202
+def _image_filter(store, filters: list[str]):
     """A predicate (image, tag or None) -> bool for docker's ``--filter`` values."""
     from runtime.timeutil import created_ns
 
@@ -142,7 +142,7 @@ def _image_filter(store, filters: list[str]):  # noqa: ANN001, ANN202
               for k in ("before", "since") if k in want}
     refs = [_glob(p) for p in want.get("reference", [])]
 
-    def keep(img, tag: str | None) -> bool:  # noqa: ANN001
+    def keep(img, tag: str | None) -> bool:
         for v in want.get("dangling", []):
             if (v in ("true", "1")) != (not img.repo_tags):
                 return False
@@ -335,12 +335,12 @@ def add_image_prune(p: FlagParser) -> None:
     p.add_argument("--filter", action="append", default=[])
 
 
-def _prune_keep(filters: list[str]):  # noqa: ANN202
+def _prune_keep(filters: list[str]):
     """docker image prune's filters: ``until=<RFC3339 or duration>``, ``label=k[=v]``,
     ``label!=k[=v]``; returns a predicate saying which images to keep."""
     import time
 
-    from runtime.timeutil import parse_rfc3339
+    from formats.units import parse_rfc3339
 
     until_ns = None
     labels: list[tuple[bool, str, str | None]] = []

@@ -7,13 +7,14 @@ import sys
 import time
 from typing import Any
 
-from runtime.containers import effective_state, is_running
 from runtime.errors import BoxError, InvalidArgument, NotFound
 from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
-from runtime.state import Store
+from runtime.state import Store, effective_state, is_running
 
-PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+PS_TABLE = (
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+)
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
               "RunningFor": "CREATED", "CreatedAt": "CREATED AT", "Status": "STATUS",
               "Ports": "PORTS", "Names": "NAMES", "State": "STATE", "Labels": "LABELS",
@@ -24,8 +25,8 @@ class PsRow:
     """The fields ``docker ps --format`` knows, computed from one state file."""
 
     def __init__(self, cfg: dict[str, Any], trunc: bool) -> None:
+        from formats.units import parse_rfc3339
         from runtime.format.human import ps_status, time_ago
-        from runtime.timeutil import parse_rfc3339
 
         self._cfg = cfg
         state = effective_state(cfg)
@@ -49,13 +50,15 @@ class PsRow:
         self.Networks = cfg["HostConfig"].get("NetworkMode", "")
         self._labels = labels
 
-    def Label(self, key: str) -> str:  # noqa: N802 - docker's template name
+    def Label(self, key: str) -> str:
         return self._labels.get(key, "")
 
 
 def _ports(cfg: dict[str, Any], state: dict[str, Any]) -> str:
     """Docker's PORTS column: published ports while running, exposed ones always."""
-    ports = (cfg.get("NetworkSettings") or {}).get("Ports") if state["Status"] == "running" else None
+    ports = (
+        (cfg.get("NetworkSettings") or {}).get("Ports") if state["Status"] == "running" else None
+    )
     exposed = cfg["Config"].get("ExposedPorts")
     if not ports and not exposed:
         return ""
@@ -231,7 +234,9 @@ def cmd_logs(paths: Paths, args: Namespace) -> int:
     log_path = cfg["LogPath"]
 
     def emit(entry: Any) -> None:
-        (err if entry.stream == "stderr" else out).write(format_entry(entry, args.timestamps, args.details))
+        (err if entry.stream == "stderr" else out).write(
+            format_entry(entry, args.timestamps, args.details)
+        )
 
     for entry in iter_entries(log_path, since, until, tail):
         emit(entry)

@@ -81,7 +81,8 @@ def _create(paths: Paths, args: Namespace) -> int:
     from runtime.network.store import BRIDGE_OPT, subnet_of
 
     if args.driver != "bridge":
-        raise InvalidArgument(f"plugin \"{args.driver}\" not found (only the bridge driver is built in)")
+        raise InvalidArgument(f"plugin \"{args.driver}\" not found (only the bridge driver is "
+                              "built in)")
     if args.gateway and not args.subnet:
         raise InvalidArgument("--gateway needs --subnet")
     opts = {}
@@ -92,7 +93,8 @@ def _create(paths: Paths, args: Namespace) -> int:
         opts[key] = value
     bridge = opts.get(BRIDGE_OPT)
     if bridge and (not bridge.startswith("box") or len(bridge) > 15):
-        raise InvalidArgument(f"bridge name {bridge!r} must start with 'box' and be at most 15 characters")
+        raise InvalidArgument(f"bridge name {bridge!r} must start with 'box' and be at most 15 "
+                              "characters")
     labels = dict(item.partition("=")[::2] for item in args.label)
     nets = _nets(paths)
     if args.subnet:
@@ -203,7 +205,7 @@ def cmd_network_inspect(paths: Paths, args: Namespace) -> int:
 
 # -- rm / prune -----------------------------------------------------------------------
 def _in_use(paths: Paths, name: str) -> list[str]:
-    from runtime.containers import is_running
+    from runtime.state import is_running
 
     return [c["Name"].lstrip("/") for c in Store(paths).all()
             if name in ((c.get("NetworkSettings") or {}).get("Networks") or {}) and is_running(c)]

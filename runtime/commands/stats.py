@@ -3,8 +3,8 @@
 CPU % is docker's: the container's cpu delta over the host's cpu delta (``/proc/stat``)
 times the online cpus; MEM USAGE is the working set (usage - inactive_file) over the
 memory limit, or over the host's MemTotal when unlimited; NET I/O and BLOCK I/O are
-totals. The runtime may import the collector (never the other way round), so the
-numbers are the ones Prometheus and InfluxDB get.
+totals. The readers and the ``Sample`` are the bottom layer's (``cgroupstats``), the
+collector's too, so the numbers are the ones Prometheus and InfluxDB get.
 """
 
 from __future__ import annotations
@@ -80,20 +80,27 @@ class Stats:
     """Readers of the watched containers and the previous cpu readings (for the deltas)."""
 
     def __init__(self, paths: Paths, cgroup_root: str = CGROUP_ROOT, proc_root: str = "/proc"):
-        from collector.discover import Discovery
+        from cgroupstats.layout import detect
 
         self.paths = paths
         self.proc_root = proc_root
         self.cgroup_root = cgroup_root
-        self.discovery = Discovery([paths.root], cgroup_root)
+        self.layout = detect(cgroup_root)
         self.readers: dict[str, Any] = {}
         self.prev: dict[str, tuple[int, int]] = {}  # id -> (container cpu ns, host cpu ns)
         self.mem_total = host_memory(proc_root)
 
     def rows(self, cfgs: list[dict[str, Any]], trunc: bool) -> list[StatsRow]:
-        from collector.cgroups import ContainerGone, open_reader
+        from cgroupstats import ContainerGone, open_reader
+        from cgroupstats.refs import ref_from_doc
+        from formats.statefile import CONFIG
 
-        refs = self.discovery.scan()
+        refs = {}
+        for cfg in cfgs:
+            config = os.path.join(self.paths.container_dir(cfg["ID"]), CONFIG)
+            ref = ref_from_doc(cfg, config, self.layout)
+            if ref is not None and ref.cgroup_paths:
+                refs[ref.id] = ref
         wanted = {c["ID"] for c in cfgs}
         for cid in [c for c in self.readers if c not in refs or c not in wanted]:
             self.readers.pop(cid).close()
@@ -142,9 +149,9 @@ class Stats:
         row.MemUsage = f"{bytes_size(used)} / {bytes_size(limit)}"
         row.MemPerc = f"{used / limit * 100.0 if limit else 0.0:.2f}%"
         row.NetIO = (f"{human3(sum(n.rx_bytes for n in net))} / "
-                     f"{human3(sum(n.tx_bytes for n in net))}")  # fmt: skip
+                     f"{human3(sum(n.tx_bytes for n in net))}")
         row.BlockIO = (f"{human3(sum(d.read_bytes for d in io))} / "
-                       f"{human3(sum(d.write_bytes for d in io))}")  # fmt: skip
+                       f"{human3(sum(d.write_bytes for d in io))}")
         row.PIDs = str(s.pids.current)
 
     def close(self) -> None:
@@ -154,8 +161,7 @@ class Stats:
 
 
 def _select(paths: Paths, args: Namespace) -> list[dict[str, Any]]:
-    from runtime.containers import is_running
-    from runtime.state import Store
+    from runtime.state import Store, is_running
 
     store = Store(paths)
     if args.containers:

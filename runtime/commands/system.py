@@ -35,11 +35,10 @@ def cmd_system_df(paths: Paths, args: Namespace) -> int:
     """Images count shared layers once; containers are their writable layer (``diff``);
     volumes are ``<root>/volumes/<name>/_data`` (docker's layout), active when a
     container mounts them."""
-    from runtime.containers import is_running
     from runtime.format import render_format
     from runtime.images.store import ImageStore
     from runtime.images.usage import images_usage, tree_size
-    from runtime.state import Store, report_damaged
+    from runtime.state import Store, is_running, report_damaged
 
     containers = list(Store(paths).all())
     img = images_usage(ImageStore(paths.root), (c.get("Image", "") for c in containers),

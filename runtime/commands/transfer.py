@@ -11,20 +11,20 @@ from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
 
 
-def _store(paths: Paths):  # noqa: ANN202 - lazy import keeps `box run` light
+def _store(paths: Paths):
     from runtime.images.store import ImageStore
 
     return ImageStore(paths.root)
 
 
-def _progress(quiet: bool):  # noqa: ANN202
+def _progress(quiet: bool):
     from runtime.images.progress import Progress
 
     return Progress(sys.stdout, enabled=False if quiet else None)
 
 
 @contextlib.contextmanager
-def _output(path: str | None, what: str):  # noqa: ANN202
+def _output(path: str | None, what: str):
     """A binary stream for ``-o FILE`` (written beside it, renamed when whole) or stdout."""
     if not path:
         if sys.stdout.isatty():
@@ -37,7 +37,7 @@ def _output(path: str | None, what: str):  # noqa: ANN202
     tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
                        f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
-        f = open(tmp, "wb")  # noqa: SIM115 - closed below
+        f = open(tmp, "wb")
     except OSError as e:
         raise BoxError(f"failed to save {what}: open {path}: {e.strerror.lower()}") from None
     try:
@@ -117,7 +117,7 @@ def cmd_pull(paths: Paths, args: Namespace) -> int:
 
     progress = _progress(args.quiet)
     if args.quiet:  # docker -q: only the reference
-        progress.message = lambda text: None  # type: ignore[method-assign]
+        progress.message = lambda text: None
     print(pull(_store(paths), args.image, args.insecure_registry, progress))
     return 0
 
@@ -133,7 +133,7 @@ def cmd_push(paths: Paths, args: Namespace) -> int:
     chunk = int(os.environ.get("BOX_UPLOAD_CHUNK_SIZE") or DEFAULT_CHUNK)
     progress = _progress(args.quiet)
     if args.quiet:
-        progress.message = lambda text: None  # type: ignore[method-assign]
+        progress.message = lambda text: None
     digest = push(_store(paths), args.image, args.insecure_registry, progress, chunk)
     if args.quiet:
         print(digest)

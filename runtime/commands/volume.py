@@ -44,7 +44,8 @@ def add_volume_create(p: FlagParser) -> None:
 
 def cmd_volume_create(paths: Paths, args: Namespace) -> int:
     if args.driver != "local":
-        raise BoxError(f'error looking up volume plugin {args.driver}: plugin "{args.driver}" not found')
+        raise BoxError(f'error looking up volume plugin {args.driver}: plugin "{args.driver}" not '
+                       'found')
     if args.opt:
         raise BoxError(f"volume options are not supported by this build: {args.opt[0]}")
     labels = dict(item.partition("=")[::2] for item in args.label)

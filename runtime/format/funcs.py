@@ -75,7 +75,8 @@ def _index(item: Any, *keys: Any) -> Any:
             item = item.get(k, NO_VALUE)
         elif isinstance(item, list | tuple | str):
             if not isinstance(k, int) or isinstance(k, bool):
-                raise TemplateError(f"error calling index: cannot index slice/array with type {go_type(k)}")
+                raise TemplateError(f"error calling index: cannot index slice/array with type "
+                                    f"{go_type(k)}")
             if not 0 <= k < len(item):
                 raise TemplateError(f"error calling index: index out of range: {k}")
             item = item[k] if not isinstance(item, str) else item.encode()[k]
@@ -144,8 +145,10 @@ FUNCS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "split": (lambda s, sep: _go_split(_need_str(s), _need_str(sep)), 2, 2),
     "join": (_join, 2, 2),
     "title": (lambda s: _go_title(_need_str(s)), 1, 1),
-    "lower": (lambda s: "".join(c.lower() if len(c.lower()) == 1 else c for c in _need_str(s)), 1, 1),
-    "upper": (lambda s: "".join(c.upper() if len(c.upper()) == 1 else c for c in _need_str(s)), 1, 1),
+    "lower": (lambda s: "".join(c.lower() if len(c.lower()) == 1 else c for c in _need_str(s)),
+              1, 1),
+    "upper": (lambda s: "".join(c.upper() if len(c.upper()) == 1 else c for c in _need_str(s)),
+              1, 1),
     "pad": (_pad, 3, 3),
     "truncate": (_truncate, 2, 2),
     "len": (_length, 1, 1),

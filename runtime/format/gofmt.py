@@ -85,7 +85,9 @@ def go_print(v: Any, top: bool = True) -> str:
         return "[" + " ".join(go_print(e, False) for e in v) + "]"
     if isinstance(v, dict):
         keys = sorted(v, key=lambda k: (str(type(k)), k))
-        return "map[" + " ".join(f"{go_print(k, False)}:{go_print(v[k], False)}" for k in keys) + "]"
+        return (
+            "map[" + " ".join(f"{go_print(k, False)}:{go_print(v[k], False)}" for k in keys) + "]"
+        )
     names = _dataclass_fields(v)
     if names is not None:
         return "{" + " ".join(go_print(getattr(v, n), False) for n in names) + "}"
@@ -125,7 +127,11 @@ def go_json(v: Any) -> str:
             raise ValueError(f"json: unsupported value: {go_float(v)}")
         return go_float(v, -6, 21, json_style=True)
     if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        return (
+            json.dumps(v, ensure_ascii=False)
+            .replace("\u2028", "\\u2028")
+            .replace("\u2029", "\\u2029")
+        )
     if isinstance(v, list | tuple):
         return "[" + ",".join(go_json(e) for e in v) + "]"
     if isinstance(v, dict):

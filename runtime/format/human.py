@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from runtime.timeutil import parse_rfc3339
+from formats.units import parse_rfc3339
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

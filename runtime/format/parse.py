@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 
 
 _WS = " \t\r\n"
-_KEYWORDS = {"if", "else", "end", "range", "with", "break", "continue", "define", "template", "block"}
-_NUM_RE = re.compile(r"[+-]?(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|(\d[\d_]*)?\.?\d[\d_]*([eE][+-]?\d+)?)")
+_KEYWORDS = {"if", "else", "end", "range", "with", "break", "continue", "define", "template",
+             "block"}
+_NUM_RE = re.compile(
+    r"[+-]?(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|(\d[\d_]*)?\.?\d[\d_]*([eE][+-]?\d+)?)"
+)
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ESC = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a",
         "b": "\b", "f": "\f", "v": "\v"}
@@ -122,7 +125,9 @@ def _lex_action(text: str, p: int) -> tuple[list[_Tok], int, bool]:
                 raise ParseError(start, "unterminated character constant")
             toks.append(_Tok("num", start, q + 1, ord(val)))
             p = q + 1
-        elif ch.isdigit() or (ch in "+-." and p + 1 < n and (text[p + 1].isdigit() or text[p + 1] == ".")):
+        elif ch.isdigit() or (
+            ch in "+-." and p + 1 < n and (text[p + 1].isdigit() or text[p + 1] == ".")
+        ):
             m = _NUM_RE.match(text, p)
             word = m.group() if m else ch
             end = p + len(word)
@@ -317,7 +322,8 @@ class _Parser:
             else_body, term = self._list()
             if term is None or term[1] != "end":
                 raise ParseError(term[0] if term else len(self.text),
-                                  "unexpected EOF" if term is None else "expected end; found {{else}}")
+                                  "unexpected EOF" if term is None else "expected end; found "
+                                                                        "{{else}}")
         del self.vars[mark:]
         return Control(kind, pos, pipe, body, else_body)
 
@@ -337,7 +343,9 @@ class _Parser:
         pipe = self._pipeline(pos, ctx, decl, assign)
         if self.k < len(self.toks):
             t = self.toks[self.k]
-            raise ParseError(t.pos, f"unexpected {self.text[t.pos:t.end]!r} in {ctx}".replace("'", '"'))
+            raise ParseError(
+                t.pos, f"unexpected {self.text[t.pos : t.end]!r} in {ctx}".replace("'", '"')
+            )
         if not assign:
             self.vars.extend(decl)
         return pipe
@@ -387,8 +395,12 @@ class _Parser:
             op = Operand("ident", t.pos, src, t.value)
         else:
             raise ParseError(t.pos, f"unexpected {src!r} in operand".replace("'", '"'))
-        while (self.k < len(self.toks) and self.toks[self.k].kind == "field"
-               and self.toks[self.k].pos == self.toks[self.k - 1].end and op.kind in ("field", "var", "pipe")):
+        while (
+            self.k < len(self.toks)
+            and self.toks[self.k].kind == "field"
+            and self.toks[self.k].pos == self.toks[self.k - 1].end
+            and op.kind in ("field", "var", "pipe")
+        ):
             op.names.append(self.toks[self.k].value)
             op.src = self.text[op.pos:self.toks[self.k].end]
             self.k += 1

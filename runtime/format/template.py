@@ -95,7 +95,8 @@ class _Exec:
         elif isinstance(val, int) and not isinstance(val, bool):
             pairs = [(i, i) for i in range(val)]
         else:
-            raise _ExecError(n.pipe.cmds[0].pos, n.pipe.cmds[0].src, f"range can't iterate over {go_print(val, False)}")
+            raise _ExecError(n.pipe.cmds[0].pos, n.pipe.cmds[0].src, f"range can't iterate over "
+                                                                     f"{go_print(val, False)}")
         for key, elem in pairs:
             del self.vars[mark:]
             if len(n.pipe.decl) == 1:
@@ -135,7 +136,8 @@ class _Exec:
         if first.kind in ("field", "var", "pipe") and first.names:
             return self.chain(dot, first, extra)
         if extra:
-            raise _ExecError(first.pos, first.src, f"can't give argument to non-function {first.src}")
+            raise _ExecError(first.pos, first.src, f"can't give argument to non-function "
+                                                   f"{first.src}")
         return self.arg(dot, first)
 
     def arg(self, dot: Any, op: Operand) -> Any:
@@ -171,7 +173,8 @@ class _Exec:
                     recv = NO_VALUE
             elif isinstance(recv, str | int | float | bool | list | tuple) or name.startswith("_") \
                     or not hasattr(recv, name):
-                raise _ExecError(op.pos, op.src, f"can't evaluate field {name} in type {go_type(recv)}")
+                raise _ExecError(op.pos, op.src, f"can't evaluate field {name} in type "
+                                                 f"{go_type(recv)}")
             else:
                 attr = getattr(recv, name)
                 if callable(attr) and not isinstance(attr, type):
@@ -193,7 +196,8 @@ class _Exec:
         nargs = len(cmd.args) - 1 + (final is not _UNSET)
         if nargs < lo or (hi is not None and nargs > hi):
             want = f"at least {lo}" if hi is None else str(lo)
-            raise _ExecError(ident.pos, ident.src, f"wrong number of args for {name}: want {want} got {nargs}")
+            raise _ExecError(ident.pos, ident.src, f"wrong number of args for {name}: want {want} "
+                                                   f"got {nargs}")
         if name in ("and", "or"):  # Go evaluates these lazily
             v: Any = None
             for a in cmd.args[1:]:
@@ -237,7 +241,9 @@ class Template:
             ex.walk(obj, self.nodes)
         except _ExecError as e:
             line, col = _where(self.text, e.pos)
-            raise _invalid(f'template: :{line}:{col}: executing "" at <{e.src}>: {e.msg}', self.text) from None
+            raise _invalid(
+                f'template: :{line}:{col}: executing "" at <{e.src}>: {e.msg}', self.text
+            ) from None
         except RecursionError:
             raise _invalid("template: :1: exceeded maximum template depth", self.text) from None
         return "".join(ex.out)
@@ -256,7 +262,7 @@ class Template:
 
 def _invalid(go_message: str, text: str) -> InvalidArgument:
     err = InvalidArgument(f"template parsing error: {go_message}")
-    err.template = text  # type: ignore[attr-defined]
+    err.template = text
     return err
 
 
@@ -271,7 +277,9 @@ def compile_template(text: str, *, expand: bool = True, missing_key: str = "defa
     ``docker ps --format`` does; ``docker inspect`` does not). ``missing_key="error"`` is
     Go's ``missingkey=error`` option, which ``docker inspect`` uses on raw JSON."""
     if missing_key not in ("default", "error"):
-        raise InvalidArgument(f"invalid missingkey option {missing_key!r}: use 'default' or 'error'")
+        raise InvalidArgument(
+            f"invalid missingkey option {missing_key!r}: use 'default' or 'error'"
+        )
     source = expand_escapes(text) if expand else text
     try:
         nodes = parse(source)

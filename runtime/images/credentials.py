@@ -61,7 +61,7 @@ class Credentials:
             raise
 
     def get(self, registry: str) -> tuple[str, str] | None:
-        entry = (self._load().get("auths") or {}).get(_key(registry))  # type: ignore[union-attr]
+        entry = (self._load().get("auths") or {}).get(_key(registry))
         if not isinstance(entry, dict) or not entry.get("auth"):
             return None
         try:

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import IO
 
 from runtime.errors import InvalidArgument
-from runtime.images.store import DEFAULT_MAX_BYTES
 from runtime.images.tarsplit import Recorder
 
 WHITEOUT_PREFIX = ".wh."
@@ -76,7 +75,7 @@ class _HashingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buf: bytearray | memoryview) -> int:
         data = self._src.read(len(buf))
         n = len(data)
         if n:
@@ -105,7 +104,7 @@ class _Prefixed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buf: bytearray | memoryview) -> int:
         if self._head:
             n = min(len(buf), len(self._head))
             buf[:n] = self._head[:n]
@@ -115,6 +114,8 @@ class _Prefixed(io.RawIOBase):
         buf[: len(data)] = data
         return len(data)
 
+
+MAX_LAYER_BYTES = 20 * 1024**3  # uncompressed bytes one layer may hold (bomb cap)
 
 def open_decompressed(fileobj: IO[bytes]) -> IO[bytes]:
     """gzip / zstd / xz / bzip2 / plain, chosen by magic bytes as ``docker import`` does."""
@@ -129,7 +130,7 @@ def open_decompressed(fileobj: IO[bytes]) -> IO[bytes]:
         return gzip.GzipFile(fileobj=raw, mode="rb")
     if head.startswith(b"\x28\xb5\x2f\xfd"):
         try:
-            import zstandard  # type: ignore[import-not-found]
+            import zstandard
         except ImportError:
             raise UnsafeArchive(
                 ARCHIVE, "zstd-compressed, but the zstandard module is not installed"
@@ -400,7 +401,7 @@ def _data_path(m: tarfile.TarInfo) -> str | None:
 
 
 def extract_layer(
-    fileobj: IO[bytes], dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
+    fileobj: IO[bytes], dest: Path, *, max_bytes: int = MAX_LAYER_BYTES,
     split_path: str | None = None,
 ) -> Extracted:
     """Extracts a (compressed) layer tar into ``dest``, which must not exist yet.
@@ -421,7 +422,7 @@ def extract_layer(
         walker = _Walker(tmp)
         try:
             try:
-                with tarfile.open(fileobj=reader, mode="r|") as tf:  # type: ignore[call-overload]
+                with tarfile.open(fileobj=reader, mode="r|") as tf:
                     for m in tf:
                         entry = m.name
                         if reader.total + m.size > max_bytes:

@@ -159,7 +159,7 @@ class _WithManifest(Source):
     def size(self, path: str) -> int:
         return self._src.size(self._map(path))
 
-    def open(self, path: str):  # noqa: ANN201
+    def open(self, path: str):
         return self._src.open(self._map(path))
 
 
@@ -170,7 +170,7 @@ def _stage(store: ImageStore, src: Source, layer: PlannedLayer,
     with src.open(layer.path) as f:
         reader = DigestReader(f, lambda n: progress.update(key, "Loading layer", n, total))
         try:
-            staged = store.stage_layer(reader, name=layer.path)  # type: ignore[arg-type]
+            staged = store.stage_layer(reader, name=layer.path)
         except UnsafeArchive as e:
             raise LoadError(f"{layer.path}: {e}") from None
         try:
@@ -225,13 +225,13 @@ def open_source(path: str, spool_dir: str) -> Source:
         return DirSource(path)
     if path == "-":
         os.makedirs(spool_dir, exist_ok=True)
-        f = tempfile.TemporaryFile(dir=spool_dir, prefix="load-")  # noqa: SIM115
+        f = tempfile.TemporaryFile(dir=spool_dir, prefix="load-")
         while chunk := sys.stdin.buffer.read(1 << 20):
             f.write(chunk)
         f.seek(0)
     else:
         try:
-            f = open(path, "rb")  # noqa: SIM115 - owned by the TarSource
+            f = open(path, "rb")
         except OSError as e:
             raise LoadError(f"open {path}: {e.strerror.lower()}") from None
     return TarSource(f)

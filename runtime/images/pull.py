@@ -165,7 +165,7 @@ def pull(store: ImageStore, text: str, insecure: list[str], progress: Progress) 
             for d, fut in futures:
                 try:
                     staged[d] = fut.result()
-                except BaseException as e:  # noqa: BLE001 - the first one is raised below
+                except BaseException as e:
                     errors.append(e)
             if errors:
                 raise errors[0]

@@ -159,7 +159,7 @@ def push(store: ImageStore, text: str, insecure: list[str], progress: Progress,
         for d, fut in futures.items():
             try:
                 descs[d] = fut.result()
-            except BaseException as e:  # noqa: BLE001 - the first one is raised below
+            except BaseException as e:
                 errors.append(e)
         if errors:
             raise errors[0]

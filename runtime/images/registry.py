@@ -137,7 +137,7 @@ class Client:
                                         f"{e.strerror or e}") from None
             else:
                 raise RegistryError(f"{self.host}: no usable HTTP or HTTPS endpoint")
-        return self._scheme  # type: ignore[return-value]
+        return self._scheme
 
     def url(self, path: str) -> str:
         return f"{self.scheme()}://{self.host}{path}"

@@ -29,7 +29,7 @@ class _Checked(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buf: bytearray | memoryview) -> int:
         data = self._src.read(len(buf))
         buf[: len(data)] = data
         self.sha.update(data)

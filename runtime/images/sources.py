@@ -163,7 +163,7 @@ class DirSource(Source):
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise LoadError(f"{path}: not a regular file")
-        return open(fd, "rb")  # noqa: SIM115 - the caller closes it
+        return open(fd, "rb")
 
 
 class DigestReader(io.RawIOBase):
@@ -178,7 +178,7 @@ class DigestReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buf: bytearray | memoryview) -> int:
         data = self._src.read(len(buf))
         n = len(data)
         if n:
@@ -186,7 +186,7 @@ class DigestReader(io.RawIOBase):
             self.sha.update(data)
             self.count += n
             if self._on_read is not None:
-                self._on_read(self.count)  # type: ignore[operator]
+                self._on_read(self.count)
         return n
 
     def drain(self) -> None:

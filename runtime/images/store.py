@@ -35,9 +35,10 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from formats.units import rfc3339nano
 from runtime.errors import Conflict, DamagedState, InvalidArgument, NotFound
 from runtime.images.reference import display, parse_ref, ref_key, ref_name
-from runtime.timeutil import created_ns, rfc3339nano
+from runtime.timeutil import created_ns
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
@@ -52,7 +53,6 @@ _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"
            "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
 
 
-DEFAULT_MAX_BYTES = 20 * 1024**3  # uncompressed bytes one layer may hold (bomb cap)
 
 
 class Image(namedtuple("Image", "id repo_tags config created layer_dirs size diff_ids "
@@ -74,13 +74,13 @@ class Image(namedtuple("Image", "id repo_tags config created layer_dirs size dif
 class ImageStore:
     """Images under ``<root>/image``; ``root`` is the runtime's state root (Paths.root)."""
 
-    def __init__(self, root: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, root: str | os.PathLike[str], max_bytes: int | None = None) -> None:
         # Plain strings, not pathlib (~3 ms of import on the `box run` path).
         self.dir = os.path.join(os.fspath(root), "image")
         self.blobs = os.path.join(self.dir, "blobs", "sha256")
         self.layers = os.path.join(self.dir, "layers")
         self.repos_file = os.path.join(self.dir, "repositories.json")
-        self.max_bytes = max_bytes
+        self.max_bytes = max_bytes  # None: extract's MAX_LAYER_BYTES
 
     # ---- locking and small files ------------------------------------------------------
 
@@ -291,11 +291,12 @@ class ImageStore:
         ``name`` is what errors call the blob. Staging happens outside the lock, so
         slow extractions do not block ``box run``.
         """
-        from runtime.images.extract import extract_layer
+        from runtime.images.extract import MAX_LAYER_BYTES, extract_layer
 
         os.makedirs(self.layers, exist_ok=True)
         staging = os.path.join(self.layers, f".stage-{os.urandom(6).hex()}")
-        got = extract_layer(fileobj, staging, max_bytes=self.max_bytes,  # type: ignore[arg-type]
+        limit = MAX_LAYER_BYTES if self.max_bytes is None else self.max_bytes
+        got = extract_layer(fileobj, staging, max_bytes=limit,
                             split_path=staging + ".tar-split.gz")
         return StagedLayer(got.diff_id, staging, got.size, got.tar_size, name)
 

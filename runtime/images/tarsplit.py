@@ -120,7 +120,7 @@ def iter_tarball(layer_dir: str, split_path: str) -> Iterator[bytes]:
     except FileNotFoundError:
         raise LayerUnavailable(f"no tar-split for layer {os.path.basename(layer_dir)}") from None
     with f:
-        for line in io.BufferedReader(f):  # type: ignore[arg-type]
+        for line in io.BufferedReader(f):
             item = json.loads(line)
             if "r" in item:
                 yield base64.b64decode(item["r"])
@@ -148,7 +148,7 @@ class TarballReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buf: bytearray | memoryview) -> int:
         while not self._buf:
             nxt = next(self._it, None)
             if nxt is None:

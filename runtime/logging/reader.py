@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from urllib.parse import quote_plus
 
-from shipper.parse.jsonfile import LogEntry, ParseError, parse_line, parse_time
+from formats.jsonfile.parser import LogEntry, ParseError, parse_line, parse_time
 
 BLOCK = 64 * 1024
 READ = 1 << 20

@@ -45,7 +45,9 @@ def in_subnet(ip: int, net: int, prefixlen: int) -> bool:
 
 def overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     plen = min(a[1], b[1])
-    return in_subnet(a[0], b[0] & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF), plen) if plen else True
+    return (
+        in_subnet(a[0], b[0] & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF), plen) if plen else True
+    )
 
 
 def host_range(net: int, prefixlen: int) -> tuple[int, int]:

@@ -8,7 +8,6 @@ import contextlib
 import os
 
 from runtime import syscalls as sc
-from runtime.containers import is_running
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.network.endpoint import ensure_bridge, host_if, plumb
 from runtime.network.hosts import refresh
@@ -16,7 +15,7 @@ from runtime.network.ipam import Ipam
 from runtime.network.rtnl import Rtnl, mac_for
 from runtime.network.store import NetworkStore, bridge_of, subnet_of
 from runtime.paths import Paths
-from runtime.state import Store
+from runtime.state import Store, is_running
 
 
 def _target(paths: Paths, network: str, container: str) -> tuple:
@@ -27,7 +26,8 @@ def _target(paths: Paths, network: str, container: str) -> tuple:
     mode = cfg["HostConfig"].get("NetworkMode", "")
     if mode in ("host", "none") or mode.startswith("container:") or net["Driver"] != "bridge":
         raise InvalidArgument(f"container {container} cannot be connected to or disconnected "
-                              f"from network {net['Name']} (network mode {mode}, driver {net['Driver']})")
+                              f"from network {net['Name']} (network mode {mode}, driver "
+                              f"{net['Driver']})")
     return store, cid, net
 
 
@@ -44,7 +44,8 @@ def connect(paths: Paths, network: str, container: str, ip: str | None = None,
         settings = cfg.get("NetworkSettings") or {"Networks": {}, "Ports": {}}
         nets = settings.setdefault("Networks", {})
         if name in nets:
-            raise Conflict(f"endpoint with name {cfg['Name'].lstrip('/')} already exists in network {name}")
+            raise Conflict(f"endpoint with name {cfg['Name'].lstrip('/')} already exists in "
+                           f"network {name}")
         entry = {"IPAMConfig": {"IPv4Address": ip} if ip else None, "Links": None,
                  "Aliases": list(aliases or []) or None, "NetworkID": net["Id"], "EndpointID": "",
                  "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}

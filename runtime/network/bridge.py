@@ -98,7 +98,9 @@ class Bridges:
                 created = True
             except NetlinkError as e:
                 if e.code != errno.EEXIST:
-                    raise BridgeError(f"cannot create bridge {name}: {os.strerror(e.code)}") from None
+                    raise BridgeError(
+                        f"cannot create bridge {name}: {os.strerror(e.code)}"
+                    ) from None
                 created = False
             index = ipr.link_lookup(ifname=name)[0]
             if created:  # the kernel ignores IFLA_IFALIAS on a new link: a second request

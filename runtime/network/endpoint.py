@@ -87,7 +87,7 @@ class Attachment:
             raise
 
     def _join(self, ref: str) -> dict[str, Any]:
-        from runtime.containers import is_running
+        from runtime.state import is_running
 
         try:
             other = self.store.load(self.store.resolve(ref))
@@ -209,7 +209,9 @@ class Attachment:
         names = {ep["host_if"] for ep in self.endpoints}
         if self.endpoints:
             with contextlib.suppress(BoxError):
-                nets = (self.store.load(self.cid).get("NetworkSettings") or {}).get("Networks") or {}
+                nets = (self.store.load(self.cid).get("NetworkSettings") or {}).get(
+                    "Networks"
+                ) or {}
                 names |= {host_if(ep["EndpointID"]) for ep in nets.values() if ep.get("EndpointID")}
         if not names:
             return

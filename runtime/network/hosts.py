@@ -77,7 +77,12 @@ def render(cfg: dict[str, Any], others: list[dict[str, Any]]) -> str:
     for link in host.get("Links") or []:
         target, _, alias = link.partition(":")
         peer = by_name.get(target.lstrip("/"))
-        ip = ((peer or {}).get("NetworkSettings") or {}).get("Networks", {}).get("bridge", {}).get("IPAddress")
+        ip = (
+            ((peer or {}).get("NetworkSettings") or {})
+            .get("Networks", {})
+            .get("bridge", {})
+            .get("IPAddress")
+        )
         if ip:
             names = [alias] if alias and alias != target else []
             text.append(f"{ip}\t{' '.join([*names, target, peer['ID'][:12]])}\n")

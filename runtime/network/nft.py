@@ -37,8 +37,14 @@ table ip box {
     dnat ip to ip daddr . udp dport map @udp_addr
     dnat ip to udp dport map @udp_any
   }
-  chain prerouting { type nat hook prerouting priority dstnat; policy accept; fib daddr type local jump publish; }
-  chain output { type nat hook output priority -100; policy accept; fib daddr type local jump publish; }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local jump publish
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    fib daddr type local jump publish
+  }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     ip saddr 127.0.0.0/8 oifname "box*" masquerade
@@ -137,7 +143,8 @@ class Nft:
 
     def delete_subnet(self, subnet: str) -> None:
         with contextlib.suppress(NftError):
-            self.run(f"delete element ip {TABLE} subnets {{ {subnet} }}\n", f"delete subnet {subnet}")
+            self.run(f"delete element ip {TABLE} subnets {{ {subnet} }}\n", f"delete subnet "
+                                                                            f"{subnet}")
 
     # -- published ports --------------------------------------------------------
     def mappings(self) -> list[Mapping]:
@@ -177,7 +184,8 @@ class Nft:
                 clash = self.conflicts(wanted)
                 if clash:
                     raise PortConflict(f"Bind for {clash.host_ip or '0.0.0.0'}:{clash.host_port} "
-                                       f"failed: port is already allocated (container {clash.owner[:12]})")
+                                       "failed: port is already allocated (container "
+                                       f"{clash.owner[:12]})")
                 try:
                     self.run(script, "publish ports")
                     return

@@ -66,7 +66,8 @@ def parse_publish(specs: list[str]) -> dict[str, list[dict[str, str]]]:
         if host_port:
             h_lo, h_hi = _port(host_port, spec)
             if h_hi - h_lo != c_hi - c_lo and h_lo != h_hi:
-                raise InvalidArgument(f"invalid ranges specified for container and host ports: \"{spec}\"")
+                raise InvalidArgument(f"invalid ranges specified for container and host ports: "
+                                      f"\"{spec}\"")
         for i, cport in enumerate(range(c_lo, c_hi + 1)):
             hp = ""
             if host_port:
@@ -155,7 +156,9 @@ def wanted(host: dict, exposed: dict) -> list[tuple[str, str, int, int]]:
 def format_ports(ports: dict, exposed: dict | None = None) -> str:
     """``box ps``'s PORTS: ``0.0.0.0:8080->80/tcp, 127.0.0.1:53->53/udp, 443/tcp``."""
     items = []
-    for key, binds in sorted((ports or {}).items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0])):
+    for key, binds in sorted(
+        (ports or {}).items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0])
+    ):
         if not binds:
             items.append(key)
             continue

@@ -95,8 +95,12 @@ class Rtnl:
     def link_index(self, name: str) -> int | None:
         """The index of ``name`` in this socket's namespace, or None."""
         try:
-            replies = self._request(RTM_GETLINK, 0, _ifinfo() + _attr(IFLA_IFNAME, name.encode() + b"\0"),
-                                    f"get link {name}")
+            replies = self._request(
+                RTM_GETLINK,
+                0,
+                _ifinfo() + _attr(IFLA_IFNAME, name.encode() + b"\0"),
+                f"get link {name}",
+            )
         except NetlinkError as e:
             if e.errno in (errno.ENODEV, errno.ENOENT):
                 return None
@@ -112,7 +116,9 @@ class Rtnl:
             peer_info += _attr(IFLA_MTU, struct.pack("=I", mtu))
         linkinfo = _attr(IFLA_INFO_KIND, b"veth\0") + _attr(
             IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer_info))
-        body = _ifinfo() + _attr(IFLA_IFNAME, name.encode() + b"\0") + _attr(IFLA_LINKINFO, linkinfo)
+        body = (
+            _ifinfo() + _attr(IFLA_IFNAME, name.encode() + b"\0") + _attr(IFLA_LINKINFO, linkinfo)
+        )
         if mac:
             body += _attr(IFLA_ADDRESS, mac)
         if mtu:
@@ -148,6 +154,10 @@ class Rtnl:
         self._request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body, f"add address {ip}/{prefixlen}")
 
     def add_default_route(self, gateway: str, index: int) -> None:
-        body = (struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0)
-                + _attr(RTA_GATEWAY, socket.inet_aton(gateway)) + _attr(RTA_OIF, struct.pack("=I", index)))
-        self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, f"add default route via {gateway}")
+        body = (
+            struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0)
+            + _attr(RTA_GATEWAY, socket.inet_aton(gateway))
+            + _attr(RTA_OIF, struct.pack("=I", index))
+        )
+        self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, f"add default route via "
+                                                                     f"{gateway}")

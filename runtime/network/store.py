@@ -141,12 +141,13 @@ class NetworkStore:
     def new_record(self, name: str, subnet: str, gateway: str, bridge: str | None = None,
                    labels: dict[str, str] | None = None, internal: bool = False) -> dict[str, Any]:
         """A validated record (not saved): subnet canonical, gateway inside it."""
+        from formats.units import rfc3339nano
         from runtime.network.addr import host_range, ip_to_int
         from runtime.state import new_id
-        from runtime.timeutil import rfc3339nano
 
         if not _NAME_RE.match(name):
-            raise InvalidArgument(f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+            raise InvalidArgument(f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] '
+                                  'are allowed')
         net, plen = parse_cidr(subnet)
         first, last = host_range(net, plen)
         if gateway:
@@ -180,8 +181,12 @@ class NetworkStore:
                     with contextlib.suppress(FileNotFoundError, DamagedState):
                         names.add(read_state_file(entry.path, _REQUIRED)["Name"])
             if "bridge" not in names:
-                rec = self.new_record("bridge", os.environ.get("BOX_DEFAULT_SUBNET") or DEFAULT_SUBNET,
-                                      "", bridge=os.environ.get("BOX_BRIDGE") or DEFAULT_BRIDGE)
+                rec = self.new_record(
+                    "bridge",
+                    os.environ.get("BOX_DEFAULT_SUBNET") or DEFAULT_SUBNET,
+                    "",
+                    bridge=os.environ.get("BOX_BRIDGE") or DEFAULT_BRIDGE,
+                )
                 rec["Options"].update({"com.docker.network.bridge.default_bridge": "true",
                                        "com.docker.network.bridge.enable_ip_masquerade": "true"})
                 self.save(rec)

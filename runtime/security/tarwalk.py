@@ -39,7 +39,7 @@ class NumericWalker:
 
     def __init__(self, tf: tarfile.TarFile,
                  names: tuple[dict[int, str], dict[int, str]] | None = None,
-                 filter: Filter | None = None) -> None:  # noqa: A002 - tarfile's word
+                 filter: Filter | None = None) -> None:
         self.tf = tf
         self.users, self.groups = names or ({}, {})
         self.filter = filter

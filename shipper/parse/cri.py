@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from shipper.parse.jsonfile import parse_time
-from shipper.parse.model import ParseError
+from formats.jsonfile.parser import parse_time
+from formats.logentry import ParseError
 
 Format = Literal["json-file", "cri"]
 STREAMS = frozenset({"stdout", "stderr"})

@@ -3,7 +3,7 @@ the size cap, bad input, and the offsets checkpoints are made of. The shipper's 
 
 json-file lines go through a fast path that handles the common line (a 3-key object,
 stdout/stderr, a ``Z`` time within the last-seen second) in-line; anything else is handed to
-:func:`shipper.parse.jsonfile.parse_line`, the one json-file parser, which decides. The fast
+:func:`formats.jsonfile.parser.parse_line`, the one json-file parser, which decides. The fast
 path accepts a subset of what parse_line accepts and yields the same values (a property
 test checks it), so there is still one definition of the format.
 """
@@ -15,12 +15,12 @@ import time
 
 import orjson
 
+from formats.jsonfile.parser import parse_line
+from formats.logentry import ParseError
 from shipper.parse.cri import STREAMS, Format, detect_format, parse_cri
-from shipper.parse.jsonfile import parse_line
-from shipper.parse.model import ParseError
 from shipper.parse.multiline import Multiline
 from shipper.parse.partial import DEFAULT_FLUSH_TIMEOUT, DEFAULT_MAX_LINE_BYTES, Joiner, cut
-from shipper.sinks.base import PARSE_ERROR, PARTIAL, TRUNCATED, Origin, Record
+from shipper.records import PARSE_ERROR, PARTIAL, TRUNCATED, Origin, Record
 
 _POW = [10 ** (9 - i) for i in range(10)]  # fraction of i digits -> ns multiplier
 _new = tuple.__new__
@@ -106,7 +106,13 @@ class FileDecoder:
 
     def _feed_json_fast(self, lines: list[bytes], off: int, out: list[Record]) -> None:
         loads, app, origin, skip = orjson.loads, out.append, self.origin, self.skip
-        tp, tsecs, maxb, pw, streams = self._tprefix, self._tsecs, self.max_line_bytes, _POW, STREAMS
+        tp, tsecs, maxb, pw, streams = (
+            self._tprefix,
+            self._tsecs,
+            self.max_line_bytes,
+            _POW,
+            STREAMS,
+        )
         slow = self._json_line
         active = self.active
         for raw in lines:

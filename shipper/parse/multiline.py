@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from shipper.sinks.base import TRUNCATED
+from shipper.records import TRUNCATED
 
 DEFAULT_TIMEOUT = 2.0
 

@@ -9,8 +9,9 @@ not valid UTF-8 (a raw bad line) is written with U+FFFD in place of the bad byte
 The file is opened ``O_APPEND`` and each batch goes out in as few ``write`` calls as the
 kernel allows; a batch is acknowledged once written (``--file-fsync`` also syncs it to
 disk first). A line torn by a crash mid-write is ended with a newline when the file is
-opened again, so readers skip one bad line and the re-sent batch follows intact. The per-file part of each object is serialised once per origin, so an entry
-costs one ``orjson.dumps`` of its message.
+opened again, so readers skip one bad line and the re-sent batch follows intact. The
+per-file part of each object is serialised once per origin, so an entry costs one
+``orjson.dumps`` of its message.
 """
 
 from __future__ import annotations

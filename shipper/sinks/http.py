@@ -1,8 +1,8 @@
 """What the shipper's HTTP sinks (Loki, Elasticsearch) share: endpoint and credentials,
 one aiohttp session, one POST, the retry verdict, and logging a failure once per outage.
 
-The rules themselves (what is retriable, Retry-After, redaction) are the collector's
-(``collector.sinks.http``), so both programs treat a server the same way. One difference
+The rules themselves (what is retriable, Retry-After, redaction) are the bottom layer's
+(``formats.delivery``, the collector's too), so both programs treat a server alike. One difference
 on purpose: a push answered 401/403/404 is retried here, since that is a configuration
 problem rather than bad data, and dropping logs for it would lose them.
 """
@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from collector.sinks import http
-from collector.sinks.http import basic_auth, parse_retry_after, redact_url
+from formats import delivery as http
+from formats.delivery import basic_auth, parse_retry_after, redact_url
 from shipper.sinks.base import HEALTH_KEYS, Result, Sink, SinkError
 
 __all__ = ["HttpSink", "authorization", "read_secret", "redact_url", "retriable",

@@ -3,8 +3,8 @@
 Measurement ``container_logs``; tags ``host``, ``container_name``, ``stream`` (and
 ``label_<key>`` for whitelisted labels, as the collector tags its series); fields
 ``message``, ``container_id``, ``image``, ``offset`` (integer) and ``partial`` /
-``truncated`` / ``parse_error`` when true; time in ns. Escaping is the collector's
-(``collector.lineproto``), so both write the same dialect.
+``truncated`` / ``parse_error`` when true; time in ns. Escaping is the bottom layer's
+(``formats.lineproto``), the collector's too, so both write the same dialect.
 
 InfluxDB keeps one point per (series, timestamp): two entries of one stream stamped in
 the same nanosecond would overwrite each other, so a later one is nudged forward by 1 ns
@@ -12,24 +12,24 @@ the same nanosecond would overwrite each other, so a later one is nudged forward
 The nudges of a batch are computed from the state before it and kept only once the batch
 is accepted, so a retried batch is byte-identical and overwrites its earlier attempt.
 
-Two APIs, as in the collector: v1 (``POST /write?db=&rp=&precision=ns``, InfluxDB 1.x,
-gzip, basic auth) over aiohttp, and v2 through ``influxdb-client``'s asyncio client
-(InfluxDB 2.x/3.x/1.8+, VictoriaMetrics). ``influxdb=URL`` picks v2 when an org, bucket or
-token is given (flags or ``?org=&bucket=`` in the URL), v1 otherwise; ``influxdb-v1`` and
-``influxdb-v2`` force one. 429/5xx and unreachable servers are retried (the pipeline backs
-off); any other 4xx rejects the batch (InfluxDB's message is logged and counted).
-"""
+Two APIs, as in the collector: v1 (``POST /write?db=&rp=&precision=ns``, InfluxDB 1.x, gzip, basic
+auth; the requests are ``formats.influx.V1Write``, the collector's) over aiohttp, and v2 through
+``influxdb-client``'s asyncio client (InfluxDB 2.x/3.x/1.8+, VictoriaMetrics). ``influxdb=URL``
+picks v2 when an org, bucket or token is given (flags or ``?org=&bucket=`` in the URL), v1
+otherwise; ``influxdb-v1`` and ``influxdb-v2`` force one. 429/5xx and unreachable servers are
+retried (the pipeline backs off); any other 4xx rejects the batch (InfluxDB's message is logged and
+counted)."""
 
 from __future__ import annotations
 
-import gzip
 import os
 import urllib.parse
 from argparse import ArgumentParser, Namespace
 from typing import Any
 
-from collector.lineproto import escape_string, tag_set
-from collector.sinks.http import basic_auth, parse_retry_after, redact, retriable, split_userinfo
+from formats.delivery import parse_retry_after, redact, retriable, split_userinfo
+from formats.influx import V1Write, server_message
+from formats.lineproto import escape_string, tag_set
 from shipper.sinks.base import (
     PARSE_ERROR,
     PARTIAL,
@@ -138,6 +138,9 @@ class InfluxSink(Sink):
         self.api, self.db, self.rp, self.org, self.bucket = api, db, rp, org, bucket
         self.user = user or url_user
         self.password = password or url_password
+        # the v1 requests, as the collector makes them (formats.influx)
+        self.v1 = V1Write(self.base, db, rp, self.user, self.password,
+                          "always" if use_gzip else "never")
         self.token = token
         self.timeout = timeout
         self.use_gzip = use_gzip
@@ -190,12 +193,6 @@ class InfluxSink(Sink):
 
     # --- v1 -------------------------------------------------------------------------------
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if self.user:
-            headers["Authorization"] = basic_auth(self.user, self.password)
-        return headers
-
     async def _http(self) -> Any:
         if self._session is None:
             import aiohttp
@@ -204,24 +201,18 @@ class InfluxSink(Sink):
         return self._session
 
     async def _send_v1(self, body: bytes) -> Result:
+        """The requests of ``formats.influx.V1Write`` (the collector's too), over aiohttp."""
         session = await self._http()
+        write = self.v1
         if not self._db_ready:
-            headers = {k: v for k, v in self._headers().items() if k == "Authorization"}
-            async with session.post(f"{self.base}/query", headers=headers,
-                                    params={"q": f'CREATE DATABASE "{self.db}"'}) as resp:
+            async with session.post(write.create_url, data=write.create_body,
+                                    headers=write.create_headers) as resp:
                 await resp.read()
                 if resp.status < 300:
                     self._db_ready = True
-        params = {"db": self.db, "precision": "ns"}
-        if self.rp:
-            params["rp"] = self.rp
-        headers = self._headers()
-        if self.use_gzip:
-            body = gzip.compress(body, 1)
-            headers["Content-Encoding"] = "gzip"
-        async with session.post(f"{self.base}/write", params=params, data=body,
-                                headers=headers) as resp:
-            text = (await resp.read()).decode("utf-8", "replace")[:500]
+        async with session.post(write.write_url, data=write.body(body),
+                                headers=write.headers) as resp:
+            text = server_message(await resp.read())
             return self._verdict(resp.status, text, resp.headers.get("Retry-After"))
 
     def _verdict(self, status: int, text: str, retry_after: str | None) -> Result:

@@ -50,11 +50,6 @@ def same_content(fp_known: str, head: bytes) -> bool:
     return bool(fp_known) and len(head) >= n and digest(head[:n]) == fp_known
 
 
-def matches_fd(fd: int, fp: str) -> bool:
-    """True if the file open as ``fd`` starts with the bytes ``fp`` was computed over."""
-    return same_content(fp, os.pread(fd, fingerprint_length(fp), 0))
-
-
 def gzip_head(path: str, n: int = FP_BYTES) -> bytes | None:
     """The first ``n`` decompressed bytes of a ``.gz`` file; None if it is not (yet) a
     readable gzip stream (a compressor may still be writing it)."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from shipper.enrich import ContainerMeta, MetadataCache
 from shipper.parse.decode import FileDecoder
 from shipper.parse.partial import DEFAULT_FLUSH_TIMEOUT, DEFAULT_MAX_LINE_BYTES
-from shipper.sinks.base import Origin, Record
+from shipper.records import Origin, Record
 from shipper.sources.checkpoint import Entry, Registry, key_identity
 from shipper.sources.fingerprint import (
     FP_BYTES,
@@ -276,7 +276,7 @@ class Reader:
     def _finish_copy(self, t: Tailer, out: list[Record]) -> None:
         """After copytruncate, read the old content's rest from the copy (a sibling that
         starts like it); without one, the rest is flushed as it is."""
-        fp, dec, pos, buf = t.truncated_from  # type: ignore[misc]
+        fp, dec, pos, buf = t.truncated_from
         t.truncated_from = None
         for path in Discovery.rotated(t.path):
             if path.endswith(".gz") or fp is None:

@@ -14,7 +14,7 @@ import zlib
 from dataclasses import replace
 
 from shipper.parse.decode import FileDecoder
-from shipper.sinks.base import Record
+from shipper.records import Record
 from shipper.sources.fingerprint import FP_BYTES, fingerprint_fd, same_content
 
 READ_CHUNK = 256 * 1024

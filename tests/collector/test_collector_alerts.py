@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from cgroupstats.model import ContainerRef
 from collector.alerts import (
     LOG_LINES,
     AlertError,
@@ -25,7 +26,6 @@ from collector.alerts import (
     payload,
     tail_log,
 )
-from collector.model import ContainerRef
 from tests.collector.conftest import Group
 from tests.grafana.stack import Alertmanager
 from tests.support.servers import Reply, scripted_http
@@ -43,7 +43,9 @@ def state_with_log(tmp: Path, lines: int) -> str:
             f.write(orjson.dumps({"log": f"line {i}\n", "stream": "stderr" if i % 2 else "stdout",
                                   "time": f"2025-01-01T00:00:{i % 60:02d}.000000001Z"}) + b"\n")
     state = tmp / "config.v2.json"
-    state.write_bytes(orjson.dumps({"ID": "c" * 64, "LogPath": str(log), "State": {"Running": True}}))
+    state.write_bytes(
+        orjson.dumps({"ID": "c" * 64, "LogPath": str(log), "State": {"Running": True}})
+    )
     return str(state)
 
 
@@ -52,7 +54,7 @@ def test_v1_oom_kill_reaches_the_webhook_at_once(v1_group: Callable[..., Group],
     g = v1_group()
     g.write("memory", "memory.limit_in_bytes", str(16 * MiB))
     ref = ContainerRef("c" * 64, "hog", "busybox:latest", g.name, 1, g.paths,
-                       state_file=state_with_log(tmp_path, 30))  # fmt: skip
+                       state_file=state_with_log(tmp_path, 30))
     with scripted_http() as hook:
         watcher = OomWatcher(Sender(hook.url + "/hook"), host="node1")
         watcher.start()
@@ -129,7 +131,7 @@ def test_killed_before_the_first_scan_is_alerted_only_when_fresh(tmp_path: Path)
     fresh = v2_tree(tmp_path / "a", kills=1)
     old = ContainerRef("f" * 64, "old", "img", "/box/old", 2,
                        {"unified": v2_tree(tmp_path / "b", kills=2).unified_path},
-                       started_at=time.time() - 3600)  # fmt: skip
+                       started_at=time.time() - 3600)
     sent: list[OomAlert] = []
     watcher = OomWatcher(sent.append)
     try:
@@ -206,5 +208,5 @@ def test_bad_webhook_url_is_refused() -> None:
         Sender("ftp://x/hook")
     proc = subprocess.run([str(Path(sys.executable).parent / "boxwatch"), "collector",
                            "--listen", "", "--root", "/nonexistent", "--alert-webhook", "ftp://x"],
-                          capture_output=True, text=True, timeout=30)  # fmt: skip
+                          capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "ftp://x" in proc.stderr

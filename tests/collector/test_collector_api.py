@@ -38,11 +38,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_collector_api_routes(box) -> None:  # type: ignore[no-untyped-def]
+def test_collector_api_routes(box) -> None:
     cid = box.ok("run", "-d", "--name", "apiweb", "-m", "32m", "busybox", "sleep", "60").strip()
     prom = PrometheusSink()
     pipeline = Pipeline(Discovery([box.root], "/sys/fs/cgroup"), [prom], interval=0.2,
-                        jitter=0.0, history=1.0)  # fmt: skip
+                        jitter=0.0, history=1.0)
     prom.self_metrics = pipeline.self_metrics
     server = Server(pipeline, prom, "127.0.0.1", 0)
     server.start()
@@ -80,7 +80,9 @@ def test_collector_api_routes(box) -> None:  # type: ignore[no-untyped-def]
         status, ctype, body = _get(base + "/metrics")
         assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
         # values as prometheus_client (and Go's client) print them: 33554432 -> 3.3554432e+07
-        limit = f'container_spec_memory_limit_bytes{{id="/box/{cid}",image="busybox",name="apiweb"}}'
+        limit = (
+            f'container_spec_memory_limit_bytes{{id="/box/{cid}",image="busybox",name="apiweb"}}'
+        )
         assert f"{limit} 3.3554432e+07\n".encode() in body
     finally:
         pipeline.stop()
@@ -97,12 +99,12 @@ def test_collector_listen_parsing() -> None:
             parse_listen(bad)
 
 
-def test_collector_command_serves_and_stops(box) -> None:  # type: ignore[no-untyped-def]
+def test_collector_command_serves_and_stops(box) -> None:
     cid = box.ok("run", "-d", "--name", "cmdweb", "busybox", "sleep", "60").strip()
     port = _free_port()
     proc = subprocess.Popen([BOXWATCH, "collector", "--root", str(box.root), "--listen",
                              f"127.0.0.1:{port}", "--interval", "200ms"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         body = b""
         deadline = time.monotonic() + 20
@@ -119,8 +121,8 @@ def test_collector_command_serves_and_stops(box) -> None:  # type: ignore[no-unt
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 def test_collector_umbrella_command() -> None:
@@ -129,5 +131,5 @@ def test_collector_umbrella_command() -> None:
     out = subprocess.run([BOXWATCH, "nope"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "unknown command 'nope'" in out.stderr
     out = subprocess.run([BOXWATCH, "collector", "--interval", "soon", "--once"],
-                         capture_output=True, text=True, timeout=30)  # fmt: skip
+                         capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "not a duration" in out.stderr

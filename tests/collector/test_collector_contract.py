@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.cgroups import ContainerGone, ParseError, detect, open_reader
-from collector.cgroups.v2.cpu import weight_to_shares
-from collector.model import ContainerRef, Sample
+from cgroupstats import ContainerGone, ParseError, detect, open_reader
+from cgroupstats.model import ContainerRef, Sample
+from cgroupstats.v2.cpu import weight_to_shares
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 V1 = FIXTURES / "cgroup_v1"
@@ -333,7 +333,7 @@ def test_v1_unlimited_group_reads_failcnt_and_throttling_with_the_spec(tmp_path:
 def test_v1_memory_stat_layouts(tmp_path: Path) -> None:
     """The total_ values are picked by learned position; another kernel's order or a
     missing key (no swap accounting) is learned again, never misread."""
-    from collector.cgroups.v1.memory import total_fields
+    from cgroupstats.v1.memory import total_fields
 
     keys = ["cache", "rss", "mapped_file", "swap", "pgfault", "pgmajfault", "inactive_file"]
     own = "".join(f"{k} 1\n" for k in keys)
@@ -382,8 +382,10 @@ def _vmstat(proc: Path, kills: int) -> None:
     (proc / "vmstat").write_text(f"nr_free_pages 1\noom_kill {kills}\nnuma_pte_updates 0\n")
 
 
-def test_host_oom_kills_gate_opens_for_the_interval_of_a_change_and_the_next(tmp_path: Path) -> None:
-    from collector.oomkills import HostOomKills
+def test_host_oom_kills_gate_opens_for_the_interval_of_a_change_and_the_next(
+    tmp_path: Path,
+) -> None:
+    from cgroupstats.oomkills import HostOomKills
 
     proc = tmp_path / "proc"
     _vmstat(proc, 3)
@@ -408,7 +410,7 @@ def test_host_oom_kills_gate_opens_for_the_interval_of_a_change_and_the_next(tmp
 def test_v1_oom_kill_is_read_while_the_host_counter_moves(tmp_path: Path) -> None:
     """memory.oom_control is read when the host's vmstat oom_kill changed (this interval
     or the one before) and with the limits; otherwise the last value stands."""
-    from collector.oomkills import HostOomKills
+    from cgroupstats.oomkills import HostOomKills
 
     root, mem, _ = _v1_copy(tmp_path, limited=True)
     proc = tmp_path / "proc"
@@ -449,12 +451,20 @@ def test_v1_cpuacct_stat_is_read_when_usage_moved(tmp_path: Path) -> None:
     tick = 10**9 // os.sysconf("SC_CLK_TCK")
     try:
         s = reader.read()
-        assert (s.cpu.usage_ns, s.cpu.user_ns, s.cpu.system_ns) == (1_500_000_000, 100 * tick, 20 * tick)
+        assert (s.cpu.usage_ns, s.cpu.user_ns, s.cpu.system_ns) == (
+            1_500_000_000,
+            100 * tick,
+            20 * tick,
+        )
         (acct / "cpuacct.stat").write_text("user 999\nsystem 999\n")  # cannot happen idle
         assert reader.read().cpu.user_ns == 100 * tick  # usage still: not read
         (acct / "cpuacct.usage_percpu").write_text("1000000001 500000000 \n")
         s = reader.read()
-        assert (s.cpu.usage_ns, s.cpu.user_ns, s.cpu.system_ns) == (1_500_000_001, 999 * tick, 999 * tick)
+        assert (s.cpu.usage_ns, s.cpu.user_ns, s.cpu.system_ns) == (
+            1_500_000_001,
+            999 * tick,
+            999 * tick,
+        )
     finally:
         reader.close()
 
@@ -465,7 +475,7 @@ def test_v1_cpu_stat_is_read_while_the_quota_timer_can_count(tmp_path: Path) -> 
     and the next move of usage reads it again."""
     import time
 
-    from collector.cgroups.v1.cpu import TIMER_SLACK_NS
+    from cgroupstats.v1.cpu import TIMER_SLACK_NS
 
     root, _, cpu = _v1_copy(tmp_path, limited=True)
     (cpu / "cpu.cfs_period_us").write_text("10000\n")  # 10 ms: the tail is 120 ms
@@ -526,6 +536,7 @@ def test_v1_unchanged_files_give_the_same_values_and_any_change_is_seen(tmp_path
         ops = blk / "blkio.throttle.io_serviced_recursive"
         ops.write_text(ops.read_text().replace("254:0 Write 80", "254:0 Write 81"))
         s = reader.read()
-        assert s.blkio["254:0"].write_ops == 81 and s.blkio["254:0"].write_bytes == first.blkio["254:0"].write_bytes
+        assert s.blkio["254:0"].write_ops == 81
+        assert s.blkio["254:0"].write_bytes == first.blkio["254:0"].write_bytes
     finally:
         reader.close()

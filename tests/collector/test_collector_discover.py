@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.cgroups import open_reader
+from cgroupstats import open_reader
+from cgroupstats.model import ContainerRef
 from collector.discover import Discovery
-from collector.model import ContainerRef
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DOCKER_ROOT = FIXTURES / "docker_root"
@@ -195,3 +195,19 @@ def test_scan_of_many_containers_is_cheap(tmp_path: Path, state_root: Path) -> N
     elapsed = time.perf_counter() - t
     assert d.parses == parsed and len(refs) >= 500
     assert elapsed < 0.05, f"rescan of 500 took {elapsed * 1e3:.1f} ms"
+
+
+def test_label_whitelist_takes_globs_as_the_shipper_does(tmp_path: Path, state_root: Path) -> None:
+    """``--label-whitelist io.kubernetes.*`` exports the Kubernetes labels (it used to
+    match exact names only, so the glob silently exported nothing)."""
+    config = state_root / "containers" / WEB / "config.v2.json"
+    doc = json.loads(config.read_text())
+    doc["Config"]["Labels"].update({"io.kubernetes.pod.name": "web-0",
+                                    "io.kubernetes.pod.namespace": "shop"})
+    config.write_text(json.dumps(doc))
+    cg = fake_tree(tmp_path / "cg", 1)
+    web = Discovery([state_root], cg, ["io.kubernetes.*"]).scan()[WEB]
+    assert web.labels == {"io.kubernetes.pod.name": "web-0", "io.kubernetes.pod.namespace": "shop"}
+    web = Discovery([state_root], cg, ["io.kubernetes.*", "com.example.team"]).scan()[WEB]
+    assert set(web.labels) == {"io.kubernetes.pod.name", "io.kubernetes.pod.namespace",
+                               "com.example.team"}

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.history import HISTORY_FIELDS, History
-from collector.model import (
+from cgroupstats.model import (
     ContainerRef,
     CpuStats,
     IoStats,
@@ -22,6 +21,7 @@ from collector.model import (
     Sample,
     Spec,
 )
+from collector.history import HISTORY_FIELDS, History
 
 Row = tuple[int, ...]  # the 10 HISTORY_FIELDS values, timestamp in ns
 
@@ -31,18 +31,18 @@ def sample(cid: str, row: Row, *, split: bool = False) -> Sample:
     two interfaces and two devices, so the sums are part of what is checked."""
     ts, cpu, thr, mem, ws, rx, tx, rd, wr, pids = row
     ref = ContainerRef(id=cid, name=cid, image="img", cgroup=f"/box/{cid}",
-                       cgroup_version=1, cgroup_paths={})  # fmt: skip
+                       cgroup_version=1, cgroup_paths={})
     if split:
         network = {"eth0": NetStats(rx_bytes=rx // 2, tx_bytes=tx - tx // 3),
-                   "eth1": NetStats(rx_bytes=rx - rx // 2, tx_bytes=tx // 3)}  # fmt: skip
+                   "eth1": NetStats(rx_bytes=rx - rx // 2, tx_bytes=tx // 3)}
         blkio = {"8:0": IoStats(read_bytes=rd // 5, write_bytes=wr),
-                 "8:16": IoStats(read_bytes=rd - rd // 5, write_bytes=0)}  # fmt: skip
+                 "8:16": IoStats(read_bytes=rd - rd // 5, write_bytes=0)}
     else:
         network = {"eth0": NetStats(rx_bytes=rx, tx_bytes=tx)}
         blkio = {"8:0": IoStats(read_bytes=rd, write_bytes=wr)}
     return Sample(timestamp_ns=ts, ref=ref, cpu=CpuStats(usage_ns=cpu, throttled_ns=thr),
                   memory=MemoryStats(usage=mem, working_set=ws), blkio=blkio,
-                  network=network, pids=PidsStats(current=pids), psi=PsiStats(), spec=Spec())  # fmt: skip
+                  network=network, pids=PidsStats(current=pids), psi=PsiStats(), spec=Spec())
 
 
 class Reference:
@@ -74,7 +74,7 @@ class Both:
         self.seen: set[str] = set()
 
     def record(self, batch: Sequence[tuple[str, Row]], alive: set[str] | None = None,
-               split: bool = False) -> None:  # fmt: skip
+               split: bool = False) -> None:
         samples = [sample(cid, row, split=split) for cid, row in batch]
         live = {cid for cid, _ in batch} if alive is None else alive
         anything = sample("alive", steady(0))  # History reads only alive's keys
@@ -92,7 +92,7 @@ def steady(t: int, k: int = 0) -> Row:
     return (1_700_000_000_123_456_789 + t * 1_000_000_000 + (t * 7919 + k) % 1000,
             10**12 + t * 350_000_000 + k, t * 1_000_000, 200 * 2**20 + (t % 17) * 4096,
             150 * 2**20 - (t % 5) * 4096, 10**9 + t * 1500 * k, 10**8 + t * 900,
-            4 * 10**9 + t * 512, 2 * 10**9 + t * 4096, 5 + t % 3)  # fmt: skip
+            4 * 10**9 + t * 512, 2 * 10**9 + t * 4096, 5 + t % 3)
 
 
 def test_fewer_rows_than_size_exactly_size_and_wrapping() -> None:
@@ -166,7 +166,7 @@ def test_counter_reset_and_values_beyond_int64_are_exact() -> None:
     both = Both(4)
     rows = [steady(0), steady(1), (*steady(2)[:1], 0, 0, 0, 0, 0, 0, 0, 0, 1),  # restart
             (*steady(3)[:1], 2**64 - 1, 0, -(2**63), 2**63, 1, 2, 3, 4, 5),
-            (*steady(4)[:1], 0, 2**62, 2**63 - 1, -(2**63), 0, 0, 0, 0, 0)]  # fmt: skip
+            (*steady(4)[:1], 0, 2**62, 2**63 - 1, -(2**63), 0, 0, 0, 0, 0)]
     for r in rows:
         both.record([("a", r)])
         both.check()
@@ -229,7 +229,7 @@ def _series(draw: st.DrawFn) -> list[Row]:
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(size=st.integers(1, 20), series=st.lists(_series(), min_size=1, max_size=3),
-       data=st.data())  # fmt: skip
+       data=st.data())
 def test_rows_equal_the_reference(size: int, series: list[list[Row]], data: st.DataObject) -> None:
     both = Both(size)
     cids = [f"c{k}" for k in range(len(series))]

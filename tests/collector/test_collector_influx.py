@@ -16,14 +16,20 @@ from dataclasses import replace
 
 import pytest
 
-from collector.cgroups import open_reader
+from cgroupstats import open_reader
+from cgroupstats.model import Sample
 from collector.discover import Discovery
-from collector.model import Sample
-from collector.sinks.base import Event, SinkError
-from collector.sinks.buffer import Backoff, LineSink, PointBuffer, parse_retry_after
-from collector.sinks.influx import add_arguments, build, from_args
-from collector.sinks.influx_v1 import InfluxV1Sink
-from collector.sinks.influx_v2 import InfluxV2Sink
+from collector.records import Event
+from collector.sinks.buffer import PointBuffer
+from collector.sinks.influx import (
+    InfluxSink,
+    InfluxV1Sink,
+    InfluxV2Sink,
+    add_arguments,
+    build,
+    from_args,
+)
+from formats.delivery import Backoff, SinkError, parse_retry_after
 from tests.conftest import Box
 from tests.support.servers import Influxd, Reply, Scripted, influxd, scripted_http, victoria_metrics
 from tests.support.wait import poll as wait_for
@@ -43,7 +49,7 @@ def containers(box: Box) -> Iterator[list[str]]:
         box.ok("run", "-d", "-m", "64m", "--name", f"infl{i}", "-l", "team=db ops",
                "busybox", "sleep", "60").strip()
         for i in range(2)
-    ]  # fmt: skip
+    ]
     yield ids
     box("rm", "-f", *ids)
 
@@ -67,12 +73,16 @@ def read_samples(box: Box, ids: list[str]) -> list[Sample]:
     return out
 
 
-def influxql(server: Influxd, q: str, db: str = "bw", auth: tuple[str, str] | None = None) -> list[dict]:
+def influxql(
+    server: Influxd, q: str, db: str = "bw", auth: tuple[str, str] | None = None
+) -> list[dict]:
     """Rows of the first series as dicts."""
     data = urllib.parse.urlencode({"q": q, "db": db}).encode()
     req = urllib.request.Request(server.url + "/query", data=data)
     if auth:
-        req.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+        req.add_header(
+            "Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+        )
     with urllib.request.urlopen(req, timeout=10) as resp:
         result = json.loads(resp.read())["results"][0]
     rows = []
@@ -99,7 +109,7 @@ EXPECTED = {  # measurement -> field -> how to get it from a Sample
         "memory_limit": lambda s: s.spec.memory_limit, "cpu_shares": lambda s: s.spec.cpu_shares,
         "cpu_period": lambda s: s.spec.cpu_period_us, "cpuset_cpus": lambda s: s.spec.cpuset_cpus,
     },
-}  # fmt: skip
+}
 
 
 def test_collector_influx_v1_real_influxd_stores_what_was_read(
@@ -137,7 +147,8 @@ def test_collector_influx_v1_real_influxd_stores_what_was_read(
                 eth0.rx_bytes, eth0.rx_packets, eth0.tx_bytes, eth0.tx_packets)
             ns = influxql(server, f"SELECT usage FROM container_mem {where}", "bw")
             assert ns and ns[0]["time"]  # stored at the sample's own time (precision ns)
-            exact = influxql(server, f"SELECT usage FROM container_mem {where} AND time = {s.timestamp_ns}")
+            exact = influxql(server, f"SELECT usage FROM container_mem {where} AND time = "
+                                     f"{s.timestamp_ns}")
             assert len(exact) == 1
         events = influxql(server, "SELECT * FROM container_events")
         assert [(e["action"], e["exit_code"], e["container_name"]) for e in events] == [
@@ -158,7 +169,7 @@ def test_collector_influx_v2_victoria_metrics_stores_what_was_read(
     samples = read_samples(box, containers)
     with victoria_metrics() as vm:
         sink = InfluxV2Sink(vm.url, org="org", bucket="bw", token=TOKEN, host="node1",
-                            backoff=FAST, gzip="always")  # fmt: skip
+                            backoff=FAST, gzip="always")
         try:
             sink.write(samples)
             assert sink.flush(10), sink.health()
@@ -184,7 +195,9 @@ def test_collector_influx_v2_victoria_metrics_stores_what_was_read(
                 assert labels["host"] == "node1" and labels["label_team"] == "db ops"
                 got[labels["__name__"], labels["container_id"]] = row["values"][-1]
                 assert row["timestamps"][-1] == next(
-                    s.timestamp_ns // 1_000_000 for s in samples if s.ref.id == labels["container_id"]
+                    s.timestamp_ns // 1_000_000
+                    for s in samples
+                    if s.ref.id == labels["container_id"]
                 )
             return want.keys() <= got.keys()
 
@@ -207,26 +220,26 @@ def peer() -> Iterator[Scripted]:
 @pytest.fixture(scope="module")
 def one_sample() -> Sample:
     """A real sample, taken once, reused (contract tests need no fresh numbers)."""
-    from collector.model import (
+    from cgroupstats.model import (
         ContainerRef,
         CpuStats,
         MemoryStats,
         PidsStats,
         PsiStats,
-        Spec,  # fmt: skip
+        Spec,
     )
 
     ref = ContainerRef(id="cd" * 32, name="c1", image="busybox", cgroup="/box/x",
-                       cgroup_version=1, cgroup_paths={})  # fmt: skip
+                       cgroup_version=1, cgroup_paths={})
     return Sample(time.time_ns(), ref, CpuStats(1), MemoryStats(2), {}, {}, PidsStats(1),
-                  PsiStats(), Spec(memory_limit=3))  # fmt: skip
+                  PsiStats(), Spec(memory_limit=3))
 
 
 def v1(url: str, **kw: object) -> InfluxV1Sink:
     options: dict[str, object] = {"db": "bw", "user": "admin", "password": PASSWORD,
-                                  "host": "node1", "backoff": FAST}  # fmt: skip
+                                  "host": "node1", "backoff": FAST}
     options.update(kw)
-    return InfluxV1Sink(url, **options)  # type: ignore[arg-type]
+    return InfluxV1Sink(url, **options)
 
 
 def test_collector_influx_v1_request_shape(peer: Scripted, one_sample: Sample) -> None:
@@ -254,7 +267,7 @@ def test_collector_influx_503_and_429_are_retried_honouring_retry_after(
     peer: Scripted, one_sample: Sample
 ) -> None:
     peer.script("/write", Reply(503, '{"error":"busy"}'),
-                Reply(429, '{"error":"slow down"}', {"Retry-After": "1"}))  # fmt: skip
+                Reply(429, '{"error":"slow down"}', {"Retry-After": "1"}))
     sink = v1(peer.url)
     try:
         sink.write([one_sample])
@@ -312,7 +325,7 @@ def test_collector_influx_secrets_never_in_logs_or_errors(
     peer.script("/write", Reply(401, echo), Reply(503, echo))
     peer.script("/api/v2/write", Reply(401, echo), Reply(503, echo))
     peer.script("/api/v2/buckets", Reply(403, echo))
-    sinks: list[LineSink] = [
+    sinks: list[InfluxSink] = [
         v1(peer.url),
         InfluxV2Sink(peer.url, org="o", bucket="b", token=TOKEN, host="n", backoff=FAST),
     ]
@@ -398,12 +411,12 @@ def test_collector_influx_flags_build_the_chosen_sink(monkeypatch: pytest.Monkey
     args = parser.parse_args(["--influx-url", "http://127.0.0.1:9", "--influx-api", "v1",
                               "--influx-db", "m", "--influx-user", "u", "--influx-password",
                               PASSWORD, "--no-influx-create-db", "--buffer-max-points", "10",
-                              "--interval", "250ms"])  # fmt: skip
+                              "--interval", "250ms"])
     (sink,) = from_args(args)
     try:
         assert isinstance(sink, InfluxV1Sink)
         t = sink.sender.transport
-        assert (t.db, t.user, t.password, t.create_db) == ("m", "u", PASSWORD, False)  # type: ignore[attr-defined]
+        assert (t.db, t.user, t.password, t.create_db) == ("m", "u", PASSWORD, False)
         assert sink.sender.buffer.max_points == 10 and sink.sender.batch_size == 1234
         assert sink.sender.flush_interval == 0.25
     finally:
@@ -412,7 +425,7 @@ def test_collector_influx_flags_build_the_chosen_sink(monkeypatch: pytest.Monkey
     sink2 = InfluxV2Sink.from_args(args.influx_url, args)
     try:
         assert isinstance(sink2, InfluxV2Sink)
-        assert sink2.sender.transport.token == TOKEN  # type: ignore[attr-defined]
+        assert sink2.sender.transport.token == TOKEN
     finally:
         sink2.close()
     with pytest.raises(SinkError):
@@ -424,7 +437,7 @@ def test_collector_influx_flags_build_the_chosen_sink(monkeypatch: pytest.Monkey
 
 def _epoch_ns(server: Influxd) -> list[int]:
     data = urllib.parse.urlencode({"q": "SELECT usage FROM container_mem", "db": "bw",
-                                   "epoch": "ns"}).encode()  # fmt: skip
+                                   "epoch": "ns"}).encode()
     with urllib.request.urlopen(server.url + "/query", data=data, timeout=10) as resp:
         result = json.loads(resp.read())["results"][0]
     return sorted(v[0] for s in result.get("series", []) for v in s["values"])
@@ -442,7 +455,7 @@ def test_collector_influx_20s_outage_loses_nothing_that_fits(
     try:
         with influxd() as server:
             sink = InfluxV1Sink(server.url, db="bw", host="node1", flush_interval=0.5,
-                                backoff=Backoff(initial=0.2, maximum=1.0))  # fmt: skip
+                                backoff=Backoff(initial=0.2, maximum=1.0))
             try:
                 def tick(seconds: float) -> None:
                     nonlocal lines
@@ -480,7 +493,7 @@ def test_collector_influx_full_buffer_drops_oldest_and_counts(
     per = points(samples[0])
     with influxd() as server:
         sink = InfluxV1Sink(server.url, db="bw", host="node1", max_points=per * 3,
-                            flush_interval=0.1, backoff=Backoff(0.1, 0.3))  # fmt: skip
+                            flush_interval=0.1, backoff=Backoff(0.1, 0.3))
         try:
             assert sink.flush(5)  # database created while up
             server.stop()
@@ -530,7 +543,7 @@ def test_collector_influx_v2_victoria_outage_is_retried_through_the_client(
     """Connection errors raised inside influxdb-client are retried like v1's."""
     with victoria_metrics() as vm:
         sink = InfluxV2Sink(vm.url, org="o", bucket="b", host="node1", flush_interval=0.1,
-                            backoff=Backoff(0.1, 0.3))  # fmt: skip
+                            backoff=Backoff(0.1, 0.3))
         try:
             assert sink.flush(5)
             vm.stop()
@@ -553,10 +566,12 @@ def test_collector_influx_v2_victoria_outage_is_retried_through_the_client(
     assert health["written"] == 4 * len(stamps) and health["dropped_points"] == 0
 
 
-def test_collector_influx_gzip_only_off_loopback_by_default(peer: Scripted, one_sample: Sample) -> None:
+def test_collector_influx_gzip_only_off_loopback_by_default(
+    peer: Scripted, one_sample: Sample
+) -> None:
     """auto: plain bodies to a loopback server (compression would only cost CPU on both
     ends), gzip to anything else; always/never force it; a bad mode is refused."""
-    from collector.sinks.http import wants_gzip
+    from formats.delivery import wants_gzip
 
     assert not wants_gzip("http://127.0.0.1:8086") and not wants_gzip("http://[::1]:8086")
     assert not wants_gzip("http://localhost:8086") and not wants_gzip("http://127.8.9.1")
@@ -566,7 +581,7 @@ def test_collector_influx_gzip_only_off_loopback_by_default(peer: Scripted, one_
         wants_gzip("http://127.0.0.1", "sometimes")
     for make in (lambda: v1(peer.url),
                  lambda: InfluxV2Sink(peer.url, org="o", bucket="b", token=TOKEN, host="n",
-                                      backoff=FAST)):  # fmt: skip
+                                      backoff=FAST)):
         seen = len(peer.requests())
         sink = make()
         try:
@@ -575,5 +590,8 @@ def test_collector_influx_gzip_only_off_loopback_by_default(peer: Scripted, one_
         finally:
             sink.close()
         (write,) = [r for r in peer.requests()[seen:] if r.path.endswith("/write")]
-        assert "Content-Encoding" not in write.headers or write.headers["Content-Encoding"] == "identity"
+        assert (
+            "Content-Encoding" not in write.headers
+            or write.headers["Content-Encoding"] == "identity"
+        )
         assert write.body.decode().startswith("container_")  # plain line protocol

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from collector.cgroups import ContainerGone, open_reader
-from collector.model import ContainerRef
+from cgroupstats import ContainerGone, open_reader
+from cgroupstats.model import ContainerRef
 from tests.support.wait import wait_until as wait_for
 
 if TYPE_CHECKING:

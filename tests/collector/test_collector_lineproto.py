@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.lineproto import Encoder, escape_tag, format_value, line, tag_set
-from collector.model import (
+from cgroupstats.model import (
     ContainerRef,
     CpuStats,
     IoStats,
@@ -27,6 +26,8 @@ from collector.model import (
     Sample,
     Spec,
 )
+from collector.lineproto import Encoder
+from formats.lineproto import escape_tag, format_value, line, tag_set
 from tests.support.servers import Influxd, influxd
 
 Value = int | float | bool | str
@@ -151,7 +152,7 @@ def test_collector_lineproto_value_types() -> None:
 REF = ContainerRef(
     id="ab" * 32, name="web", image="busybox:1.36", cgroup="/box/" + "ab" * 32,
     cgroup_version=1, cgroup_paths={"memory": "/x"}, labels={"com.example.team": "db ops"},
-)  # fmt: skip
+)
 SAMPLE = Sample(
     timestamp_ns=1_700_000_000_000_000_007,
     ref=REF,
@@ -175,50 +176,50 @@ BASE_TAGS = {
 def test_collector_lineproto_sample_fields_carry_model_values() -> None:
     points = [parse_line(x) for x in Encoder("node1").sample(SAMPLE)]
     by = {(m, t.get("device") or t.get("interface") or t.get("resource") or ""): (t, f, ts)
-          for m, t, f, ts in points}  # fmt: skip
+          for m, t, f, ts in points}
     assert sorted(by) == sorted([
         ("container_cpu", ""), ("container_mem", ""), ("container_pids", ""),
         ("container_spec", ""), ("container_blkio", "8:0"), ("container_blkio", "253:1"),
         ("container_net", "eth0"), ("container_psi", "cpu"),
-    ])  # fmt: skip
+    ])
     for (m, extra), (tags, _, ts) in by.items():
         assert ts == SAMPLE.timestamp_ns
         want = dict(BASE_TAGS)
         if extra:
             want[{"container_blkio": "device", "container_net": "interface",
-                  "container_psi": "resource"}[m]] = extra  # fmt: skip
+                  "container_psi": "resource"}[m]] = extra
         assert tags == want, m
     assert by["container_cpu", ""][1] == {
         "usage_total": 11, "usage_user": 7, "usage_system": 3, "periods": 100,
         "throttled_periods": 20, "throttled_time": 3_000_000_000,
-    }  # fmt: skip
+    }
     assert by["container_mem", ""][1] == {
         "usage": 1000, "working_set": 900, "rss": 500, "cache": 400, "mapped_file": 30,
         "swap": 2, "failcnt": 4, "pgfault": 50, "pgmajfault": 6, "max_usage": 2000,
         "limit": 67108864, "oom_kill": 1,
-    }  # fmt: skip
+    }
     assert by["container_blkio", "8:0"][1] == {
-        "read_bytes": 4096, "write_bytes": 8192, "reads": 1, "writes": 2}  # fmt: skip
+        "read_bytes": 4096, "write_bytes": 8192, "reads": 1, "writes": 2}
     assert by["container_net", "eth0"][1] == {
         "rx_bytes": 1, "rx_packets": 2, "rx_errors": 3, "rx_dropped": 4,
         "tx_bytes": 5, "tx_packets": 6, "tx_errors": 7, "tx_dropped": 8,
-    }  # fmt: skip
+    }
     assert by["container_pids", ""][1] == {"current": 3, "max": 64}
     assert by["container_spec", ""][1] == {
         "memory_limit": 67108864, "swap_limit": 134217728, "reservation": 1024,
         "cpu_quota": 50000, "cpu_period": 100000, "cpu_shares": 512, "pids_max": 64,
         "cpuset_cpus": "0-1", "cpuset_mems": "0",
-    }  # fmt: skip
+    }
     assert by["container_psi", "cpu"][1] == {
         "some_avg10": 1.5, "some_avg60": 0.5, "some_avg300": 0.25, "some_total": 1234,
         "full_avg10": 0.0, "full_avg60": 0.0, "full_avg300": 0.0, "full_total": 99,
-    }  # fmt: skip
+    }
 
 
 def test_collector_lineproto_empty_tags_left_out_and_new_ref_seen() -> None:
     enc = Encoder("node1")
     raw = ContainerRef(id="/box/raw", name="", image="", cgroup="/box/raw",
-                       cgroup_version=2, cgroup_paths={"unified": "/x"})  # fmt: skip
+                       cgroup_version=2, cgroup_paths={"unified": "/x"})
     from dataclasses import replace
 
     _, tags, _, _ = parse_line(enc.sample(replace(SAMPLE, ref=raw))[0])
@@ -253,15 +254,17 @@ def _query(server: Influxd, q: str) -> dict:
         return json.loads(resp.read())
 
 
-# InfluxDB 1.x keeps "\\" in tags literally (see collector.lineproto), so no backslash here.
+# InfluxDB 1.x keeps "\\" in tags literally (see formats.lineproto), so no backslash here.
 influx_text = st.text(
     st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\\"),
     min_size=1, max_size=20,
-)  # fmt: skip
+)
 _seq = iter(range(1, 10**9))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(value=influx_text, text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=40))
 def test_collector_lineproto_influxd_returns_tag_and_string_exactly(
     influx_db: Influxd, value: str, text: str
@@ -289,8 +292,10 @@ def test_collector_lineproto_reused_objects_are_restamped_new_ones_rewritten() -
     assert [x.rsplit(" ", 1)[0] for x in again] == [x.rsplit(" ", 1)[0] for x in first]
     assert all(x.endswith(f" {later.timestamp_ns}") for x in again)
     moved = replace(later, cpu=replace(SAMPLE.cpu, usage_ns=12),
-                    spec=replace(SAMPLE.spec, memory_limit=1 << 20))  # fmt: skip
+                    spec=replace(SAMPLE.spec, memory_limit=1 << 20))
     by = {parse_line(x)[0]: parse_line(x)[2] for x in enc.sample(moved)
-          if not x.startswith(("container_blkio", "container_net", "container_psi"))}  # fmt: skip
+          if not x.startswith(("container_blkio", "container_net", "container_psi"))}
     assert by["container_cpu"]["usage_total"] == 12
-    assert by["container_mem"]["limit"] == 1 << 20 and by["container_spec"]["memory_limit"] == 1 << 20
+    assert (
+        by["container_mem"]["limit"] == 1 << 20 and by["container_spec"]["memory_limit"] == 1 << 20
+    )

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.cgroups import ParseError
-from collector.net import NetNamespaces, NetReader, parse_net_dev
+from cgroupstats import ParseError
+from cgroupstats.net import NetNamespaces, NetReader, parse_net_dev
 
 PROC = Path(__file__).resolve().parents[1] / "fixtures" / "proc"
 # The kernel's line format (net/core/net-procfs.c, dev_seq_printf_stats).

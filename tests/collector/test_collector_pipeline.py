@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from cgroupstats.model import Sample
 from collector.discover import Discovery
-from collector.model import Sample
 from collector.pipeline import Pipeline, ensure_nofile, sink_class
-from collector.sinks.base import Event, Sink, SinkError
+from collector.records import Event
+from collector.sinks.base import Sink
 from collector.sinks.prometheus import PrometheusSink
+from formats.delivery import SinkError
 from tests.collector.conftest import open_fds
 
 BOXWATCH = str(Path(sys.executable).parent / "boxwatch")
@@ -61,16 +63,16 @@ class OnlyGroups:
 
 
 def _pipeline(roots: list[Path], sink: Sink, **kw: object) -> Pipeline:
-    return Pipeline(Discovery(roots, "/sys/fs/cgroup"), [sink], **kw)  # type: ignore[arg-type]
+    return Pipeline(Discovery(roots, "/sys/fs/cgroup"), [sink], **kw)
 
 
 def _group_pipeline(sink: Sink, **kw: object) -> tuple[Pipeline, OnlyGroups]:
     mine = OnlyGroups()
     discovery = Discovery([], "/sys/fs/cgroup", factories=[mine])
-    return Pipeline(discovery, [sink], **kw), mine  # type: ignore[arg-type]
+    return Pipeline(discovery, [sink], **kw), mine
 
 
-def _wait(cond, timeout: float = 15.0, step: float = 0.1) -> bool:  # type: ignore[no-untyped-def]
+def _wait(cond, timeout: float = 15.0, step: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
@@ -79,7 +81,7 @@ def _wait(cond, timeout: float = 15.0, step: float = 0.1) -> bool:  # type: igno
     return False
 
 
-def test_collector_pipeline_group_vanishes_mid_life(v1_group) -> None:  # type: ignore[no-untyped-def]
+def test_collector_pipeline_group_vanishes_mid_life(v1_group) -> None:
     sink = RecordingSink()
     pipe, mine = _group_pipeline(sink, history=10)
     try:
@@ -102,7 +104,7 @@ def test_collector_pipeline_group_vanishes_mid_life(v1_group) -> None:  # type: 
     assert sink.closed
 
 
-def test_collector_pipeline_gone_between_scan_and_read(v1_group) -> None:  # type: ignore[no-untyped-def]
+def test_collector_pipeline_gone_between_scan_and_read(v1_group) -> None:
     sink = RecordingSink()
     pipe, mine = _group_pipeline(sink)
     try:
@@ -117,7 +119,7 @@ def test_collector_pipeline_gone_between_scan_and_read(v1_group) -> None:  # typ
         pipe.close()
 
 
-def test_collector_pipeline_fds_return_after_churn(v1_group) -> None:  # type: ignore[no-untyped-def]
+def test_collector_pipeline_fds_return_after_churn(v1_group) -> None:
     sink = RecordingSink()
     pipe, mine = _group_pipeline(sink, history=5)
     try:
@@ -136,13 +138,15 @@ def test_collector_pipeline_fds_return_after_churn(v1_group) -> None:  # type: i
         pipe.close()
 
 
-def test_collector_pipeline_events_and_history(box) -> None:  # type: ignore[no-untyped-def]
+def test_collector_pipeline_events_and_history(box) -> None:
     sink = RecordingSink()
     pipe = _pipeline([box.root], sink, interval=0.2, history=1.0)
     try:
         pipe.tick()  # baseline: nothing reported for what already runs
         assert sink.events == []
-        cid = box.ok("run", "-d", "--name", "ev", "busybox", "sh", "-c", "sleep 1.5; exit 3").strip()
+        cid = box.ok(
+            "run", "-d", "--name", "ev", "busybox", "sh", "-c", "sleep 1.5; exit 3"
+        ).strip()
         pipe.tick()
         assert sink.actions(cid) == [("start", None)]
         for _ in range(8):
@@ -158,15 +162,15 @@ def test_collector_pipeline_events_and_history(box) -> None:  # type: ignore[no-
         pipe.close()
 
 
-def test_collector_pipeline_restart_and_oom_events(box) -> None:  # type: ignore[no-untyped-def]
+def test_collector_pipeline_restart_and_oom_events(box) -> None:
     sink = RecordingSink()
     pipe = _pipeline([box.root], sink)
     try:
         pipe.tick()
         flappy = box.ok("run", "-d", "--restart", "on-failure:2", "busybox", "sh", "-c",
-                        "sleep 0.5; exit 1").strip()  # fmt: skip
+                        "sleep 0.5; exit 1").strip()
         hog = box.ok("run", "-d", "-m", "16m", "--memory-swap", "16m", "busybox", "sh", "-c",
-                     "sleep 0.5; tail /dev/zero").strip()  # fmt: skip
+                     "sleep 0.5; tail /dev/zero").strip()
 
         def seen() -> bool:
             pipe.tick()
@@ -183,7 +187,7 @@ def test_collector_pipeline_restart_and_oom_events(box) -> None:  # type: ignore
         pipe.close()
 
 
-def test_collector_pipeline_inotify_sees_start_between_ticks(box) -> None:  # type: ignore[no-untyped-def]
+def test_collector_pipeline_inotify_sees_start_between_ticks(box) -> None:
     sink = RecordingSink()
     pipe = _pipeline([box.root], sink, interval=60.0)  # no periodic tick during the test
     (box.root / "containers").mkdir(parents=True, exist_ok=True)
@@ -202,7 +206,7 @@ def test_collector_pipeline_inotify_sees_start_between_ticks(box) -> None:  # ty
 
 
 def test_collector_pipeline_watches_a_root_whose_containers_dir_comes_later(
-        tmp_path: Path, make_box, busybox_tar: Path) -> None:  # type: ignore[no-untyped-def]
+        tmp_path: Path, make_box, busybox_tar: Path) -> None:
     """A collector started on a fresh root (no containers/ yet: the state of a host
     before its first container) still hears of the first start at once, not at the next
     full scan; and each restart of a crash-looping container is an event."""
@@ -232,10 +236,10 @@ def test_collector_pipeline_watches_a_root_whose_containers_dir_comes_later(
 
 def test_collector_pipeline_once_prints_json(box) -> None:  # type: ignore[no-untyped-def]
     cid = box.ok("run", "-d", "--name", "oncer", "-m", "40m", "--label", "team=db", "busybox",
-                 "sleep", "30").strip()  # fmt: skip
+                 "sleep", "30").strip()
     out = subprocess.run([BOXWATCH, "collector", "--once", "--root", str(box.root),
                           "--label-whitelist", "team"], capture_output=True, text=True,
-                         timeout=60, check=True)  # fmt: skip
+                         timeout=60, check=True)
     doc = json.loads(out.stdout)
     mine = [c for c in doc["containers"] if c["id"] == cid]
     assert len(mine) == 1, doc
@@ -298,12 +302,12 @@ def test_collector_pipeline_watching_reads_without_scanning_and_sees_new_groups(
     scans = 0
     real_scan = pipe.discovery.scan
 
-    def counting_scan():  # type: ignore[no-untyped-def]
+    def counting_scan():
         nonlocal scans
         scans += 1
         return real_scan()
 
-    pipe.discovery.scan = counting_scan  # type: ignore[method-assign]
+    pipe.discovery.scan = counting_scan
     thread = threading.Thread(target=pipe.run, daemon=True)
     thread.start()
     group = None
@@ -325,7 +329,7 @@ def test_collector_pipeline_watching_reads_without_scanning_and_sees_new_groups(
     assert not thread.is_alive()
 
 
-def test_collector_pipeline_retries_a_group_found_half_made(v1_group) -> None:  # type: ignore[no-untyped-def]
+def test_collector_pipeline_retries_a_group_found_half_made(v1_group) -> None:
     """A runtime makes a group one controller at a time: a group seen before its pids
     directory exists is opened on a later tick without a scan, and one that never
     completes is given up after OPEN_TRIES ticks (then retried only when it changes)."""
@@ -354,7 +358,7 @@ def test_collector_pipeline_retries_a_group_found_half_made(v1_group) -> None:  
         pipe.tick()
         for _ in range(OPEN_TRIES + 2):
             pipe.tick(rescan=False)
-        assert pipe._dead[other.name][1] == OPEN_TRIES  # noqa: SLF001 - given up
+        assert pipe._dead[other.name][1] == OPEN_TRIES
         os.mkdir(other.paths["pids"])
         pipe.tick(rescan=False)
         assert all(s.ref.cgroup != other.name for s in sink.batches[-1])

@@ -14,9 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector.api import Server
-from collector.discover import Discovery
-from collector.model import (
+from cgroupstats.model import (
     ContainerRef,
     CpuStats,
     IoStats,
@@ -29,6 +27,8 @@ from collector.model import (
     Sample,
     Spec,
 )
+from collector.api import Server
+from collector.discover import Discovery
 from collector.pipeline import Pipeline, SelfStats
 from collector.sinks.prometheus import PrometheusSink, sanitize
 from tests.support.prometheus import Prometheus, promtool_check_metrics
@@ -38,7 +38,7 @@ class Running:
     def __init__(self, root: Path, whitelist: tuple[str, ...] = ()) -> None:
         self.prom = PrometheusSink(whitelist)
         self.pipeline = Pipeline(Discovery([root], "/sys/fs/cgroup", whitelist), [self.prom],
-                                 interval=0.5, jitter=0.0)  # fmt: skip
+                                 interval=0.5, jitter=0.0)
         self.prom.self_metrics = self.pipeline.self_metrics
         self.server = Server(self.pipeline, self.prom, "127.0.0.1", 0)
         self.thread = threading.Thread(target=self.pipeline.run, daemon=True)
@@ -56,10 +56,10 @@ class Running:
 
 
 @pytest.fixture
-def burner(box) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def burner(box) -> Iterator[str]:
     cid = box.ok("run", "-d", "--name", "burner", "--cpus", "0.5", "-m", "64m",
                  "--pids-limit", "50", "--label", "com.example.team=db", "busybox", "sh", "-c",
-                 "while :; do :; done").strip()  # fmt: skip
+                 "while :; do :; done").strip()
     yield cid
 
 
@@ -72,9 +72,9 @@ def _samples(text: str) -> dict[tuple[str, frozenset], float]:
 
 
 @pytest.mark.slow
-def test_collector_prometheus_scrapes_real_container(box, burner) -> None:  # type: ignore[no-untyped-def]
+def test_collector_prometheus_scrapes_real_container(box, burner) -> None:
     with Running(box.root, ("com.example.team",)) as c, \
-            Prometheus([f"127.0.0.1:{c.server.port}"], "1s") as prom:  # fmt: skip
+            Prometheus([f"127.0.0.1:{c.server.port}"], "1s") as prom:
         sel = f'{{name="burner",id="/box/{burner}"}}'
         limit = prom.wait_for(f"container_spec_memory_limit_bytes{sel}")
         assert float(limit[0]["value"][1]) == 64 << 20
@@ -89,7 +89,7 @@ def test_collector_prometheus_scrapes_real_container(box, burner) -> None:  # ty
         assert float(usage[0]["value"][1]) > 0
         # --cpus 0.5: half a core, give or take what other processes on the host leave it
         rate = prom.wait_for(f"rate(container_cpu_usage_seconds_total{sel}[5s]) > 0.3 < 0.7",
-                             timeout=30)  # fmt: skip
+                             timeout=30)
         assert 0.3 < float(rate[0]["value"][1]) < 0.7
         ws = prom.wait_for(f"container_memory_working_set_bytes{sel}")
         assert 0 < float(ws[0]["value"][1]) < 64 << 20
@@ -97,10 +97,10 @@ def test_collector_prometheus_scrapes_real_container(box, burner) -> None:  # ty
         assert prom.targets_health() == ["up"]
         names = {s["__name__"] for s in prom.series(sel)}
         assert {"container_last_seen", "container_start_time_seconds", "container_restarts_total",
-                "container_oom_events_total", "container_memory_rss"} <= names  # fmt: skip
+                "container_oom_events_total", "container_memory_rss"} <= names
 
 
-def test_collector_prometheus_promtool_and_both_paths_agree(box, burner) -> None:  # type: ignore[no-untyped-def]
+def test_collector_prometheus_promtool_and_both_paths_agree(box, burner) -> None:
     prom = PrometheusSink(("com.example.team",))
     pipeline = Pipeline(Discovery([box.root], "/sys/fs/cgroup", ("com.example.team",)), [prom])
     prom.self_metrics = pipeline.self_metrics
@@ -118,7 +118,7 @@ def test_collector_prometheus_promtool_and_both_paths_agree(box, burner) -> None
         ours = _samples(text.decode())
         key = ("container_spec_memory_limit_bytes",
                frozenset({"id": f"/box/{burner}", "name": "burner", "image": "busybox",
-                          "container_label_com_example_team": "db"}.items()))  # fmt: skip
+                          "container_label_com_example_team": "db"}.items()))
         assert ours[key] == 64 << 20
     finally:
         pipeline.close()
@@ -145,7 +145,7 @@ CADVISOR_HELP = {
 }
 
 
-def test_collector_prometheus_cadvisor_help_and_types(box, burner) -> None:  # type: ignore[no-untyped-def]
+def test_collector_prometheus_cadvisor_help_and_types(box, burner) -> None:
     prom = PrometheusSink()
     pipeline = Pipeline(Discovery([box.root], "/sys/fs/cgroup"), [prom])
     try:
@@ -173,12 +173,13 @@ def _synthetic(n: int) -> list[Sample]:
         labels = {"team": 'a "quoted" \\ back\nslash', "com.example/x": f"ü{i}"} if i % 3 else {}
         ref = ContainerRef(f"{i:064x}", f"web-{i}" if i % 4 else "", "img:1" if i else "",
                            f"/box/{i:064x}", 2 if v2 else 1, {"memory": "/x"}, labels,
-                           restart_count=i, started_at=1.7e9 + i / 3 if i % 5 else 0.0)  # fmt: skip
+                           restart_count=i, started_at=1.7e9 + i / 3 if i % 5 else 0.0)
         psi = PsiStats(Psi(PsiLine(0.5, 1.25, 0.0, 123456 + i)),
-                       Psi(PsiLine(), PsiLine(2.0, 0.0, 0.0, 7)), None) if v2 else PsiStats()  # fmt: skip
+                       Psi(PsiLine(), PsiLine(2.0, 0.0, 0.0, 7)), None) if v2 else PsiStats()
         out.append(Sample(
             1_767_225_600_123_456_789 + i, ref,
-            CpuStats(10**12 + 7 * i, 10**9 // 3, 123_456_789, (i, 0, 10**11 + i), 25, 3 * i, 10**10 // 7),
+            CpuStats(10**12 + 7 * i, 10**9 // 3, 123_456_789, (i, 0, 10**11 + i), 25, 3 * i,
+                     10**10 // 7),
             MemoryStats(67_108_864 + i, 999_999 + i, 1, 10**15 + 1, 2**53 + 1, 0, i, 12_345, 1,
                         2**62, 5, 6, 7, i % 2),
             {"8:0": IoStats(4096 * i, 1, 2, 3), "254:16": IoStats(0, 10**7, 0, 1)} if i % 2 else {},
@@ -186,15 +187,16 @@ def _synthetic(n: int) -> list[Sample]:
             PidsStats(i, 100 if i % 2 else 0), psi,
             Spec(64 << 20 if i % 2 else 0, 0, 1 << 20, 50_000 if i % 3 else 0, 100_000, 1024,
                  "0-1", "0", 4096),
-        ))  # fmt: skip
+        ))
     return out
 
 
 def _self_metrics() -> dict[str, object]:
     stats = SelfStats(samples_total=12, read_errors_total=1, gone_total=2, containers=7,
-                      scan_duration_seconds=0.00123, read_duration_seconds=1.5e-05)  # fmt: skip
-    return {"stats": stats, "sinks": {"influxdb-v1": {"written": 10.0, "write_errors": 0.0,
-                                                      "buffered_points": 3.0, "dropped_points": 0.0}}}  # fmt: skip
+                      scan_duration_seconds=0.00123, read_duration_seconds=1.5e-05)
+    return {"stats": stats,
+            "sinks": {"influxdb-v1": {"written": 10.0, "write_errors": 0.0,
+                                      "buffered_points": 3.0, "dropped_points": 0.0}}}
 
 
 @pytest.mark.parametrize("per_cpu", [False, True])

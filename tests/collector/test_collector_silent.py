@@ -16,9 +16,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cgroupstats.model import ContainerRef, Sample
 from collector.discover import Discovery
 from collector.lineproto import Encoder
-from collector.model import ContainerRef, Sample
 from collector.pipeline import Pipeline
 from collector.sinks.base import Sink
 from collector.sinks.prometheus import PrometheusSink
@@ -44,7 +44,7 @@ class StateSink(Sink):
 
 def _series(text: bytes, name: str, cid: str) -> list[float]:
     return [s.value for fam in text_string_to_metric_families(text.decode())
-            for s in fam.samples if s.name == name and s.labels.get("id") == f"/box/{cid}"]  # fmt: skip
+            for s in fam.samples if s.name == name and s.labels.get("id") == f"/box/{cid}"]
 
 
 def _gone(pid: int, timeout: float = 5.0) -> bool:
@@ -78,13 +78,13 @@ def _rmdir_groups(cid: str, timeout: float = 5.0) -> list[Path]:
     return dirs
 
 
-def test_collector_silent_container_keeps_running_marker(box) -> None:  # type: ignore[no-untyped-def]
+def test_collector_silent_container_keeps_running_marker(box) -> None:
     cid = box.ok("run", "-d", "--name", "hush", "busybox", "sleep", "60").strip()
     quit_ = box.ok("run", "-d", "--name", "quits", "busybox", "sleep", "0.5").strip()
     prom, states = PrometheusSink(), StateSink()
     pipe = Pipeline(Discovery([box.root], str(CGROUP_ROOT)), [prom, states])
     registry = CollectorRegistry()
-    registry.register(prom)  # type: ignore[arg-type]
+    registry.register(prom)
     try:
         pipe.tick()
         text = prom.render()

@@ -52,7 +52,7 @@ CONTAINERS: dict[str, list[str]] = {
     "oom": ["-m", "16m", "--memory-swap", "16m", "busybox", "sh", "-c",
             "echo before the hog; sleep 2; (x=a; while true; do x=$x$x; done); "
             "echo child killed; sleep 600"],
-}  # fmt: skip
+}
 
 
 def for_zero(rules: str) -> str:
@@ -74,7 +74,7 @@ def influx_query(server: Influxd, db: str, statement: str) -> list[dict[str, Any
 
 def influx_write(server: Influxd, db: str, lines: list[str]) -> None:
     req = urllib.request.Request(f"{server.url}/write?db={db}&precision=ns",
-                                 data="\n".join(lines).encode(), method="POST")  # fmt: skip
+                                 data="\n".join(lines).encode(), method="POST")
     with urllib.request.urlopen(req, timeout=30):
         pass
 
@@ -116,7 +116,7 @@ class Live:
 def _process(argv: list[str], log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO,
-                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+                                stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         yield proc
     finally:
@@ -157,16 +157,16 @@ def live_stack(box: Box) -> Iterator[Live]:
             BOXWATCH, "collector", "--root", str(box.root), "--listen", f"127.0.0.1:{cport}",
             "--interval", "1s", "--influx-url", influx.url, "--influx-api", "v1",
             "--influx-db", METRICS_DB, "--alert-webhook", hook.url + "/instant"],
-            work / "collector.log", env))  # fmt: skip
+            work / "collector.log", env))
         shipper = stack.enter_context(_process([
             sys.executable, "-m", "shipper.cli", "--root", str(box.root), "--sink",
             f"influxdb={influx.url}", "--influx-db", LOGS_DB, "--registry",
             str(work / "registry.json"), "--listen", f"127.0.0.1:{sport}"],
-            work / "shipper.log", env))  # fmt: skip
+            work / "shipper.log", env))
         _wait_http(f"http://127.0.0.1:{cport}/metrics", collector, work / "collector.log")
         _wait_http(f"http://127.0.0.1:{sport}/metrics", shipper, work / "shipper.log")
         prom = RulesPrometheus([f"127.0.0.1:{cport}", f"127.0.0.1:{sport}"],
-                               for_zero(RULES.read_text()), f"127.0.0.1:{am.port}")  # fmt: skip
+                               for_zero(RULES.read_text()), f"127.0.0.1:{am.port}")
         stack.enter_context(prom)
         time.sleep(1.5)  # the collector's baseline scan, so the containers' starts are events
         ids = {}

@@ -56,4 +56,4 @@ class RulesPrometheus(Prometheus):
             "global:\n", f"global:\n  evaluation_interval: {self.evaluation_interval}\n", 1)
         return (base + f"rule_files:\n  - {self.workdir}/rules.yml\n"
                 "alerting:\n  alertmanagers:\n    - static_configs:\n"
-                f"        - targets: ['{self.alertmanager}']\n")  # fmt: skip
+                f"        - targets: ['{self.alertmanager}']\n")

@@ -41,7 +41,7 @@ def test_files_are_what_build_generates() -> None:
     for path, text in rendered.items():
         assert path.read_text() == text, f"{path} is stale: run .venv/bin/python grafana/build.py"
     proc = subprocess.run([sys.executable, "grafana/build.py", "--check"], cwd=REPO,
-                          capture_output=True, text=True)  # fmt: skip
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -63,7 +63,11 @@ def _diff(a: Any, b: Any, path: str = "") -> list[str]:
             out += _diff(a[k], b[k], f"{path}/{k}")
         return out
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _diff(x, y, f"{path}[{i}]")]
+        return [
+            d
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in _diff(x, y, f"{path}[{i}]")
+        ]
     return [] if a == b else [path]
 
 
@@ -135,7 +139,7 @@ def test_rules_through_the_sdk_alerting_models() -> None:
     assert {r["uid"] for r in rules} == {
         "boxwatch-memory-near-limit", "boxwatch-oom-kill", "boxwatch-cpu-throttled",
         "boxwatch-pids-near-limit", "boxwatch-restarting", "boxwatch-silent",
-        "boxwatch-shipper-lag", "boxwatch-collector-write-errors"}  # fmt: skip
+        "boxwatch-shipper-lag", "boxwatch-collector-write-errors"}
     uids = datasource_uids() | {EXPR}
     for r in rules:
         api = {**r, "folderUID": "boxwatch", "ruleGroup": "boxwatch-quota", "orgID": 1}

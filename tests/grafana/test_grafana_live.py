@@ -87,7 +87,7 @@ def test_every_influxql_panel_query_returns_series(live: Live) -> None:
         containers = "calm" if board == "container" else "(hot|calm|flappy|oom)"
         search = "tick" if board == "logs" else ""
         series = live.query(fill(target["query"], live.host, containers, search=search),
-                            DB_OF[uid])  # fmt: skip
+                            DB_OF[uid])
         if '"container_psi"' in target["query"] and not series:
             # box on this host makes no v2 group (the unified mount has no controllers), so
             # there is no PSI to read; the statement still ran without error above.
@@ -106,7 +106,7 @@ def test_variable_and_annotation_queries_return_values(live: Live) -> None:
                 continue
             db = DB_OF[var["datasource"]["uid"]]
             values = {v[1] for s in live.query(fill(var["query"], live.host, ".*"), db)
-                      for v in s["values"]}  # fmt: skip
+                      for v in s["values"]}
             want = {live.host} if var["name"] == "host" else {"hot", "calm", "flappy", "oom"}
             assert want <= values, (path.stem, var["name"], values)
         for anno in doc.get("annotations", {}).get("list", []):
@@ -127,7 +127,7 @@ def test_the_numbers_on_the_dashboards_are_the_containers(live: Live) -> None:
     ooms = live.query(fill(_query("overview", "OOM kills", "A"), live.host, "oom"))
     assert sum(v[1] or 0 for v in ooms[0]["values"]) == 1
     logs = live.query(fill(_query("logs", "Logs (InfluxDB)", "A"), live.host, "calm",
-                           search="warn"), LOGS_DB)  # fmt: skip
+                           search="warn"), LOGS_DB)
     cols = logs[0]["columns"]
     streams = {v[cols.index("stream")] for v in logs[0]["values"]}
     assert streams == {"stderr"} and all("calm warn" in v[cols.index("message")]
@@ -189,7 +189,7 @@ def test_silent_rule_sees_the_running_markers(live: Live) -> None:
     assert live.prometheus.query(rule["data"][0]["model"]["expr"]) == []
     # the InfluxDB sinks write the same marker as the container_state measurement
     state = live.query('SELECT last("running") FROM "container_state" WHERE time > now() - 5m '
-                       'GROUP BY "container_name"')  # fmt: skip
+                       'GROUP BY "container_name"')
     names = {s["tags"]["container_name"]: s["values"][0][1] for s in state}
     assert names.get("hot") == 1, names
 

@@ -20,29 +20,29 @@ ENV = re.compile(r"^(Token )?\$__env\{[A-Z][A-Z0-9_]*\}$")
 
 DATASOURCE_KEYS = {"name", "type", "uid", "access", "orgId", "url", "user", "database",
                    "basicAuth", "basicAuthUser", "withCredentials", "isDefault", "jsonData",
-                   "secureJsonData", "version", "editable"}  # fmt: skip
+                   "secureJsonData", "version", "editable"}
 DATASOURCE_REQUIRED = {"name", "type", "uid", "access", "url"}
 INFLUX_JSON = {"version", "dbName", "httpMode", "timeInterval", "organization",
-               "defaultBucket", "tlsSkipVerify", "httpHeaderName1", "maxSeries"}  # fmt: skip
+               "defaultBucket", "tlsSkipVerify", "httpHeaderName1", "maxSeries"}
 INFLUX_SECURE = {"password", "token", "httpHeaderValue1"}
 PROVIDER_KEYS = {"name", "orgId", "folder", "folderUid", "type", "disableDeletion",
-                 "updateIntervalSeconds", "allowUiUpdates", "options"}  # fmt: skip
+                 "updateIntervalSeconds", "allowUiUpdates", "options"}
 PROVIDER_OPTIONS = {"path", "foldersFromFilesStructure"}
 GROUP_KEYS = {"orgId", "name", "folder", "interval", "rules"}
 RULE_KEYS = {"uid", "title", "condition", "data", "dashboardUid", "panelId", "noDataState",
              "execErrState", "for", "annotations", "labels", "isPaused",
-             "notification_settings"}  # fmt: skip
+             "notification_settings"}
 RULE_REQUIRED = {"uid", "title", "condition", "data"}
 DATA_KEYS = {"refId", "relativeTimeRange", "datasourceUid", "model", "queryType"}
 CONTACT_KEYS = {"orgId", "name", "receivers"}
 RECEIVER_KEYS = {"uid", "type", "settings", "disableResolveMessage"}
 WEBHOOK_SETTINGS = {"url", "httpMethod", "username", "password", "authorization_scheme",
-                    "authorization_credentials", "maxAlerts", "message", "title"}  # fmt: skip
+                    "authorization_credentials", "maxAlerts", "message", "title"}
 POLICY_KEYS = {"orgId", "receiver", "group_by", "matchers", "object_matchers",
                "mute_time_intervals", "active_time_intervals", "continue", "routes",
-               "group_wait", "group_interval", "repeat_interval"}  # fmt: skip
+               "group_wait", "group_interval", "repeat_interval"}
 STATES = {"noDataState": {"OK", "NoData", "Alerting", "KeepLast"},
-          "execErrState": {"OK", "Error", "Alerting", "KeepLast"}}  # fmt: skip
+          "execErrState": {"OK", "Error", "Alerting", "KeepLast"}}
 
 
 def load(rel: str) -> dict[str, Any]:
@@ -62,10 +62,14 @@ def test_datasources() -> None:
         for value in ds.get("secureJsonData", {}).values():
             assert ENV.match(value), f"{ds['uid']}: secret not from the environment: {value!r}"
         if ds["type"] == "influxdb":
-            assert set(ds["jsonData"]) <= INFLUX_JSON and set(ds.get("secureJsonData", {})) <= INFLUX_SECURE
+            assert (
+                set(ds["jsonData"]) <= INFLUX_JSON
+                and set(ds.get("secureJsonData", {})) <= INFLUX_SECURE
+            )
         by_uid[ds["uid"]] = ds
-    assert set(by_uid) == {"boxwatch-influxdb", "boxwatch-influxdb-logs", "boxwatch-influxdb2-influxql",
-                           "boxwatch-influxdb-flux", "boxwatch-loki", "boxwatch-prometheus"}  # fmt: skip
+    assert set(by_uid) == {"boxwatch-influxdb", "boxwatch-influxdb-logs",
+                           "boxwatch-influxdb2-influxql", "boxwatch-influxdb-flux", "boxwatch-loki",
+                           "boxwatch-prometheus"}
     assert by_uid["boxwatch-influxdb"]["jsonData"] == {**by_uid["boxwatch-influxdb"]["jsonData"],
                                                        "version": "InfluxQL", "dbName": "boxwatch"}
     v2 = by_uid["boxwatch-influxdb2-influxql"]

@@ -67,7 +67,7 @@ def attached(
     driver: V1Driver, paths: dict[str, str], argv: list[str], **kw: object
 ) -> subprocess.Popen:
     """Start ``argv`` already inside the group (joined between fork and exec)."""
-    return subprocess.Popen(argv, preexec_fn=lambda: driver.attach(paths, os.getpid()), **kw)  # noqa: PLW1509
+    return subprocess.Popen(argv, preexec_fn=lambda: driver.attach(paths, os.getpid()), **kw)
 
 
 def test_discovers_every_controller(driver: V1Driver) -> None:
@@ -81,9 +81,11 @@ def test_create_writes_every_limit(driver: V1Driver, make: Make) -> None:
     res = Resources(
         memory=64 * MiB, memory_swap=128 * MiB, memory_reservation=32 * MiB, oom_kill_disable=True,
         nano_cpus=500_000_000, cpu_shares=512, cpuset_cpus="0", cpuset_mems="0", pids_limit=64,
-        blkio_device_read_bps=(DeviceRate(dev, MiB),), blkio_device_write_bps=(DeviceRate(dev, 2 * MiB),),
-        blkio_device_read_iops=(DeviceRate(dev, 100),), blkio_device_write_iops=(DeviceRate(dev, 200),),
-    )  # fmt: skip
+        blkio_device_read_bps=(DeviceRate(dev, MiB),),
+        blkio_device_write_bps=(DeviceRate(dev, 2 * MiB),),
+        blkio_device_read_iops=(DeviceRate(dev, 100),),
+        blkio_device_write_iops=(DeviceRate(dev, 200),),
+    )
     driver.validate(res)
     paths = make(res)
     assert set(paths) == set(driver.mounts)
@@ -125,7 +127,8 @@ def test_blkio_weight_without_file_is_a_docker_warning(driver: V1Driver, make: M
         pytest.skip("this kernel has blkio.weight")
     res = Resources(blkio_weight=300)
     assert driver.warnings(res) == [
-        "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."
+        "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight "
+        "discarded."
     ]
     paths = make(res)  # discarded, not an error
     assert os.path.isdir(paths["blkio"])
@@ -179,22 +182,33 @@ def test_oom_kill_is_counted(driver: V1Driver, make: Make) -> None:
 @pytest.mark.parametrize(
     ("res", "message"),
     [
-        (Resources(cpuset_cpus="99"), "Requested CPUs are not available - requested 99, available: {cpus}"),
-        (Resources(cpuset_mems="7"), "Requested memory nodes are not available - requested 7, available: {mems}"),
+        (Resources(cpuset_cpus="99"), "Requested CPUs are not available - requested 99, available: "
+                                      "{cpus}"),
+        (Resources(cpuset_mems="7"), "Requested memory nodes are not available - requested 7, "
+                                     "available: {mems}"),
         (Resources(cpuset_cpus="a"), "Invalid value a for cpuset cpus"),
         (Resources(memory=4 * MiB), "Minimum memory limit allowed is 6MB"),
-        (Resources(memory=64 * MiB, memory_swap=32 * MiB), "Minimum memoryswap limit should be larger than memory limit, see usage"),
-        (Resources(memory_swap=32 * MiB), "You should always set the Memory limit when using Memoryswap limit, see usage"),
-        (Resources(memory=64 * MiB, memory_reservation=128 * MiB), "Minimum memory limit can not be less than memory reservation limit, see usage"),
-        (Resources(nano_cpus=500_000_000, cpu_period=100_000), "Conflicting options: Nano CPUs and CPU Period cannot both be set"),
-        (Resources(nano_cpus=500_000_000, cpu_quota=50_000), "Conflicting options: Nano CPUs and CPU Quota cannot both be set"),
-        (Resources(nano_cpus=99_000_000_000), "Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"),
-        (Resources(nano_cpus=1_000_000), "Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"),
-        (Resources(cpu_period=500), "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"),
+        (Resources(memory=64 * MiB, memory_swap=32 * MiB), "Minimum memoryswap limit should be "
+                                                           "larger than memory limit, see usage"),
+        (Resources(memory_swap=32 * MiB), "You should always set the Memory limit when using "
+                                          "Memoryswap limit, see usage"),
+        (Resources(memory=64 * MiB, memory_reservation=128 * MiB), "Minimum memory limit can not "
+                                                                   "be less than memory "
+                                                                   "reservation limit, see usage"),
+        (Resources(nano_cpus=500_000_000, cpu_period=100_000), "Conflicting options: Nano CPUs and "
+                                                               "CPU Period cannot both be set"),
+        (Resources(nano_cpus=500_000_000, cpu_quota=50_000), "Conflicting options: Nano CPUs and "
+                                                             "CPU Quota cannot both be set"),
+        (Resources(nano_cpus=99_000_000_000), "Range of CPUs is from 0.01 to {n}.00, as there are "
+                                              "only {n} CPUs available"),
+        (Resources(nano_cpus=1_000_000), "Range of CPUs is from 0.01 to {n}.00, as there are only "
+                                         "{n} CPUs available"),
+        (Resources(cpu_period=500), "CPU cfs period can not be less than 1ms (i.e. 1000) or larger "
+                                    "than 1s (i.e. 1000000)"),
         (Resources(cpu_quota=500), "CPU cfs quota can not be less than 1ms (i.e. 1000)"),
         (Resources(blkio_weight=5), "Range of blkio weight is from 10 to 1000"),
     ],
-)  # fmt: skip
+)
 def test_validate_refuses_like_docker(driver: V1Driver, res: Resources, message: str) -> None:
     host = driver.host()
     with pytest.raises(InvalidArgument) as err:
@@ -242,7 +256,7 @@ def test_comounted_cpu_cpuacct_from_mountinfo(tmp_path: Path) -> None:
     drv = V1Driver(str(root), str(tmp_path / "proc"))
     assert drv.mounts == {
         "cpu": f"{root}/cpu,cpuacct", "cpuacct": f"{root}/cpu,cpuacct", "memory": f"{root}/memory"
-    }  # fmt: skip
+    }
     (tmp_path / "proc/self/mountinfo").write_text("")  # no mountinfo: list the root instead
     assert V1Driver(str(root), str(tmp_path / "proc")).mounts == drv.mounts
     paths = drv.create("box/test-x", Resources())

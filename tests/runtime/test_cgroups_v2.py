@@ -68,8 +68,9 @@ def test_create_writes_every_limit(root: Path) -> None:
     res = Resources(
         memory=64 * MiB, memory_swap=96 * MiB, memory_reservation=32 * MiB, nano_cpus=1_500_000_000,
         cpu_shares=512, cpuset_cpus="1", cpuset_mems="0", pids_limit=64, blkio_weight=300,
-        blkio_device_read_bps=(DeviceRate(dev, MiB),), blkio_device_write_iops=(DeviceRate(dev, 200),),
-    )  # fmt: skip
+        blkio_device_read_bps=(DeviceRate(dev, MiB),),
+        blkio_device_write_iops=(DeviceRate(dev, 200),),
+    )
     assert drv.warnings(res) == []
     paths = drv.create("box/test-a", res)
     group = root / "box/test-a"
@@ -167,7 +168,7 @@ def test_real_group_attach_pids_and_cgroup_kill(unified: tuple[V2Driver, dict[st
     proc = subprocess.Popen(
         ["sh", "-c", "sleep 30 & sleep 30 & echo go; wait"],
         stdout=subprocess.PIPE,
-        preexec_fn=lambda: drv.attach(paths, os.getpid()),  # noqa: PLW1509
+        preexec_fn=lambda: drv.attach(paths, os.getpid()),
     )
     assert proc.stdout is not None and proc.stdout.readline() == b"go\n"
     pids = drv.pids(paths)
@@ -187,8 +188,10 @@ def test_real_limits_without_controllers_are_warned_and_dropped() -> None:
         pytest.skip("this unified mount has memory/pids controllers")
     res = Resources(memory=64 * MiB, pids_limit=10)
     assert drv.warnings(res) == [
-        "Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.",
-        "Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs limit discarded.",
+        "Your kernel does not support memory limit capabilities or the cgroup is not mounted. "
+        "Limitation discarded.",
+        "Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs "
+        "limit discarded.",
     ]
     paths = drv.create(f"box/test-{uuid.uuid4().hex[:12]}", res)
     try:

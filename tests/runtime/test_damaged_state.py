@@ -64,8 +64,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path) -> Iterat
                         "echo good line; exec sleep 600").strip()
         box.ok("run", "--name", "other", "--network", "none", "busybox", "echo", "other")
         other = box.inspect("other", "{{.Id}}")
-        world = World(box, victim, other, box.ok("network", "inspect", "-f", "{{.Id}}", "dnet").strip(),
-                      box.inspect("busybox", "{{.Id}}"))
+        net_id = box.ok("network", "inspect", "-f", "{{.Id}}", "dnet").strip()
+        world = World(box, victim, other, net_id, box.inspect("busybox", "{{.Id}}"))
         _wait_for_log(box, "victim", "good line")
         yield world
     finally:

@@ -20,7 +20,8 @@ MTIME = 1_600_000_000
 
 
 def entry(kind: str, name: str, *, data: bytes = b"", link: str = "", mode: int | None = None,
-          uid: int = 0, gid: int = 0, dev: tuple[int, int] = (0, 0)) -> tuple[tarfile.TarInfo, bytes]:
+          uid: int = 0, gid: int = 0, dev: tuple[int, int] = (0, 0)
+          ) -> tuple[tarfile.TarInfo, bytes]:
     types = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE,
              "hard": tarfile.LNKTYPE, "chr": tarfile.CHRTYPE, "blk": tarfile.BLKTYPE,
              "fifo": tarfile.FIFOTYPE}
@@ -229,8 +230,11 @@ def test_later_entries_replace_symlinks_without_following_them(env: dict[str, Pa
 
 
 def test_dir_replaced_by_symlink_then_hardlink_into_it_is_refused(env: dict[str, Path]) -> None:
-    archive = make_tar(entry("file", "d/f", data=b"1"), entry("sym", "d", link=str(env["sentinel"])),
-                       entry("hard", "h", link="d/f"))
+    archive = make_tar(
+        entry("file", "d/f", data=b"1"),
+        entry("sym", "d", link=str(env["sentinel"])),
+        entry("hard", "h", link="d/f"),
+    )
     with pytest.raises(UnsafeArchive) as err:
         extract_layer(io.BytesIO(archive), env["dest"])
     assert err.value.entry == "h"
@@ -263,7 +267,7 @@ def test_zstd_is_decoded_or_refused_clearly(env: dict[str, Path], tmp_path: Path
     packed = subprocess.run(["zstd", "-q", "-c"], input=plain, capture_output=True,
                             check=True).stdout
     try:
-        import zstandard  # type: ignore[import-not-found]  # noqa: F401
+        import zstandard  # noqa: F401
     except ImportError:
         with pytest.raises(UnsafeArchive, match="zstandard module is not installed"):
             extract_layer(io.BytesIO(packed), env["dest"])

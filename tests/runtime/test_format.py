@@ -52,7 +52,8 @@ GO_UNITS_DURATIONS = [  # go-units duration_test.go TestHumanDuration
     (1 * MONTH, "4 weeks"), (1 * MONTH + 2 * WEEK, "6 weeks"), (2 * MONTH, "2 months"),
     (2 * MONTH + 2 * WEEK, "2 months"), (3 * MONTH, "3 months"), (3 * MONTH + 1 * WEEK, "3 months"),
     (5 * MONTH + 2 * WEEK, "5 months"), (13 * MONTH, "13 months"), (23 * MONTH, "23 months"),
-    (24 * MONTH, "24 months"), (24 * MONTH + 2 * WEEK, "2 years"), (3 * YEAR + 2 * MONTH, "3 years"),
+    (24 * MONTH, "24 months"), (24 * MONTH + 2 * WEEK, "2 years"),
+    (3 * YEAR + 2 * MONTH, "3 years"),
 ]
 
 
@@ -136,14 +137,16 @@ ZERO = "0001-01-01T00:00:00Z"
 
 
 def _now() -> int:
-    from runtime.timeutil import parse_rfc3339
+    from formats.units import parse_rfc3339
     return parse_rfc3339(NOW)
 
 
 @pytest.mark.parametrize(("state", "want"), [
-    ({"Running": True, "StartedAt": "2024-05-01T11:59:55.123456789Z", "FinishedAt": ZERO}, "Up 4 seconds"),
+    ({"Running": True, "StartedAt": "2024-05-01T11:59:55.123456789Z", "FinishedAt": ZERO}, "Up 4 "
+                                                                                           "seconds"),
     ({"Running": True, "StartedAt": "2024-05-01T11:59:59Z"}, "Up 1 second"),
-    ({"Running": True, "Paused": True, "StartedAt": "2024-05-01T11:58:00Z"}, "Up 2 minutes (Paused)"),
+    ({"Running": True, "Paused": True, "StartedAt": "2024-05-01T11:58:00Z"},
+     "Up 2 minutes (Paused)"),
     ({"Running": True, "Restarting": True, "ExitCode": 1, "StartedAt": "2024-05-01T11:00:00Z",
       "FinishedAt": "2024-05-01T11:59:57Z"}, "Restarting (1) 3 seconds ago"),
     ({"Running": False, "ExitCode": 137, "StartedAt": "2024-05-01T10:00:00Z",
@@ -152,8 +155,10 @@ def _now() -> int:
       "FinishedAt": "2024-04-10T12:00:00Z"}, "Exited (0) 3 weeks ago"),
     ({"Status": "created", "Running": False, "StartedAt": ZERO, "FinishedAt": ZERO}, "Created"),
     ({"Running": False, "Dead": True, "StartedAt": "2024-05-01T10:00:00Z"}, "Dead"),
-    ({"Status": "removing", "Running": False, "StartedAt": "2024-05-01T10:00:00Z"}, "Removal In Progress"),
-    ({"Running": True, "StartedAt": "2024-05-01T09:00:00Z", "Health": {"Status": "healthy"}}, "Up 3 hours (healthy)"),
+    ({"Status": "removing", "Running": False, "StartedAt": "2024-05-01T10:00:00Z"}, "Removal In "
+                                                                                    "Progress"),
+    ({"Running": True, "StartedAt": "2024-05-01T09:00:00Z", "Health": {"Status": "healthy"}},
+     "Up 3 hours (healthy)"),
     ({"Running": True, "StartedAt": "2024-05-01T11:59:50Z", "Health": {"Status": "starting"}},
      "Up 10 seconds (health: starting)"),
     ({"Running": False, "StartedAt": "2024-05-01T10:00:00Z", "FinishedAt": ZERO}, ""),
@@ -199,14 +204,16 @@ DATA = {
     ("{{if not .State.Running}}up{{else if .Names}}named{{else}}x{{end}}", "named"),
     ("{{with .Config}}{{.Image}}{{end}}", "alpine"),
     ("{{with .Nothing}}x{{else}}nil{{end}}", "nil"),
-    ("{{upper .Names}} {{lower \"ABC\"}} {{title \"hello-world foo_bar\"}}", "WEB abc Hello-World Foo_bar"),
+    ("{{upper .Names}} {{lower \"ABC\"}} {{title \"hello-world foo_bar\"}}", "WEB abc Hello-World "
+                                                                             "Foo_bar"),
     ("{{.Names | upper}}", "WEB"),
     ("{{.Names | printf \"%s!\" | upper}}", "WEB!"),
     ('{{join .Args " "}}', "-c sleep 1"),
     ('{{join (split "text:with:colon" ":") "/"}}', "text/with/colon"),  # docker/cli templates_test
     ("{{len .Args}} {{len .Names}} {{len .Config.Labels}}", "2 3 2"),
     ('{{printf "%s=%d" .Names .State.Pid}}', "web=4242"),
-    ('{{printf "%q %v %5s|%-5s|%05d" .Names .Args "ab" "cd" 42}}', '"web" [-c sleep 1]    ab|cd   |00042'),
+    ('{{printf "%q %v %5s|%-5s|%05d" .Names .Args "ab" "cd" 42}}', '"web" [-c sleep 1]    ab|cd   '
+                                                                   '|00042'),
     ('{{printf "%d" .Names}}', "%!d(string=web)"),
     ('{{printf "%s %s" .Names}}', "web %!s(MISSING)"),
     ('{{printf "%s" .Names 7}}', "web%!(EXTRA int=7)"),
@@ -239,7 +246,7 @@ class Summary:
     ID: str
     Names: str
 
-    def Label(self, key: str) -> str:  # noqa: N802 - Go-style method name, like ContainerContext
+    def Label(self, key: str) -> str:
         return {"com.x": "y"}.get(key, "")
 
 
@@ -256,8 +263,10 @@ def test_template_over_objects() -> None:
 
 @pytest.mark.parametrize(("tmpl", "message"), [
     # docker/cli container_test TestContainerContextWrite (lower-case prefix as in formatter.go)
-    ("{{InvalidFunction}}", 'template parsing error: template: :1: function "InvalidFunction" not defined'),
-    ("{{nil}}", 'template parsing error: template: :1:2: executing "" at <nil>: nil is not a command'),
+    ("{{InvalidFunction}}", 'template parsing error: template: :1: function "InvalidFunction" not '
+                            'defined'),
+    ("{{nil}}", 'template parsing error: template: :1:2: executing "" at <nil>: nil is not a '
+                'command'),
     ("{{foo .Names}}", 'template parsing error: template: :1: function "foo" not defined'),
     ("{{.Names", "template parsing error: template: :1: unclosed action"),
     ("{{if .Names}}x", "template parsing error: template: :1: unexpected EOF"),
@@ -266,13 +275,16 @@ def test_template_over_objects() -> None:
     ("{{$x}}", 'template parsing error: template: :1: undefined variable "$x"'),
     ("{{upper}}", 'template parsing error: template: :1:2: executing "" at <upper>: '
                   "wrong number of args for upper: want 1 got 0"),
-    ("{{upper .State.Pid}}", 'template parsing error: template: :1:2: executing "" at <upper .State.Pid>: '
+    ("{{upper .State.Pid}}", 'template parsing error: template: :1:2: executing "" at <upper '
+                             '.State.Pid>: '
                              "wrong type for value; expected string; got int"),
-    ("{{.Config.Nope.X}}", 'template parsing error: template: :1:2: executing "" at <.Config.Nope.X>: '
+    ("{{.Config.Nope.X}}", 'template parsing error: template: :1:2: executing "" at '
+                           '<.Config.Nope.X>: '
                            "nil pointer evaluating interface {}.X"),
     ("{{.Names.X}}", 'template parsing error: template: :1:2: executing "" at <.Names.X>: '
                      "can't evaluate field X in type string"),
-    ("{{index .Args 5}}", 'template parsing error: template: :1:2: executing "" at <index .Args 5>: '
+    ("{{index .Args 5}}", 'template parsing error: template: :1:2: executing "" at <index .Args '
+                          '5>: '
                           "error calling index: index out of range: 5"),
     ("{{range .Names}}{{end}}", 'template parsing error: template: :1:8: executing "" at <.Names>: '
                                 "range can't iterate over web"),
@@ -331,7 +343,9 @@ def test_render_format_modes(fmt: str, items: list, want: str) -> None:
 
 def test_render_format_json_mode() -> None:
     out = render_format("json", PS_TABLE, CONTAINERS[:1], PS_HEADERS)
-    assert out.startswith('{"ID":"containerID1","Image":"ubuntu","Command":"\\"\\""') and out.endswith("}\n")
+    assert out.startswith(
+        '{"ID":"containerID1","Image":"ubuntu","Command":"\\"\\""'
+    ) and out.endswith("}\n")
 
 
 def test_render_format_bad_template_raises() -> None:
@@ -340,7 +354,9 @@ def test_render_format_bad_template_raises() -> None:
 
 
 def test_render_table_pads_to_widest_plus_three_with_minwidth_ten() -> None:
-    out = render_table(["NAME", "A VERY LONG HEADER", "LAST"], [["x", "1", "tail"], ["longer-name-here", "", "t"]])
+    out = render_table(
+        ["NAME", "A VERY LONG HEADER", "LAST"], [["x", "1", "tail"], ["longer-name-here", "", "t"]]
+    )
     assert out == (
         "NAME               A VERY LONG HEADER   LAST\n"
         "x                  1                    tail\n"

@@ -142,12 +142,15 @@ def test_image_healthcheck_runs_and_flags_override_or_disable_it(box: Box, layer
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--health-interval", "abc"], 'invalid argument "abc" for "--health-interval" flag: time: invalid duration "abc"'),
+    (["--health-interval", "abc"], 'invalid argument "abc" for "--health-interval" flag: time: '
+                                   'invalid duration "abc"'),
     (["--health-timeout", "10"], 'time: missing unit in duration "10"'),
     (["--health-start-period", "-1s"], "--health-start-period cannot be negative"),
     (["--health-retries", "x"], 'invalid argument "x" for "--health-retries" flag'),
-    (["--health-start-interval", "500us"], "StartInterval in Healthcheck cannot be less than 1ms (500µs)"),
-    (["--no-healthcheck", "--health-cmd", "true"], "--no-healthcheck conflicts with --health-* options"),
+    (["--health-start-interval", "500us"], "StartInterval in Healthcheck cannot be less than 1ms "
+                                           "(500µs)"),
+    (["--no-healthcheck", "--health-cmd", "true"], "--no-healthcheck conflicts with --health-* "
+                                                   "options"),
 ])
 def test_bad_flags_exit_125_and_create_nothing(box: Box, flags: list[str], message: str) -> None:
     for cmd in ("run", "create"):

@@ -118,8 +118,8 @@ def test_export_running_and_stopped(box: Box, tmp_path: Path) -> None:
     box.ok("export", "-o", str(out), cid)
     with tarfile.open(out) as tf:
         names = set(tf.getnames())
-        assert tf.extractfile("made.txt").read() == b"made\n"  # type: ignore[union-attr]
-        assert tf.extractfile("hello.txt").read() == b"hello from layer 2\n"  # type: ignore[union-attr]
+        assert tf.extractfile("made.txt").read() == b"made\n"
+        assert tf.extractfile("hello.txt").read() == b"hello from layer 2\n"
     assert "bin/busybox" in names and "bin/vi" not in names  # the whiteout holds
     assert "home/new.txt" in names and "home/app" not in names  # so does the opaque dir
     assert not any(n.startswith("proc/") for n in names)

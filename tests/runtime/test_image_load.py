@@ -99,13 +99,13 @@ def test_save_is_read_by_skopeo_and_loads_back(archives: dict[str, Path], empty_
     diff_ids = json.loads(empty_box.inspect(REF, "{{json .RootFS.Layers}}"))
     with tarfile.open(out) as tf:
         for d in diff_ids:
-            blob = tf.extractfile(f"blobs/sha256/{d[7:]}").read()  # type: ignore[union-attr]
+            blob = tf.extractfile(f"blobs/sha256/{d[7:]}").read()
             assert "sha256:" + hashlib.sha256(blob).hexdigest() == d
     for transport in ("oci-archive", "docker-archive"):
         info = json.loads(skopeo("inspect", f"{transport}:{out}"))
         assert info["Layers"] == diff_ids, transport
         assert info["Labels"] == {"org.example.layered": "yes"}
-    docker_manifest = json.loads(tarfile.open(out).extractfile("manifest.json").read())  # type: ignore[union-attr]
+    docker_manifest = json.loads(tarfile.open(out).extractfile("manifest.json").read())
     assert docker_manifest[0]["RepoTags"] == [REF]
     # skopeo copies it on (what docker load would read), and box loads both back
     skopeo("copy", "-q", f"docker-archive:{out}", f"oci:{tmp_path / 'copied'}:v1")

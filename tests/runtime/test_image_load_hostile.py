@@ -61,7 +61,8 @@ def _oci(layer_blob: bytes, layer_digest: str, config: bytes | None = None,
          config_digest: str | None = None) -> dict:
     cfg = config or _config([DIFF_ID])
     cd = config_digest or "sha256:" + hashlib.sha256(cfg).hexdigest()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    manifest = json.dumps({"schemaVersion": 2,
+                           "mediaType": "application/vnd.oci.image.manifest.v1+json",
                            "config": {"digest": cd, "size": len(cfg)},
                            "layers": [{"digest": layer_digest, "size": len(layer_blob)}]}).encode()
     md = "sha256:" + hashlib.sha256(manifest).hexdigest()
@@ -96,12 +97,14 @@ def hostile(sentinel: str) -> dict[str, tuple[dict, str]]:
         "layer-symlink-absolute": (_docker("c.json", ["l/layer.tar"],
                                            {"l/layer.tar": ("sym", f"{sentinel}/victim")}),
                                    "link to absolute path"),
-        "layer-missing": (_docker("c.json", ["l/layer.tar"], {}), "l/layer.tar: not in the archive"),
+        "layer-missing": (_docker("c.json", ["l/layer.tar"], {}),
+                          "l/layer.tar: not in the archive"),
         "legacy-diff-id-mismatch": (_docker("c.json", ["l/layer.tar"],
                                             {"l/layer.tar": _tar({"other": b"y"})}),
                                     f"does not match the config's diff_id {DIFF_ID}"),
         "layer-unsafe-entry": (_docker("c.json", ["l/layer.tar"], {"l/layer.tar": evil_layer},
-                                       config=_config(["sha256:" + hashlib.sha256(evil_layer).hexdigest()])),
+                                       config=_config(
+                                           ["sha256:" + hashlib.sha256(evil_layer).hexdigest()])),
                                "l/layer.tar: unsafe archive entry '../escape'"),
         "oci-layer-digest-mismatch": (_oci(LAYER + b"\0" * 512, good_digest),
                                       f"blobs/sha256/{good_digest[7:]}: content does not match"),

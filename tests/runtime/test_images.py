@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from formats.units import parse_rfc3339
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.images.extract import UnsafeArchive
 from runtime.images.store import ImageStore, parse_ref
-from runtime.timeutil import parse_rfc3339
 from tests.support.busybox import applets, build_busybox_tar
 
 
@@ -36,7 +36,7 @@ def no_users(image_id: str) -> list[str]:
 
 def import_file(store: ImageStore, tar: Path, ref: str, **kw: object) -> str:
     with open(tar, "rb") as f:
-        return store.import_tarball(f, ref, **kw)  # type: ignore[arg-type]
+        return store.import_tarball(f, ref, **kw)
 
 
 def layer_entries(store: ImageStore) -> list[str]:
@@ -64,7 +64,9 @@ def test_import_then_resolve_by_name_tag_and_id(store: ImageStore, busybox_tar: 
     assert parse_rfc3339(img.created) > 0
     assert img.layer_dirs == [str(Path(store.layers) / diff_id.removeprefix("sha256:"))]
     assert img.size == os.path.getsize("/bin/busybox") + len(
-        (Path(img.layer_dirs[0]) / "etc/passwd").read_bytes() + (Path(img.layer_dirs[0]) / "etc/group").read_bytes())
+        (Path(img.layer_dirs[0]) / "etc/passwd").read_bytes()
+        + (Path(img.layer_dirs[0]) / "etc/group").read_bytes()
+    )
 
     root = Path(img.layer_dirs[0])
     assert os.readlink(root / "bin/sh") == "/bin/busybox"
@@ -207,9 +209,9 @@ def test_unsafe_import_leaves_no_trace(store: ImageStore) -> None:
 
 
 def _import_in_child(root: str, tar: str, ref: str, barrier: object, out: object) -> None:
-    barrier.wait()  # type: ignore[attr-defined]
+    barrier.wait()
     with open(tar, "rb") as f:
-        out.put(ImageStore(Path(root)).import_tarball(f, ref))  # type: ignore[attr-defined]
+        out.put(ImageStore(Path(root)).import_tarball(f, ref))
 
 
 def test_concurrent_imports_share_one_layer(tmp_path: Path, busybox_tar: Path) -> None:
@@ -227,6 +229,7 @@ def test_concurrent_imports_share_one_layer(tmp_path: Path, busybox_tar: Path) -
     ids = {out.get(timeout=5), out.get(timeout=5)}
     store = ImageStore(root)
     diff_hex = hashlib.sha256(busybox_tar.read_bytes()).hexdigest()
-    assert layer_entries(store) == [diff_hex, f"{diff_hex}.json", f"{diff_hex}.tar-split.gz"]  # no staging dirs left
+    # no staging dirs left
+    assert layer_entries(store) == [diff_hex, f"{diff_hex}.json", f"{diff_hex}.tar-split.gz"]
     assert {store.resolve("one").id, store.resolve("two").id} == ids
     assert sorted(t for i in store.list() for t in i.repo_tags) == ["one:latest", "two:latest"]

@@ -12,17 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.errors import InvalidArgument
-from runtime.logging.jsonfile import (
+from formats.jsonfile.parser import parse_line
+from formats.jsonfile.writer import (
     JsonFileWriter,
     LineSplitter,
     encode_line,
-    parse_human_size,
-    parse_log_opts,
     stream_to_writer,
 )
-from runtime.timeutil import parse_rfc3339
-from shipper.parse.jsonfile import parse_line
+from formats.units import from_human_size, parse_rfc3339
+from runtime.errors import InvalidArgument
+from runtime.logging.options import parse_log_opts
 
 T0 = parse_rfc3339("2024-05-01T10:11:12.123456789Z")
 T_SEC = parse_rfc3339("2017-09-01T01:01:01Z")
@@ -78,7 +77,9 @@ def test_time_is_rfc3339nano_trimmed():
 
 
 def test_empty_fields_are_omitted_like_moby():
-    assert encode_line("stdout", b"", T_SEC) == b'{"stream":"stdout","time":"2017-09-01T01:01:01Z"}\n'
+    assert (
+        encode_line("stdout", b"", T_SEC) == b'{"stream":"stdout","time":"2017-09-01T01:01:01Z"}\n'
+    )
     assert encode_line("", b"", T_SEC) == b'{"time":"2017-09-01T01:01:01Z"}\n'
 
 
@@ -108,7 +109,8 @@ def test_round_trip_through_the_parser(data, stream, ts):
         assert parse_line(encode_line(stream, data, ts)).partial is True
 
 
-# --- splitting like moby's Copier ------------------------------------------------------------------
+# --- splitting like moby's Copier ----------------------------------------------------------------
+
 
 def copier_model(stream: bytes, read_sizes: list[int], buf_size: int = 16384) -> list[bytes]:
     """moby's Copier as a model: a fixed buffer filled by short reads, lines cut at
@@ -284,14 +286,15 @@ def test_writes_after_close_fail(tmp_path):
         w.write_line("stdout", b"x\n", T0)
 
 
-# --- --log-opt ---------------------------------------------------------------------------------------
+# --- --log-opt -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("text, size", [
     ("10m", 10_000_000), ("1k", 1000), ("1KiB", 1000), ("1.5k", 1500), ("100", 100),
     ("2 MB", 2_000_000), ("3g", 3_000_000_000), ("7b", 7),
 ])
 def test_human_size_is_go_units_decimal(text, size):
-    assert parse_human_size(text) == size
+    assert from_human_size(text) == size
 
 
 @pytest.mark.parametrize("opts, expected", [
@@ -314,7 +317,8 @@ def test_log_opts_accepted(opts, expected):
     ({"max-file": "two"}, 'strconv.Atoi: parsing "two": invalid syntax'),
     ({"max-file": "0"}, "max-file cannot be less than 1 (got '0')"),
     ({"compress": "yes"}, 'strconv.ParseBool: parsing "yes": invalid syntax'),
-    ({"compress": "true", "max-size": "1m"}, "compress cannot be true when max-file is less than 2"),
+    ({"compress": "true", "max-size": "1m"},
+     "compress cannot be true when max-file is less than 2"),
     ({"compress": "1", "max-file": "3"}, "max-size is not set"),
 ])
 def test_log_opts_rejected(opts, message):

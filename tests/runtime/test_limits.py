@@ -45,7 +45,8 @@ def run_sleeping(box: Box) -> Iterator:
 @pytest.mark.parametrize("flags, ctrl, name, expected", [
     (("-m", "64m"), "memory", "memory.limit_in_bytes", str(64 * MB)),
     (("--memory", "1g"), "memory", "memory.limit_in_bytes", str(1024 * MB)),
-    (("-m", "64m", "--memory-swap", "128m"), "memory", "memory.memsw.limit_in_bytes", str(128 * MB)),
+    (("-m", "64m", "--memory-swap", "128m"), "memory", "memory.memsw.limit_in_bytes",
+     str(128 * MB)),
     (("-m", "64m"), "memory", "memory.memsw.limit_in_bytes", str(128 * MB)),  # docker: 2x
     (("--memory-reservation", "32m"), "memory", "memory.soft_limit_in_bytes", str(32 * MB)),
     (("--cpus", "0.5"), "cpu", "cpu.cfs_quota_us", "50000"),

@@ -12,10 +12,10 @@ import time
 import pytest
 
 import runtime.logging.reader as reader
-from runtime.logging.jsonfile import JsonFileWriter, encode_line
+from formats.jsonfile.parser import LogEntry, ParseError
+from formats.jsonfile.writer import JsonFileWriter, encode_line
+from formats.units import parse_rfc3339
 from runtime.logging.reader import follow, format_entry, iter_entries, read_logs, rotated_files
-from runtime.timeutil import parse_rfc3339
-from shipper.parse.jsonfile import LogEntry, ParseError
 
 T0 = parse_rfc3339("2024-05-01T10:11:12Z")
 SEC = 1_000_000_000
@@ -91,7 +91,13 @@ def test_since_and_until_like_mobys_forwarder(log):
     assert numbers(iter_entries(log, since_ns=T0 + 4 * SEC)) == [3, 4, 5, 6, 7]
     # until: stop at the first entry after it
     assert numbers(iter_entries(log, until_ns=T0 + 2 * SEC)) == [0, 1, 2]
-    assert numbers(iter_entries(log, since_ns=T0 + 1 * SEC, until_ns=T0 + 6 * SEC)) == [1, 2, 3, 4, 5]
+    assert numbers(iter_entries(log, since_ns=T0 + 1 * SEC, until_ns=T0 + 6 * SEC)) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
     # tail first, then the window (moby's order)
     assert numbers(iter_entries(log, since_ns=T0 + 7 * SEC, tail=4)) == [6, 7]
 

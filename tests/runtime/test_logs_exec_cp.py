@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from shipper.parse.jsonfile import parse_line
-from shipper.parse.model import LogEntry
+from formats.jsonfile.parser import parse_line
+from formats.logentry import LogEntry
 from tests.conftest import BOX, Box
 
 RFC3339NANO_UTC = re.compile(rb'"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z"}$')
@@ -43,6 +43,23 @@ def rfc3339(ns: int) -> str:
 
 
 # -- the json-file log ----------------------------------------------------------------
+
+def test_a_40000_byte_line_is_logged_as_moby_does(box: Box) -> None:
+    """Through the real monitor: a 40,000-byte line written in two halves 0.3 s apart
+    becomes 16 KiB partials and a tail ending in the newline, which reassemble to the line
+    and all carry the first partial's time (moby's rule; stamped per chunk, the second
+    partial would be 0.3 s later)."""
+    box.ok("run", "--name", "long", "busybox", "sh", "-c",
+           "s=$(head -c 20000 /dev/zero | tr '\\0' x); printf %s \"$s\"; sleep 0.3; "
+           "printf %s \"$s\"; echo; echo after")
+    got = log_of(box, box.inspect("long", "{{.Id}}"))
+    assert [len(e.log) for e in got] == [16384, 16384, 40000 - 2 * 16384 + 1, 6]
+    assert [e.partial for e in got] == [True, True, False, False]
+    assert b"".join(e.log for e in got[:3]) == b"x" * 40000 + b"\n"
+    assert got[0].time_ns == got[1].time_ns == got[2].time_ns
+    assert got[3].time_ns > got[0].time_ns + 250_000_000  # "after" has its own, later time
+    box.ok("rm", "long")
+
 
 def test_log_lines_are_docker_json_file(box: Box) -> None:
     box.ok("run", "--name", "lg", "busybox", "sh", "-c",

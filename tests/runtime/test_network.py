@@ -33,7 +33,8 @@ def usernet(box: Box) -> str:
 def test_bridge_gives_eth0_an_address_a_route_and_etc_files(box: Box) -> None:
     out = box.ok("run", "--rm", "--network", "bridge", "-h", "web1", "--dns", "192.0.2.53",
                  "--dns-search", "example.test", "--add-host", "db.test:192.0.2.7", "busybox",
-                 "sh", "-c", "ip -4 addr show eth0; ip route; cat /etc/hosts /etc/resolv.conf; hostname")
+                 "sh", "-c", "ip -4 addr show eth0; ip route; cat /etc/hosts /etc/resolv.conf; "
+                             "hostname")
     prefix = box.subnet.rsplit(".", 1)[0]
     assert re.search(rf"inet {re.escape(prefix)}\.\d+/24", out), out
     assert f"default via {prefix}.1 dev eth0" in out

@@ -62,8 +62,12 @@ def test_fixed_address_in_use_fails_at_start_and_leaves_nothing(box: Box) -> Non
     box.ok("network", "create", "--subnet", subnet, "fixnet")
     try:
         ip = subnet.rsplit(".", 1)[0] + ".50"
-        first = box.ok("create", "--network", "fixnet", "--ip", ip, "busybox", "sleep", "30").strip()
-        second = box.ok("create", "--network", "fixnet", "--ip", ip, "busybox", "sleep", "30").strip()
+        first = box.ok(
+            "create", "--network", "fixnet", "--ip", ip, "busybox", "sleep", "30"
+        ).strip()
+        second = box.ok(
+            "create", "--network", "fixnet", "--ip", ip, "busybox", "sleep", "30"
+        ).strip()
         box.ok("start", first)
         before = _state(box)
         proc = box("start", second)
@@ -87,7 +91,7 @@ def test_subnet_overlap_check_sees_the_session_bridge(box: Box) -> None:
 
 
 def test_default_subnet_clash_says_how_to_fix_and_the_fix_works(
-        make_box, tmp_path, busybox_tar) -> None:  # noqa: ANN001 - pytest fixtures
+        make_box, tmp_path, busybox_tar) -> None:
     """A default bridge whose subnet a host route covers: a clear 125, and setting
     BOX_DEFAULT_SUBNET afterwards is enough (the saved record follows it until the
     bridge exists)."""

@@ -102,7 +102,9 @@ def test_port_in_use_by_a_host_listener_or_a_container_is_refused_up_front(box: 
         listener.listen(1)
         port = listener.getsockname()[1]
         before = _snapshot(box)
-        proc = box("run", "-d", "--network", "bridge", "-p", f"127.0.0.1:{port}:80", "busybox", "true")
+        proc = box(
+            "run", "-d", "--network", "bridge", "-p", f"127.0.0.1:{port}:80", "busybox", "true"
+        )
         assert proc.returncode == 125 and str(port) in proc.stderr, proc.stderr
         assert len(proc.stderr.splitlines()) == 1
         assert _snapshot(box) == before

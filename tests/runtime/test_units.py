@@ -183,12 +183,14 @@ def test_parse_device_rate_bps_and_iops() -> None:
         (
             "/dev/vda:1xb",
             "bps",
-            "invalid rate for device: /dev/vda:1xb. The correct format is <device-path>:<number>[<unit>]",
+            "invalid rate for device: /dev/vda:1xb. The correct format is "
+            "<device-path>:<number>[<unit>]",
         ),
         (
             "/dev/vda:1mb",
             "iops",
-            "invalid rate for device: /dev/vda:1mb. The correct format is <device-path>:<number>. Number",
+            "invalid rate for device: /dev/vda:1mb. The correct format is <device-path>:<number>. "
+            "Number",
         ),
         ("/dev/vda:-5", "iops", "invalid rate for device: /dev/vda:-5."),
     ],

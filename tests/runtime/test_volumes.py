@@ -20,7 +20,8 @@ def test_bind_mount_rw_ro_and_missing_host_dir_created(box: Box, tmp_path: Path)
     created = tmp_path / "made" / "by" / "box"
     out = box.ok("run", "--rm", "-v", f"{src}:/data", "-v", f"{src}:/ro:ro", "-v",
                  f"{created}:/new", "busybox", "sh", "-c",
-                 "cat /data/in.txt; echo out > /data/out.txt; echo x > /ro/x 2>&1 || echo ro-refused;"
+                 "cat /data/in.txt; echo out > /data/out.txt; echo x > /ro/x 2>&1 || echo "
+                 "ro-refused;"
                  " touch /new/file")
     assert out.splitlines() == ["from host", "ro-refused"]
     assert (src / "out.txt").read_text() == "out\n"

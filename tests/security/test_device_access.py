@@ -113,5 +113,5 @@ def test_v2_device_program_allows_a_device_flag(v2_group: Path, loop_device: str
     assert rules_for(host)[-1].access == "r"
     apply_device_rules(2, {"unified": str(v2_group)}, host)
     assert _open_in_group(v2_group, loop_device) == "ok"
-    assert _open_in_group(v2_group, "/dev/vda" if os.path.exists("/dev/vda") else "/dev/loop-control"
-                          ) == "Operation not permitted"
+    other = "/dev/vda" if os.path.exists("/dev/vda") else "/dev/loop-control"
+    assert _open_in_group(v2_group, other) == "Operation not permitted"

@@ -24,9 +24,11 @@ PROBE = r"""
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         long r = -1;
-        if (!strcmp(argv[i], "keyctl")) r = syscall(SYS_keyctl, 0, -3, 0);  /* GET_KEYRING_ID session */
-        else if (!strcmp(argv[i], "bpf")) r = syscall(SYS_bpf, 5, NULL, 0);  /* PROG_LOAD, no attr */
-        else if (!strcmp(argv[i], "perf_event_open")) r = syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0);
+        /* keyctl: GET_KEYRING_ID of the session keyring; bpf: PROG_LOAD without attr */
+        if (!strcmp(argv[i], "keyctl")) r = syscall(SYS_keyctl, 0, -3, 0);
+        else if (!strcmp(argv[i], "bpf")) r = syscall(SYS_bpf, 5, NULL, 0);
+        else if (!strcmp(argv[i], "perf_event_open"))
+            r = syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0);
         else if (!strcmp(argv[i], "userfaultfd")) r = syscall(SYS_userfaultfd, 0);
         printf("%s %s\n", argv[i], r >= 0 ? "ok" : strerrorname_np(errno));
     }

@@ -53,7 +53,8 @@ def test_a_host_key_is_not_readable_inside(box: Box, tmp_path: Path) -> None:
         f"key = libc.syscall(248, b'user', {name.encode()!r}, b'secret', 6, -3)\n"
         "assert sid > 0 and key > 0, ctypes.get_errno()\n"
         f"p = subprocess.run([{BOX!r}, 'run', '--rm', '--network', 'none', '--security-opt',"
-        f" 'seccomp=unconfined', {image!r}, '/keyprobe', {name!r}], capture_output=True, text=True)\n"
+        f" 'seccomp=unconfined', {image!r}, '/keyprobe', {name!r}],"
+        " capture_output=True, text=True)\n"
         "print(sid); print(p.stdout, end=''); sys.exit(p.returncode)\n")
     try:
         out = subprocess.run([sys.executable, "-c", script], env=box.env, capture_output=True,

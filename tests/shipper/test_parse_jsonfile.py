@@ -6,7 +6,7 @@ import calendar
 
 import pytest
 
-from shipper.parse.jsonfile import LogEntry, ParseError, parse_line, parse_lines, parse_time
+from formats.jsonfile.parser import LogEntry, ParseError, parse_line, parse_lines, parse_time
 
 T0 = calendar.timegm((2024, 5, 1, 10, 11, 12, 0, 0, 0)) * 1_000_000_000
 
@@ -17,7 +17,8 @@ def test_a_whole_line():
 
 
 def test_escapes_are_undone():
-    raw = (b'{"log":"\\u003ca\\u003e \\u0026 \\"q\\" \\\\ \\u0009 \\u2028 \\ufffd \xf0\x9f\x98\x80\\r\\n",'
+    raw = (b'{"log":"\\u003ca\\u003e \\u0026 \\"q\\" \\\\ \\u0009 \\u2028 \\ufffd '
+           b'\xf0\x9f\x98\x80\\r\\n",'
            b'"stream":"stderr","time":"2024-05-01T10:11:12Z"}')
     entry = parse_line(raw)
     assert entry.log == '<a> & "q" \\ \t \u2028 \ufffd 😀\r\n'.encode()

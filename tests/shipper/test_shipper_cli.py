@@ -25,8 +25,12 @@ from tests.support.shipper_harness import (
 from tests.support.wait import poll as wait_for
 
 GOOD = b'{"log":"fine\\n","stream":"stdout","time":"2024-05-01T10:11:12.1Z"}\n'
-BAD = [b"not json", b"\x00\x00\x00\x00" + GOOD[:-1], b'{"log":"\xff\\n","stream":"stdout","time":"2024-05-01T10:11:12Z"}',
-       b'{"log":"x\\n","stream":"stdin","time":"2024-05-01T10:11:12Z"}']
+BAD = [
+    b"not json",
+    b"\x00\x00\x00\x00" + GOOD[:-1],
+    b'{"log":"\xff\\n","stream":"stdout","time":"2024-05-01T10:11:12Z"}',
+    b'{"log":"x\\n","stream":"stdin","time":"2024-05-01T10:11:12Z"}',
+]
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -52,7 +56,9 @@ def test_metrics_healthz_and_bad_input_counted(tmp_path: Path):
     sh = start_shipper(argv, tmp_path / "shipper.log")
     try:
         assert wait_for(lambda: read_ndjson(out)[0].records == 6, 15)
-        assert wait_for(lambda: scrape(url).get('boxwatch_shipper_shipped_total{sink="file"}') == 6, 5)
+        assert wait_for(
+            lambda: scrape(url).get('boxwatch_shipper_shipped_total{sink="file"}') == 6, 5
+        )
         m = scrape(url)
         assert m["boxwatch_shipper_lines_read_total"] == 6
         assert m["boxwatch_shipper_parse_errors_total"] == 4
@@ -66,8 +72,12 @@ def test_metrics_healthz_and_bad_input_counted(tmp_path: Path):
     _, recs = read_ndjson(out)
     assert [r["message"] for r in recs if not r.get("parse_error")] == ["fine", "fine"]
     bad = [r for r in recs if r.get("parse_error")]
-    assert [r["message"] for r in bad] == ["not json", BAD[1].decode(), BAD[2].decode("utf-8", "replace"),
-                                           BAD[3].decode()]
+    assert [r["message"] for r in bad] == [
+        "not json",
+        BAD[1].decode(),
+        BAD[2].decode("utf-8", "replace"),
+        BAD[3].decode(),
+    ]
     assert all(r["labels"] == {"app": "shop"} and r["container_name"] == "web" for r in recs)
 
 
@@ -78,13 +88,17 @@ def test_file_sink_on_stdout_and_usage_errors(tmp_path: Path):
                              "--registry", str(tmp_path / "r.json"), "--listen", "none"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        line = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
-        assert (line["message"], line["container_name"], line["stream"]) == ("fine", "api", "stdout")
+        line = json.loads(proc.stdout.readline())
+        assert (line["message"], line["container_name"], line["stream"]) == (
+            "fine",
+            "api",
+            "stdout",
+        )
     finally:
         proc.terminate()
         assert proc.wait(15) == 0
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
+        proc.stdout.close()
+        proc.stderr.close()
     assert main(["--root", str(root), "--registry", str(tmp_path / "r.json")]) == 2
     assert main(["--sink", "nosuch=x", "--registry", str(tmp_path / "r.json")]) == 2
     assert main(["--sink", "file=-", "--multiline-start", "(", "--registry",

@@ -271,7 +271,7 @@ def test_document_and_template_agree_on_fields() -> None:
         for k, v in p.items():
             assert isinstance(v, dict)
             if "properties" in v:
-                out |= mapped(v["properties"], f"{prefix}{k}.")  # type: ignore[arg-type]
+                out |= mapped(v["properties"], f"{prefix}{k}.")
             else:
                 out.add(prefix + k)
         return out

@@ -79,7 +79,11 @@ def test_equal_timestamps_of_one_series_are_nudged_not_overwritten():
     recs = [Record(1000, f"m{i}", "stdout", i, 0, o) for i in range(3)]
     enc = Encoder()
     body, new = enc.encode(recs)
-    assert [line.rsplit(" ", 1)[1] for line in body.decode().splitlines()] == ["1000", "1001", "1002"]
+    assert [line.rsplit(" ", 1)[1] for line in body.decode().splitlines()] == [
+        "1000",
+        "1001",
+        "1002",
+    ]
     again, _ = enc.encode(recs)  # not committed: a retry is byte-identical
     assert again == body
     enc.commit(new)
@@ -135,7 +139,9 @@ def test_unreachable_and_rejecting_servers():
     secret = InfluxSink("http://user:s3cret@127.0.0.1:9", timeout=2)
     assert "s3cret" not in asyncio.run(send(secret)).reason
     with influxd(auth=True) as server:  # a wrong user: 401 is not retried
-        q = urllib.parse.urlencode({"q": "CREATE USER admin WITH PASSWORD 'pw' WITH ALL PRIVILEGES"})
+        q = urllib.parse.urlencode(
+            {"q": "CREATE USER admin WITH PASSWORD 'pw' WITH ALL PRIVILEGES"}
+        )
         urllib.request.urlopen(f"{server.url}/query?{q}", data=b"", timeout=10).read()
         refused = asyncio.run(send(InfluxSink(server.url, user="nobody", password="pw")))
         assert refused.kind == "fail" and "401" in refused.reason

@@ -63,7 +63,7 @@ async def deliver(sink: LokiSink, batch: list[Record], attempts: int = 10,
 def run(sink: LokiSink, batch: list[Record], **kw: float) -> tuple[list[Result], list[Record]]:
     async def go() -> tuple[list[Result], list[Record]]:
         try:
-            return await deliver(sink, batch, **kw)  # type: ignore[arg-type]
+            return await deliver(sink, batch, **kw)
         finally:
             await sink.close()
     return asyncio.run(go())
@@ -99,7 +99,7 @@ def test_streams_labels_metadata_and_gzip(loki: LokiContract) -> None:
     assert req.headers["Content-Type"] == "application/json"
     assert "X-Scope-OrgID" not in req.headers and "Authorization" not in req.headers
     assert req.status == 204
-    values = [v for s in req.body["streams"] for v in s["values"]]  # type: ignore[index]
+    values = [v for s in req.body["streams"] for v in s["values"]]
     assert all(isinstance(v[0], str) and int(v[0]) >= NOW for v in values)
 
 

@@ -9,11 +9,11 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.logging.jsonfile import encode_line
+from formats.jsonfile.parser import parse_line
+from formats.jsonfile.writer import encode_line
+from formats.logentry import ParseError
 from shipper.parse.cri import detect_format, parse_cri
 from shipper.parse.decode import FileDecoder
-from shipper.parse.jsonfile import parse_line
-from shipper.parse.model import ParseError
 from shipper.sinks.base import PARSE_ERROR, PARTIAL, TRUNCATED, Origin, Record
 
 T0 = 1_714_558_272_000_000_000  # 2024-05-01T10:11:12Z
@@ -168,7 +168,8 @@ def test_unfinished_partial_is_flushed_after_the_timeout_flagged_partial():
 
 def test_bad_input_is_shipped_raw_flagged_and_counted():
     good = js("stdout", "ok\n", T0)
-    bad = [b"not json at all", b"\x00\x00\x00\x00" + good[:-1], b'{"log":"a\xff\\n","stream":"stdout","time":"2024-05-01T10:11:12Z"}',
+    bad = [b"not json at all", b"\x00\x00\x00\x00" + good[:-1],
+           b'{"log":"a\xff\\n","stream":"stdout","time":"2024-05-01T10:11:12Z"}',
            b'{"log":"a\\n","stream":"stdin","time":"2024-05-01T10:11:12Z"}',
            b'{"log":"a\\n","stream":"stdout","time":"yesterday"}', b"[1,2]"]
     dec = FileDecoder("/x/a-json.log", WEB)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime.logging.jsonfile import JsonFileWriter, compress_file
-from shipper.enrich import LabelWhitelist, MetadataCache
+from formats.jsonfile.writer import JsonFileWriter, compress_file
+from formats.labels import LabelWhitelist
+from shipper.enrich import MetadataCache
 from shipper.sinks.base import Record
 from shipper.sources.checkpoint import Registry, RegistryError, write_atomic
 from shipper.sources.fingerprint import fingerprint_fd, gzip_head, same_content

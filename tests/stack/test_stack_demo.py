@@ -33,13 +33,16 @@ def test_demo_runs_to_the_end_and_cleans_up(tmp_path: Path, box_session: Box) ->
     web_port = free_port()
     proc = subprocess.run([sys.executable, "-m", "boxwatch.cli", "demo", "--config", str(cfg),
                            "--web-port", str(web_port)], capture_output=True, text=True,
-                          env=env, timeout=180, stdin=subprocess.DEVNULL)  # fmt: skip
+                          env=env, timeout=180, stdin=subprocess.DEVNULL)
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     # progress while the stack starts, then the containers with the commands that made them
     assert re.search(r"  influxd +http://127\.0\.0\.1:\d+ +healthy", out)
     assert f"box run -d --name web -p 127.0.0.1:{web_port}:80 --cpus 0.5 -m 32m" in out
-    assert "box run -d --name hog --network none -m 32m --memory-swap 32m --restart on-failure:3" in out
+    assert (
+        "box run -d --name hog --network none -m 32m --memory-swap 32m --restart on-failure:3"
+        in out
+    )
     assert re.search(r"CONTAINER ID +NAME +CPU % +MEM USAGE / LIMIT", out)  # box stats
     # the alert
     assert "ALERT ContainerOOMKilled" in out and "container=hog" in out

@@ -48,7 +48,9 @@ TOTAL = 12
 
 
 def _json_line(stream: str, message: str, ns: int) -> bytes:
-    return json.dumps({"log": message + "\n", "stream": stream, "time": rfc3339(ns)}).encode() + b"\n"
+    return (
+        json.dumps({"log": message + "\n", "stream": stream, "time": rfc3339(ns)}).encode() + b"\n"
+    )
 
 
 def write_container(root: Path, name: str, lines: list[tuple[str, str, int]]) -> Path:
@@ -92,13 +94,13 @@ def ship(roots: dict[str, Path], sink: list[str], work: Path) -> list[subprocess
     """One real shipper per root (its own --host), as `boxwatch shipper`."""
     procs = []
     for key, root in roots.items():
-        log = open(work / f"shipper-{key}.log", "ab")  # noqa: SIM115 - held by the child
+        log = open(work / f"shipper-{key}.log", "ab")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "boxwatch.cli", "shipper", "--root", str(root), *sink,
              "--host", LOGS[key][0], "--registry", str(work / f"registry-{key}.json"),
              "--listen", "none", "--rescan-interval", "0.5"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True))  # fmt: skip
+            start_new_session=True))
         log.close()
     return procs
 
@@ -119,7 +121,7 @@ def wait_all(store: object, n: int, timeout: float = 20.0) -> list[LogEntry]:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            got = store.search(LogQuery(since_ns=T0 - 10**9, limit=0))  # type: ignore[attr-defined]
+            got = store.search(LogQuery(since_ns=T0 - 10**9, limit=0))
         except LogStoreError:  # "database not found" until the shipper's first write
             got = []
         if len(got) >= n or time.monotonic() > deadline:
@@ -128,12 +130,16 @@ def wait_all(store: object, n: int, timeout: float = 20.0) -> list[LogEntry]:
 
 
 @pytest.fixture(scope="module", params=["influxdb", "loki", "elasticsearch"])
-def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[object]:
     work = tmp_path_factory.mktemp(f"logs-{request.param}")
     roots = make_roots(work)
     if request.param == "influxdb":
         with influxd() as server:
-            procs = ship(roots, ["--sink", f"influxdb-v1={server.url}", "--influx-db", "logs"], work)
+            procs = ship(
+                roots, ["--sink", f"influxdb-v1={server.url}", "--influx-db", "logs"], work
+            )
             try:
                 s = InfluxLogs(server.url, "logs")
                 assert len(wait_all(s, TOTAL)) == TOTAL, (work / "shipper-a.log").read_text()
@@ -164,7 +170,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 def search(store: object, **kw: object) -> list[LogEntry]:
     kw.setdefault("since_ns", T0 - 10**9)
-    return store.search(LogQuery(**kw))  # type: ignore[attr-defined, arg-type]
+    return store.search(LogQuery(**kw))
 
 
 def test_everything_comes_back_in_time_order(store: object) -> None:
@@ -276,12 +282,15 @@ def test_cli_prints_and_follows_against_influxd(tmp_path: Path) -> None:
                        for line in lines)
             follower = subprocess.Popen([*argv, "-f", "--interval", "0.2"], env=env, cwd=tmp_path,
                                         stdout=subprocess.PIPE, text=True,
-                                        start_new_session=True)  # fmt: skip
+                                        start_new_session=True)
             assert follower.stdout is not None
             first = [follower.stdout.readline() for _ in range(5)]
             assert first[-1].rstrip().endswith("GET /b 404")
-            web_log = [p for p in (roots["a"] / "containers").glob("*/*-json.log")
-                       if json.loads((p.parent / "config.v2.json").read_text())["Name"] == "/web"][0]
+            web_log = [
+                p
+                for p in (roots["a"] / "containers").glob("*/*-json.log")
+                if json.loads((p.parent / "config.v2.json").read_text())["Name"] == "/web"
+            ][0]
             with open(web_log, "ab") as f:
                 f.write(_json_line("stdout", "GET /late 200", time.time_ns()))
             started = time.monotonic()

@@ -82,9 +82,13 @@ def test_compose_references_resolve_in_the_repo() -> None:
     dockerfile = (COMPOSE / "Dockerfile").read_text()
     for base in re.findall(r"^FROM (\S+)", dockerfile, re.M):
         assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
+    copied = set()
     for src in re.findall(r"^COPY (?!--)(.+) \S+$", dockerfile, re.M):
         for item in src.split():
             assert (REPO / item).exists(), f"Dockerfile copies {item}, not in the repo"
+            copied.add(item)
+    # the image's programs and the bottom layer they import (tests/test_layering.py)
+    assert {"collector", "shipper", "boxwatch", "formats", "cgroupstats"} <= copied
     assert re.search(r"^USER 10001", dockerfile, re.M)
     env_example = (COMPOSE / ".env.example").read_text()
     used = set(re.findall(r"\$\{(\w+)", text))

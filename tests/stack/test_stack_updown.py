@@ -44,7 +44,7 @@ def bw(cfg: Path, *args: str, env: dict[str, str] | None = None,
        timeout: float = 150) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "boxwatch.cli", *args, "--config", str(cfg)],
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                          env={**os.environ, **(env or {})})  # fmt: skip
+                          env={**os.environ, **(env or {})})
 
 
 def status(cfg: Path) -> dict[str, dict[str, Any]]:

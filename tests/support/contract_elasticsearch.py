@@ -43,7 +43,9 @@ from aiohttp import web
 
 from tests.support.aioserver import ThreadedApp
 
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}([.,]\d{1,9})?)?)?)?(Z|[+-]\d{2}:?\d{2})?\Z")
+DATE = re.compile(
+    r"\d{4}-\d{2}-\d{2}(T\d{2}(:\d{2}(:\d{2}([.,]\d{1,9})?)?)?)?(Z|[+-]\d{2}:?\d{2})?\Z"
+)
 RFC3339_NANO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z\Z")
 BAD_INDEX_CHARS = set('\\/*?"<>| ,#:')
 TOTAL_FIELDS_LIMIT = 1000
@@ -111,7 +113,9 @@ class ElasticsearchContract(ThreadedApp):
 
     def fail_next(self, status: int, count: int = 1, *, retry_after: str | None = None) -> None:
         """Answer the next ``count`` bulk requests with a whole-request error."""
-        type_ = "es_rejected_execution_exception" if status == 429 else "unavailable_shards_exception"
+        type_ = (
+            "es_rejected_execution_exception" if status == 429 else "unavailable_shards_exception"
+        )
         headers = {"Retry-After": retry_after} if retry_after else {}
         with self._lock:
             self._faults.extend((status, type_, REJECTED if status == 429 else
@@ -269,7 +273,9 @@ class ElasticsearchContract(ThreadedApp):
         idx = self.indices.get(index)
         bad = _index_name_error(index)
         if bad:
-            return error(400, "invalid_index_name_exception", f"Invalid index name [{index}], {bad}")
+            return error(
+                400, "invalid_index_name_exception", f"Invalid index name [{index}], {bad}"
+            )
         if not doc_id:
             doc_id = uuid.uuid4().hex[:20]
         if self.check_documents:

@@ -348,8 +348,13 @@ def _rate_limited(tenant: str, limit: int, lines: int, size: int) -> str:
 
 def _shape_error(body: Any) -> str:
     """The JSON push format, as pkg/loghttp decodes it; "" if the body fits."""
-    if not isinstance(body, dict) or set(body) != {"streams"} or not isinstance(body["streams"], list):
-        return f"push body must be {{\"streams\": [...]}}, got keys {sorted(body) if isinstance(body, dict) else type(body).__name__}"
+    if (
+        not isinstance(body, dict)
+        or set(body) != {"streams"}
+        or not isinstance(body["streams"], list)
+    ):
+        keys = sorted(body) if isinstance(body, dict) else type(body).__name__
+        return f'push body must be {{"streams": [...]}}, got keys {keys}'
     for i, stream in enumerate(body["streams"]):
         if not isinstance(stream, dict) or set(stream) != {"stream", "values"}:
             return f"streams[{i}] must have exactly 'stream' and 'values'"

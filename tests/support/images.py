@@ -67,7 +67,8 @@ def build_layered_archive(path: Path, ref: str = REF, workdir: Path | None = Non
         "config": CONFIG,
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [{"created": "2024-01-02T03:04:05Z", "created_by": "busybox base"},
-                    {"created": "2024-01-02T03:04:05Z", "created_by": "ADD hello.txt; RUN rm /bin/vi"},
+                    {"created": "2024-01-02T03:04:05Z",
+                     "created_by": "ADD hello.txt; RUN rm /bin/vi"},
                     {"created": "2024-01-02T03:04:05Z", "created_by": "CMD [...]",
                      "empty_layer": True}],
     }, separators=(",", ":")).encode()

@@ -39,7 +39,7 @@ def free_port() -> int:
 def promtool_check_metrics(exposition: bytes) -> subprocess.CompletedProcess[str]:
     """``promtool check metrics`` over an exposition; returncode 0 means it lints clean."""
     return subprocess.run([PROMTOOL, "check", "metrics"], input=exposition.decode(),
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+                          capture_output=True, text=True, timeout=60)
 
 
 class LoopbackServer:
@@ -65,18 +65,19 @@ class LoopbackServer:
     def start(self, timeout: float = 30.0) -> None:
         cfg = self.workdir / f"{self.name}.yml"
         cfg.write_text(self.config())
-        log = open(self.workdir / f"{self.name}.log", "ab")  # noqa: SIM115 - held by the child
+        log = open(self.workdir / f"{self.name}.log", "ab")
         try:
             self.proc = subprocess.Popen(
                 self.argv(cfg), cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+            )
         finally:
             log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise PrometheusError(f"{self.name} exited {self.proc.returncode}: {self.log_tail()}")
+                raise PrometheusError(f"{self.name} exited {self.proc.returncode}: "
+                                      f"{self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as resp:
                     if resp.status == 200:
@@ -176,5 +177,5 @@ class Prometheus(LoopbackServer):
                 return result
             if time.monotonic() > deadline:
                 raise PrometheusError(f"no result for {promql!r} after {timeout}s; "
-                                      f"targets {self.api('targets')['activeTargets']}")  # fmt: skip
+                                      f"targets {self.api('targets')['activeTargets']}")
             time.sleep(0.5)

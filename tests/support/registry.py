@@ -199,7 +199,7 @@ class TokenGate:
         self._ready.set()
         self._loop.run_forever()
 
-    async def _token(self, request):  # noqa: ANN001, ANN202
+    async def _token(self, request):
         import base64
         import os
 
@@ -235,7 +235,7 @@ class TokenGate:
                         return True
         return False
 
-    async def _forward(self, request):  # noqa: ANN001, ANN202
+    async def _forward(self, request):
         import aiohttp
         from aiohttp import web
 

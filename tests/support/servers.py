@@ -238,7 +238,7 @@ class Scripted:
             self.received.append(Received(
                 request.method, request.path, dict(request.query), dict(request.headers),
                 body, time.monotonic(),
-            ))  # fmt: skip
+            ))
             reply = self.default
             for prefix, queue in self.scripts.items():
                 if request.path.startswith(prefix) and queue:

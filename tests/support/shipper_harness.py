@@ -143,7 +143,7 @@ def spawn_writers(argvs: Iterable[list[str]]) -> list[subprocess.Popen[bytes]]:
 
 def _write(args: argparse.Namespace) -> None:
     sys.path.insert(0, REPO)
-    from runtime.logging.jsonfile import JsonFileWriter, stream_to_writer
+    from formats.jsonfile.writer import JsonFileWriter, stream_to_writer
 
     w = JsonFileWriter(args.path, max_size=args.max_size, max_file=args.max_file,
                        compress=args.compress)

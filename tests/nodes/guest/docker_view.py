@@ -154,7 +154,7 @@ class Receiver(http.server.ThreadingHTTPServer):
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.posts.append((self.path, body))
                 if self.path.startswith("/write"):
@@ -164,7 +164,7 @@ class Receiver(http.server.ThreadingHTTPServer):
                     return
                 self._ok()
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._ok()
 
             def _ok(self) -> None:
@@ -192,7 +192,7 @@ def register_events(suite: Suite) -> None:
         argv = [BOXWATCH, "collector", "--root", "/var/lib/docker", "--interval", "1s",
                 "--rescan", "1s", "--listen", "127.0.0.1:9180", "--influx-url",
                 f"http://127.0.0.1:{port}", "--influx-api", "v1"]  # fmt: skip
-        log = open("/tmp/collector-events.log", "w")  # noqa: SIM115 - closed below
+        log = open("/tmp/collector-events.log", "w")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for("the collector's /healthz", lambda: fetch("http://127.0.0.1:9180/healthz"), 60)

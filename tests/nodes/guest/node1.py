@@ -212,7 +212,7 @@ def shipper(ctx: dict[str, Any]) -> str:
     sink = Path("/tmp/shipped.ndjson")
     argv = [BOXWATCH, "shipper", "--root", "/var/lib/docker", "--sink", f"file={sink}",
             "--registry", "/tmp/shipper.registry", "--listen", "127.0.0.1:9181"]  # fmt: skip
-    log = open("/tmp/shipper.log", "ab")  # noqa: SIM115 - closed below
+    log = open("/tmp/shipper.log", "ab")
     proc = subprocess.Popen(argv, stdout=log, stderr=log)
     try:
         time.sleep(8)  # the shipper's start under TCG

@@ -53,7 +53,7 @@ class Suite:
                 detail, ok = fn(ctx) or "", True
             except AssertionError as exc:
                 detail, ok = str(exc) or traceback.format_exc(limit=3), False
-            except Exception:  # noqa: BLE001 - any failure is reported, not raised
+            except Exception:
                 detail, ok = traceback.format_exc(limit=6), False
             seconds = round(time.monotonic() - t0, 1)
             print(f"   {'ok' if ok else 'FAILED'} ({seconds} s): {detail}", flush=True)

@@ -6,8 +6,8 @@ mount carries the pressure files.
 
 from __future__ import annotations
 
-from collector.cgroups.parse import READ_SIZE, Held, parse_psi, pread
-from collector.model import PsiStats
+from cgroupstats.model import PsiStats
+from cgroupstats.parse import READ_SIZE, Held, parse_psi, pread
 
 EMPTY = PsiStats()
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collector.cgroups.parse import INT_SIZE, Held, parse_limit, pread
-from collector.model import PidsStats
+from cgroupstats.model import PidsStats
+from cgroupstats.parse import INT_SIZE, Held, parse_limit, pread
 
 
 class Pids:

@@ -6,8 +6,8 @@ keys (io.cost's cost.*) that are skipped.
 
 from __future__ import annotations
 
-from collector.cgroups.parse import READ_SIZE, Held, pread
-from collector.model import IoStats
+from cgroupstats.model import IoStats
+from cgroupstats.parse import READ_SIZE, Held, pread
 
 
 def parse_io_stat(data: bytes) -> dict[str, IoStats]:

@@ -1,4 +1,18 @@
-"""Read one container's accounting into a ``Sample``, on cgroup v1 or v2 alike.
+"""The bottom layer's cgroup side: read one container's accounting into a ``Sample``, on
+cgroup v1 or v2 alike (the collector's and ``box stats``'s readers).
+
+What lives here: ``model`` (``ContainerRef``, ``Sample`` and its parts), ``refs`` (a ref
+from the state files), ``layout`` (where the hierarchies are mounted), ``parse`` (shared
+parse helpers, ``ParseError``, ``ContainerGone``), ``v1/`` and ``v2/`` (one module per
+controller), ``net`` (``/proc/<pid>/net/dev``), ``oomkills`` (host OOM counter), and
+``open_reader`` (this module).
+
+Checklist, a new cgroup file: 1. its field in ``model`` (a unit fixed in the docstring);
+2. the v1 reader and 3. the v2 reader that fill it (``v1/<controller>.py``,
+``v2/<controller>.py``; the contract test ``tests/collector/test_collector_contract.py``
+runs both over ``tests/fixtures/cgroup_v1|v2``); 4. the line protocol field
+(``collector/lineproto.py``); 5. the metric table (``collector/metrics.py``), which
+Prometheus' ``/metrics`` is made from.
 
 ``open_reader`` picks the version once, from the ``ContainerRef``; the controller modules
 (``v1/*``, ``v2/*``) hold their files open and fill their part of the shared model, so
@@ -13,23 +27,23 @@ from dataclasses import replace
 from time import time_ns
 from typing import Protocol
 
-from collector.cgroups.layout import Layout, detect
-from collector.cgroups.parse import GONE_ERRNOS, ContainerGone, Held, ParseError
-from collector.cgroups.v1.blkio import Blkio as V1Blkio
-from collector.cgroups.v1.cpu import Cpu as V1Cpu
-from collector.cgroups.v1.cpuset import Cpuset as V1Cpuset
-from collector.cgroups.v1.memory import Memory as V1Memory
-from collector.cgroups.v1.pids import Pids as V1Pids
-from collector.cgroups.v2.cpu import Cpu as V2Cpu
-from collector.cgroups.v2.cpuset import Cpuset as V2Cpuset
-from collector.cgroups.v2.io import Io as V2Io
-from collector.cgroups.v2.memory import Memory as V2Memory
-from collector.cgroups.v2.pids import Pids as V2Pids
-from collector.cgroups.v2.psi import EMPTY as NO_PSI
-from collector.cgroups.v2.psi import Psi
-from collector.model import ContainerRef, MemoryStats, PidsStats, Sample, Spec
-from collector.net import NetNamespaces, NetReader
-from collector.oomkills import HostOomKills
+from cgroupstats.layout import Layout, detect
+from cgroupstats.model import ContainerRef, MemoryStats, PidsStats, Sample, Spec
+from cgroupstats.net import NetNamespaces, NetReader
+from cgroupstats.oomkills import HostOomKills
+from cgroupstats.parse import GONE_ERRNOS, ContainerGone, Held, ParseError
+from cgroupstats.v1.blkio import Blkio as V1Blkio
+from cgroupstats.v1.cpu import Cpu as V1Cpu
+from cgroupstats.v1.cpuset import Cpuset as V1Cpuset
+from cgroupstats.v1.memory import Memory as V1Memory
+from cgroupstats.v1.pids import Pids as V1Pids
+from cgroupstats.v2.cpu import Cpu as V2Cpu
+from cgroupstats.v2.cpuset import Cpuset as V2Cpuset
+from cgroupstats.v2.io import Io as V2Io
+from cgroupstats.v2.memory import Memory as V2Memory
+from cgroupstats.v2.pids import Pids as V2Pids
+from cgroupstats.v2.psi import EMPTY as NO_PSI
+from cgroupstats.v2.psi import Psi
 
 __all__ = [
     "ContainerGone",
@@ -64,7 +78,7 @@ class _Base:
 
     def __init__(self, ref: ContainerRef, proc_root: str, spec_every: int = 1,
                  net: NetNamespaces | None = None,
-                 oom: HostOomKills | None = None) -> None:  # fmt: skip
+                 oom: HostOomKills | None = None) -> None:
         self.ref = ref
         self._proc_root = proc_root
         self._namespaces = net
@@ -249,9 +263,9 @@ def open_reader(
     only every Nth sample and whenever ``rebind`` gets a new ref; a v1 group without a
     cpu quota / memory limit then also reads cpu.stat / memory.failcnt only then, since
     those count hits of its own quota / limit. ``net`` shares net/dev between the
-    containers of one network namespace (see ``collector.net``); ``oom`` lets a v1
+    containers of one network namespace (see ``cgroupstats.net``); ``oom`` lets a v1
     reader skip memory.oom_control while the host counted no OOM kill
-    (``collector.oomkills``)."""
+    (``cgroupstats.oomkills``)."""
     if not ref.cgroup_paths:
         layout = _layouts.get(str(cgroup_root))
         if layout is None:

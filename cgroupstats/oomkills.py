@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from collector.cgroups.parse import READ_SIZE, pread
+from cgroupstats.parse import READ_SIZE, pread
 
 KEY = b"\noom_kill "
 

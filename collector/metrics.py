@@ -11,7 +11,7 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from collector.model import Sample
+from cgroupstats.model import Sample
 
 NS = 1e-9
 US = 1e-6
@@ -137,7 +137,8 @@ def metric_table(devices: Callable[[str], str], per_cpu: bool = False) -> list[F
         ("container_memory_events_max_total", c,
          "Cumulative count of memory.max limit hit events for the container", (),
          _if_v2(a("memory.events_max"))),
-        ("container_oom_events_total", c, "Count of out of memory events observed for the container",
+        ("container_oom_events_total", c,
+         "Count of out of memory events observed for the container",
          (), a("memory.events_oom_kill")),
         ("container_fs_reads_bytes_total", c, "Cumulative count of bytes read", ("device",),
          _dev("read_bytes", devices)),
@@ -178,7 +179,8 @@ def metric_table(devices: Callable[[str], str], per_cpu: bool = False) -> list[F
          "Total time duration tasks in the container have waited due to CPU congestion.", (),
          _psi("cpu", "some")),
         ("container_pressure_memory_stalled_seconds_total", c,
-         "Total time duration no tasks in the container could make progress due to memory congestion.",
+         "Total time duration no tasks in the container could make progress due to memory "
+         "congestion.",
          (), _psi("memory", "full")),
         ("container_pressure_memory_waiting_seconds_total", c,
          "Total time duration tasks in the container have waited due to memory congestion.", (),
@@ -208,7 +210,7 @@ def metric_table(devices: Callable[[str], str], per_cpu: bool = False) -> list[F
         ("container_restarts_total", c,
          "Number of times the container was restarted (Docker's RestartCount).", (),
          a("ref.restart_count")),
-    ]  # fmt: skip
+    ]
     return [Family(*row) for row in rows]
 
 
@@ -220,7 +222,7 @@ STATE_FAMILY = Family(
     "container_state_running", "gauge",
     "1 while the container's state file says it is running, whether or not it can be sampled.",
     (), lambda ref: 1.0,
-)  # fmt: skip
+)
 
 
 # boxwatch_collector_*: (name, type, help, SelfStats attribute)
@@ -236,7 +238,7 @@ SELF_METRICS = (
      "Duration of the last discovery scan.", "scan_duration_seconds"),
     ("boxwatch_collector_read_duration_seconds", "gauge",
      "Duration of reading every container in the last interval.", "read_duration_seconds"),
-)  # fmt: skip
+)
 # per sink: (name, type, help, health() key)
 SINK_METRICS = (
     ("boxwatch_collector_sink_written_total", "counter", "Points the sink delivered.", "written"),
@@ -246,4 +248,4 @@ SINK_METRICS = (
      "Points held by the sink waiting for delivery.", "buffered_points"),
     ("boxwatch_collector_sink_dropped_points_total", "counter",
      "Points dropped because the sink's buffer was full.", "dropped_points"),
-)  # fmt: skip
+)

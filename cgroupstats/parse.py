@@ -12,7 +12,7 @@ import errno
 import os
 from collections.abc import Callable, Sequence
 
-from collector.model import Psi, PsiLine
+from cgroupstats.model import Psi, PsiLine
 
 READ_SIZE = 65536
 # A file holding one integer (a u64 is at most 20 digits, plus sign and newline): asking

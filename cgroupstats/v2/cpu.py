@@ -6,8 +6,8 @@ the cpu controller is enabled for it. Microseconds become nanoseconds here.
 
 from __future__ import annotations
 
-from collector.cgroups.parse import READ_SIZE, Held, parse_flat, pread
-from collector.model import CpuStats
+from cgroupstats.model import CpuStats
+from cgroupstats.parse import READ_SIZE, Held, parse_flat, pread
 
 BASE_KEYS = [b"usage_usec", b"user_usec", b"system_usec"]
 

@@ -1,10 +1,11 @@
-"""The HTTP rules every sink follows, the collector's and the shipper's alike.
+"""The HTTP delivery rules every sink follows, the collector's and the shipper's alike.
 
-Kept in one place so both packages decide the same way: which answers are worth another
-try (``retriable``), how long the server asked us to wait (``parse_retry_after``), where
-credentials go (``split_userinfo`` takes them out of the URL, ``basic_auth`` puts them in a
-header) and how they are kept out of logs (``redact``, ``redact_url``). Standard library
-only: the shipper imports this without pulling in the collector's sender thread.
+Kept in one place so both programs decide the same way: which answers are worth another
+try (``retriable``), how long the server asked us to wait (``parse_retry_after``), how long
+we wait between tries (``Backoff``), where credentials go (``split_userinfo`` takes them out
+of the URL, ``basic_auth`` puts them in a header), how they are kept out of logs
+(``redact``, ``redact_url``), whether a body is gzipped (``wants_gzip``) and the one error
+for "this sink cannot be built from its options" (``SinkError``). Standard library only.
 """
 
 from __future__ import annotations
@@ -12,12 +13,43 @@ from __future__ import annotations
 import base64
 import email.utils
 import ipaddress
+import random
 import time
 import urllib.parse
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-__all__ = ["basic_auth", "parse_retry_after", "redact", "redact_url", "retriable",
-           "split_userinfo"]
+__all__ = ["GZIP_CHOICES", "RETRY_AFTER_CAP", "Backoff", "SinkError", "basic_auth",
+           "parse_retry_after", "redact", "redact_url", "retriable", "split_userinfo",
+           "wants_gzip"]
+
+RETRY_AFTER_CAP = 300.0  # never sleep longer than this on a server's say-so
+
+
+class SinkError(Exception):
+    """A sink could not be built from its options (bad URL, missing option)."""
+
+    def __init__(self, sink: str, reason: str) -> None:
+        super().__init__(f"sink {sink}: {reason}")
+        self.sink = sink
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential backoff with full jitter (AWS's "full jitter"), at least the
+    server's Retry-After (itself capped at ``RETRY_AFTER_CAP``)."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        ceiling = min(self.maximum, self.initial * 2 ** min(attempt - 1, 30))
+        wait = random.uniform(0.0, ceiling)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, RETRY_AFTER_CAP))
+        return wait
 
 
 def retriable(status: int) -> bool:

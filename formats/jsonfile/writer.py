@@ -20,8 +20,7 @@ import time
 import zlib
 from collections.abc import Callable
 
-from runtime.errors import InvalidArgument
-from runtime.timeutil import rfc3339nano
+from formats.units import rfc3339nano
 
 DEFAULT_MAX_CHUNK = 16 * 1024  # moby logger.defaultBufSize
 FILE_MODE = 0o640  # moby creates json logs 0640
@@ -134,7 +133,7 @@ class JsonFileWriter:
     def __init__(self, path: str, max_size: int = -1, max_file: int = 1,
                  compress: bool = False, attrs: dict[str, str] | None = None) -> None:
         if max_file < 1:
-            raise InvalidArgument(f"max-file cannot be less than 1 (got {max_file})")
+            raise ValueError(f"max-file cannot be less than 1 (got {max_file})")
         self.path = path
         self.max_size = max_size
         self.max_file = max_file
@@ -325,72 +324,3 @@ def stream_to_writer(writer: JsonFileWriter, stream: str,
         writer.write_line(stream, chunk, ts)
 
     return LineSplitter(emit, max_chunk)
-
-
-# --- log-opt validation --------------------------------------------------------------------------
-
-_KNOWN_OPTS = {"max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex",
-               "tag"}
-_GO_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_GO_INT = re.compile(r"[+-]?\d+")
-_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
-             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
-_SI = {"k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
-
-
-def parse_human_size(text: str) -> int:
-    """go-units ``FromHumanSize``: decimal units (``10m`` = 10,000,000; ``1KiB`` = 1000 too)."""
-    seps = [text.rfind(c) for c in "0123456789. "]
-    sep = max(seps)
-    if sep == -1:
-        raise InvalidArgument(f"invalid size: '{text}'")
-    num, sfx = (text[:sep + 1], text[sep + 1:]) if text[sep] != " " else (text[:sep], text[sep + 1:])
-    if not _GO_FLOAT.fullmatch(num):
-        raise InvalidArgument(f'strconv.ParseFloat: parsing "{num}": invalid syntax')
-    size = float(num)
-    if size < 0:
-        raise InvalidArgument(f"invalid size: '{text}'")
-    if not sfx:
-        return int(size)
-    low = sfx.lower()
-    if len(sfx) > 3:
-        raise InvalidArgument(f"invalid suffix: '{sfx}'")
-    if low[0] == "b":
-        if len(low) > 1:
-            raise InvalidArgument(f"invalid suffix: '{low}'")
-        return int(size)
-    if low[0] not in _SI or (len(low) == 2 and low[1] != "b") or (len(low) == 3 and low[1:] != "ib"):
-        raise InvalidArgument(f"invalid suffix: '{low}'")
-    return int(size * _SI[low[0]])
-
-
-def parse_log_opts(opts: dict[str, str]) -> tuple[int, int, bool]:
-    """``--log-opt`` for json-file -> ``(max_size, max_file, compress)``, validated as
-    dockerd does; ``max_size`` -1 means never rotate."""
-    for key in sorted(opts):
-        if key not in _KNOWN_OPTS:
-            raise InvalidArgument(f"unknown log opt '{key}' for json-file log driver")
-    max_size = -1
-    if "max-size" in opts:
-        max_size = parse_human_size(opts["max-size"])
-        if max_size <= 0:
-            raise InvalidArgument(f"max-size must be a positive number (got '{opts['max-size']}')")
-    max_file = 1
-    if "max-file" in opts:
-        raw = opts["max-file"]
-        if not _GO_INT.fullmatch(raw):
-            raise InvalidArgument(f'strconv.Atoi: parsing "{raw}": invalid syntax')
-        max_file = int(raw)
-        if max_file < 1:
-            raise InvalidArgument(f"max-file cannot be less than 1 (got '{raw}')")
-    compress = False
-    if "compress" in opts:
-        raw = opts["compress"]
-        if raw not in _GO_BOOLS:
-            raise InvalidArgument(f'strconv.ParseBool: parsing "{raw}": invalid syntax')
-        compress = _GO_BOOLS[raw]
-        if compress and (max_file == 1 or max_size == -1):
-            raise InvalidArgument("compress cannot be true when max-file is less than 2 or "
-                                  f"max-size is not set (max-file '{opts.get('max-file', '1')}', "
-                                  f"max-size '{opts.get('max-size', '')}')")
-    return max_size, max_file, compress

@@ -11,14 +11,15 @@ Three files are not read every sample, since each read costs ~1-2 us per contain
 - ``memory.failcnt`` counts hits of this group's own limit: read every sample only while
   a limit is set;
 - ``memory.oom_control``'s ``oom_kill`` is read only while the host's OOM-kill counter
-  moved (``collector.oomkills``), and with the limits.
+  moved (``cgroupstats.oomkills``), and with the limits.
 """
 
 from __future__ import annotations
 
 from operator import itemgetter
 
-from collector.cgroups.parse import (
+from cgroupstats.model import MemoryStats
+from cgroupstats.parse import (
     INT_SIZE,
     READ_SIZE,
     Held,
@@ -27,14 +28,13 @@ from collector.cgroups.parse import (
     pread,
     working_set,
 )
-from collector.model import MemoryStats
 
 OOM_KILL = [b"oom_kill"]
 # The hierarchical keys read; only the ``total_*`` half of the file is split.
 TOTAL_KEYS = (
     b"total_cache", b"total_rss", b"total_mapped_file", b"total_swap",
     b"total_pgfault", b"total_pgmajfault", b"total_inactive_file",
-)  # fmt: skip
+)
 # The group's own counterparts, for a kernel without the hierarchical half.
 OWN_KEYS = tuple(k[len(b"total_"):] for k in TOTAL_KEYS)
 # Where TOTAL_KEYS sit among the words of the total_ half: learned from the first file
@@ -115,7 +115,7 @@ class Memory:
         last = self._last
         if (data == self._last_data and usage == last.usage and max_usage == last.max_usage
                 and self._last_failcnt == last.failcnt
-                and self._last_oom_kill == last.events_oom_kill):  # fmt: skip
+                and self._last_oom_kill == last.events_oom_kill):
             return last  # an idle group: the same bytes parse the same
         # Only the hierarchical half is needed (what cAdvisor and Docker report).
         totals = total_fields(data)

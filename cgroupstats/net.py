@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 
-from collector.cgroups.parse import GONE_ERRNOS, READ_SIZE, ParseError, pread
-from collector.model import NetStats
+from cgroupstats.model import NetStats
+from cgroupstats.parse import GONE_ERRNOS, READ_SIZE, ParseError, pread
 
 EMPTY: dict[str, NetStats] = {}
 
@@ -70,7 +70,9 @@ class NetDev:
             try:
                 self.parsed = parse_net_dev(data)
             except (ValueError, IndexError) as exc:
-                raise ParseError(self.path.rpartition("/net/")[0], "net/dev", data, str(exc)) from exc
+                raise ParseError(
+                    self.path.rpartition("/net/")[0], "net/dev", data, str(exc)
+                ) from exc
             self.last = data
         return self.parsed
 

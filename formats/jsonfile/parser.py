@@ -3,50 +3,24 @@
 A line is ``{"log":"...","stream":"stdout","time":"<RFC3339Nano>"}`` with an optional
 ``"attrs":{...}`` (labels/env/tag a ``--log-opt`` asked for); see moby
 ``daemon/logger/jsonfilelog``. ``log`` keeps its trailing newline on whole lines and has
-none on 16 KiB partials. Self-contained on purpose: the shipper never imports ``runtime``.
+none on 16 KiB partials. ``box logs`` and the shipper both read through it.
 """
 
 from __future__ import annotations
 
-import calendar
-import re
 from collections.abc import Callable, Iterable, Iterator
 
 import orjson
 
-from shipper.parse.model import LogEntry, ParseError
+from formats.logentry import LogEntry, ParseError
+from formats.units import parse_rfc3339
 
 __all__ = ["LogEntry", "ParseError", "parse_line", "parse_lines", "parse_time"]
 
-# RFC 3339 as Go's time.Time.UnmarshalJSON takes it: zone required, any fraction length.
-_TIME_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})\Z", re.ASCII)
-_cache: tuple[str, int] = ("", 0)  # (YYYY-MM-DDTHH:MM:SS, epoch secs): one tuple, thread-safe
-
-
 def parse_time(text: str) -> int:
-    """RFC 3339 (dockerd writes UTC with ``Z``) -> ns since the epoch; ValueError if not."""
-    global _cache
-    m = _TIME_RE.match(text)
-    if m is None:
-        raise ValueError(f"invalid RFC 3339 time {text!r}")
-    prefix = text[:19]
-    cached_prefix, secs = _cache
-    if prefix != cached_prefix:  # consecutive lines share their second: skip the calendar
-        y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
-        if not (1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1]
-                and h < 24 and mi < 60 and s < 60):
-            raise ValueError(f"invalid RFC 3339 time {text!r}")
-        secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
-        _cache = (prefix, secs)
-    frac, zone = m.group(7), m.group(8)
-    ns = secs * 1_000_000_000
-    if frac:
-        ns += int(frac[:9].ljust(9, "0"))
-    if zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        ns -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60) * 1_000_000_000
-    return ns
+    """A line's ``time``: RFC 3339 as Go's ``time.Time.UnmarshalJSON`` takes it (zone
+    required, any fraction length) -> ns since the epoch; ValueError if not."""
+    return parse_rfc3339(text, strict=True)
 
 
 def parse_line(raw: bytes) -> LogEntry:

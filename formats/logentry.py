@@ -1,4 +1,5 @@
-"""What every log parser of the shipper produces, and how it fails."""
+"""What every container-log parser produces (json-file here, CRI in the shipper), and how
+it fails."""
 
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ from __future__ import annotations
 import os
 from time import monotonic_ns
 
-from collector.cgroups.parse import (
+from cgroupstats.model import CpuStats
+from cgroupstats.parse import (
     INT_SIZE,
     READ_SIZE,
     Held,
@@ -36,7 +37,6 @@ from collector.cgroups.parse import (
     parse_limit,
     pread,
 )
-from collector.model import CpuStats
 
 NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 STAT_KEYS = [b"user", b"system"]
@@ -113,7 +113,7 @@ class Cpu:
         periods, throttled, throttled_ns = self._throttling
         if (usage == last.usage_ns and per_cpu is last.per_cpu_ns and user == last.user_ns
                 and system == last.system_ns and throttled_ns == last.throttled_ns
-                and periods == last.nr_periods and throttled == last.nr_throttled):  # fmt: skip
+                and periods == last.nr_periods and throttled == last.nr_throttled):
             return last  # samples are never changed once made: hand the same one out
         self._last = CpuStats(usage, user, system, per_cpu, periods, throttled, throttled_ns)
         return self._last
@@ -133,7 +133,7 @@ class Cpu:
             return int(words[1]), int(words[3]), int(words[5])
         d = parse_flat(b" ".join(words))
         return (int(d.get(b"nr_periods", 0)), int(d.get(b"nr_throttled", 0)),
-                int(d.get(b"throttled_time", 0)))  # fmt: skip
+                int(d.get(b"throttled_time", 0)))
 
     def read_spec(self) -> tuple[int, int, int]:
         """(quota_us, period_us, shares); quota 0 when unlimited (-1). cpu.stat is read

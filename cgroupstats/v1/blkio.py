@@ -7,8 +7,8 @@ are tried, as runc does in the other order.
 
 from __future__ import annotations
 
-from collector.cgroups.parse import READ_SIZE, Held, pread
-from collector.model import IoStats
+from cgroupstats.model import IoStats
+from cgroupstats.parse import READ_SIZE, Held, pread
 
 # (bytes file, ops file) pairs, best first; the recursive variant before the plain one.
 SOURCES = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collector.cgroups.parse import Held
+from cgroupstats.parse import Held
 
 
 class Cpuset:

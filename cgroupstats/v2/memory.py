@@ -9,7 +9,8 @@ reported peak is the larger of the kernel's last mark and every usage seen since
 
 from __future__ import annotations
 
-from collector.cgroups.parse import (
+from cgroupstats.model import MemoryStats
+from cgroupstats.parse import (
     INT_SIZE,
     READ_SIZE,
     Held,
@@ -18,7 +19,6 @@ from collector.cgroups.parse import (
     pread,
     working_set,
 )
-from collector.model import MemoryStats
 
 NO_MEMORY = MemoryStats()
 EVENT_KEYS = [b"low", b"high", b"max", b"oom", b"oom_kill"]
