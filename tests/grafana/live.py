@@ -138,7 +138,7 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
                 return True
         except OSError:
             return False
-    wait(up, 30, url, 0.1)
+    wait(up, 60, url, logs=[log], step=0.1)
 
 
 @contextmanager

@@ -16,6 +16,8 @@ import pytest
 
 from tests.conftest import Box, discard_box, private_box
 
+pytestmark = pytest.mark.slow  # every state file kind damaged five ways, every read-only verb
+
 DAMAGES = {
     "empty": lambda good: b"",
     "cut-short": lambda good: good[: len(good) // 2],

@@ -17,6 +17,8 @@ from tests.conftest import Box
 from tests.support.images import REF, build_layered_archive
 from tests.support.wait import poll as wait_for
 
+pytestmark = pytest.mark.slow  # probes on real timers
+
 FAST = ["--health-interval", "100ms", "--health-start-interval", "100ms"]
 
 

@@ -17,6 +17,8 @@ import pytest
 from tests.conftest import BOX, Box
 from tests.support.images import CHECK, CHECK_OUTPUT, EXPECTED_OUTPUT, REF, build_layered_archive
 
+pytestmark = pytest.mark.slow  # every archive format loaded and run
+
 
 def skopeo(*args: str) -> str:
     return subprocess.run(["skopeo", "--insecure-policy", *args], check=True,

@@ -18,6 +18,8 @@ from tests.support.busybox import build_busybox_tar
 from tests.support.images import diff_id, write_oci_layout
 from tests.support.registry import Registry, registry
 
+pytestmark = pytest.mark.slow  # every image verb over five layouts, a registry
+
 # name -> (config without the rootfs key, has the busybox layer)
 ODD_CONFIGS: dict[str, tuple[dict, bool]] = {
     # nothing but the rootfs: no created, author, history, config, os, architecture
