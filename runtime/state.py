@@ -216,12 +216,9 @@ _REQUIRED = {"ID": str, "Name": str, "Created": str, "Path": str, "State": dict,
              "Config": dict}
 
 
-def read_state_file(path: str, required: dict[str, type]) -> dict[str, Any]:
-    """A JSON object from a state file, checked for ``required`` keys and their types.
-    Every way the file can be damaged (empty, cut short, garbage, another JSON type, a
-    key missing) becomes one DamagedState naming the file; FileNotFoundError passes."""
-    with open(path, "rb") as f:
-        data = f.read()
+def json_object(data: bytes, path: str) -> dict[str, Any]:
+    """``data`` (read from ``path``) as the JSON object a state file must hold; anything
+    else is a DamagedState naming the file."""
     try:
         doc = json.loads(data)
     except ValueError as e:
@@ -230,6 +227,15 @@ def read_state_file(path: str, required: dict[str, type]) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise DamagedState(f"damaged state file {path}: expected a JSON object, "
                            f"got {type(doc).__name__}")
+    return doc
+
+
+def read_state_file(path: str, required: dict[str, type]) -> dict[str, Any]:
+    """A JSON object from a state file, checked for ``required`` keys and their types.
+    Every way the file can be damaged (empty, cut short, garbage, another JSON type, a
+    key missing) becomes one DamagedState naming the file; FileNotFoundError passes."""
+    with open(path, "rb") as f:
+        doc = json_object(f.read(), path)
     for key, kind in required.items():
         if not isinstance(doc.get(key), kind):
             raise DamagedState(f"damaged state file {path}: {key!r} missing or not "

@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from formats.units import rfc3339nano
 from runtime.errors import Conflict, DamagedState, InvalidArgument, NotFound
 from runtime.images.reference import display, parse_ref, ref_key, ref_name
+from runtime.state import json_object
 from runtime.timeutil import created_ns
 
 TYPE_CHECKING = False
@@ -112,7 +113,7 @@ class ImageStore:
 
     def _load_repos(self) -> dict[str, dict[str, str]]:
         try:
-            data = _json_object(_read_bytes(self.repos_file), self.repos_file)
+            data = json_object(_read_bytes(self.repos_file), self.repos_file)
         except FileNotFoundError:
             return {}
         repos = data.get("Repositories")
@@ -133,7 +134,7 @@ class ImageStore:
     def _config_blob(self, image_id: str) -> dict[str, Any]:
         """The config as a dict; a blob that is not a JSON object is a damaged store."""
         path = os.path.join(self.blobs, image_id.removeprefix("sha256:"))
-        blob = _json_object(_read_bytes(path), path)
+        blob = json_object(_read_bytes(path), path)
         if not isinstance(blob.get("rootfs"), dict):  # the one key OCI requires we rely on
             raise DamagedState(f"damaged state file {path}: 'rootfs' missing or not an object")
         return blob
@@ -180,7 +181,7 @@ class ImageStore:
 
     def layer_meta(self, diff_id: str) -> dict[str, Any]:
         path = self.layer_dir(diff_id) + ".json"
-        return _json_object(_read_bytes(path), path)
+        return json_object(_read_bytes(path), path)
 
     def split_path(self, diff_id: str) -> str:
         return self.layer_dir(diff_id) + ".tar-split.gz"
@@ -476,19 +477,6 @@ def diff_ids_of(blob: dict[str, Any]) -> list[str]:
     rootfs = blob.get("rootfs")
     ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     return [d for d in ids if isinstance(d, str)] if isinstance(ids, list) else []
-
-
-def _json_object(data: bytes, path: str) -> dict[str, Any]:
-    """A store file that must hold a JSON object; anything else is a DamagedState."""
-    try:
-        doc = json.loads(data)
-    except ValueError as e:
-        what = "empty file" if not data.strip() else f"invalid JSON: {e}"
-        raise DamagedState(f"damaged state file {path}: {what}") from None
-    if not isinstance(doc, dict):
-        raise DamagedState(f"damaged state file {path}: expected a JSON object, "
-                           f"got {type(doc).__name__}")
-    return doc
 
 
 def _config_from_changes(changes: dict[str, Any]) -> dict[str, Any]:
