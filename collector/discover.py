@@ -11,6 +11,7 @@ read into a ref.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -143,12 +144,19 @@ class Discovery:
         # the directories the last walk listed (where a new container's group would
         # appear), so a watcher can be told of new groups between scans
         self.walked: frozenset[str] = frozenset()
+        # containers whose state file, read anew by the last scan, says they ended after
+        # this discovery started: one that started and died between two scans is in no
+        # scan, and its die/oom_kill would otherwise be lost (collector.events)
+        self.started = time.time()
+        self.exited: list[ContainerRef] = []
+        self._exits: dict[str, float] = {}  # id -> FinishedAt already handed over
 
     # -- state roots -------------------------------------------------------------------
 
     def _scan_states(self) -> dict[str, ContainerRef]:
         seen: dict[str, tuple[tuple[int, int, int], ContainerRef | None]] = {}
         found: dict[str, ContainerRef] = {}
+        self.exited = []
         for root in self.roots:
             try:
                 entries = os.scandir(root / "containers")
@@ -183,7 +191,10 @@ class Discovery:
             return None
         state = doc.get("State") or {}
         cid = doc.get("ID") or ""
-        if not state.get("Running") or not isinstance(cid, str) or not cid:
+        if not isinstance(state, dict) or not isinstance(cid, str) or not cid:
+            return None
+        if not state.get("Running"):
+            self._note_exit(doc, state, cid, config, mtime_ns)
             return None
         conf = doc.get("Config") or {}
         labels = conf.get("Labels") or {}
@@ -219,6 +230,32 @@ class Discovery:
             restart_count=int(doc.get("RestartCount") or 0),
             source=source,
         )
+
+    def _note_exit(self, doc: dict, state: dict, cid: str, config: str, mtime_ns: int) -> None:
+        """Hand over an ending that happened since this discovery started, once."""
+        finished = parse_time(state.get("FinishedAt"))
+        if finished < self.started or self._exits.get(cid) == finished:
+            return
+        self._exits[cid] = finished
+        if len(self._exits) > 4096:  # bounded: forget the oldest
+            for old in list(self._exits)[:1024]:
+                del self._exits[old]
+        conf = doc.get("Config") or {}
+        labels = conf.get("Labels") or {}
+        self.exited.append(ContainerRef(
+            id=cid,
+            name=str(doc.get("Name") or "").lstrip("/"),
+            image=str(conf.get("Image") or doc.get("Image") or ""),
+            cgroup="",
+            cgroup_version=self.layout.version,
+            cgroup_paths={},
+            labels={k: str(v) for k, v in labels.items() if k in self.whitelist},
+            state_file=config,
+            state_mtime_ns=mtime_ns,
+            started_at=parse_time(state.get("StartedAt")),
+            restart_count=int(doc.get("RestartCount") or 0),
+            source="box" if isinstance(doc.get("Box"), dict) else "docker",
+        ))  # fmt: skip
 
     def _docker_cgroup(self, cid: str, container_dir: str) -> str:
         """Where Docker put the group: hostconfig's CgroupParent, else its defaults for
