@@ -153,6 +153,17 @@ class Boot:
             text.splitlines()[-lines:])
 
 
+RUNNING: set[subprocess.Popen[bytes]] = set()  # the qemu processes of boots under way
+
+
+def kill_all() -> None:
+    """Kill every guest still running (the session ends, or ^C): boots run in threads,
+    so the parent-death signal alone would wait for their threads."""
+    for proc in list(RUNNING):
+        if proc.poll() is None:
+            proc.kill()
+
+
 def _die_with_parent() -> None:
     """In the qemu child: SIGKILL when the test process dies (PR_SET_PDEATHSIG)."""
     import ctypes
@@ -177,6 +188,7 @@ def boot(node: str, image: Image, work: Path, node_script: str, init: str) -> Bo
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # fmt: skip
+    RUNNING.add(proc)
     try:
         out, _ = proc.communicate(timeout=BOOT_TIMEOUT)
         error = f"qemu exited {proc.returncode}: {out.decode()[-500:]}" if proc.returncode else ""
@@ -186,6 +198,7 @@ def boot(node: str, image: Image, work: Path, node_script: str, init: str) -> Bo
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        RUNNING.discard(proc)
     result = Boot(node, time.monotonic() - t0, error=error)
     result.console = console.read_text(errors="replace") if console.exists() else ""
     back = work / "back"

@@ -21,6 +21,7 @@ from tests.nodes.guest.suite import (
     Suite,
     collector_once,
     engine,
+    fetch,
     main,
     out,
     sh,
@@ -34,6 +35,9 @@ export PATH=/mnt/payload/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 cd /mnt/payload/src && PYTHONPATH=/mnt/payload/src:/mnt/payload/site python3 -m tests.nodes.guest.node1
 rc=$?
 cp /tmp/collector-events.log /tmp/shipper.log /mnt/payload/results/ 2>/dev/null
+systemd-analyze > /mnt/payload/results/boot.txt 2>&1
+systemd-analyze blame 2>&1 | head -n 15 >> /mnt/payload/results/boot.txt
+systemd-analyze critical-chain boxwatch-node.service >> /mnt/payload/results/boot.txt 2>&1
 journalctl -b -u docker --no-pager | tail -n 50 > /mnt/payload/results/docker.log
 exit $rc
 """
@@ -114,10 +118,11 @@ def oom_exit(ctx: dict[str, Any]) -> str:
 def oom_events(ctx: dict[str, Any]) -> str:
     rx = docker_view.Receiver()
     argv = [BOXWATCH, "collector", "--root", "/var/lib/box", "--interval", "1s", "--rescan",
-            "1s", "--listen", "", "--alert-webhook", f"http://127.0.0.1:{rx.server_address[1]}/alert"]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            "1s", "--listen", "127.0.0.1:9182", "--alert-webhook",
+            f"http://127.0.0.1:{rx.server_address[1]}/alert"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(8)  # the collector's start under TCG
+        wait_for("the collector's /healthz", lambda: fetch("http://127.0.0.1:9182/healthz"), 60, 0.2)
         # the hog is a child: the kernel kills it, the container lives on with the count
         sh(BOX, "run", "-d", "--name", "oom2", "--network", "none", "-m", "32m", "busybox",
            "sh", "-c", f"sleep 2; ({HOG}); sleep 3600")  # fmt: skip
@@ -157,10 +162,15 @@ def stats(ctx: dict[str, Any]) -> str:
     sh(BOX, "run", "-d", "--name", "busy", "--network", "none", "-m", "48m", "busybox", "sh",
        "-c", "dd if=/dev/zero of=/f bs=1M count=4 conv=fsync; cat /f > /dev/null; "
        "while :; do :; done")  # fmt: skip
-    time.sleep(3)
+
+    def written() -> dict[str, Any] | None:
+        s = [s for s in collector_once("/var/lib/box") if s["name"] == "busy"][0]
+        done = sum(d["write_bytes"] for d in s["blkio"].values()) >= 4 << 20
+        return s if done and s["psi"]["cpu"] and s["psi"]["cpu"]["some"]["total_us"] > 0 else None
+
+    s = wait_for("busy's 4 MiB written and cpu stalls counted", written, 60, 0.3)
     table = out(BOX, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", "busy")
     assert "/ 48MiB" in table, table
-    s = [s for s in collector_once("/var/lib/box") if s["name"] == "busy"][0]
     assert s["cgroup"].startswith("/box/") and s["cgroup_version"] == 2, s["cgroup"]
     psi = s["psi"]
     assert psi["cpu"] and psi["memory"] and psi["io"], f"PSI missing: {psi}"
@@ -215,7 +225,7 @@ def shipper(ctx: dict[str, Any]) -> str:
     log = open("/tmp/shipper.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(argv, stdout=log, stderr=log)
     try:
-        time.sleep(8)  # the shipper's start under TCG
+        wait_for("the shipper's /healthz", lambda: fetch("http://127.0.0.1:9181/healthz"), 60, 0.2)
         cid = out("docker", "run", "-d", "--name", "logger", "--log-opt", "max-size=1m",
                   "--log-opt", "max-file=3", "busybox", "sh", "-c", LOGGER)  # fmt: skip
         wait_for("some lines shipped", lambda: sink.exists() and sink.stat().st_size > 200_000, 120, 0.2)
@@ -229,8 +239,8 @@ def shipper(ctx: dict[str, Any]) -> str:
         want = {"stdout": logs.stdout.split("\n")[:-1], "stderr": logs.stderr.split("\n")[:-1]}
         assert len(want["stdout"]) + len(want["stderr"]) == LINES + 1, (len(want["stdout"]), len(want["stderr"]))
         wait_for("the shipper to catch up",
-                 lambda: sum(map(len, _shipped(sink, "logger")[0].values())) >= LINES + 1, 120, 1)
-        time.sleep(2)
+                 lambda: sum(map(len, _shipped(sink, "logger")[0].values())) >= LINES + 1, 120, 0.5)
+        time.sleep(0.5)  # anything beyond the lines docker logs shows would arrive now
         got, dups = _shipped(sink, "logger")
         for stream in want:
             if got[stream] != want[stream]:
