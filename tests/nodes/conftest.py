@@ -1,10 +1,6 @@
 """Node fixtures: each node boots once per session and runs its whole in-guest suite;
 every check it reports becomes one test here (``test_node1.py``, ``test_node2.py``).
-
-The nodes selected for the session boot in parallel, both started when the first one is
-asked for (``BOXWATCH_NODE_PARALLEL=0``: one after the other): under TCG a guest spends
-much of its time waiting on its own sleeps, dockerd and container starts, so two guests
-on two host cores finish well before two boots in a row (BENCHMARKS.md).
+The selected nodes boot in parallel (tests/nodes/session.py).
 
 A machine without qemu/debootstrap fails with one line naming what is missing. Timings
 (image build, each boot, the wall time of the boots) go to ``$BOXWATCH_NODE_REPORT``
@@ -14,24 +10,11 @@ A machine without qemu/debootstrap fails with one line naming what is missing. T
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.nodes import harness
-
-REPORT = Path(os.environ.get("BOXWATCH_NODE_REPORT", "/tmp/boxwatch-nodes-report.json"))
-PARALLEL = os.environ.get("BOXWATCH_NODE_PARALLEL", "1") != "0"
-_timings: dict[str, Any] = {}
-_selected: dict[str, tuple[str, str]] = {}  # node -> (script, init), from the collected tests
-_boots: dict[str, Future[harness.Boot]] = {}
-_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="node-boot")
-_started_at: list[float] = []
+from tests.nodes import harness, session
 
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:
@@ -39,7 +22,7 @@ def pytest_collection_modifyitems(items: list[Any]) -> None:
     for item in items:
         node = getattr(item.module, "NODE", None)
         if node is not None:
-            _selected[node[0]] = node[1:]
+            session.selected[node[0]] = node[1:]
 
 
 @pytest.fixture(scope="session")
@@ -51,60 +34,16 @@ def node_image() -> harness.Image:
         image = harness.build_image()
     except harness.NodeError as exc:
         pytest.fail(str(exc), pytrace=False)
-    _timings["image_built_now"] = image.built_now
-    _timings["image_build_s"] = round(image.build_seconds, 1)
+    session.timings["image_built_now"] = image.built_now
+    session.timings["image_build_s"] = round(image.build_seconds, 1)
     return image
-
-
-def _boot(image: harness.Image, node: str, script: str, init: str) -> harness.Boot:
-    work = Path(tempfile.mkdtemp(prefix=f"boxwatch-{node}-"))
-    result = harness.boot(node, image, work, script, init)
-    _timings[f"{node}_boot_s"] = round(result.seconds, 1)
-    _timings[f"{node}_numbers"] = result.results.get("numbers", {})
-    _timings["boots_wall_s"] = round(time.monotonic() - _started_at[0], 1)
-    return result
-
-
-def boot_node(image: harness.Image, node: str, script: str, init: str) -> harness.Boot:
-    """Boot ``node`` (and, in parallel, every other selected node not yet booted); wait
-    for ``node``'s results."""
-    try:
-        harness.site_packages()  # built once here, not by two boots at the same time
-    except harness.NodeError as exc:
-        pytest.fail(f"{node}: {exc}", pytrace=False)
-    if not _started_at:
-        _started_at.append(time.monotonic())
-    todo = dict(_selected) if PARALLEL else {}
-    todo[node] = (script, init)
-    for name, (run, how) in todo.items():
-        if name not in _boots:
-            _boots[name] = _pool.submit(_boot, image, name, run, how)
-    try:
-        result = _boots[node].result()
-    except harness.NodeError as exc:
-        pytest.fail(f"{node}: {exc}", pytrace=False)
-    REPORT.write_text(json.dumps(_timings, indent=1))
-    return result
-
-
-def expect(result: harness.Boot, name: str) -> None:
-    """Fail with what failed and the guest's log tail, unless check ``name`` passed."""
-    checks = result.results.get("checks", {})
-    entry = checks.get(name)
-    if entry is None:
-        why = result.error or "the guest's suite stopped before it"
-        pytest.fail(f"{result.node}: check {name} did not run: {why}\n{result.tail()}",
-                    pytrace=False)
-    if not entry["ok"]:
-        pytest.fail(f"{result.node}: {name} failed: {entry['detail']}\n{result.tail()}",
-                    pytrace=False)
 
 
 def pytest_sessionfinish() -> None:
     harness.kill_all()  # a guest the session no longer waits for (^C, a failed fixture)
-    _pool.shutdown(wait=True, cancel_futures=True)
+    session.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _timings:
-        terminalreporter.write_line(f"node timings: {json.dumps(_timings)}")
+    if session.timings:
+        terminalreporter.write_line(f"node timings: {json.dumps(session.timings)}")

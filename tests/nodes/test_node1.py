@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.nodes import harness
-from tests.nodes.conftest import boot_node, expect
 from tests.nodes.guest import node1
+from tests.nodes.session import boot_node, expect
 
 pytestmark = pytest.mark.nodes
 NODE = ("node1", node1.RUN, "systemd")  # what conftest boots, in parallel with the others

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.nodes import harness
-from tests.nodes.conftest import boot_node, expect
 from tests.nodes.guest import node2
+from tests.nodes.session import boot_node, expect
 
 pytestmark = pytest.mark.nodes
 NODE = ("node2", node2.RUN, "script")  # what conftest boots, in parallel with the others
