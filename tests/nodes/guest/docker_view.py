@@ -221,11 +221,16 @@ def register_events(suite: Suite) -> None:
                      lambda: event("hog", "oom_kill"), 30, 0.2)
             dies = [ln for ln in rx.lines if "action=die" in ln and "name=hog" in ln]
             assert len(dies) == 1 and "exit_code=137" in dies[0], f"hog's die events: {dies}"
-            metrics = fetch("http://127.0.0.1:9180/metrics")
-            restarts = [ln for ln in metrics.splitlines()
+
+            def restarts() -> list[str]:
+                # a series of a running container: flappy spends most of its time dead
+                # or restarting, so poll until a scrape finds it up
+                metrics = fetch("http://127.0.0.1:9180/metrics")
+                return [ln for ln in metrics.splitlines()
                         if ln.startswith("container_restarts_total{") and 'name="flappy"' in ln]
-            assert restarts, "no container_restarts_total for flappy"
-            ours = float(restarts[0].rsplit(" ", 1)[1])
+
+            series = wait_for("container_restarts_total for flappy", restarts, 60, 0.3)
+            ours = float(series[0].rsplit(" ", 1)[1])
             theirs = engine(f"/containers/{flappy}/json")["RestartCount"]
             assert ours >= 1 and abs(ours - theirs) <= 1, f"restarts {ours}, docker says {theirs}"
             exit_code = engine(f"/containers/{hog}/json")["State"]["ExitCode"]
