@@ -196,7 +196,8 @@ def register_events(suite: Suite) -> None:
         port = rx.server_address[1]
         argv = [BOXWATCH, "collector", "--root", "/var/lib/docker", "--interval", "1s",
                 "--rescan", "1s", "--listen", "127.0.0.1:9180", "--influx-url",
-                f"http://127.0.0.1:{port}", "--influx-api", "v1"]  # fmt: skip
+                f"http://127.0.0.1:{port}", "--influx-api", "v1",
+                "--alert-webhook", f"http://127.0.0.1:{port}/alert"]  # fmt: skip
         log = open("/tmp/collector-events.log", "w")  # noqa: SIM115 - closed below
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -221,6 +222,9 @@ def register_events(suite: Suite) -> None:
                      lambda: event("hog", "oom_kill"), 30, 0.2)
             dies = [ln for ln in rx.lines if "action=die" in ln and "name=hog" in ln]
             assert len(dies) == 1 and "exit_code=137" in dies[0], f"hog's die events: {dies}"
+            alerts = wait_for("the instant OOM alert for hog", lambda: [
+                b for p, b in rx.posts if p == "/alert" and b'"hog"' in b], 30, 0.2)
+            assert len(alerts) == 1, f"{len(alerts)} alerts for hog"
 
             def restarts() -> list[str]:
                 # a series of a running container: flappy spends most of its time dead
@@ -235,7 +239,8 @@ def register_events(suite: Suite) -> None:
             assert ours >= 1 and abs(ours - theirs) <= 1, f"restarts {ours}, docker says {theirs}"
             exit_code = engine(f"/containers/{hog}/json")["State"]["ExitCode"]
             assert exit_code == 137, f"hog exit {exit_code}"
-            return f"restart events for flappy, oom_kill event for hog; container_restarts_total {ours} (docker {theirs})"
+            return (f"restart events for flappy; oom_kill, one die (137) and one alert for hog; "
+                    f"container_restarts_total {ours} (docker {theirs})")
         finally:
             proc.terminate()
             proc.wait(10)
