@@ -30,6 +30,7 @@ WEB_SCRIPT = ("dd if=/dev/zero of=/data bs=1M count=8 conv=fsync 2>/dev/null; "
               "for i in 1 2 3 4 5; do ping -c 1 -W 2 -s 1000 $gw >/dev/null & done; wait; "
               "echo ready; sleep 3600")  # fmt: skip
 LABELS = {"team": "obs", "tier": "front"}
+HOG = "x=a; while :; do x=$x$x; done"  # doubles a shell variable until the OOM killer
 
 
 def _read_bytes(path: str) -> bytes:
@@ -202,29 +203,47 @@ def register_events(suite: Suite) -> None:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for("the collector's /healthz", lambda: fetch("http://127.0.0.1:9180/healthz"), 60)
-            # hog is OOM-killed about a second after its start: whether or not a scan saw
-            # it running, the collector must report the kill (collector/events.py)
+            # hog: a child is OOM-killed and the container lives on for a few seconds, so
+            # the collector reads the kill in memory.events whatever Docker records.
+            # quick: its main process is the hog, OOM-killed about a second after its
+            # start, maybe before any scan saw it running; then the die (137) and the
+            # oom_kill come from the state file, but only when Docker set OOMKilled there,
+            # which Docker 20.10 on v2 does not always do (seen: exit 137, OOMKilled
+            # false; its OOM event raced the exit). So quick's oom_kill is asserted only
+            # when Docker recorded one.
             flappy = out("docker", "run", "-d", "--name", "flappy", "--restart", "always",
                          "busybox", "sh", "-c", "sleep 1; exit 3")  # fmt: skip
             hog = out("docker", "run", "-d", "--name", "hog", "-m", "32m", "busybox", "sh",
-                      "-c", "x=a; while :; do x=$x$x; done")  # fmt: skip
+                      "-c", f"sleep 1; ({HOG}); sleep 4")  # fmt: skip
+            quick = out("docker", "run", "-d", "--name", "quick", "-m", "32m", "busybox", "sh",
+                        "-c", HOG)  # fmt: skip
 
-            def event(name: str, action: str) -> bool:
-                return any(ln.startswith("container_events,") and f"action={action}" in ln
-                           and f"name={name}" in ln for ln in rx.lines)  # fmt: skip
+            def event(name: str, action: str) -> list[str]:
+                return [ln for ln in rx.lines if ln.startswith("container_events,")
+                        and f"action={action}" in ln and f"name={name}" in ln]  # fmt: skip
 
-            wait_for("hog's end", lambda: not engine(f"/containers/{hog}/json")["State"]["Running"], 90)
+            def ended(cid: str) -> bool:
+                return not engine(f"/containers/{cid}/json")["State"]["Running"]
+
+            wait_for("hog's and quick's ends", lambda: ended(hog) and ended(quick), 90)
             wait_for("flappy's restarts", lambda: engine(
                 f"/containers/{flappy}/json")["RestartCount"] >= 1, 90)
             wait_for("restart event of flappy", lambda: event("flappy", "restart"), 30, 0.2)
-            state = engine(f"/containers/{hog}/json")["State"]
-            wait_for(f"oom_kill event of hog (docker's State: {state})",
-                     lambda: event("hog", "oom_kill"), 30, 0.2)
-            dies = [ln for ln in rx.lines if "action=die" in ln and "name=hog" in ln]
-            assert len(dies) == 1 and "exit_code=137" in dies[0], f"hog's die events: {dies}"
+            wait_for("oom_kill event of hog", lambda: event("hog", "oom_kill"), 30, 0.2)
             alerts = wait_for("the instant OOM alert for hog", lambda: [
                 b for p, b in rx.posts if p == "/alert" and b'"hog"' in b], 30, 0.2)
-            assert len(alerts) == 1, f"{len(alerts)} alerts for hog"
+            state = engine(f"/containers/{quick}/json")["State"]
+            assert state["ExitCode"] == 137, f"quick: {state}"
+            dies = wait_for("quick's die event", lambda: event("quick", "die"), 30, 0.2)
+            assert len(dies) == 1 and "exit_code=137i" in dies[0], f"quick's die events: {dies}"
+            if state["OOMKilled"]:
+                wait_for("oom_kill event of quick", lambda: event("quick", "oom_kill"), 30, 0.2)
+                wait_for("the OOM alert for quick", lambda: [
+                    b for p, b in rx.posts if p == "/alert" and b'"quick"' in b], 30, 0.2)
+            quick_said = ("oom_kill, die 137 and alert" if state["OOMKilled"] else
+                          "die 137 (Docker recorded no OOMKilled: no oom_kill expected)")
+            assert len(event("hog", "oom_kill")) == 1 and len(alerts) == 1, (
+                event("hog", "oom_kill"), len(alerts))
 
             def restarts() -> list[str]:
                 # a series of a running container: flappy spends most of its time dead
@@ -237,13 +256,11 @@ def register_events(suite: Suite) -> None:
             ours = float(series[0].rsplit(" ", 1)[1])
             theirs = engine(f"/containers/{flappy}/json")["RestartCount"]
             assert ours >= 1 and abs(ours - theirs) <= 1, f"restarts {ours}, docker says {theirs}"
-            exit_code = engine(f"/containers/{hog}/json")["State"]["ExitCode"]
-            assert exit_code == 137, f"hog exit {exit_code}"
-            return (f"restart events for flappy; oom_kill, one die (137) and one alert for hog; "
-                    f"container_restarts_total {ours} (docker {theirs})")
+            return (f"restart events for flappy; one oom_kill and one alert for hog; quick: "
+                    f"{quick_said}; container_restarts_total {ours} (docker {theirs})")
         finally:
             proc.terminate()
             proc.wait(10)
             log.close()
             rx.shutdown()
-            sh("docker", "rm", "-f", "flappy", "hog", check=False)
+            sh("docker", "rm", "-f", "flappy", "hog", "quick", check=False)
