@@ -24,7 +24,15 @@ NO_LABELS = LabelWhitelist(())
 
 def started_at(doc: dict) -> float:
     """``State.StartedAt`` as epoch seconds; 0 for Docker's zero time or garbage."""
-    text = statefile.started_at(doc)
+    return _seconds(statefile.started_at(doc))
+
+
+def finished_at(doc: dict) -> float:
+    """``State.FinishedAt`` as epoch seconds; 0 for Docker's zero time or garbage."""
+    return _seconds(statefile.finished_at(doc))
+
+
+def _seconds(text: str) -> float:
     if not text:
         return 0.0
     try:

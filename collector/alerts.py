@@ -15,7 +15,9 @@ next kill.
 
 The set of containers comes from the pipeline's scans (``sync(refs)``). A container
 killed before its first scan (an instant hog) is caught at registration: a non-zero
-counter on a container started in the last ``FRESH_SECONDS`` is alerted at once.
+counter on a container started in the last ``FRESH_SECONDS`` is alerted at once. One
+that started and was killed between two scans never gets a watch: its state file
+(``OOMKilled``, handed over by the scan, ``ended``) says it, and it is alerted then.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -181,6 +183,7 @@ class OomWatcher:
         self._on_error = on_error or (lambda msg: None)
         self._lock = threading.Lock()
         self._watches: dict[str, _Watch] = {}
+        self._ever_watched: dict[str, None] = {}  # ids a watch had its chance on (bounded)
         self._by_fd: dict[int, _Watch] = {}  # eventfd -> watch (v1)
         self._by_wd: dict[int, _Watch] = {}  # inotify wd -> watch (v2)
         self._epoll = select.epoll()
@@ -208,6 +211,25 @@ class OomWatcher:
                     self._drop(old)
                 self._add(ref)
 
+    def ended(self, refs: Iterable[ContainerRef]) -> None:
+        """Containers whose state file now says they ended (``Discovery.exited``): one
+        that was OOM-killed and never watched (it lived less than a scan interval) is
+        alerted here; its group is gone, so limit and peak are unknown (0)."""
+        for ref in refs:
+            with self._lock:
+                if ref.id in self._ever_watched:
+                    continue
+                self._ever_watched[ref.id] = None
+            try:
+                with open(ref.state_file, "rb") as f:
+                    state = orjson.loads(f.read()).get("State") or {}
+            except (OSError, orjson.JSONDecodeError, AttributeError):
+                continue
+            if isinstance(state, dict) and state.get("OOMKilled"):
+                alert = OomAlert(time.time_ns(), ref, self.host, 1, 0, 0, tail_log(log_path(ref)))
+                self.alerts += 1
+                self._send(alert)
+
     def _add(self, ref: ContainerRef) -> None:
         try:
             watch = self._open_v1(ref) if ref.cgroup_version == 1 else self._open_v2(ref)
@@ -218,6 +240,10 @@ class OomWatcher:
         if watch is None:
             return
         self._watches[ref.id] = watch
+        self._ever_watched[ref.id] = None
+        if len(self._ever_watched) > 8192:
+            for cid in list(self._ever_watched)[:2048]:
+                del self._ever_watched[cid]
         if watch.kills and ref.started_at and time.time() - ref.started_at < FRESH_SECONDS:
             self._alert(watch, watch.kills)  # killed before its first scan
 

@@ -169,6 +169,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
         return 2
     if watcher is not None:
         pipeline.on_scan.append(watcher.sync)
+        pipeline.on_exited.append(watcher.ended)
         watcher.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: pipeline.stop())

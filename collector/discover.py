@@ -12,6 +12,7 @@ this cgroup?"), the raw one last. A state file becomes a ref through the bottom 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,8 @@ from typing import Protocol
 
 from cgroupstats.layout import Layout, detect
 from cgroupstats.model import ContainerRef, Source
-from cgroupstats.refs import read_ref
+from cgroupstats.refs import finished_at, load_json, ref_from_doc, started_at
+from formats import statefile
 from formats.labels import LabelWhitelist
 from formats.statefile import CONFIG, CONTAINERS
 
@@ -134,12 +136,19 @@ class Discovery:
         # the directories the last walk listed (where a new container's group would
         # appear), so a watcher can be told of new groups between scans
         self.walked: frozenset[str] = frozenset()
+        # containers whose state file, read anew by the last scan, says they ended after
+        # this discovery started: one that started and died between two scans is in no
+        # scan, and its die/oom_kill would otherwise be lost (collector.events)
+        self.started = time.time()
+        self.exited: list[ContainerRef] = []
+        self._exits: dict[str, float] = {}  # id -> FinishedAt already handed over
 
     # -- state roots -------------------------------------------------------------------
 
     def _scan_states(self) -> dict[str, ContainerRef]:
         seen: dict[str, tuple[tuple[int, int, int], ContainerRef | None]] = {}
         found: dict[str, ContainerRef] = {}
+        self.exited = []
         for root in self.roots:
             try:
                 entries = os.scandir(root / CONTAINERS)
@@ -165,7 +174,41 @@ class Discovery:
 
     def _parse_state(self, config: str, mtime_ns: int) -> ContainerRef | None:
         """A running container's ref from its config.v2.json; None if stopped or torn."""
-        return read_ref(config, self.layout, self.whitelist, mtime_ns)
+        doc = load_json(config)  # None while a non-atomic writer is mid-rewrite: retried
+        if doc is None:
+            return None
+        ref = ref_from_doc(doc, config, self.layout, self.whitelist, mtime_ns)
+        if ref is None:
+            self._note_exit(doc, config, mtime_ns)
+        return ref
+
+    def _note_exit(self, doc: dict, config: str, mtime_ns: int) -> None:
+        """Hand over an ending that happened since this discovery started, once."""
+        cid = statefile.container_id(doc)
+        state = doc.get("State")
+        if not cid or not isinstance(state, dict) or statefile.says_running(doc):
+            return
+        finished = finished_at(doc)
+        if finished < self.started or self._exits.get(cid) == finished:
+            return
+        self._exits[cid] = finished
+        if len(self._exits) > 4096:  # bounded: forget the oldest
+            for old in list(self._exits)[:1024]:
+                del self._exits[old]
+        self.exited.append(ContainerRef(
+            id=cid,
+            name=statefile.container_name(doc),
+            image=statefile.image_name(doc),
+            cgroup="",
+            cgroup_version=self.layout.version,
+            cgroup_paths={},
+            labels=self.whitelist.filter(statefile.labels(doc)),
+            state_file=config,
+            state_mtime_ns=mtime_ns,
+            started_at=started_at(doc),
+            restart_count=statefile.restart_count(doc),
+            source="box" if statefile.written_by_box(doc) else "docker",
+        ))
 
     # -- raw cgroup tree ---------------------------------------------------------------
 

@@ -1,6 +1,13 @@
 """Container events (start, stop, die, oom_kill, restart) derived by comparing one scan and
 one sample with the last, as ``docker events`` would report them. How a container ended
-comes from its config.v2.json ``State``."""
+comes from its config.v2.json ``State``.
+
+A container's OOM-kill counter starts at 0 in a group made after the collector started,
+so a container new to a scan is baselined at 0: a kill that happened before its first
+sample (its group still there, Docker not yet told) is still an ``oom_kill``. A container
+that started and died between two scans is never in a scan at all; discovery hands over
+its ending from the state file (``Discovery.exited``) and it gets its die/oom_kill once.
+"""
 
 from __future__ import annotations
 
@@ -25,31 +32,47 @@ class EventTracker:
         # ended containers, so one that comes back by its restart policy is a "restart"
         self._ended: dict[str, ContainerRef] = {}
 
-    def scanned(self, refs: dict[str, ContainerRef], now_ns: int) -> list[Event]:
+    def scanned(self, refs: dict[str, ContainerRef], now_ns: int,
+                exited: Iterable[ContainerRef] = ()) -> list[Event]:
+        """Events between the last scan and this one. ``exited``: containers whose state
+        file now says they ended (after the collector started); those never seen running
+        get their die (and oom_kill) here."""
         prev, self._refs = self._refs, refs
-        if prev is None:
-            return []
         events: list[Event] = []
+        if prev is not None:
+            self._compare(prev, refs, now_ns, events)
+        for ref in exited:
+            if ref.id in refs or (prev is not None and ref.id in prev):
+                continue  # running again, or ended above from the scan it was in
+            events.extend(self._end(ref, now_ns))
+            self._oom.pop(ref.id, None)
+            self._ended[ref.id] = ref
+        if len(self._ended) > 4096:  # bounded: forget the oldest endings
+            for cid in list(self._ended)[:1024]:
+                del self._ended[cid]
+        return events
+
+    def _compare(self, prev: dict[str, ContainerRef], refs: dict[str, ContainerRef],
+                 now_ns: int, events: list[Event]) -> None:
         for cid, ref in refs.items():
             old = prev.get(cid)
             if old is None:
                 old = self._ended.pop(cid, None)
                 back = old is not None and ref.restart_count > old.restart_count
                 events.append(Event(now_ns, ref, "restart" if back else "start"))
+                self._oom[cid] = 0  # a new group: every kill it counts is news
             elif old is not ref:
                 if ref.restart_count > old.restart_count:
                     events.append(Event(now_ns, ref, "restart"))
+                    self._oom[cid] = 0
                 elif ref.started_at != old.started_at and ref.started_at:
                     events.append(Event(now_ns, ref, "start"))
+                    self._oom[cid] = 0
         for cid, old in prev.items():
             if cid not in refs:
                 events.extend(self._end(old, now_ns))
                 self._oom.pop(cid, None)
                 self._ended[cid] = old
-        if len(self._ended) > 4096:  # bounded: forget the oldest endings
-            for cid in list(self._ended)[:1024]:
-                del self._ended[cid]
-        return events
 
     def _end(self, ref: ContainerRef, now_ns: int) -> list[Event]:
         """die with the exit code when the state file says it exited; stop otherwise."""

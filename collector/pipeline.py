@@ -136,6 +136,8 @@ class Pipeline:
         self._nofile = 0
         # called with each scan's refs (e.g. collector.alerts.OomWatcher.sync)
         self.on_scan: list[Callable[[dict[str, ContainerRef]], None]] = []
+        # called with the containers each scan found ended (collector.alerts.OomWatcher.ended)
+        self.on_exited: list[Callable[[list[ContainerRef]], None]] = []
 
     # -- one interval -------------------------------------------------------------------
 
@@ -147,6 +149,9 @@ class Pipeline:
         self.running = {cid: ref for cid, ref in refs.items() if ref.state_file}
         for hook in self.on_scan:
             hook(refs)
+        if self.discovery.exited:
+            for ended in self.on_exited:
+                ended(self.discovery.exited)
         readers, dead = self._readers, self._dead
         for cid in [c for c in readers if c not in refs]:
             readers.pop(cid).close()
@@ -175,7 +180,7 @@ class Pipeline:
             self._open(cid, ref)
         self.stats.scan_duration_seconds = time.perf_counter() - t0
         self.stats.containers = len(readers)
-        return self.events.scanned(refs, time.time_ns())
+        return self.events.scanned(refs, time.time_ns(), self.discovery.exited)
 
 
     def read_all(self) -> list[Sample]:
@@ -344,7 +349,7 @@ class Pipeline:
             if not os.path.isdir(want):
                 continue
             try:
-                watch = observer.schedule(self._handler, want,  # type: ignore[attr-defined]
+                watch = observer.schedule(self._handler, want,
                                           recursive=want == containers)
             except OSError:
                 return False
@@ -352,7 +357,7 @@ class Pipeline:
             watches[str(root)] = (want, watch)
             if old is not None:
                 with contextlib.suppress(KeyError, OSError):
-                    observer.unschedule(old[1])  # type: ignore[attr-defined]
+                    observer.unschedule(old[1])
         return True
 
     def _watch_groups(self) -> None:

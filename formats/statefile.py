@@ -66,7 +66,16 @@ def restart_count(doc: dict) -> int:
 
 def started_at(doc: dict) -> str:
     """``State.StartedAt`` (RFC 3339); "" when never started (Docker's zero time)."""
-    value = state(doc).get("StartedAt")
+    return _time(doc, "StartedAt")
+
+
+def finished_at(doc: dict) -> str:
+    """``State.FinishedAt`` (RFC 3339); "" when it never ended (Docker's zero time)."""
+    return _time(doc, "FinishedAt")
+
+
+def _time(doc: dict, key: str) -> str:
+    value = state(doc).get(key)
     if not isinstance(value, str) or value.startswith("0001-"):
         return ""
     return value

@@ -1,25 +1,28 @@
 """Node fixtures: each node boots once per session and runs its whole in-guest suite;
 every check it reports becomes one test here (``test_node1.py``, ``test_node2.py``).
+The selected nodes boot in parallel (tests/nodes/session.py).
 
 A machine without qemu/debootstrap fails with one line naming what is missing. Timings
-(image build, each boot) go to ``$BOXWATCH_NODE_REPORT``
+(image build, each boot, the wall time of the boots) go to ``$BOXWATCH_NODE_REPORT``
 (``/tmp/boxwatch-nodes-report.json``) and the terminal summary.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.nodes import harness
+from tests.nodes import harness, session
 
-REPORT = Path(os.environ.get("BOXWATCH_NODE_REPORT", "/tmp/boxwatch-nodes-report.json"))
-_timings: dict[str, Any] = {}
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """Which nodes this session runs: each test module names its node's script."""
+    for item in items:
+        node = getattr(item.module, "NODE", None)
+        if node is not None:
+            session.selected[node[0]] = node[1:]
 
 
 @pytest.fixture(scope="session")
@@ -31,36 +34,16 @@ def node_image() -> harness.Image:
         image = harness.build_image()
     except harness.NodeError as exc:
         pytest.fail(str(exc), pytrace=False)
-    _timings["image_built_now"] = image.built_now
-    _timings["image_build_s"] = round(image.build_seconds, 1)
+    session.timings["image_built_now"] = image.built_now
+    session.timings["image_build_s"] = round(image.build_seconds, 1)
     return image
 
 
-def boot_node(image: harness.Image, node: str, script: str, init: str) -> harness.Boot:
-    work = Path(tempfile.mkdtemp(prefix=f"boxwatch-{node}-"))
-    try:
-        result = harness.boot(node, image, work, script, init)
-    except harness.NodeError as exc:
-        pytest.fail(f"{node}: {exc}", pytrace=False)
-    _timings[f"{node}_boot_s"] = round(result.seconds, 1)
-    _timings[f"{node}_numbers"] = result.results.get("numbers", {})
-    REPORT.write_text(json.dumps(_timings, indent=1))
-    return result
-
-
-def expect(result: harness.Boot, name: str) -> None:
-    """Fail with what failed and the guest's log tail, unless check ``name`` passed."""
-    checks = result.results.get("checks", {})
-    entry = checks.get(name)
-    if entry is None:
-        why = result.error or "the guest's suite stopped before it"
-        pytest.fail(f"{result.node}: check {name} did not run: {why}\n{result.tail()}",
-                    pytrace=False)
-    if not entry["ok"]:
-        pytest.fail(f"{result.node}: {name} failed: {entry['detail']}\n{result.tail()}",
-                    pytrace=False)
+def pytest_sessionfinish() -> None:
+    harness.kill_all()  # a guest the session no longer waits for (^C, a failed fixture)
+    session.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _timings:
-        terminalreporter.write_line(f"node timings: {json.dumps(_timings)}")
+    if session.timings:
+        terminalreporter.write_line(f"node timings: {json.dumps(session.timings)}")

@@ -24,15 +24,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("BOXWATCH_NODE_CACHE", "/var/cache/boxwatch-nodes"))
 SOURCES = ("runtime", "collector", "shipper", "boxwatch", "bench", "tests/support",
-           "tests/nodes/guest")  # fmt: skip
+           "tests/nodes/guest")
 # 2 host cores are shared with other work: 2 vCPUs, 1.5 GiB; TCG (KVM guests hang here).
 QEMU_CPUS = 2
 QEMU_MEMORY = "1536M"
+GUEST_PYTHON = (3, 11)  # Debian 12's python3
 BOOT_TIMEOUT = float(os.environ.get("BOXWATCH_NODE_TIMEOUT", "900"))
 CMDLINE = "root=/dev/vda rw console=ttyS0 apparmor=0 panic=-1 quiet loglevel=3"
 INITS = {"systemd": "", "script": " init=/usr/local/sbin/boxwatch-node-init"}
 TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "debootstrap": "debootstrap",
-         "mkfs.ext4": "e2fsprogs", "debugfs": "e2fsprogs"}  # fmt: skip
+         "mkfs.ext4": "e2fsprogs", "debugfs": "e2fsprogs"}
 
 
 class NodeError(Exception):
@@ -49,7 +50,7 @@ def missing_tools() -> str:
 
 
 def _run(argv: list[str], what: str, **kw: object) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(argv, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+    proc = subprocess.run(argv, capture_output=True, text=True, **kw)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-20:])
         raise NodeError(f"{what} failed ({proc.returncode}):\n{tail}")
@@ -97,7 +98,7 @@ def site_packages() -> Path:
     _run([*pip, "wheel", "-w", str(wheels), *deps], "pip wheel")
     shutil.rmtree(site, ignore_errors=True)
     _run([*pip, "install", "--no-index", "--find-links", str(wheels), "--target", str(site),
-          *deps], "pip install --no-index")  # fmt: skip
+          *deps], "pip install --no-index")
     (site / ".ready").touch()
     return site
 
@@ -118,10 +119,16 @@ def make_payload(work: Path, node_script: str) -> Path:
     shutil.copytree(site_packages(), tree / "site", symlinks=True)
     for rel in SOURCES:
         shutil.copytree(REPO / rel, tree / "src" / rel,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    if sys.version_info[:2] == GUEST_PYTHON:
+        # bytecode made here: the guest would otherwise compile every module again in
+        # each boot, seconds under TCG (the .pyc records the source's mtime, which the
+        # copy and mkfs.ext4 -d keep)
+        _run([sys.executable, "-m", "compileall", "-q", "-j", "0", str(tree / "src")],
+             "compileall")
     (tree / "bin").mkdir()
     for name, module, func in (("box", "runtime.cli", "entry"),
-                               ("boxwatch", "boxwatch.cli", "main")):  # fmt: skip
+                               ("boxwatch", "boxwatch.cli", "main")):
         launcher = tree / "bin" / name
         launcher.write_text(LAUNCHER.format(module=module, func=func))
         launcher.chmod(0o755)
@@ -130,7 +137,7 @@ def make_payload(work: Path, node_script: str) -> Path:
     disk = work / "payload.img"
     disk.unlink(missing_ok=True)
     _run(["mkfs.ext4", "-q", "-F", "-L", "payload", "-d", str(tree), str(disk), "1G"],
-         "mkfs.ext4 (payload)")  # fmt: skip
+         "mkfs.ext4 (payload)")
     return disk
 
 
@@ -153,6 +160,17 @@ class Boot:
             text.splitlines()[-lines:])
 
 
+RUNNING: set[subprocess.Popen[bytes]] = set()  # the qemu processes of boots under way
+
+
+def kill_all() -> None:
+    """Kill every guest still running (the session ends, or ^C): boots run in threads,
+    so the parent-death signal alone would wait for their threads."""
+    for proc in list(RUNNING):
+        if proc.poll() is None:
+            proc.kill()
+
+
 def _die_with_parent() -> None:
     """In the qemu child: SIGKILL when the test process dies (PR_SET_PDEATHSIG)."""
     import ctypes
@@ -173,10 +191,11 @@ def boot(node: str, image: Image, work: Path, node_script: str, init: str) -> Bo
             "-drive", f"file={image.root},format=raw,if=virtio,snapshot=on",
             "-drive", f"file={disk},format=raw,if=virtio",
             "-nic", "none", "-display", "none", "-monitor", "none",
-            "-serial", f"file:{console}", "-no-reboot"]  # fmt: skip
+            "-serial", f"file:{console}", "-no-reboot"]
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)  # fmt: skip
+                            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    RUNNING.add(proc)
     try:
         out, _ = proc.communicate(timeout=BOOT_TIMEOUT)
         error = f"qemu exited {proc.returncode}: {out.decode()[-500:]}" if proc.returncode else ""
@@ -186,13 +205,14 @@ def boot(node: str, image: Image, work: Path, node_script: str, init: str) -> Bo
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        RUNNING.discard(proc)
     result = Boot(node, time.monotonic() - t0, error=error)
     result.console = console.read_text(errors="replace") if console.exists() else ""
     back = work / "back"
     shutil.rmtree(back, ignore_errors=True)
     back.mkdir()
     subprocess.run(["debugfs", "-R", f"rdump /results {back}", str(disk)],
-                   capture_output=True, check=False)  # fmt: skip
+                   capture_output=True, check=False)
     log = back / "results" / "guest.log"
     result.guest_log = log.read_text(errors="replace") if log.exists() else ""
     found = back / "results" / "results.json"

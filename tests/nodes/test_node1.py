@@ -6,15 +6,16 @@ from __future__ import annotations
 import pytest
 
 from tests.nodes import harness
-from tests.nodes.conftest import boot_node, expect
 from tests.nodes.guest import node1
+from tests.nodes.session import boot_node, expect
 
 pytestmark = pytest.mark.nodes
+NODE = ("node1", node1.RUN, "systemd")  # what conftest boots, in parallel with the others
 
 
 @pytest.fixture(scope="module")
 def node(node_image: harness.Image) -> harness.Boot:
-    return boot_node(node_image, "node1", node1.RUN, "systemd")
+    return boot_node(node_image, *NODE)
 
 
 @pytest.mark.parametrize("check", node1.SUITE.names)

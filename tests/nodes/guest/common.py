@@ -18,7 +18,7 @@ def node_facts() -> dict[str, str]:
     assert not Path("/sys/fs/cgroup/memory").is_dir(), "a v1 memory hierarchy is mounted"
     return {"pid1": Path("/proc/1/comm").read_text().strip(),
             "controllers": controllers.read_text().strip(),
-            "kernel": os.uname().release}  # fmt: skip
+            "kernel": os.uname().release}
 
 
 def import_images(box: bool) -> str:

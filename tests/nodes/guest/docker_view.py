@@ -9,10 +9,8 @@ within 64 KiB or 1%; limits, cpu quota/period and pids exact.
 from __future__ import annotations
 
 import http.server
-import json
 import subprocess
 import threading
-import time
 from typing import Any
 
 from tests.nodes.guest.suite import (
@@ -29,8 +27,18 @@ from tests.nodes.guest.suite import (
 
 WEB_SCRIPT = ("dd if=/dev/zero of=/data bs=1M count=8 conv=fsync 2>/dev/null; "
               "gw=$(ip route | awk '/default/ {print $3}'); "
-              "[ -n \"$gw\" ] && ping -c 5 -W 1 -s 1000 $gw >/dev/null; echo ready; sleep 3600")  # fmt: skip
+              "for i in 1 2 3 4 5; do ping -c 1 -W 2 -s 1000 $gw >/dev/null & done; wait; "
+              "echo ready; sleep 3600")
 LABELS = {"team": "obs", "tier": "front"}
+HOG = "x=a; while :; do x=$x$x; done"  # doubles a shell variable until the OOM killer
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
 
 
 def _sample(samples: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -61,16 +69,16 @@ def register(suite: Suite, cgroup_of: str) -> None:
         labels = [a for k, v in LABELS.items() for a in ("--label", f"{k}={v}")]
         ctx["web"] = out("docker", "run", "-d", "--name", "web", *labels, "-m", "64m",
                          "--cpus", "0.5", "--pids-limit", "100", "busybox", "sh", "-c",
-                         WEB_SCRIPT)  # fmt: skip
+                         WEB_SCRIPT)
         ctx["idle"] = out("docker", "run", "-d", "--name", "idle", "busybox", "sleep", "3600")
-        wait_for("web's writes and pings", lambda: "ready" in out("docker", "logs", "web"), 90)
-        time.sleep(1)
+        log = engine(f"/containers/{ctx['web']}/json")["LogPath"]
+        wait_for("web's writes and pings", lambda: b"ready" in _read_bytes(log), 90, 0.2)
         return f"web {ctx['web'][:12]}, idle {ctx['idle'][:12]}"
 
     @suite.check("docker_found_named_labelled")
     def found(ctx: dict[str, Any]) -> str:
-        running = set(out("docker", "ps", "-q", "--no-trunc").split())
-        samples = collector_once("/var/lib/docker")
+        running = {c["Id"] for c in engine("/containers/json")}
+        samples = collector_once("/var/lib/docker", labels=tuple(LABELS))
         seen = {s["id"]: s for s in samples}
         assert running <= set(seen), f"not found: {running - set(seen)}"
         for cid in running:
@@ -80,9 +88,7 @@ def register(suite: Suite, cgroup_of: str) -> None:
             want = cgroup_of.format(id=cid)
             assert s["cgroup"] == want, f"{name}: cgroup {s['cgroup']!r}, expected {want!r}"
             assert s["cgroup_version"] == 2 and s["source"] == "docker", s
-        argv = [BOXWATCH, "collector", "--once", "--root", "/var/lib/docker",
-                "--label-whitelist", ",".join(LABELS)]  # fmt: skip
-        web = _sample(json.loads(out(*argv))["containers"], "web")
+        web = _sample(samples, "web")
         assert web["labels"] == LABELS, f"labels {web['labels']}, expected {LABELS}"
         assert web["image"] == "busybox", f"image {web['image']!r}"
         return f"{len(running)} running, all found; web in {web['cgroup']}"
@@ -94,11 +100,14 @@ def register(suite: Suite, cgroup_of: str) -> None:
         working = mem["usage"] - mem["stats"]["inactive_file"]  # what docker stats shows
         assert close(s["memory"]["usage"], mem["usage"], 0.1, 1 << 20), (s["memory"], mem["usage"])
         assert close(s["memory"]["working_set"], working, 0.1, 1 << 20), (s["memory"], working)
-        assert s["spec"]["memory_limit"] == mem["limit"] == ins["HostConfig"]["Memory"] == 64 << 20, (
-            s["spec"]["memory_limit"], mem["limit"], ins["HostConfig"]["Memory"])
+        assert (
+            s["spec"]["memory_limit"] == mem["limit"] == ins["HostConfig"]["Memory"] == 64 << 20
+        ), (s["spec"]["memory_limit"], mem["limit"], ins["HostConfig"]["Memory"])
         cli = out("docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", "web")
-        return (f"usage {s['memory']['usage']} vs {mem['usage']}, working set "
-                f"{s['memory']['working_set']} vs {working}, limit 64 MiB; docker stats: {cli}")
+        return (
+            f"usage {s['memory']['usage']} vs {mem['usage']}, working set "
+            f"{s['memory']['working_set']} vs {working}, limit 64 MiB; docker stats: {cli}"
+        )
 
     @suite.check("docker_cpu_quota_agrees")
     def cpu(ctx: dict[str, Any]) -> str:
@@ -116,7 +125,10 @@ def register(suite: Suite, cgroup_of: str) -> None:
         ps = st["pids_stats"]
         assert s["pids"]["current"] == ps["current"], (s["pids"], ps)
         assert s["spec"]["pids_max"] == ps.get("limit") == ins["HostConfig"]["PidsLimit"] == 100, (
-            s["spec"]["pids_max"], ps, ins["HostConfig"]["PidsLimit"])
+            s["spec"]["pids_max"],
+            ps,
+            ins["HostConfig"]["PidsLimit"],
+        )
         return f"pids {ps['current']}, max 100"
 
     @suite.check("docker_block_io_agrees")
@@ -130,7 +142,8 @@ def register(suite: Suite, cgroup_of: str) -> None:
         assert engine_write >= 8 << 20, f"engine saw only {engine_write} bytes written"
         assert close(ours_write, engine_write, 0.01, 64 << 10), (ours_write, engine_write)
         assert close(ours_read, engine_read, 0.01, 64 << 10), (ours_read, engine_read)
-        return f"write {ours_write} vs {engine_write}, read {ours_read} vs {engine_read}; devices {list(s['blkio'])}"
+        return (f"write {ours_write} vs {engine_write}, read {ours_read} vs {engine_read}; "
+                f"devices {list(s['blkio'])}")
 
     @suite.check("docker_network_agrees")
     def network(ctx: dict[str, Any]) -> str:
@@ -140,9 +153,15 @@ def register(suite: Suite, cgroup_of: str) -> None:
         ours = s["network"].get("eth0")
         assert ours, f"collector reports no eth0: {list(s['network'])}"
         for key in ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets"):
-            assert close(ours[key], nets["eth0"][key], 0.01, 1024), (key, ours[key], nets["eth0"][key])
+            assert close(ours[key], nets["eth0"][key], 0.01, 1024), (
+                key,
+                ours[key],
+                nets["eth0"][key],
+            )
         assert nets["eth0"]["tx_bytes"] >= 5000, f"the pings did not leave: {nets['eth0']}"
-        return f"eth0 rx {ours['rx_bytes']}/{nets['eth0']['rx_bytes']} tx {ours['tx_bytes']}/{nets['eth0']['tx_bytes']}"
+        eth0 = nets["eth0"]
+        return (f"eth0 rx {ours['rx_bytes']}/{eth0['rx_bytes']} "
+                f"tx {ours['tx_bytes']}/{eth0['tx_bytes']}")
 
 
 class Receiver(http.server.ThreadingHTTPServer):
@@ -191,41 +210,91 @@ def register_events(suite: Suite) -> None:
         port = rx.server_address[1]
         argv = [BOXWATCH, "collector", "--root", "/var/lib/docker", "--interval", "1s",
                 "--rescan", "1s", "--listen", "127.0.0.1:9180", "--influx-url",
-                f"http://127.0.0.1:{port}", "--influx-api", "v1"]  # fmt: skip
+                f"http://127.0.0.1:{port}", "--influx-api", "v1",
+                "--alert-webhook", f"http://127.0.0.1:{port}/alert"]
         log = open("/tmp/collector-events.log", "w")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for("the collector's /healthz", lambda: fetch("http://127.0.0.1:9180/healthz"), 60)
+            # hog: a child is OOM-killed and the container lives on for a few seconds, so
+            # the collector reads the kill in memory.events whatever Docker records.
+            # quick: its main process is the hog, OOM-killed about a second after its
+            # start, maybe before any scan saw it running; then the die (137) and the
+            # oom_kill come from the state file, but only when Docker set OOMKilled there,
+            # which Docker 20.10 on v2 does not always do (seen: exit 137, OOMKilled
+            # false; its OOM event raced the exit). So quick's oom_kill is asserted only
+            # when Docker recorded one.
             flappy = out("docker", "run", "-d", "--name", "flappy", "--restart", "always",
-                         "busybox", "sh", "-c", "sleep 2; exit 3")  # fmt: skip
+                         "busybox", "sh", "-c", "sleep 1; exit 3")
             hog = out("docker", "run", "-d", "--name", "hog", "-m", "32m", "busybox", "sh",
-                      "-c", "sleep 3; x=a; while :; do x=$x$x; done")  # fmt: skip
-            wait_for("hog's end", lambda: not engine(f"/containers/{hog}/json")["State"]["Running"], 90)
-            wait_for("flappy's restarts", lambda: engine(
-                f"/containers/{flappy}/json")["RestartCount"] >= 2, 90)
-            time.sleep(4)
+                      "-c", f"sleep 1; ({HOG}); sleep 4")
+            quick = out("docker", "run", "-d", "--name", "quick", "-m", "32m", "busybox", "sh",
+                        "-c", HOG)
 
-            def event(name: str, action: str) -> bool:
-                return any(ln.startswith("container_events,") and f"action={action}" in ln
-                           and f"name={name}" in ln for ln in rx.lines)  # fmt: skip
+            def event(name: str, action: str) -> list[str]:
+                return [ln for ln in rx.lines if ln.startswith("container_events,")
+                        and f"action={action}" in ln and f"name={name}" in ln]
 
-            wait_for("restart event of flappy", lambda: event("flappy", "restart"), 30)
-            state = engine(f"/containers/{hog}/json")["State"]
-            wait_for(f"oom_kill event of hog (docker's State: {state})",
-                     lambda: event("hog", "oom_kill"), 30)
-            metrics = fetch("http://127.0.0.1:9180/metrics")
-            restarts = [ln for ln in metrics.splitlines()
-                        if ln.startswith("container_restarts_total{") and 'name="flappy"' in ln]
-            assert restarts, "no container_restarts_total for flappy"
-            ours = float(restarts[0].rsplit(" ", 1)[1])
+            def ended(cid: str) -> bool:
+                return not engine(f"/containers/{cid}/json")["State"]["Running"]
+
+            wait_for("hog's and quick's ends", lambda: ended(hog) and ended(quick), 90)
+            wait_for(
+                "flappy's restarts",
+                lambda: engine(f"/containers/{flappy}/json")["RestartCount"] >= 1,
+                90,
+            )
+            wait_for("restart event of flappy", lambda: event("flappy", "restart"), 30, 0.2)
+            wait_for("oom_kill event of hog", lambda: event("hog", "oom_kill"), 30, 0.2)
+            alerts = wait_for(
+                "the instant OOM alert for hog",
+                lambda: [b for p, b in rx.posts if p == "/alert" and b'"hog"' in b],
+                30,
+                0.2,
+            )
+            state = engine(f"/containers/{quick}/json")["State"]
+            assert state["ExitCode"] == 137, f"quick: {state}"
+            dies = wait_for("quick's die event", lambda: event("quick", "die"), 30, 0.2)
+            assert len(dies) == 1 and "exit_code=137i" in dies[0], f"quick's die events: {dies}"
+            if state["OOMKilled"]:
+                wait_for("oom_kill event of quick", lambda: event("quick", "oom_kill"), 30, 0.2)
+                wait_for(
+                    "the OOM alert for quick",
+                    lambda: [b for p, b in rx.posts if p == "/alert" and b'"quick"' in b],
+                    30,
+                    0.2,
+                )
+            quick_said = (
+                "oom_kill, die 137 and alert"
+                if state["OOMKilled"]
+                else "die 137 (Docker recorded no OOMKilled: no oom_kill expected)"
+            )
+            assert len(event("hog", "oom_kill")) == 1 and len(alerts) == 1, (
+                event("hog", "oom_kill"),
+                len(alerts),
+            )
+
+            def restarts() -> list[str]:
+                # a series of a running container: flappy spends most of its time dead
+                # or restarting, so poll until a scrape finds it up
+                metrics = fetch("http://127.0.0.1:9180/metrics")
+                return [
+                    ln
+                    for ln in metrics.splitlines()
+                    if ln.startswith("container_restarts_total{") and 'name="flappy"' in ln
+                ]
+
+            series = wait_for("container_restarts_total for flappy", restarts, 60, 0.3)
+            ours = float(series[0].rsplit(" ", 1)[1])
             theirs = engine(f"/containers/{flappy}/json")["RestartCount"]
             assert ours >= 1 and abs(ours - theirs) <= 1, f"restarts {ours}, docker says {theirs}"
-            exit_code = engine(f"/containers/{hog}/json")["State"]["ExitCode"]
-            assert exit_code == 137, f"hog exit {exit_code}"
-            return f"restart events for flappy, oom_kill event for hog; container_restarts_total {ours} (docker {theirs})"
+            return (
+                f"restart events for flappy; one oom_kill and one alert for hog; quick: "
+                f"{quick_said}; container_restarts_total {ours} (docker {theirs})"
+            )
         finally:
             proc.terminate()
             proc.wait(10)
             log.close()
             rx.shutdown()
-            sh("docker", "rm", "-f", "flappy", "hog", check=False)
+            sh("docker", "rm", "-f", "flappy", "hog", "quick", check=False)

@@ -73,7 +73,9 @@ def _console(line: str) -> None:
         pass
 
 
-def sh(*argv: str, check: bool = True, timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
+def sh(
+    *argv: str, check: bool = True, timeout: float = 120, **kw: Any
+) -> subprocess.CompletedProcess[str]:
     """Run a command; on failure (with ``check``) raise with its stderr."""
     proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, **kw)
     if check and proc.returncode != 0:
@@ -108,18 +110,30 @@ def engine(path: str) -> Any:
         conn.close()
 
 
-def collector_once(*roots: str) -> list[dict[str, Any]]:
-    """``boxwatch collector --once`` over ``roots``: the samples, as JSON."""
-    argv = [BOXWATCH, "collector", "--once"]
-    for root in roots:
-        argv += ["--root", root]
-    doc = json.loads(out(*argv))
-    assert doc["read_errors"] == 0, f"collector read errors: {doc['read_errors']}"
-    return doc["containers"]
+def collector_once(*roots: str, labels: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """What ``boxwatch collector --once --root ROOT...`` prints (the same code: Discovery,
+    one Pipeline tick, ``sample_to_dict``), run in this process: a Python start costs
+    seconds under TCG. The long-running checks start the real command."""
+    import orjson
+
+    from collector.api import dumps, sample_to_dict
+    from collector.discover import Discovery
+    from collector.pipeline import Pipeline
+
+    errors: list[str] = []
+    pipeline = Pipeline(Discovery(roots, "/sys/fs/cgroup", labels), [], history=0, spec_every=1,
+                        on_error=errors.append)
+    try:
+        samples = pipeline.tick()
+        read_errors = pipeline.stats.read_errors_total
+    finally:
+        pipeline.close()
+    assert read_errors == 0, f"collector read errors: {read_errors}: {errors}"
+    return [orjson.loads(dumps(sample_to_dict(s))) for s in samples]
 
 
 def wait_for(what: str, predicate: Callable[[], Any], timeout: float = 60,
-             every: float = 0.5) -> Any:  # fmt: skip
+             every: float = 0.5) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
