@@ -166,6 +166,16 @@ def _security_opts(values: list[str]) -> list[str] | None:
     return parse_security_opts(values) or None
 
 
+def _cgroupns_mode(value: str | None) -> str:
+    """Docker's default: a private cgroup namespace on a v2 host, the host's on v1."""
+    if value in (None, ""):
+        return "private" if os.path.isfile("/sys/fs/cgroup/cgroup.controllers") else "host"
+    if value not in ("host", "private"):
+        raise InvalidArgument(f'invalid argument "{value}" for "--cgroupns" flag: '
+                              'must be "host" or "private"')
+    return value
+
+
 def host_config(opts: Namespace) -> dict[str, Any]:
     """Every flag is parsed here, before anything exists; a bad value raises."""
     network = opts.network or os.environ.get("BOX_DEFAULT_NETWORK") or DEFAULT_NETWORK
@@ -199,6 +209,7 @@ def host_config(opts: Namespace) -> dict[str, Any]:
         "SecurityOpt": _security_opts(opts.security_opt),
         "ReadonlyRootfs": bool(opts.read_only),
         "Init": bool(opts.init),
+        "CgroupnsMode": _cgroupns_mode(opts.cgroupns),
         "ShmSize": units.parse_size(opts.shm_size, "--shm-size") if opts.shm_size else 64 * 1024 * 1024,
         "Memory": memory,
         "MemorySwap": units.parse_memory_swap(opts.memory_swap) if opts.memory_swap else 0,

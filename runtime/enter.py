@@ -16,11 +16,13 @@ from runtime.errors import BoxError
 from runtime.paths import Paths
 
 # setns order: the mount namespace last, since it changes what /proc/<pid> means to us.
+# The cgroup namespace after the cgroup attach (spawn): it is rooted where we stand.
 _NAMESPACES = (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
-               ("pid", sc.CLONE_NEWPID), ("mnt", sc.CLONE_NEWNS))
+               ("cgroup", sc.CLONE_NEWCGROUP), ("pid", sc.CLONE_NEWPID), ("mnt", sc.CLONE_NEWNS))
 
 
-def join_namespaces(pid: int, which: tuple[str, ...] = ("ipc", "uts", "net", "pid", "mnt")) -> None:
+def join_namespaces(pid: int, which: tuple[str, ...] = ("ipc", "uts", "net", "cgroup", "pid",
+                                                        "mnt")) -> None:
     fds = [(os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), flag)
            for name, flag in _NAMESPACES if name in which]
     try:
