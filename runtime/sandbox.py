@@ -328,8 +328,10 @@ def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str]
                                        "not a directory")
             os.makedirs(cwd, exist_ok=True)
         os.chdir(cwd or "/")
+        # Always a session of its own: in the caller's session a terminal fd it was
+        # handed is its controlling tty, and TIOCSTI types into the admin's shell.
+        os.setsid()
         if tty:
-            os.setsid()
             sc.set_controlling_tty(0)
         if seccomp is not None and not no_new_privs:
             sc.seccomp_filter(seccomp)
