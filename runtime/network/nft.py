@@ -55,6 +55,13 @@ table ip box {
 """
 
 
+_GUARD = """\
+add chain ip box loopback_guard { type filter hook prerouting priority raw; policy accept; }
+flush chain ip box loopback_guard
+add rule ip box loopback_guard iifname "box*" ip daddr 127.0.0.0/8 drop
+"""
+
+
 class NftError(BoxError):
     """``nft`` refused a change; carries its first error line."""
 
@@ -131,8 +138,17 @@ class Nft:
             if "File exists" not in str(e) and "exists" not in str(e):
                 raise
 
+    def ensure_guard(self) -> None:
+        """Loopback is the host's alone: a packet for 127.0.0.0/8 that arrives on a box
+        bridge (``route_localnet=1`` there, for published ports on 127.0.0.1) is dropped
+        before conntrack and NAT (CVE-2020-8558's pattern). Replies to a local client of
+        a published port come back addressed to the gateway, so they pass. Flushed and
+        rewritten in one batch: idempotent, and a table made by an older box gets it."""
+        self.run(f"add table ip {TABLE}\n" + _GUARD, "add chain ip box loopback_guard")
+
     def add_subnet(self, subnet: str) -> None:
         self.ensure_base()
+        self.ensure_guard()
         self.run(f"add element ip {TABLE} subnets {{ {subnet} }}\n", f"add subnet {subnet}")
 
     def delete_subnet(self, subnet: str) -> None:
