@@ -378,6 +378,7 @@ def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
     try:
         os.makedirs(cdir)
         overlay = paths.overlay_dir(cid)
+        os.makedirs(overlay, mode=0o700)  # its diff may hold setuid files: root's alone
         for sub in ("diff", "work", "merged", "empty"):
             os.makedirs(os.path.join(overlay, sub))
         for filename, text in (("hostname", hostname + "\n"),

@@ -37,6 +37,7 @@ from contextlib import contextmanager
 
 from runtime.errors import Conflict, DamagedState, InvalidArgument, NotFound
 from runtime.images.reference import display, parse_ref, ref_key, ref_name
+from runtime.paths import private_dir
 from runtime.timeutil import created_ns, rfc3339nano
 
 TYPE_CHECKING = False
@@ -86,8 +87,8 @@ class ImageStore:
 
     @contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
-        for d in (self.blobs, self.layers):
-            os.makedirs(d, exist_ok=True)
+        os.makedirs(self.blobs, exist_ok=True)
+        private_dir(self.layers)  # layers hold setuid files: root's alone
         fd = os.open(os.path.join(self.dir, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
@@ -293,7 +294,7 @@ class ImageStore:
         """
         from runtime.images.extract import extract_layer
 
-        os.makedirs(self.layers, exist_ok=True)
+        private_dir(self.layers)
         staging = os.path.join(self.layers, f".stage-{os.urandom(6).hex()}")
         got = extract_layer(fileobj, staging, max_bytes=self.max_bytes,  # type: ignore[arg-type]
                             split_path=staging + ".tar-split.gz")
