@@ -256,6 +256,22 @@ def _default_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
+def _hide_host_environment() -> None:
+    """``--init``'s PID 1 is the forked host Python: its exec-time environment (whoever
+    ran ``box run``) is zeroed in memory and the process made non-dumpable, so neither
+    ``/proc/1/environ`` nor ptrace shows the container anything of the host."""
+    import ctypes
+
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rpartition(b")")[2].split()
+    # fields[0] is field 3 (state): env_start and env_end are fields 50 and 51.
+    env_start, env_end = int(fields[47]), int(fields[48])
+    if 0 < env_start < env_end:
+        ctypes.memset(env_start, 0, env_end - env_start)
+    os.environ.clear()
+
+
 def _run_init(child: int) -> None:
     """``--init``: forward signals to the command and reap every zombie, like tini."""
     def forward(signum: int, _frame: object) -> None:
@@ -346,6 +362,7 @@ def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str]
             child = os.fork()
             if child:
                 os.close(errpipe)
+                _hide_host_environment()
                 _run_init(child)
         try:
             os.execve(target, args, dict(e.split("=", 1) for e in env if "=" in e))
