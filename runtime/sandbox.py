@@ -16,6 +16,7 @@ from collections import namedtuple
 
 from runtime import syscalls as sc
 from runtime.caps import last_cap, mask
+from runtime.security import inroot
 
 # Docker's masked and read-only paths (moby oci/defaults.go).
 MASKED = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -63,12 +64,6 @@ def _mkdir_p(path: str, mode: int = 0o755) -> None:
     os.makedirs(path, mode=mode, exist_ok=True)
 
 
-def _ensure_file(path: str) -> None:
-    if not os.path.lexists(path):
-        _mkdir_p(os.path.dirname(path))
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
-
-
 def _make_device(dest: str, kind: str, major: int, minor: int, mode: int, uid: int,
                  gid: int) -> None:
     """A ``--device`` node as the host has it (type, numbers, mode, owner)."""
@@ -87,9 +82,9 @@ def _mount_rootfs(spec: SandboxSpec) -> None:
     data = f"lowerdir={lower},upperdir={spec.upper_dir},workdir={spec.work_dir}"
     root = spec.merged_dir
     sc.mount("overlay", root, "overlay", 0, data)
-    _mkdir_p(root + "/proc")
+    inroot.plain_directory(root, "/proc")
     sc.mount("proc", root + "/proc", "proc", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
-    _mkdir_p(root + "/dev")
+    inroot.plain_directory(root, "/dev")
     sc.mount("tmpfs", root + "/dev", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME,
              "mode=755,size=65536k")
     for name, major, minor in DEVICES:
@@ -108,7 +103,7 @@ def _mount_rootfs(spec: SandboxSpec) -> None:
              f"mode=1777,size={spec.shm_size}")
     os.mkdir(root + "/dev/mqueue", 0o755)
     sc.mount("mqueue", root + "/dev/mqueue", "mqueue", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
-    _mkdir_p(root + "/sys")
+    inroot.plain_directory(root, "/sys")
     sys_flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
     if not spec.privileged:
         sys_flags |= sc.MS_RDONLY
@@ -123,10 +118,16 @@ def _mount_rootfs(spec: SandboxSpec) -> None:
         from runtime.mounts import apply_mounts  # before pivot_root: the module is on the host
 
         apply_mounts(root, spec.mounts)
-    for target, source in spec.etc_files.items():
-        dest = root + target
-        _ensure_file(dest)
-        sc.mount(source, dest, None, sc.MS_BIND)
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for target, source in spec.etc_files.items():
+            fd = inroot.ensure_in_root(root_fd, target, directory=False)
+            try:
+                sc.mount(source, inroot.fd_path(fd), None, sc.MS_BIND)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root_fd)
     if not spec.privileged:
         for path in MASKED:
             dest = root + path
