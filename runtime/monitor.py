@@ -374,6 +374,9 @@ class Monitor:
             sel.close()
             io.close()
             writer.close()
+            if writer.dropped:
+                os.write(2, f"box monitor {self.cid[:12]}: log: {writer.dropped} lines dropped, "
+                            "no space left for the log file\n".encode())
         return status
 
     def _read_output(self, fd: int, sel: selectors.BaseSelector,
