@@ -207,7 +207,11 @@ def drop_privileges(caps: list[str], privileged: bool, uid: int, gid: int,
     os.setgroups(groups)
     os.setgid(gid)
     if uid != 0:
-        # setuid() to non-root clears permitted caps, as Docker does for non-root users.
+        # setuid() to non-root clears permitted and effective caps, as Docker does for
+        # non-root users, but not the inheritable ones (whatever ran `box run` had):
+        # cleared first, CAP_SETUID kept for the setuid itself.
+        setuid_cap = 1 << 7
+        sc.capset(keep | setuid_cap, keep | setuid_cap, 0)
         os.setuid(uid)
         return
     sc.capset(keep, keep, keep if privileged else 0)
