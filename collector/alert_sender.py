@@ -80,12 +80,40 @@ def payload(alert: OomAlert, alertmanager: bool) -> bytes:
     return orjson.dumps(doc)
 
 
-def check_url(url: str) -> str:
-    """An http(s) URL with a host, or AlertError."""
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``xxxxx``: the form every log line shows."""
     parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise AlertError("--alert-webhook wants an http(s) URL", url)
+    if parsed.password is None:
+        return url
+    netloc = f"{parsed.username}:xxxxx@{parsed.netloc.rpartition('@')[2]}"
+    return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
+
+
+def check_url(url: str) -> str:
+    """An http(s) URL with a host, or AlertError (naming the URL redacted)."""
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        ok = parsed.scheme in ("http", "https") and bool(parsed.hostname)
+        parsed.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise AlertError("--alert-webhook wants an http(s) URL", redact(url))
     return url
+
+
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """(the URL without user:password, its ``Authorization: Basic`` value or None):
+    urllib would take ``user:pass@host`` for a host name."""
+    import base64
+
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.username is None:
+        return url, None
+    user = urllib.parse.unquote(parsed.username)
+    password = urllib.parse.unquote(parsed.password or "")
+    bare = urllib.parse.urlunsplit(parsed._replace(netloc=parsed.netloc.rpartition("@")[2]))
+    return bare, "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 class Sender:
@@ -93,7 +121,7 @@ class Sender:
 
     def __init__(self, url: str, timeout: float = 5.0, retries: int = 3,
                  on_error: Callable[[str], None] | None = None) -> None:
-        self.url = check_url(url)
+        self.url, self._authorization = split_credentials(check_url(url))
         self.alertmanager = url.rstrip("/").endswith(ALERTMANAGER_SUFFIX)
         self.timeout = timeout
         self.retries = retries
@@ -115,8 +143,10 @@ class Sender:
             self._on_error(f"collector: alert queue full, OOM alert for {alert.ref.name} dropped")
 
     def post(self, body: bytes) -> None:
-        req = urllib.request.Request(self.url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if self._authorization:
+            headers["Authorization"] = self._authorization
+        req = urllib.request.Request(self.url, data=body, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 resp.read()
@@ -130,18 +160,26 @@ class Sender:
             alert = self._queue.get()
             if alert is None:
                 return
-            body = payload(alert, self.alertmanager)
-            for attempt in range(self.retries + 1):
-                try:
-                    self.post(body)
-                    self.sent += 1
-                    break
-                except AlertError as exc:
-                    if attempt == self.retries:
-                        self.errors += 1
-                        self._on_error(f"collector: OOM alert for {alert.ref.name}: {exc}")
-                    else:
-                        time.sleep(0.2 * 2**attempt)
+            try:
+                self._deliver(alert)
+            except Exception as exc:
+                self.errors += 1
+                self._on_error(f"collector: OOM alert for {alert.ref.name}: "
+                               f"{type(exc).__name__}: {exc}")
+
+    def _deliver(self, alert: OomAlert) -> None:
+        body = payload(alert, self.alertmanager)
+        for attempt in range(self.retries + 1):
+            try:
+                self.post(body)
+                self.sent += 1
+                break
+            except AlertError as exc:
+                if attempt == self.retries:
+                    self.errors += 1
+                    self._on_error(f"collector: OOM alert for {alert.ref.name}: {exc}")
+                else:
+                    time.sleep(0.2 * 2**attempt)
 
     def close(self, timeout: float = 5.0) -> None:
         """Send what is queued (up to ``timeout``), then stop."""

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if verb not in COMMANDS:
         print(f"box: '{verb}' is not a box command.\nSee 'box --help'", file=sys.stderr)
         return 125
-    from runtime.paths import Paths
+    from runtime.paths import ROOT_MODE, Paths, private_dir
 
     module = importlib.import_module(f"runtime.commands.{COMMANDS[verb]}")
     # run/create use -h for --hostname, as docker does; they add --help themselves.
@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(argv)
         except FlagError as e:
             raise UsageError(f"{e}\nSee '{parser.prog} --help'.") from None
-        return int(getattr(module, f"cmd_{verb}")(Paths.from_env(root, exec_root), args) or 0)
+        paths = Paths.from_env(root, exec_root)
+        private_dir(paths.root, ROOT_MODE)
+        return int(getattr(module, f"cmd_{verb}")(paths, args) or 0)
     except BoxError as e:
         print(f"box: {e}", file=sys.stderr)
         if isinstance(e, UsageError) or verb in _RUNTIME_VERBS or e.exit_code in (126, 127):

@@ -175,6 +175,16 @@ def _parsed(parse: Any, value: str | None, flag: str, default: Any) -> Any:
     return parse(value, flag) if value else default
 
 
+def _cgroupns_mode(value: str | None) -> str:
+    """Docker's default: a private cgroup namespace on a v2 host, the host's on v1."""
+    if value in (None, ""):
+        return "private" if os.path.isfile("/sys/fs/cgroup/cgroup.controllers") else "host"
+    if value not in ("host", "private"):
+        raise InvalidArgument(f'invalid argument "{value}" for "--cgroupns" flag: '
+                              'must be "host" or "private"')
+    return value
+
+
 def host_config(opts: Namespace) -> dict[str, Any]:
     """Every flag is parsed here, before anything exists; a bad value raises."""
     network = opts.network or os.environ.get("BOX_DEFAULT_NETWORK") or DEFAULT_NETWORK
@@ -210,6 +220,7 @@ def host_config(opts: Namespace) -> dict[str, Any]:
         "SecurityOpt": _security_opts(opts.security_opt),
         "ReadonlyRootfs": bool(opts.read_only),
         "Init": bool(opts.init),
+        "CgroupnsMode": _cgroupns_mode(opts.cgroupns),
         "ShmSize": _parsed(units.parse_size, opts.shm_size, "--shm-size", 64 * 1024 * 1024),
         "Memory": memory,
         "MemorySwap": units.parse_memory_swap(opts.memory_swap) if opts.memory_swap else 0,
@@ -402,6 +413,7 @@ def write(paths: Paths, opts: Namespace, plan: Plan) -> None:
     cdir = paths.container_dir(plan.cid)
     os.makedirs(cdir)
     overlay = paths.overlay_dir(plan.cid)
+    os.makedirs(overlay, mode=0o700)  # its diff may hold setuid files: root's alone
     for sub in ("diff", "work", "merged", "empty"):
         os.makedirs(os.path.join(overlay, sub))
     hosts = _hosts_file(plan.host["NetworkMode"], plan.hostname) + "".join(

@@ -16,11 +16,13 @@ from runtime.paths import Paths
 from runtime.state import is_running
 
 # setns order: the mount namespace last, since it changes what /proc/<pid> means to us.
+# The cgroup namespace after the cgroup attach (spawn): it is rooted where we stand.
 _NAMESPACES = (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
-               ("pid", sc.CLONE_NEWPID), ("mnt", sc.CLONE_NEWNS))
+               ("cgroup", sc.CLONE_NEWCGROUP), ("pid", sc.CLONE_NEWPID), ("mnt", sc.CLONE_NEWNS))
 
 
-def join_namespaces(pid: int, which: tuple[str, ...] = ("ipc", "uts", "net", "pid", "mnt")) -> None:
+def join_namespaces(pid: int, which: tuple[str, ...] = ("ipc", "uts", "net", "cgroup", "pid",
+                                                        "mnt")) -> None:
     fds = [(os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), flag)
            for name, flag in _NAMESPACES if name in which]
     try:
@@ -55,9 +57,9 @@ def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | Non
     command's code (``box exec``); "detach" returns the helper, which exits at once;
     "handoff" returns the command's own pid, reparented to the caller, which must be a
     child subreaper (the monitor). ``stdio``: fds for 0, 1, 2 (None keeps ours).
-    ``own_group``: the command leads a new process group, so ``killpg`` reaches what it
-    forks. Also returns the read end of the error pipe: EOF once the command is exec'd,
-    else ``code\nmessage``.
+    ``own_group``: kept for callers; the command always leads a new session (and so a
+    process group: ``killpg`` reaches what it forks) in ``become``. Also returns the read
+    end of the error pipe: EOF once the command is exec'd, else ``code\nmessage``.
     """
     from runtime.sandbox import become
 
@@ -81,11 +83,14 @@ def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | Non
                         os.dup2(src, fd)
                 os.closerange(3, err_w)  # nothing of ours (the monitor's pipes) leaks in
                 os.closerange(err_w + 1, 65536)
-                if own_group:
-                    os.setpgid(0, 0)
                 become(list(proc.args), list(proc.env), proc.user, proc.cwd, list(proc.caps),
                        proc.privileged, proc.tty, False, err_w, proc.seccomp,
                        proc.no_new_privs)
+            # Only the command holds its stdio pipes: an exec's stdin reaches EOF.
+            keep = sorted({err_w, pid_w} - {-1})
+            os.closerange(3, keep[0])
+            for lo, hi in zip(keep, [*keep[1:], 65536], strict=True):
+                os.closerange(lo + 1, hi)
             os.close(err_w)
             if mode == "handoff":
                 os.write(pid_w, str(child).encode())

@@ -226,9 +226,12 @@ class Monitor:
         sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
         mode = host.get("NetworkMode", "none")
         new_net = mode != "host" and not mode.startswith("container:")
+        flags = _NS_FLAGS | (sc.CLONE_NEWNET if new_net else 0)
+        if host.get("CgroupnsMode") == "private":  # its own cgroup is "/" to it
+            flags |= sc.CLONE_NEWCGROUP
         c1 = os.fork()
         if c1 == 0:
-            self._first_child(spec, io, err_w, sync_w, new_net)
+            self._first_child(spec, io, err_w, sync_w, flags)
         os.close(err_w)
         os.close(sync_w)
         io.close_child_ends()
@@ -301,13 +304,15 @@ class Monitor:
         return checker
 
     def _first_child(self, spec: SandboxSpec, io: ContainerStdio, err_w: int, sync_w: int,
-                     new_net: bool) -> None:
-        """C1: join the cgroup, unshare, fork PID 1, report its pid, exit."""
+                     ns_flags: int) -> None:
+        """C1: join the cgroup, unshare (a cgroup namespace is rooted where we stand, so
+        after the attach), fork PID 1, report its pid, exit."""
+        new_net = bool(ns_flags & sc.CLONE_NEWNET)
         try:
             self.driver.attach(self.cgroup_paths, os.getpid())
             if self.net is not None:
                 self.net.before_unshare()
-            sc.unshare(_NS_FLAGS | (sc.CLONE_NEWNET if new_net else 0))
+            sc.unshare(ns_flags)
             if self.net is not None:
                 self.net.after_unshare()  # eth0 configured before PID 1 exists
             pid = os.fork()
@@ -373,6 +378,9 @@ class Monitor:
             sel.close()
             io.close()
             writer.close()
+            if writer.dropped:
+                os.write(2, f"box monitor {self.cid[:12]}: log: {writer.dropped} lines dropped, "
+                            "no space left for the log file\n".encode())
         return status
 
     def _read_output(self, fd: int, sel: selectors.BaseSelector,

@@ -52,3 +52,16 @@ class Paths:
     @property
     def locks(self) -> str:
         return os.path.join(self.exec_root, "locks")
+
+
+def private_dir(path: str, mode: int = 0o700) -> None:
+    """``path`` exists with ``mode``, an older one tightened (CVE-2021-41091: setuid
+    files of layers, containers and volumes reachable by other local users)."""
+    os.makedirs(path, mode=mode, exist_ok=True)
+    if os.stat(path).st_mode & 0o7777 != mode:
+        os.chmod(path, mode)
+
+
+# The root: 0710 (root's group may traverse, nobody else); what holds layers, a
+# container's layer and volumes: 0700.
+ROOT_MODE = 0o710

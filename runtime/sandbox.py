@@ -16,6 +16,7 @@ from collections import namedtuple
 
 from runtime import syscalls as sc
 from runtime.caps import last_cap, mask
+from runtime.security import inroot
 
 # Docker's masked and read-only paths (moby oci/defaults.go).
 MASKED = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -63,12 +64,6 @@ def _mkdir_p(path: str, mode: int = 0o755) -> None:
     os.makedirs(path, mode=mode, exist_ok=True)
 
 
-def _ensure_file(path: str) -> None:
-    if not os.path.lexists(path):
-        _mkdir_p(os.path.dirname(path))
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
-
-
 def _make_device(dest: str, kind: str, major: int, minor: int, mode: int, uid: int,
                  gid: int) -> None:
     """A ``--device`` node as the host has it (type, numbers, mode, owner)."""
@@ -87,9 +82,9 @@ def _mount_rootfs(spec: SandboxSpec) -> None:
     data = f"lowerdir={lower},upperdir={spec.upper_dir},workdir={spec.work_dir}"
     root = spec.merged_dir
     sc.mount("overlay", root, "overlay", 0, data)
-    _mkdir_p(root + "/proc")
+    inroot.plain_directory(root, "/proc")
     sc.mount("proc", root + "/proc", "proc", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
-    _mkdir_p(root + "/dev")
+    inroot.plain_directory(root, "/dev")
     sc.mount("tmpfs", root + "/dev", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME,
              "mode=755,size=65536k")
     for name, major, minor in DEVICES:
@@ -108,7 +103,7 @@ def _mount_rootfs(spec: SandboxSpec) -> None:
              f"mode=1777,size={spec.shm_size}")
     os.mkdir(root + "/dev/mqueue", 0o755)
     sc.mount("mqueue", root + "/dev/mqueue", "mqueue", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
-    _mkdir_p(root + "/sys")
+    inroot.plain_directory(root, "/sys")
     sys_flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
     if not spec.privileged:
         sys_flags |= sc.MS_RDONLY
@@ -123,10 +118,16 @@ def _mount_rootfs(spec: SandboxSpec) -> None:
         from runtime.mounts import apply_mounts  # before pivot_root: the module is on the host
 
         apply_mounts(root, spec.mounts)
-    for target, source in spec.etc_files.items():
-        dest = root + target
-        _ensure_file(dest)
-        sc.mount(source, dest, None, sc.MS_BIND)
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for target, source in spec.etc_files.items():
+            fd = inroot.ensure_in_root(root_fd, target, directory=False)
+            try:
+                sc.mount(source, inroot.fd_path(fd), None, sc.MS_BIND)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root_fd)
     if not spec.privileged:
         for path in MASKED:
             dest = root + path
@@ -209,7 +210,11 @@ def drop_privileges(caps: list[str], privileged: bool, uid: int, gid: int,
     os.setgroups(groups)
     os.setgid(gid)
     if uid != 0:
-        # setuid() to non-root clears permitted caps, as Docker does for non-root users.
+        # setuid() to non-root clears permitted and effective caps, as Docker does for
+        # non-root users, but not the inheritable ones (whatever ran `box run` had):
+        # cleared first, CAP_SETUID kept for the setuid itself.
+        setuid_cap = 1 << 7
+        sc.capset(keep | setuid_cap, keep | setuid_cap, 0)
         os.setuid(uid)
         return
     sc.capset(keep, keep, keep if privileged else 0)
@@ -257,6 +262,22 @@ def _default_signals() -> None:
             with contextlib.suppress(OSError):
                 sc.default_signal(sig)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _hide_host_environment() -> None:
+    """``--init``'s PID 1 is the forked host Python: its exec-time environment (whoever
+    ran ``box run``) is zeroed in memory and the process made non-dumpable, so neither
+    ``/proc/1/environ`` nor ptrace shows the container anything of the host."""
+    import ctypes
+
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rpartition(b")")[2].split()
+    # fields[0] is field 3 (state): env_start and env_end are fields 50 and 51.
+    env_start, env_end = int(fields[47]), int(fields[48])
+    if 0 < env_start < env_end:
+        ctypes.memset(env_start, 0, env_end - env_start)
+    os.environ.clear()
 
 
 def _run_init(child: int) -> None:
@@ -331,8 +352,10 @@ def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str]
                                        "not a directory")
             os.makedirs(cwd, exist_ok=True)
         os.chdir(cwd or "/")
+        # Always a session of its own: in the caller's session a terminal fd it was
+        # handed is its controlling tty, and TIOCSTI types into the admin's shell.
+        os.setsid()
         if tty:
-            os.setsid()
             sc.set_controlling_tty(0)
         if seccomp is not None and not no_new_privs:
             sc.seccomp_filter(seccomp)
@@ -347,6 +370,7 @@ def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str]
             child = os.fork()
             if child:
                 os.close(errpipe)
+                _hide_host_environment()
                 _run_init(child)
         try:
             os.execve(target, args, dict(e.split("=", 1) for e in env if "=" in e))

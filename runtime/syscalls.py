@@ -33,6 +33,7 @@ MS_STRICTATIME = 1 << 24
 
 MNT_DETACH = 2
 
+PR_SET_DUMPABLE = 4
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
@@ -208,3 +209,21 @@ def seccomp_filter(program: bytes) -> None:
 
 def set_no_new_privs() -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+_SYS_OPENAT2 = 437  # the same number on x86_64 and aarch64
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """``openat2(2)``: with RESOLVE_IN_ROOT, ``path`` and every symlink met on the way
+    resolve as if ``dirfd`` were ``/`` (a container's absolute symlink stays inside)."""
+    how = _OpenHow(flags, mode, resolve)
+    return _check(_libc.syscall(_SYS_OPENAT2, dirfd, _b(path), ctypes.byref(how),
+                                ctypes.sizeof(how)), f"openat2 {path}")

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 
 from runtime.errors import Conflict, InvalidArgument, NotFound
+from runtime.paths import private_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -209,6 +210,7 @@ class VolumeStore:
                                   'volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')
         with contextlib.suppress(NotFound):
             return self.get(name)
+        private_dir(self.dir)  # a volume's files (setuid ones too) are root's alone
         os.makedirs(self.path(name), mode=0o755, exist_ok=True)
         rec = {"CreatedAt": rfc3339nano(), "Driver": "local", "Labels": labels or {},
                "Mountpoint": self.path(name), "Name": name, "Options": {}, "Scope": "local",

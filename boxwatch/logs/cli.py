@@ -68,6 +68,18 @@ def build_query(args: argparse.Namespace, now_ns: int | None = None) -> LogQuery
         limit=args.limit)
 
 
+# C0 controls but tab, DEL and the C1 range: what a terminal acts on (ESC sequences can
+# retitle it, move the cursor, rewrite lines already shown or, on some, answer back).
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F,
+                                        *range(0x80, 0xA0)]}
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character shown as ``\\xNN`` instead of sent to the
+    terminal: log lines are written by containers, i.e. by whoever runs in them."""
+    return text.translate(_CONTROL)
+
+
 class Printer:
     """``NAME | 2024-05-01T10:00:00.123456789Z message``; ``host/NAME`` once entries of
     more than one host were seen; names padded to the widest so far."""
@@ -85,11 +97,11 @@ class Printer:
         self.hosts.update(e.host for e in entries)
         self.width = max([self.width, *(len(self.label(e)) for e in entries)])
         for e in entries:
-            name = self.label(e)
+            name = printable(self.label(e))
             shown = f"{name:<{self.width}}"
             if self.colour:
                 shown = f"\033[{COLOURS[zlib.crc32(name.encode()) % len(COLOURS)]}m{shown}\033[0m"
-            self.out.write(f"{shown} | {rfc3339(e.time_ns)} {e.message}\n")
+            self.out.write(f"{shown} | {rfc3339(e.time_ns)} {printable(e.message)}\n")
         self.out.flush()
 
 

@@ -13,6 +13,7 @@ background to ``.1.gz`` with compress) and a fresh live file is opened.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -126,6 +127,9 @@ def encode_line(stream: str, data: bytes, time_ns: int,
 
 # --- writer ---------------------------------------------------------------------------------
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 class JsonFileWriter:
     """Appends json-file lines through an unbuffered fd (a crash loses nothing written)
     and rotates like dockerd. Not thread-safe: one monitor thread owns it."""
@@ -146,6 +150,8 @@ class JsonFileWriter:
         self._last_ns: int | None = None
         self._compressor: threading.Thread | None = None  # noqa: F821 - lazy import
         self.compress_errors: list[OSError] = []
+        self.dropped = 0  # lines lost to a full disk (ENOSPC, EDQUOT)
+        self._closed = False
 
     @property
     def size(self) -> int:
@@ -155,20 +161,48 @@ class JsonFileWriter:
     def write_line(self, stream: str, data: bytes, time_ns: int) -> None:
         """Write one entry: a whole line ending in ``b"\\n"`` or a partial chunk without."""
         if self._fd < 0:
-            raise ValueError(f"log file {self.path!r} is closed")
+            if self._closed:
+                raise ValueError(f"log file {self.path!r} is closed")
+            if not self._reopen():  # a rotation that met a full disk
+                self.dropped += 1
+                return
         middle = self._middles.get(stream)
         if middle is None:
             middle = self._middles[stream] = _middle(stream, self._attrs_json)
         line = _encode(data, middle, self._fmt_time(time_ns).encode())
-        if self.max_size != -1 and self._size >= self.max_size:
-            self._rotate()
-        self._write_all(line)
+        try:
+            if self.max_size != -1 and self._size >= self.max_size:
+                self._rotate()
+            self._write_all(line)
+        except OSError as e:
+            if e.errno not in _DISK_FULL:
+                raise
+            self.dropped += 1  # as dockerd: a full disk costs lines, never the container
+            return
         self._last_ns = time_ns
+
+    def _reopen(self) -> bool:
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                               FILE_MODE)
+        except OSError as e:
+            if e.errno not in _DISK_FULL:
+                raise
+            return False
+        self._size = os.lseek(self._fd, 0, os.SEEK_END)
+        return True
 
     def _write_all(self, line: bytes) -> None:
         view = memoryview(line)
+        start = self._size
         while view:
-            n = os.write(self._fd, view)
+            try:
+                n = os.write(self._fd, view)
+            except OSError:
+                if self._size != start:  # no half line: the next one must still parse
+                    os.ftruncate(self._fd, start)
+                    self._size = start
+                raise
             self._size += n
             view = view[n:]
 
@@ -209,6 +243,7 @@ class JsonFileWriter:
 
     def close(self) -> None:
         """Close the live file and wait for a background gzip to finish."""
+        self._closed = True
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

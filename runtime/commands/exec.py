@@ -50,24 +50,31 @@ def cmd_exec(paths: Paths, args: Namespace) -> int:
                    args.workdir or spec.cwd, caps, privileged, bool(args.tty),
                    seccomp_program(paths, host, caps), spec.no_new_privs)
     master = slave = null = None
+    pipes: _Pipes | None = None
     if args.tty:
         master, slave = os.openpty()
         stdio: tuple[int | None, int | None, int | None] = (slave, slave, slave)
     elif args.detach:
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         stdio = (null, null, null)
-    elif not args.interactive:
-        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        stdio = (null, None, None)
     else:
-        stdio = (None, None, None)
+        # Pipes that box owns, never our own fds: a terminal handed to the container
+        # could be typed into (TIOCSTI) or reconfigured from inside.
+        pipes = _Pipes(args.interactive)
+        stdio = pipes.child_ends
     try:
         child, err_r = spawn(cfg, proc, stdio, "detach" if args.detach else "relay")
     finally:
         for fd in (slave, null):
             if fd is not None:
                 os.close(fd)
-    status = _relay_tty(master, args.interactive) if master is not None else None
+    if master is not None:
+        status = _relay_tty(master, args.interactive)
+    elif pipes is not None:
+        pipes.close_child_ends()
+        status = pipes.relay(child)
+    else:
+        status = None
     failure = b""
     while chunk := os.read(err_r, 4096):
         failure += chunk
@@ -79,6 +86,92 @@ def cmd_exec(paths: Paths, args: Namespace) -> int:
         raise BoxError(message, int(code_s) if code_s.isdigit() else 125)
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
+
+
+class _Pipes:
+    """stdin (``-i``; else /dev/null), stdout and stderr of an exec as pipes, copied
+    to and from ours by ``relay`` until the command exits and its output is drained."""
+
+    DRAIN_SECONDS = 2.0
+
+    def __init__(self, interactive: bool) -> None:
+        self.out_r, self.out_w = os.pipe2(os.O_CLOEXEC)
+        self.err_r, self.err_w = os.pipe2(os.O_CLOEXEC)
+        if interactive:
+            self.in_r, self.in_w = os.pipe2(os.O_CLOEXEC)
+        else:
+            self.in_r, self.in_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1
+        self.child_ends: tuple[int | None, int | None, int | None] = (
+            self.in_r, self.out_w, self.err_w)
+
+    def close_child_ends(self) -> None:
+        for fd in (self.in_r, self.out_w, self.err_w):
+            os.close(fd)
+
+    def relay(self, child: int) -> int:
+        """Copy until the helper (our child) exits and the pipes drain; its status."""
+        import time
+
+        sel = selectors.DefaultSelector()
+        targets = {self.out_r: 1, self.err_r: 2}
+        for fd in targets:
+            sel.register(fd, selectors.EVENT_READ)
+        if self.in_w != -1:
+            sel.register(0, selectors.EVENT_READ)
+        pidfd = os.pidfd_open(child)
+        sel.register(pidfd, selectors.EVENT_READ)
+        status = None
+        deadline = None
+        try:
+            while targets and (deadline is None or time.monotonic() < deadline):
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                for key, _ in sel.select(timeout):
+                    if key.fd == pidfd:
+                        _, status = os.waitpid(child, 0)
+                        sel.unregister(pidfd)
+                        deadline = time.monotonic() + self.DRAIN_SECONDS
+                    elif key.fd == 0:
+                        self._copy_stdin(sel)
+                    else:
+                        data = os.read(key.fd, 65536)
+                        if data:
+                            _write_all(targets[key.fd], data)
+                        else:
+                            sel.unregister(key.fd)
+                            del targets[key.fd]
+            if status is None:
+                _, status = os.waitpid(child, 0)
+        finally:
+            sel.close()
+            for fd in (self.out_r, self.err_r, pidfd, self.in_w):
+                if fd != -1:
+                    os.close(fd)
+            self.in_w = -1
+        return status
+
+    def _copy_stdin(self, sel: selectors.BaseSelector) -> None:
+        try:
+            data = os.read(0, 65536)
+        except OSError:
+            data = b""
+        try:
+            if data:
+                _write_all(self.in_w, data)
+                return
+        except OSError:
+            pass  # the command closed its stdin: stop copying
+        sel.unregister(0)
+        os.close(self.in_w)
+        self.in_w = -1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BrokenPipeError:
+            return  # our reader went away: the rest of the output has nowhere to go
 
 
 def _relay_tty(master: int, interactive: bool) -> int | None:

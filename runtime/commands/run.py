@@ -65,6 +65,7 @@ def _add_create_flags(p: FlagParser) -> None:
     a("--tmpfs", action="append", default=[])
     a("--read-only", action="store_true")
     a("--init", action="store_true")
+    a("--cgroupns")
     a("--privileged", action="store_true")
     a("--security-opt", action="append", default=[])
     a("--cap-add", action="append", default=[])

@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from formats.units import rfc3339nano
 from runtime.errors import Conflict, DamagedState, InvalidArgument, NotFound
 from runtime.images.reference import display, parse_ref, ref_key, ref_name
+from runtime.paths import private_dir
 from runtime.state import json_object
 from runtime.timeutil import created_ns
 
@@ -87,8 +88,8 @@ class ImageStore:
 
     @contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
-        for d in (self.blobs, self.layers):
-            os.makedirs(d, exist_ok=True)
+        os.makedirs(self.blobs, exist_ok=True)
+        private_dir(self.layers)  # layers hold setuid files: root's alone
         fd = os.open(os.path.join(self.dir, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
@@ -294,7 +295,7 @@ class ImageStore:
         """
         from runtime.images.extract import MAX_LAYER_BYTES, extract_layer
 
-        os.makedirs(self.layers, exist_ok=True)
+        private_dir(self.layers)
         staging = os.path.join(self.layers, f".stage-{os.urandom(6).hex()}")
         limit = MAX_LAYER_BYTES if self.max_bytes is None else self.max_bytes
         got = extract_layer(fileobj, staging, max_bytes=limit,

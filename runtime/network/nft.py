@@ -61,6 +61,20 @@ table ip box {
 """
 
 
+_GUARD = """\
+add chain ip box loopback_guard { type filter hook prerouting priority raw; policy accept; }
+flush chain ip box loopback_guard
+add rule ip box loopback_guard iifname "box*" ip daddr 127.0.0.0/8 drop
+add chain ip box isolation { type filter hook forward priority -1; policy accept; }
+flush chain ip box isolation
+add set ip box isolated { type ipv4_addr; flags interval; }
+add set ip box same_network { type ipv4_addr . ipv4_addr; flags interval; }
+add rule ip box isolation iifname "box*" oifname "box*" ct status dnat accept
+add rule ip box isolation iifname "box*" oifname "box*" ip saddr @isolated ip daddr @isolated \
+ip saddr . ip daddr != @same_network drop
+"""
+
+
 class NftError(BoxError):
     """``nft`` refused a change; carries its first error line."""
 
@@ -137,14 +151,38 @@ class Nft:
             if "File exists" not in str(e) and "exists" not in str(e):
                 raise
 
+    def ensure_guard(self) -> None:
+        """Loopback is the host's alone: a packet for 127.0.0.0/8 that arrives on a box
+        bridge (``route_localnet=1`` there, for published ports on 127.0.0.1) is dropped
+        before conntrack and NAT (CVE-2020-8558's pattern). Replies to a local client of
+        a published port come back addressed to the gateway, so they pass. Flushed and
+        rewritten in one batch: idempotent, and a table made by an older box gets it.
+
+        Networks are isolated as Docker's are: a packet between two ``isolated`` subnets
+        that are not one network's (``same_network``; both kept with ``subnets``) is
+        dropped, unless it goes to a published port (DNAT). Not by interface: with
+        br_netfilter, bridged packets show the bridge as both. Subnets added by an older
+        box (only in ``subnets``) are left alone, so their own traffic keeps flowing."""
+        self.run(f"add table ip {TABLE}\n" + _GUARD, "add chain ip box loopback_guard")
+
     def add_subnet(self, subnet: str) -> None:
         self.ensure_base()
-        self.run(f"add element ip {TABLE} subnets {{ {subnet} }}\n", f"add subnet {subnet}")
+        self.ensure_guard()
+        self.run(f"add element ip {TABLE} subnets {{ {subnet} }}\n"
+                 f"add element ip {TABLE} same_network {{ {subnet} . {subnet} }}\n"
+                 f"add element ip {TABLE} isolated {{ {subnet} }}\n",
+                 f"add subnet {subnet}")
 
     def delete_subnet(self, subnet: str) -> None:
         with contextlib.suppress(NftError):
-            self.run(f"delete element ip {TABLE} subnets {{ {subnet} }}\n", f"delete subnet "
-                                                                            f"{subnet}")
+            self.run(f"delete element ip {TABLE} subnets {{ {subnet} }}\n",
+                     f"delete subnet {subnet}")
+        with contextlib.suppress(NftError):
+            self.run(f"delete element ip {TABLE} same_network {{ {subnet} . {subnet} }}\n",
+                     f"delete subnet {subnet}")
+        with contextlib.suppress(NftError):
+            self.run(f"delete element ip {TABLE} isolated {{ {subnet} }}\n",
+                     f"delete subnet {subnet}")
 
     # -- published ports --------------------------------------------------------
     def mappings(self) -> list[Mapping]:
