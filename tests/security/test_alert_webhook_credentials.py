@@ -11,7 +11,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from collector.model import ContainerRef
+from cgroupstats.model import ContainerRef
 
 from collector.alert_sender import AlertError, OomAlert, Sender, check_url
 
