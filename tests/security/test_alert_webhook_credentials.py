@@ -12,7 +12,6 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from cgroupstats.model import ContainerRef
-
 from collector.alert_sender import AlertError, OomAlert, Sender, check_url
 
 PASSWORD = "s3cr3t-pw"
