@@ -109,16 +109,17 @@ def test_sigkill_at_random_moments_while_writers_rotate(tmp_path: Path):
     duplicates are bounded by one batch per kill."""
     rng = random.Random(4)
     root, out, reg = tmp_path / "root", tmp_path / "out.ndjson", tmp_path / "reg.json"
-    n, batch_bytes = 12_000, 64 << 10
+    n, batch_bytes = 6_000, 64 << 10
     paths = [make_container(root, f"{i:02d}" * 32, f"web{i}") for i in range(3)]
     argv = shipper_argv(root, str(out), reg, "--batch-bytes", str(batch_bytes))
     log = tmp_path / "shipper.log"
     sh = start_shipper(argv, log)
     time.sleep(0.3)
-    # ~2000 lines per file at 1000 lines/s: each file stays on disk for ~6 s (max-file 3),
-    # longer than the shipper is ever down (a restart costs ~0.3 s, more on a busy machine)
+    # ~2000 lines per file at 300 lines/s: each file stays on disk for ~20 s (max-file 3),
+    # longer than the shipper is ever down (a restart costs ~0.3 s, seconds beside two busy
+    # loops: at 1000 lines/s, 6 s per file, such a run lost whole files)
     ws = spawn_writers(writer_argv(p, f"t{i}", n, max_size=340_000, max_file=3, compress=True,
-                                   rate=1000) for i, p in enumerate(paths))
+                                   rate=300) for i, p in enumerate(paths))
     kills = 0
 
     def started(k: int) -> bool:  # the k-th instance is past its imports and shipping
