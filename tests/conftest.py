@@ -50,14 +50,14 @@ class Box:
         return self.ok("inspect", "-f", fmt, ref).strip()
 
 
-def _box_cgroups() -> list[str]:
-    found = []
+def _box_cgroups() -> set[str]:
+    found: set[str] = set()
     for ctrl in Path("/sys/fs/cgroup").iterdir():
         for d in (ctrl / "box",):
             if d.is_dir():
                 # Container groups (64-hex ids). Tests' own groups (box/test-*) and
                 # benchmarks' (box/bench-*) are checked by the tests that make them.
-                found.extend(str(p) for p in d.iterdir()
+                found.update(str(p) for p in d.iterdir()
                              if p.is_dir() and len(p.name) == 64 and p.name.isalnum())
     return found
 
@@ -145,15 +145,16 @@ def box_links(mine: Path | None = None) -> set[str]:
     return out
 
 
-def nft_box_elements() -> set[str]:
-    """Every element of the ``ip box`` table's maps and sets, as text."""
+def nft_box_elements(with_table: bool = False) -> set[str]:
+    """Every element of the ``ip box`` table's maps and sets, as text; with ``with_table``
+    also "table ip box" while the table exists (the last root's teardown drops it)."""
     import json as _json
 
     proc = subprocess.run(["nft", "-j", "list", "table", "ip", "box"], capture_output=True,
                           text=True, check=False)
     if proc.returncode:
         return set()
-    out = set()
+    out = {"table ip box"} if with_table else set()
     for item in _json.loads(proc.stdout)["nftables"]:
         obj = item.get("map") or item.get("set")
         for elem in (obj or {}).get("elem", []):
@@ -215,12 +216,19 @@ def _box_mounts() -> list[str]:
             if "/box" in ln.split()[1] or "box-" in ln.split()[1]]
 
 
+def _box_parents() -> set[str]:
+    """The ``box`` parent groups (one per hierarchy, the unified one included): the
+    runtime removes each once its last container's group is gone, and so must tests."""
+    return {str(d / "box") for d in Path("/sys/fs/cgroup").iterdir() if (d / "box").is_dir()}
+
+
 def _kernel_objects(mine: Path) -> set[str]:
     """Every ``box``-prefixed kernel object in sight, as "kind: name" (links only if they
     belong to this session's roots: other sessions and demos run side by side)."""
-    return ({f"cgroup: {c}" for c in _box_cgroups()} | {f"link: {n}" for n in box_links(mine)}
-            | {f"nft: {e}" for e in nft_box_elements()} | {f"netns: {n}" for n in _box_netns()}
-            | {f"mount: {m}" for m in _box_mounts()})
+    return ({f"cgroup: {c}" for c in _box_cgroups() | _box_parents()}
+            | {f"link: {n}" for n in box_links(mine)}
+            | {f"nft: {e}" for e in nft_box_elements(with_table=True)}
+            | {f"netns: {n}" for n in _box_netns()} | {f"mount: {m}" for m in _box_mounts()})
 
 
 # object -> the test after which it was first seen, so a leak names the test that made it

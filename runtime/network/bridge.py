@@ -58,6 +58,21 @@ class Bridges:
                 f.write(value)
         return old
 
+    def carried_subnets(self) -> set[str]:
+        """The subnets on ``box*`` links (``a.b.c.0/24``), i.e. those some root still uses."""
+        from pyroute2 import IPRoute
+
+        out = set()
+        with IPRoute() as ipr:
+            names = {link["index"]: link.get_attr("IFLA_IFNAME") or ""
+                     for link in ipr.get_links()}
+            for msg in ipr.get_addr(family=socket.AF_INET):
+                if names.get(msg["index"], "").startswith("box"):
+                    net, plen = parse_cidr(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}",
+                                           strict=False)
+                    out.add(f"{int_to_ip(net)}/{plen}")
+        return out
+
     def overlapping_route(self, subnet: str, ignore_link: str = "") -> str | None:
         """A host route or address that overlaps ``subnet`` (other than on ``ignore_link``)."""
         from pyroute2 import IPRoute

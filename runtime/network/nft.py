@@ -243,6 +243,35 @@ class Nft:
             if script:
                 self.run(script, "unpublish ports")
 
+    def subnets(self) -> set[str]:
+        """The ``subnets`` set as ``a.b.c.0/24`` strings."""
+        out = set()
+        for item in self.list_json("table", "ip", TABLE):
+            found = item.get("set") or {}
+            if found.get("name") != "subnets":
+                continue
+            for elem in found.get("elem", []):
+                if isinstance(elem, dict) and "prefix" in elem:  # subnets are added as CIDR
+                    out.add(f"{elem['prefix']['addr']}/{elem['prefix']['len']}")
+        return out
+
+    def prune_orphans(self, carried: set[str]) -> list[str]:
+        """Drop the subnets no box bridge carries any more, and the ports published to
+        addresses outside every carried one: what a root thrown away without its teardown
+        (a killed process) left. They
+        would keep the table, shared by every root, alive for ever. A bridge gets its
+        address before its subnet is added here, so a root being set up is never taken
+        for an orphan. Returns the subnets dropped."""
+        from runtime.network.addr import in_subnet, ip_to_int, parse_cidr
+
+        nets = [parse_cidr(c, strict=False) for c in carried]
+        self.unpublish([m for m in self.mappings()
+                        if not any(in_subnet(ip_to_int(m.ctr_ip), *net) for net in nets)])
+        orphans = sorted(self.subnets() - carried)
+        for subnet in orphans:
+            self.delete_subnet(subnet)
+        return orphans
+
     def delete_table_if_unused(self) -> bool | None:
         """Drop the table when no map or set holds anything (no root uses it). None if
         it stays; else whether its creator had turned ip_forward on (to turn it off)."""

@@ -39,6 +39,8 @@ def teardown_root(paths: Paths) -> list[str]:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(store.dir, ".predefined"))
     with contextlib.suppress(BoxError):
+        nft.prune_orphans(bridges.carried_subnets())
+    with contextlib.suppress(BoxError):
         if nft.delete_table_if_unused():
             bridges.restore_forwarding()  # the table that dropped non-box forwarding is gone
     return gone

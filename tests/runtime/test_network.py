@@ -166,3 +166,31 @@ def test_ten_concurrent_runs_get_distinct_addresses(box: Box) -> None:
     assert sorted(held) == sorted(ips)
     box.ok("rm", "-f", *ids, timeout=120)
     assert not ipam_allocations(box.root)
+
+
+def test_teardown_drops_what_a_root_thrown_away_without_teardown_left(
+        tmp_path: Path, make_box, busybox_tar: Path) -> None:
+    """A root whose process was killed before its teardown (a killed test run) leaves its
+    subnet, and ports published into it, in the host-wide nft table, which then outlives
+    every root. The next teardown of any root drops what no box bridge carries any more."""
+    import subprocess
+
+    from runtime.network.nft import Mapping, Nft
+    from runtime.network.teardown import teardown_root
+    from runtime.paths import Paths
+
+    gone = make_box(tmp_path / "gone" / "root", tmp_path / "gone" / "run")
+    gone.ok("import", str(busybox_tar), "busybox")
+    gone.ok("run", "--rm", "busybox", "true")  # its bridge and subnet now exist
+    nft = Nft()
+    assert gone.subnet in nft.subnets()
+    stale_ip = gone.subnet.rsplit(".", 1)[0] + ".77"
+    nft.publish([Mapping("tcp", "127.0.0.1", 1, stale_ip, 80, "ab" * 32)])
+    subprocess.run(["ip", "link", "delete", gone.bridge], check=True)  # killed: no teardown
+
+    other = make_box(tmp_path / "other" / "root", tmp_path / "other" / "run")
+    other.ok("import", str(busybox_tar), "busybox")
+    other.ok("run", "--rm", "busybox", "true")
+    teardown_root(Paths(str(other.root), str(other.exec_root)))
+    assert gone.subnet not in nft.subnets()
+    assert not [m for m in nft.mappings() if m.ctr_ip == stale_ip]
