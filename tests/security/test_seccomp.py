@@ -6,13 +6,13 @@ profile refuses them; ``--security-opt`` changes or lifts it."""
 from __future__ import annotations
 
 import json
-import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Box
-from tests.security.conftest import gcc
+from tests.security.conftest import busybox_with_probe, imported_rootfs
 
 PROBE = r"""
 #include <errno.h>
@@ -39,23 +39,10 @@ CALLS = ("keyctl", "bpf", "perf_event_open", "userfaultfd")
 
 
 @pytest.fixture
-def probe_image(box: Box, tmp_path: Path) -> str:
-    """busybox with /probe (static: the image has no libc)."""
-    import tarfile
-    import uuid
-
-    from tests.support.busybox import build_busybox_rootfs
-
-    probe = gcc(tmp_path, "probe", PROBE, "-static")
-    rootfs = build_busybox_rootfs(tmp_path / "rootfs")
-    shutil.copy(probe, rootfs / "probe")
-    tar = tmp_path / "probe.tar"
-    with tarfile.open(tar, "w") as tf:
-        tf.add(rootfs, arcname=".")
-    name = f"probe-{uuid.uuid4().hex[:8]}"
-    box.ok("import", str(tar), name)
-    yield name
-    box("rmi", "-f", name)
+def probe_image(box: Box, tmp_path: Path) -> Iterator[str]:
+    """busybox with /probe."""
+    with imported_rootfs(box, busybox_with_probe(tmp_path, "probe", PROBE), "probe") as name:
+        yield name
 
 
 def _probe(box: Box, image: str, *flags: str) -> dict[str, str]:
