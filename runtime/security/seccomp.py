@@ -53,10 +53,11 @@ def parse_security_opts(values: list[str]) -> list[str]:
                 raise InvalidArgument(f"opening seccomp profile ({arg}) failed: "
                                       f"{e.strerror.lower()}") from None
             try:
-                from_docker(json.loads(text))
+                doc = json.loads(text)
+                from_docker(doc)
             except (ValueError, TypeError, KeyError, AttributeError) as e:
                 raise InvalidArgument(f"decoding seccomp profile ({arg}) failed: {e}") from None
-            out.append("seccomp=" + json.dumps(json.loads(text), separators=(",", ":")))
+            out.append("seccomp=" + json.dumps(doc, separators=(",", ":")))
         else:
             raise InvalidArgument(f'invalid --security-opt: "{value}"')
     return out
