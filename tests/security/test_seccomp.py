@@ -126,3 +126,17 @@ def test_malformed_profile_is_125_naming_file_and_error(box: Box, tmp_path: Path
     assert proc.returncode == 125 and "missing.json" in proc.stderr
     proc = box("run", "--rm", "--security-opt", "apparmor=x", "busybox", "true")
     assert proc.returncode == 125 and "apparmor=x" in proc.stderr
+
+
+def test_exec_privileged_gets_every_capability_under_the_profile(box: Box) -> None:
+    """The profile for the full set (SYS_ADMIN's block included), not the container's."""
+    cid = box.ok("run", "-d", "--network", "none", "busybox", "sleep", "30").strip()
+    status = "grep -E '^(CapEff|Seccomp):' /proc/self/status"
+    plain = dict(ln.split() for ln in box.ok("exec", cid, "sh", "-c", status).splitlines())
+    priv = dict(ln.split() for ln in box.ok("exec", "--privileged", cid, "sh", "-c",
+                                            status).splitlines())
+    assert plain["Seccomp:"] == priv["Seccomp:"] == "2"
+    cap_sys_admin = 1 << 21
+    assert not int(plain["CapEff:"], 16) & cap_sys_admin
+    assert int(priv["CapEff:"], 16) & cap_sys_admin
+    assert box("exec", "--privileged", cid, "unshare", "-U", "true").returncode == 0
