@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 from runtime import syscalls as sc
 from runtime.errors import BoxError
 from runtime.paths import Paths
-from runtime.state import is_running
 
 # setns order: the mount namespace last, since it changes what /proc/<pid> means to us.
 # The cgroup namespace after the cgroup attach (spawn): it is rooted where we stand.
@@ -21,10 +20,9 @@ _NAMESPACES = (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CL
                ("cgroup", sc.CLONE_NEWCGROUP), ("pid", sc.CLONE_NEWPID), ("mnt", sc.CLONE_NEWNS))
 
 
-def join_namespaces(pid: int, which: tuple[str, ...] = ("ipc", "uts", "net", "cgroup", "pid",
-                                                        "mnt")) -> None:
+def join_namespaces(pid: int) -> None:
     fds = [(os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), flag)
-           for name, flag in _NAMESPACES if name in which]
+           for name, flag in _NAMESPACES]
     try:
         for fd, flag in fds:
             sc.setns(fd, flag)
@@ -118,15 +116,10 @@ def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | Non
 
 
 def enter_root(paths: Paths, cfg: dict[str, Any]) -> None:
-    """In a forked child: make the container's root filesystem our ``/``.
-
-    Running: join its mount namespace. Stopped: mount its overlay in a private mount
-    namespace of our own and chroot into it (the mount vanishes with us).
+    """In a forked child: make a stopped container's root filesystem our ``/``: its
+    overlay mounted in a private mount namespace of our own, chrooted into (the mount
+    vanishes with us). A running one's namespaces are joined instead (``run_confined``).
     """
-    if is_running(cfg) and cfg["State"].get("Pid"):
-        join_namespaces(cfg["State"]["Pid"], ("mnt",))
-        os.chdir("/")
-        return
     box = cfg.get("Box") or {}
     overlay = paths.overlay_dir(cfg["ID"])
     sc.unshare(sc.CLONE_NEWNS)
