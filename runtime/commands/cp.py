@@ -69,7 +69,7 @@ def _write_tar(fd: int, path: str, follow: bool) -> None:
 
 def _from_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
                     archive: bool) -> int:
-    from runtime.enter import enter_root, run_in_child
+    from runtime.enter import enter_root
     from runtime.images.extract import extract_layer
     from runtime.security.confine import run_confined
 
@@ -85,9 +85,13 @@ def _from_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
         return 0
 
     pid = os.fork()
-    if pid == 0:
+    if pid == 0:  # run_confined forks the helpers itself: this child only waits
         os.close(r)
-        os._exit(run_in_child(lambda: run_confined(cfg, lambda: enter_root(paths, cfg), pack)))
+        code = 125
+        try:
+            code = run_confined(cfg, lambda: enter_root(paths, cfg), pack)
+        finally:
+            os._exit(code)
     os.close(w)
     staging = (
         dst_path.parent if not dst_path.is_dir() else dst_path
