@@ -79,17 +79,12 @@ def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | Non
                 for fd, src in enumerate(stdio):
                     if src is not None and src != fd:
                         os.dup2(src, fd)
-                os.closerange(3, err_w)  # nothing of ours (the monitor's pipes) leaks in
-                os.closerange(err_w + 1, 65536)
+                _close_fds_but(err_w)  # nothing of ours (the monitor's pipes) leaks in
                 become(list(proc.args), list(proc.env), proc.user, proc.cwd, list(proc.caps),
                        proc.privileged, proc.tty, False, err_w, proc.seccomp,
                        proc.no_new_privs)
-            # Only the command holds its stdio pipes: an exec's stdin reaches EOF.
-            keep = sorted({err_w, pid_w} - {-1})
-            os.closerange(3, keep[0])
-            for lo, hi in zip(keep, [*keep[1:], 65536], strict=True):
-                os.closerange(lo + 1, hi)
             os.close(err_w)
+            _close_fds_but(pid_w)  # only the command holds its stdio: an exec's stdin ends
             if mode == "handoff":
                 os.write(pid_w, str(child).encode())
             if mode != "relay":
@@ -113,6 +108,15 @@ def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | Non
         raw += chunk
     os.close(pid_r)
     return (int(raw) if raw else 0), err_r
+
+
+def _close_fds_but(keep: int) -> None:
+    """Close every fd from 3 up except ``keep`` (-1: none kept)."""
+    if keep < 3:
+        os.closerange(3, 65536)
+        return
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
 
 
 def enter_root(paths: Paths, cfg: dict[str, Any]) -> None:
