@@ -16,7 +16,7 @@ from pathlib import Path
 from runtime.errors import BoxError, InvalidArgument, NotFound
 from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
-from runtime.security.tarwalk import NumericWalker, owner_names
+from runtime.security.tarwalk import NumericWalker
 from runtime.state import Store
 
 
@@ -62,9 +62,9 @@ def _write_tar(fd: int, path: str, follow: bool) -> None:
     base, name = _tar_source(path, follow)
     if not os.path.lexists(os.path.join(base, name)):
         raise NotFound(f"Could not find the file {path} in container")
-    # Inside the container: owner names from its files, never from the name service.
+    # Inside the container: numeric owners, never a name service lookup.
     with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w|") as tf:
-        NumericWalker(tf, owner_names("/")).add(os.path.join(base, name), name)
+        NumericWalker(tf).add(os.path.join(base, name), name)
 
 
 def _from_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
@@ -187,7 +187,6 @@ def _to_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
                 member.name = out.lstrip("/") or "."
                 if not archive:  # docker: owned by root in the container, unless -a
                     member.uid = member.gid = 0
-                    member.uname = member.gname = "root"
                 # We are inside the container's root: nothing here can reach the host.
                 with contextlib.suppress(FileExistsError, IsADirectoryError):
                     tf.extract(member, "/", set_attrs=True, numeric_owner=True,
