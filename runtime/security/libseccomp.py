@@ -52,7 +52,7 @@ class Filter:
         self.lib = library()
         self.ctx = self.lib.seccomp_init(default_action)
         if not self.ctx:
-            raise OSError(0, "seccomp_init failed")
+            raise OSError(0, f"seccomp_init({default_action:#x}) failed")
 
     @staticmethod
     def _check(ret: int, what: str) -> None:
