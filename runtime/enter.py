@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 from runtime import syscalls as sc
 from runtime.errors import BoxError
 from runtime.paths import Paths
-from runtime.state import is_running
 
 # setns order: the mount namespace last, since it changes what /proc/<pid> means to us.
 # The cgroup namespace after the cgroup attach (spawn): it is rooted where we stand.
@@ -21,10 +20,9 @@ _NAMESPACES = (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CL
                ("cgroup", sc.CLONE_NEWCGROUP), ("pid", sc.CLONE_NEWPID), ("mnt", sc.CLONE_NEWNS))
 
 
-def join_namespaces(pid: int, which: tuple[str, ...] = ("ipc", "uts", "net", "cgroup", "pid",
-                                                        "mnt")) -> None:
+def join_namespaces(pid: int) -> None:
     fds = [(os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), flag)
-           for name, flag in _NAMESPACES if name in which]
+           for name, flag in _NAMESPACES]
     try:
         for fd, flag in fds:
             sc.setns(fd, flag)
@@ -81,17 +79,12 @@ def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | Non
                 for fd, src in enumerate(stdio):
                     if src is not None and src != fd:
                         os.dup2(src, fd)
-                os.closerange(3, err_w)  # nothing of ours (the monitor's pipes) leaks in
-                os.closerange(err_w + 1, 65536)
+                _close_fds_but(err_w)  # nothing of ours (the monitor's pipes) leaks in
                 become(list(proc.args), list(proc.env), proc.user, proc.cwd, list(proc.caps),
                        proc.privileged, proc.tty, False, err_w, proc.seccomp,
                        proc.no_new_privs)
-            # Only the command holds its stdio pipes: an exec's stdin reaches EOF.
-            keep = sorted({err_w, pid_w} - {-1})
-            os.closerange(3, keep[0])
-            for lo, hi in zip(keep, [*keep[1:], 65536], strict=True):
-                os.closerange(lo + 1, hi)
             os.close(err_w)
+            _close_fds_but(pid_w)  # only the command holds its stdio: an exec's stdin ends
             if mode == "handoff":
                 os.write(pid_w, str(child).encode())
             if mode != "relay":
@@ -117,16 +110,20 @@ def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | Non
     return (int(raw) if raw else 0), err_r
 
 
-def enter_root(paths: Paths, cfg: dict[str, Any]) -> None:
-    """In a forked child: make the container's root filesystem our ``/``.
-
-    Running: join its mount namespace. Stopped: mount its overlay in a private mount
-    namespace of our own and chroot into it (the mount vanishes with us).
-    """
-    if is_running(cfg) and cfg["State"].get("Pid"):
-        join_namespaces(cfg["State"]["Pid"], ("mnt",))
-        os.chdir("/")
+def _close_fds_but(keep: int) -> None:
+    """Close every fd from 3 up except ``keep`` (-1: none kept)."""
+    if keep < 3:
+        os.closerange(3, 65536)
         return
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+
+
+def enter_root(paths: Paths, cfg: dict[str, Any]) -> None:
+    """In a forked child: make a stopped container's root filesystem our ``/``: its
+    overlay mounted in a private mount namespace of our own, chrooted into (the mount
+    vanishes with us). A running one's namespaces are joined instead (``run_confined``).
+    """
     box = cfg.get("Box") or {}
     overlay = paths.overlay_dir(cfg["ID"])
     sc.unshare(sc.CLONE_NEWNS)

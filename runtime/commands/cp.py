@@ -16,7 +16,7 @@ from pathlib import Path
 from runtime.errors import BoxError, InvalidArgument, NotFound
 from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
-from runtime.security.tarwalk import NumericWalker, owner_names
+from runtime.security.tarwalk import NumericWalker
 from runtime.state import Store
 
 
@@ -62,14 +62,14 @@ def _write_tar(fd: int, path: str, follow: bool) -> None:
     base, name = _tar_source(path, follow)
     if not os.path.lexists(os.path.join(base, name)):
         raise NotFound(f"Could not find the file {path} in container")
-    # Inside the container: owner names from its files, never from the name service.
+    # Inside the container: numeric owners, never a name service lookup.
     with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w|") as tf:
-        NumericWalker(tf, owner_names("/")).add(os.path.join(base, name), name)
+        NumericWalker(tf).add(os.path.join(base, name), name)
 
 
 def _from_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
                     archive: bool) -> int:
-    from runtime.enter import enter_root, run_in_child
+    from runtime.enter import enter_root
     from runtime.images.extract import extract_layer
     from runtime.security.confine import run_confined
 
@@ -85,9 +85,13 @@ def _from_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
         return 0
 
     pid = os.fork()
-    if pid == 0:
+    if pid == 0:  # run_confined forks the helpers itself: this child only waits
         os.close(r)
-        os._exit(run_in_child(lambda: run_confined(cfg, lambda: enter_root(paths, cfg), pack)))
+        code = 125
+        try:
+            code = run_confined(cfg, lambda: enter_root(paths, cfg), pack)
+        finally:
+            os._exit(code)
     os.close(w)
     staging = (
         dst_path.parent if not dst_path.is_dir() else dst_path
@@ -183,7 +187,6 @@ def _to_container(paths: Paths, cfg: dict, src: str, dst: str, follow: bool,
                 member.name = out.lstrip("/") or "."
                 if not archive:  # docker: owned by root in the container, unless -a
                     member.uid = member.gid = 0
-                    member.uname = member.gname = "root"
                 # We are inside the container's root: nothing here can reach the host.
                 with contextlib.suppress(FileExistsError, IsADirectoryError):
                     tf.extract(member, "/", set_attrs=True, numeric_owner=True,

@@ -43,12 +43,15 @@ def cmd_exec(paths: Paths, args: Namespace) -> int:
     extra = parse_env_files(args.env_file) + [e for e in args.env if "=" in e]
     keys = {e.split("=", 1)[0] for e in extra}
     env = [e for e in env if e.split("=", 1)[0] not in keys] + extra
-    host = cfg["HostConfig"]
-    privileged = bool(host.get("Privileged") or args.privileged)
-    caps = effective_set(host.get("CapAdd") or [], host.get("CapDrop") or [], privileged)
+    caps, seccomp = spec.caps, spec.seccomp  # the container's own, from sandbox_spec
+    privileged = spec.privileged or bool(args.privileged)
+    if privileged and not spec.privileged:  # exec --privileged: every capability
+        host = cfg["HostConfig"]
+        caps = effective_set(host.get("CapAdd") or [], host.get("CapDrop") or [], True)
+        seccomp = seccomp_program(paths, host, caps)
     proc = Process(list(args.command), env, args.user if args.user is not None else spec.user,
-                   args.workdir or spec.cwd, caps, privileged, bool(args.tty),
-                   seccomp_program(paths, host, caps), spec.no_new_privs)
+                   args.workdir or spec.cwd, caps, privileged, bool(args.tty), seccomp,
+                   spec.no_new_privs)
     master = slave = null = None
     pipes: _Pipes | None = None
     if args.tty:

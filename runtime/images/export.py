@@ -22,11 +22,6 @@ from runtime.security.confine import run_confined
 from runtime.security.tarwalk import NumericWalker
 
 
-def _normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.uname = info.gname = ""
-    return info
-
-
 def export_container(paths: Paths, cfg: dict[str, Any], out_fd: int) -> int:
     """Writes the tar to ``out_fd``; returns the child's exit code (0 on success)."""
     lowers = [os.path.join(paths.overlay_dir(cfg["ID"]), "diff"),
@@ -43,7 +38,7 @@ def export_container(paths: Paths, cfg: dict[str, Any], out_fd: int) -> int:
     def body() -> int:
         with os.fdopen(out_fd, "wb", closefd=False) as out, \
                 tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-            walker = NumericWalker(tf, filter=_normalise)
+            walker = NumericWalker(tf)
             for name in sorted(os.listdir("/")):
                 walker.add("/" + name, name)
         return 0

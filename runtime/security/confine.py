@@ -19,9 +19,9 @@ from typing import Any
 
 from runtime import syscalls as sc
 from runtime.caps import effective_set
-from runtime.containers import is_running
 from runtime.enter import join_namespaces, run_in_child
 from runtime.sandbox import drop_privileges
+from runtime.state import is_running
 
 
 def drop_to_container_caps(cfg: dict[str, Any]) -> None:

@@ -1,10 +1,6 @@
 """libseccomp (Debian's libseccomp2) through ctypes: a filter is built rule by rule and
-loaded into the calling thread. The one place seccomp's C API is touched.
-
-The library is loaded when a filter is built, which must happen before ``pivot_root``
-(after it the host's libraries are out of reach); ``Filter.load`` itself only needs the
-library already mapped.
-"""
+exported as a classic-BPF program, which the sandbox installs itself (``seccomp(2)``).
+The one place seccomp's C API is touched."""
 
 from __future__ import annotations
 
@@ -17,7 +13,6 @@ ACT_KILL_THREAD = 0x00000000
 ACT_TRAP = 0x00030000
 ACT_LOG = 0x7FFC0000
 _ACT_ERRNO = 0x00050000
-_FLTATR_CTL_NNP = 3
 _EEXIST = 17
 
 OPS = {"ne": 1, "lt": 2, "le": 3, "eq": 4, "ge": 5, "gt": 6, "masked_eq": 7}
@@ -42,9 +37,7 @@ def library() -> ctypes.CDLL:
         lib.seccomp_init.restype = ctypes.c_void_p
         lib.seccomp_init.argtypes = [ctypes.c_uint32]
         lib.seccomp_release.argtypes = [ctypes.c_void_p]
-        lib.seccomp_load.argtypes = [ctypes.c_void_p]
         lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
         lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
         lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
                                                ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
@@ -59,10 +52,7 @@ class Filter:
         self.lib = library()
         self.ctx = self.lib.seccomp_init(default_action)
         if not self.ctx:
-            raise OSError(0, "seccomp_init failed")
-        # no_new_privs is the caller's decision (--security-opt no-new-privileges), not
-        # libseccomp's default; without it, loading needs CAP_SYS_ADMIN.
-        self._check(self.lib.seccomp_attr_set(self.ctx, _FLTATR_CTL_NNP, 0), "seccomp_attr_set")
+            raise OSError(0, f"seccomp_init({default_action:#x}) failed")
 
     @staticmethod
     def _check(ret: int, what: str) -> None:
@@ -80,10 +70,6 @@ class Filter:
         ret = self.lib.seccomp_rule_add_array(self.ctx, action, nr, len(args), array)
         if ret < 0 and -ret != _EEXIST:
             self._check(ret, f"seccomp_rule_add({nr})")
-
-    def load(self) -> None:
-        """Install the filter in this thread (inherited across fork and exec)."""
-        self._check(self.lib.seccomp_load(self.ctx), "seccomp_load")
 
     def export(self) -> bytes:
         """The compiled classic-BPF program (``struct sock_filter`` array)."""

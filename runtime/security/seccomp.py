@@ -53,10 +53,11 @@ def parse_security_opts(values: list[str]) -> list[str]:
                 raise InvalidArgument(f"opening seccomp profile ({arg}) failed: "
                                       f"{e.strerror.lower()}") from None
             try:
-                from_docker(json.loads(text))
+                doc = json.loads(text)
+                from_docker(doc)
             except (ValueError, TypeError, KeyError, AttributeError) as e:
                 raise InvalidArgument(f"decoding seccomp profile ({arg}) failed: {e}") from None
-            out.append("seccomp=" + json.dumps(json.loads(text), separators=(",", ":")))
+            out.append("seccomp=" + json.dumps(doc, separators=(",", ":")))
         else:
             raise InvalidArgument(f'invalid --security-opt: "{value}"')
     return out
@@ -95,20 +96,12 @@ def from_docker(doc: dict[str, Any]) -> dict[str, Any]:
             "allow": [], "rules": rules}
 
 
-def profile_for(host: dict[str, Any]) -> dict[str, Any] | None:
-    """The profile of a container (HostConfig), or None when it runs unconfined."""
-    opts = host.get("SecurityOpt") or []
-    if host.get("Privileged") or "seccomp=unconfined" in opts:
-        return None
-    for opt in opts:
-        if opt.startswith("seccomp="):
-            return from_docker(json.loads(opt[8:]))
+def _load_profile(custom: str | None) -> dict[str, Any]:
+    """The profile of a ``seccomp=JSON`` option (Docker's format), else the default."""
+    if custom is not None:
+        return from_docker(json.loads(custom.removeprefix("seccomp=")))
     with open(DEFAULT_PROFILE) as f:
         return json.load(f)
-
-
-def no_new_privileges(host: dict[str, Any]) -> bool:
-    return "no-new-privileges" in (host.get("SecurityOpt") or [])
 
 
 def _kernel_at_least(version: str) -> bool:
@@ -118,12 +111,12 @@ def _kernel_at_least(version: str) -> bool:
     return nums(os.uname().release) >= nums(version)
 
 
-def _action(rule: dict[str, Any], default: str = "allow") -> int:
+def _action(rule: dict[str, Any]) -> int:
     from runtime.security import libseccomp as ls
 
-    name = rule.get("action") or ("errno" if "errno" in rule else default)
+    name = rule.get("action") or ("errno" if "errno" in rule else "allow")
     if name == "errno":
-        return ls.act_errno(int(rule.get("errno", rule.get("default_errno", 1))))
+        return ls.act_errno(int(rule.get("errno", 1)))
     return {"allow": ls.ACT_ALLOW, "kill_thread": ls.ACT_KILL_THREAD,
             "kill_process": ls.ACT_KILL_PROCESS, "trap": ls.ACT_TRAP, "log": ls.ACT_LOG}[name]
 
@@ -155,7 +148,7 @@ def program_for(host: dict[str, Any], caps: list[str], cache_dir: str) -> bytes 
             return f.read()
     except FileNotFoundError:
         pass
-    filt = build_filter(profile_for(host), caps)
+    filt = build_filter(_load_profile(custom), caps)
     try:
         program = filt.export()
     finally:

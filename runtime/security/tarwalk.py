@@ -1,9 +1,9 @@
 """``tarfile.add`` without name service lookups, for helpers inside a container's root.
 
 ``TarFile.gettarinfo`` asks ``pwd``/``grp`` for owner names, which makes glibc load the
-container's NSS modules into a root process. Here a TarInfo is built from ``lstat`` alone;
-the names, where wanted, come from the container's /etc/passwd and /etc/group read as
-text (as ``-u`` does). Hard links within the walk become link entries, sockets are
+container's NSS modules into a root process. Here a TarInfo is built from ``lstat`` alone,
+with numeric owners and no names (``box cp``'s extractors go by the numbers; ``box
+export`` never wrote names). Hard links within the walk become link entries, sockets are
 skipped (as tarfile does).
 """
 
@@ -12,37 +12,13 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
-from collections.abc import Callable
-
-Filter = Callable[[tarfile.TarInfo], tarfile.TarInfo]
-
-
-def owner_names(root: str = "/") -> tuple[dict[int, str], dict[int, str]]:
-    """uid -> user name and gid -> group name from ``root``'s passwd and group files."""
-    def table(path: str) -> dict[int, str]:
-        out: dict[int, str] = {}
-        try:
-            with open(os.path.join(root, path), errors="replace") as f:
-                for line in f:
-                    fields = line.rstrip("\n").split(":")
-                    if len(fields) >= 3 and fields[2].isdigit() and not line.startswith("#"):
-                        out.setdefault(int(fields[2]), fields[0])
-        except OSError:
-            pass
-        return out
-
-    return table("etc/passwd"), table("etc/group")
 
 
 class NumericWalker:
-    """Adds files to ``tf`` with numeric owners (and names from ``names``, if given)."""
+    """Adds files to ``tf`` with numeric owners only (empty owner names)."""
 
-    def __init__(self, tf: tarfile.TarFile,
-                 names: tuple[dict[int, str], dict[int, str]] | None = None,
-                 filter: Filter | None = None) -> None:
+    def __init__(self, tf: tarfile.TarFile) -> None:
         self.tf = tf
-        self.users, self.groups = names or ({}, {})
-        self.filter = filter
         self.links: dict[tuple[int, int], str] = {}
 
     def info(self, path: str, arcname: str) -> tarfile.TarInfo | None:
@@ -50,8 +26,7 @@ class NumericWalker:
         info = tarfile.TarInfo(arcname)
         info.mode = stat.S_IMODE(st.st_mode)
         info.uid, info.gid = st.st_uid, st.st_gid
-        info.uname = self.users.get(st.st_uid, "")
-        info.gname = self.groups.get(st.st_gid, "")
+        info.uname = info.gname = ""
         info.mtime = int(st.st_mtime)
         mode = st.st_mode
         if stat.S_ISREG(mode):
@@ -80,8 +55,6 @@ class NumericWalker:
         info = self.info(path, arcname)
         if info is None:
             return
-        if self.filter is not None:
-            info = self.filter(info)
         if info.type == tarfile.REGTYPE:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             with os.fdopen(fd, "rb") as f:

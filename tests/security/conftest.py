@@ -1,15 +1,21 @@
-"""Repro material for the attacks: loop devices over files the test made, and small
-programs and libraries built with gcc."""
+"""Repro material for the attacks: loop devices over files the test made, small
+programs and libraries built with gcc, and images made of a rootfs the test wrote."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import tarfile
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import Box
+from tests.support.busybox import build_busybox_rootfs
 
 SECRET = b"BOX-HOST-DISK-SECRET-0123456789\n"
 
@@ -40,3 +46,25 @@ def gcc(tmp_path: Path, name: str, source: str, *flags: str) -> Path:
                    capture_output=True)
     os.chmod(out, 0o755)
     return out
+
+
+def busybox_with_probe(tmp_path: Path, name: str, source: str) -> Path:
+    """The busybox rootfs (in ``tmp_path/rootfs``) with ``source`` built static at
+    ``/NAME``: the image has no libc."""
+    rootfs = build_busybox_rootfs(tmp_path / "rootfs")
+    shutil.copy(gcc(tmp_path, name, source, "-static"), rootfs / name)
+    return rootfs
+
+
+@contextmanager
+def imported_rootfs(box: Box, rootfs: Path, prefix: str) -> Iterator[str]:
+    """``rootfs`` imported as an image of its own, ``PREFIX-xxxxxxxx``; removed after."""
+    tar = rootfs.parent / f"{rootfs.name}.tar"
+    with tarfile.open(tar, "w") as tf:
+        tf.add(rootfs, arcname=".")
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    box.ok("import", str(tar), name)
+    try:
+        yield name
+    finally:
+        box("rmi", "-f", name)

@@ -22,6 +22,7 @@ PROBE = r"""
 #include <netinet/ip.h>
 #include <netinet/udp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -71,9 +72,7 @@ int main(int argc, char **argv) {
 
 
 def test_container_cannot_reach_a_host_loopback_listener(box: Box, tmp_path: Path) -> None:
-    probe = gcc(tmp_path, "lo_probe", PROBE.replace("#include <unistd.h>",
-                                                    "#include <unistd.h>\n#include <stdlib.h>"),
-                "-static")
+    probe = gcc(tmp_path, "lo_probe", PROBE, "-static")
     listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]

@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 import tarfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Box
-from tests.security.conftest import gcc
+from tests.security.conftest import gcc, imported_rootfs
 from tests.support.busybox import build_busybox_rootfs
 
 EVIL = r"""
@@ -27,7 +28,7 @@ __attribute__((constructor)) static void evil(void) {
 
 
 @pytest.fixture
-def evil_image(box: Box, tmp_path: Path) -> tuple[str, str]:
+def evil_image(box: Box, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(image name, marker path): the marker is written wherever the library runs."""
     marker = f"/tmp/box-nss-evil-{uuid.uuid4().hex[:8]}"
     lib = gcc(tmp_path, "libnss_evil.so.2", EVIL, "-shared", "-fPIC", f'-DMARKER="{marker}"')
@@ -39,13 +40,8 @@ def evil_image(box: Box, tmp_path: Path) -> tuple[str, str]:
     (rootfs / "data").mkdir()
     (rootfs / "data/file").write_text("payload\n")
     os.chown(rootfs / "data/file", 1000, 1000)
-    tar = tmp_path / "evil.tar"
-    with tarfile.open(tar, "w") as tf:
-        tf.add(rootfs, arcname=".")
-    name = f"evil-{uuid.uuid4().hex[:8]}"
-    box.ok("import", str(tar), name)
-    yield name, marker
-    box("rmi", "-f", name)
+    with imported_rootfs(box, rootfs, "evil") as name:
+        yield name, marker
     Path(marker).unlink(missing_ok=True)
 
 

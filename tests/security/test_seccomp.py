@@ -6,13 +6,13 @@ profile refuses them; ``--security-opt`` changes or lifts it."""
 from __future__ import annotations
 
 import json
-import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Box
-from tests.security.conftest import gcc
+from tests.security.conftest import busybox_with_probe, imported_rootfs
 
 PROBE = r"""
 #include <errno.h>
@@ -39,23 +39,10 @@ CALLS = ("keyctl", "bpf", "perf_event_open", "userfaultfd")
 
 
 @pytest.fixture
-def probe_image(box: Box, tmp_path: Path) -> str:
-    """busybox with /probe (static: the image has no libc)."""
-    import tarfile
-    import uuid
-
-    from tests.support.busybox import build_busybox_rootfs
-
-    probe = gcc(tmp_path, "probe", PROBE, "-static")
-    rootfs = build_busybox_rootfs(tmp_path / "rootfs")
-    shutil.copy(probe, rootfs / "probe")
-    tar = tmp_path / "probe.tar"
-    with tarfile.open(tar, "w") as tf:
-        tf.add(rootfs, arcname=".")
-    name = f"probe-{uuid.uuid4().hex[:8]}"
-    box.ok("import", str(tar), name)
-    yield name
-    box("rmi", "-f", name)
+def probe_image(box: Box, tmp_path: Path) -> Iterator[str]:
+    """busybox with /probe."""
+    with imported_rootfs(box, busybox_with_probe(tmp_path, "probe", PROBE), "probe") as name:
+        yield name
 
 
 def _probe(box: Box, image: str, *flags: str) -> dict[str, str]:
@@ -139,3 +126,17 @@ def test_malformed_profile_is_125_naming_file_and_error(box: Box, tmp_path: Path
     assert proc.returncode == 125 and "missing.json" in proc.stderr
     proc = box("run", "--rm", "--security-opt", "apparmor=x", "busybox", "true")
     assert proc.returncode == 125 and "apparmor=x" in proc.stderr
+
+
+def test_exec_privileged_gets_every_capability_under_the_profile(box: Box) -> None:
+    """The profile for the full set (SYS_ADMIN's block included), not the container's."""
+    cid = box.ok("run", "-d", "--network", "none", "busybox", "sleep", "30").strip()
+    status = "grep -E '^(CapEff|Seccomp):' /proc/self/status"
+    plain = dict(ln.split() for ln in box.ok("exec", cid, "sh", "-c", status).splitlines())
+    priv = dict(ln.split() for ln in box.ok("exec", "--privileged", cid, "sh", "-c",
+                                            status).splitlines())
+    assert plain["Seccomp:"] == priv["Seccomp:"] == "2"
+    cap_sys_admin = 1 << 21
+    assert not int(plain["CapEff:"], 16) & cap_sys_admin
+    assert int(priv["CapEff:"], 16) & cap_sys_admin
+    assert box("exec", "--privileged", cid, "unshare", "-U", "true").returncode == 0

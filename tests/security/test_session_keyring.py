@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import BOX, Box
-from tests.security.conftest import gcc
+from tests.security.conftest import busybox_with_probe, imported_rootfs
 
 _KEYCTL = 250 if os.uname().machine != "aarch64" else 219
 
@@ -29,40 +29,26 @@ int main(int argc, char **argv) {
 
 
 def test_a_host_key_is_not_readable_inside(box: Box, tmp_path: Path) -> None:
-    import shutil
-    import tarfile
     import uuid
 
-    from tests.support.busybox import build_busybox_rootfs
-
-    probe = gcc(tmp_path, "keyprobe", PROBE, "-static")
-    rootfs = build_busybox_rootfs(tmp_path / "rootfs")
-    shutil.copy(probe, rootfs / "keyprobe")
-    tar = tmp_path / "k.tar"
-    with tarfile.open(tar, "w") as tf:
-        tf.add(rootfs, arcname=".")
-    image = f"keys-{uuid.uuid4().hex[:8]}"
-    box.ok("import", str(tar), image)
     name = f"box-test-{uuid.uuid4().hex[:8]}"
-    # A fresh session keyring of the test's own (not the shared one of this login), a
-    # user key in it, then `box run` from there, as an admin's shell would.
-    script = (
-        "import ctypes, os, subprocess, sys\n"
-        "libc = ctypes.CDLL(None, use_errno=True)\n"
-        f"sid = libc.syscall({_KEYCTL}, 1, None)\n"
-        f"key = libc.syscall(248, b'user', {name.encode()!r}, b'secret', 6, -3)\n"
-        "assert sid > 0 and key > 0, ctypes.get_errno()\n"
-        f"p = subprocess.run([{BOX!r}, 'run', '--rm', '--network', 'none', '--security-opt',"
-        f" 'seccomp=unconfined', {image!r}, '/keyprobe', {name!r}],"
-        " capture_output=True, text=True)\n"
-        "print(sid); print(p.stdout, end=''); sys.exit(p.returncode)\n")
-    try:
+    rootfs = busybox_with_probe(tmp_path, "keyprobe", PROBE)
+    with imported_rootfs(box, rootfs, "keys") as image:
+        # A fresh session keyring of the test's own (not the shared one of this login), a
+        # user key in it, then `box run` from there, as an admin's shell would.
+        script = (
+            "import ctypes, os, subprocess, sys\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            f"sid = libc.syscall({_KEYCTL}, 1, None)\n"
+            f"key = libc.syscall(248, b'user', {name.encode()!r}, b'secret', 6, -3)\n"
+            "assert sid > 0 and key > 0, ctypes.get_errno()\n"
+            f"p = subprocess.run([{BOX!r}, 'run', '--rm', '--network', 'none', "
+            f"'--security-opt', 'seccomp=unconfined', {image!r}, '/keyprobe', {name!r}],"
+            " capture_output=True, text=True)\n"
+            "print(sid); print(p.stdout, end=''); sys.exit(p.returncode)\n")
         out = subprocess.run([sys.executable, "-c", script], env=box.env, capture_output=True,
                              text=True, check=True).stdout.split("\n")
-    finally:
-        box("rmi", "-f", image)
     host_session = int(out[0])
     _, inner, _, verdict = out[1].split()
     assert int(inner) != host_session
     assert verdict == "ENOKEY"
-
