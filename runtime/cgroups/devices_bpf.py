@@ -16,9 +16,9 @@ import ctypes
 import os
 import struct
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # only for the annotations: devices imports this module at run time
-    from runtime.security.devices import DeviceRule
+# A rule is any (kind, major, minor, access) tuple, runtime.security.devices.DeviceRule
+# among them (not imported: that module imports this one).
+Rule = tuple[str, int, int, str]
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _SYS_BPF = 280 if os.uname().machine == "aarch64" else 321
@@ -48,7 +48,7 @@ def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> 
     return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
 
 
-def assemble(rules: list[DeviceRule]) -> bytes:
+def assemble(rules: list[Rule]) -> bytes:
     """The program for allow ``rules`` (wildcards as -1), default deny."""
     prog = [
         _insn(_LDX_W, _R2, _R1, 0),  # r2 = access_type
@@ -109,7 +109,7 @@ def attach(cgroup_dir: str, prog_fd: int) -> None:
         os.close(fd)
 
 
-def attach_device_filter(cgroup_dir: str, rules: list[DeviceRule]) -> None:
+def attach_device_filter(cgroup_dir: str, rules: list[Rule]) -> None:
     """Load the program of ``rules`` and attach it to ``cgroup_dir`` (a v2 group)."""
     prog_fd = load(assemble(rules))
     try:
