@@ -58,15 +58,15 @@ def assemble(rules: list[Rule]) -> bytes:
         _insn(_LDX_W, _R4, _R1, 4),  # r4 = major
         _insn(_LDX_W, _R5, _R1, 8),  # r5 = minor
     ]
-    for rule in rules:
-        tests: list[tuple[int, int, int]] = [(_JNE_K, _R2, _DEV_TYPE[rule.kind])]
-        allowed = sum(_ACCESS[c] for c in rule.access)
+    for kind, major, minor, access in rules:
+        tests: list[tuple[int, int, int]] = [(_JNE_K, _R2, _DEV_TYPE[kind])]
+        allowed = sum(_ACCESS[c] for c in access)
         if allowed != 7:
             tests.append((_JSET_K, _R3, 7 & ~allowed))  # asks for more than allowed
-        if rule.major >= 0:
-            tests.append((_JNE_K, _R4, rule.major))
-        if rule.minor >= 0:
-            tests.append((_JNE_K, _R5, rule.minor))
+        if major >= 0:
+            tests.append((_JNE_K, _R4, major))
+        if minor >= 0:
+            tests.append((_JNE_K, _R5, minor))
         block = len(tests) + 2
         for i, (code, reg, imm) in enumerate(tests):
             prog.append(_insn(code, reg, off=block - i - 1, imm=imm))
