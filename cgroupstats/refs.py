@@ -51,17 +51,11 @@ def load_json(path: str) -> dict | None:
     return doc if isinstance(doc, dict) else None
 
 
-def read_ref(config: str, layout: Layout, whitelist: LabelWhitelist = NO_LABELS,
-             mtime_ns: int = 0) -> ContainerRef | None:
-    """A running container's ref from its ``config.v2.json``; None if stopped or torn.
-    ``cgroup_paths`` is empty for a Docker container whose group does not exist yet."""
-    doc = load_json(config)
-    return None if doc is None else ref_from_doc(doc, config, layout, whitelist, mtime_ns)
-
-
 def ref_from_doc(doc: dict, config: str, layout: Layout,
                  whitelist: LabelWhitelist = NO_LABELS, mtime_ns: int = 0) -> ContainerRef | None:
-    """``read_ref`` of an already parsed document."""
+    """A running container's ref from its parsed ``config.v2.json`` (``config``: its
+    path); None if stopped. ``cgroup_paths`` is empty for a Docker container whose group
+    does not exist yet."""
     cid = statefile.container_id(doc)
     if not statefile.says_running(doc) or not cid:
         return None
