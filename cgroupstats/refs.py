@@ -51,24 +51,16 @@ def load_json(path: str) -> dict | None:
     return doc if isinstance(doc, dict) else None
 
 
-def read_ref(config: str, layout: Layout, whitelist: LabelWhitelist = NO_LABELS,
-             mtime_ns: int = 0) -> ContainerRef | None:
-    """A running container's ref from its ``config.v2.json``; None if stopped or torn.
-    ``cgroup_paths`` is empty for a Docker container whose group does not exist yet."""
-    doc = load_json(config)
-    return None if doc is None else ref_from_doc(doc, config, layout, whitelist, mtime_ns)
-
-
 def ref_from_doc(doc: dict, config: str, layout: Layout,
                  whitelist: LabelWhitelist = NO_LABELS, mtime_ns: int = 0) -> ContainerRef | None:
-    """``read_ref`` of an already parsed document."""
+    """A running container's ref from its parsed ``config.v2.json`` (``config``: its
+    path); None if stopped. ``cgroup_paths`` is empty for a Docker container whose group
+    does not exist yet."""
     cid = statefile.container_id(doc)
     if not statefile.says_running(doc) or not cid:
         return None
     recorded = statefile.box_cgroup(doc)
-    source: Source
     if recorded is not None:
-        source = "box"
         version, paths = recorded
         version = version or layout.version
         if version == 2 and "unified" not in paths:
@@ -79,19 +71,32 @@ def ref_from_doc(doc: dict, config: str, layout: Layout,
             if os.path.isdir(side):
                 paths["unified"] = side
     else:
-        source = "box" if statefile.written_by_box(doc) else "docker"
         version = layout.version
         cgroup = docker_cgroup(cid, os.path.dirname(config), layout)
         paths = layout.paths_for(cgroup) if cgroup else {}
+    return _ref(doc, config, whitelist, mtime_ns, cgroup, version, paths, statefile.pid(doc))
+
+
+def ended_ref(doc: dict, config: str, layout: Layout,
+              whitelist: LabelWhitelist = NO_LABELS, mtime_ns: int = 0) -> ContainerRef:
+    """The ref of a container that is not running (discovery hands its ending over):
+    who it was, without a group or a pid."""
+    return _ref(doc, config, whitelist, mtime_ns, "", layout.version, {}, 0)
+
+
+def _ref(doc: dict, config: str, whitelist: LabelWhitelist, mtime_ns: int, cgroup: str,
+         version: int, paths: dict[str, str], pid: int) -> ContainerRef:
+    """What a ref takes from the state file itself, around the group found for it."""
+    source: Source = "box" if statefile.written_by_box(doc) else "docker"
     return ContainerRef(
-        id=cid,
+        id=statefile.container_id(doc),
         name=statefile.container_name(doc),
         image=statefile.image_name(doc),
         cgroup=cgroup,
         cgroup_version=version,
         cgroup_paths=paths,
         labels=whitelist.filter(statefile.labels(doc)),
-        pid=statefile.pid(doc),
+        pid=pid,
         state_file=config,
         state_mtime_ns=mtime_ns,
         started_at=started_at(doc),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from cgroupstats.model import ContainerRef
+from formats.delivery import basic_auth
 
 ALERTMANAGER_SUFFIX = "/api/v2/alerts"
 
@@ -105,15 +106,13 @@ def check_url(url: str) -> str:
 def split_credentials(url: str) -> tuple[str, str | None]:
     """(the URL without user:password, its ``Authorization: Basic`` value or None):
     urllib would take ``user:pass@host`` for a host name."""
-    import base64
-
     parsed = urllib.parse.urlsplit(url)
     if parsed.username is None:
         return url, None
     user = urllib.parse.unquote(parsed.username)
     password = urllib.parse.unquote(parsed.password or "")
     bare = urllib.parse.urlunsplit(parsed._replace(netloc=parsed.netloc.rpartition("@")[2]))
-    return bare, "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    return bare, basic_auth(user, password)
 
 
 class Sender:

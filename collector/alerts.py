@@ -38,6 +38,7 @@ import orjson
 
 from cgroupstats.model import ContainerRef
 from collector.alert_sender import AlertError, OomAlert, Sender, payload
+from collector.events import read_state
 
 # The delivery side lives in collector.alert_sender; callers know these names from here.
 __all__ = ["AlertError", "OomAlert", "OomWatcher", "Sender", "add_arguments", "from_args",
@@ -220,12 +221,8 @@ class OomWatcher:
                 if ref.id in self._ever_watched:
                     continue
                 self._ever_watched[ref.id] = None
-            try:
-                with open(ref.state_file, "rb") as f:
-                    state = orjson.loads(f.read()).get("State") or {}
-            except (OSError, orjson.JSONDecodeError, AttributeError):
-                continue
-            if isinstance(state, dict) and state.get("OOMKilled"):
+            state = read_state(ref.state_file)
+            if state is not None and state.get("OOMKilled"):
                 alert = OomAlert(time.time_ns(), ref, self.host, 1, 0, 0, tail_log(log_path(ref)))
                 self.alerts += 1
                 self._send(alert)

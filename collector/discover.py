@@ -20,7 +20,7 @@ from typing import Protocol
 
 from cgroupstats.layout import Layout, detect
 from cgroupstats.model import ContainerRef, Source
-from cgroupstats.refs import finished_at, load_json, ref_from_doc, started_at
+from cgroupstats.refs import ended_ref, finished_at, load_json, ref_from_doc
 from formats import statefile
 from formats.labels import LabelWhitelist
 from formats.statefile import CONFIG, CONTAINERS
@@ -185,30 +185,16 @@ class Discovery:
     def _note_exit(self, doc: dict, config: str, mtime_ns: int) -> None:
         """Hand over an ending that happened since this discovery started, once."""
         cid = statefile.container_id(doc)
-        state = doc.get("State")
-        if not cid or not isinstance(state, dict) or statefile.says_running(doc):
+        if not cid or statefile.says_running(doc):
             return
-        finished = finished_at(doc)
+        finished = finished_at(doc)  # 0 without a State: never handed over
         if finished < self.started or self._exits.get(cid) == finished:
             return
         self._exits[cid] = finished
         if len(self._exits) > 4096:  # bounded: forget the oldest
             for old in list(self._exits)[:1024]:
                 del self._exits[old]
-        self.exited.append(ContainerRef(
-            id=cid,
-            name=statefile.container_name(doc),
-            image=statefile.image_name(doc),
-            cgroup="",
-            cgroup_version=self.layout.version,
-            cgroup_paths={},
-            labels=self.whitelist.filter(statefile.labels(doc)),
-            state_file=config,
-            state_mtime_ns=mtime_ns,
-            started_at=started_at(doc),
-            restart_count=statefile.restart_count(doc),
-            source="box" if statefile.written_by_box(doc) else "docker",
-        ))
+        self.exited.append(ended_ref(doc, config, self.layout, self.whitelist, mtime_ns))
 
     # -- raw cgroup tree ---------------------------------------------------------------
 

@@ -182,7 +182,6 @@ class Pipeline:
         self.stats.containers = len(readers)
         return self.events.scanned(refs, time.time_ns(), self.discovery.exited)
 
-
     def read_all(self) -> list[Sample]:
         """One sample of every open reader; vanished groups are dropped and counted."""
         t0 = time.perf_counter()

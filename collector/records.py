@@ -9,7 +9,6 @@ from typing import Literal
 from cgroupstats.model import ContainerRef
 
 Action = Literal["start", "stop", "die", "oom_kill", "restart"]
-ACTIONS: tuple[Action, ...] = ("start", "stop", "die", "oom_kill", "restart")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ TRUNCATED = 2  # cut at --max-line-bytes; the rest of the line was dropped
 PARSE_ERROR = 4  # not a valid json-file/CRI line: ``message`` is the raw line
 
 
-
 @dataclass(frozen=True, slots=True)
 class Origin:
     """What every record of one log file shares: the container it belongs to (from its

@@ -24,6 +24,7 @@ __all__ = ["UNEXPECTED", "PointBuffer", "SendError", "Sender", "Transport"]
 
 log = logging.getLogger(__name__)
 
+
 class SendError(Exception):
     """One failed request: the HTTP status (0 for no response), the server's message and
     its Retry-After in seconds (None if absent). Messages must already be redacted."""
