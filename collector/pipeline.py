@@ -279,6 +279,7 @@ class Pipeline:
                     next_scan = now + self.rescan
                 self.tick(rescan)
                 if watching and rescan:
+                    self._watch_roots()  # a root that did not exist at the start
                     self._watch_groups()
                 spread = self.interval * self.jitter
                 next_at += self.interval + (random.uniform(-spread, spread) if spread else 0.0)

@@ -234,6 +234,25 @@ def test_collector_pipeline_watches_a_root_whose_containers_dir_comes_later(
         fresh("rm", "-f", cid)
 
 
+def test_collector_pipeline_watches_a_root_that_appears_after_the_start(tmp_path: Path) -> None:
+    """A state root that does not exist yet (a runtime installed after the collector) is
+    watched from the first full scan after it appears, not only after some other wake-up."""
+    root = tmp_path / "later"
+    pipe = _pipeline([root], RecordingSink(), interval=0.05, rescan=0.2)
+    thread = threading.Thread(target=pipe.run, daemon=True)
+    thread.start()
+    try:
+        assert _wait(lambda: pipe.stats.ticks_total >= 2)
+        assert str(root) not in pipe._root_watches
+        root.mkdir()
+        assert _wait(lambda: pipe._root_watches.get(str(root), ("",))[0] == str(root)), \
+            pipe._root_watches
+    finally:
+        pipe.stop()
+        thread.join(10)
+        pipe.close()
+
+
 def test_collector_pipeline_once_prints_json(box) -> None:
     cid = box.ok("run", "-d", "--name", "oncer", "-m", "40m", "--label", "team=db", "busybox",
                  "sleep", "30").strip()
