@@ -10,6 +10,7 @@ the seccomp profile included).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -67,22 +68,22 @@ def main() -> None:
         base_cmd = ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net",
                     "--mount-proc", "true"]
         runc_cmd = _runc_bundle(tmp)
-        runs = iter(range(10**9))
+        names = itertools.count()
 
-        def runc(n: int) -> list[str]:
-            return [*runc_cmd, f"bench-{os.getpid()}-{n}"] if runc_cmd else []
+        def runc() -> list[str]:  # a fresh container name per run
+            return [*runc_cmd, f"bench-{os.getpid()}-{next(names)}"]
 
         for _ in range(3):  # warm the page cache
             _time(box_cmd, env)
             _time(base_cmd, env)
             if runc_cmd:
-                _time(runc(next(runs)), env)
+                _time(runc(), env)
         box_ms, base_ms, runc_ms = [], [], []
         for _ in range(args.runs):  # interleaved, so noise hits all alike
             box_ms.append(_time(box_cmd, env))
             base_ms.append(_time(base_cmd, env))
             if runc_cmd:
-                runc_ms.append(_time(runc(next(runs)), env))
+                runc_ms.append(_time(runc(), env))
         left = list(Path(tmp, "root", "containers").iterdir())
     print(json.dumps({
         "bench": "runtime_start",

@@ -22,6 +22,7 @@ from collector.sinks.base import Sink
 from collector.sinks.prometheus import PrometheusSink
 from formats.delivery import SinkError
 from tests.collector.conftest import open_fds
+from tests.support.wait import poll
 
 BOXWATCH = str(Path(sys.executable).parent / "boxwatch")
 
@@ -70,15 +71,6 @@ def _group_pipeline(sink: Sink, **kw: object) -> tuple[Pipeline, OnlyGroups]:
     mine = OnlyGroups()
     discovery = Discovery([], "/sys/fs/cgroup", factories=[mine])
     return Pipeline(discovery, [sink], **kw), mine
-
-
-def _wait(cond, timeout: float = 15.0, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
 
 
 def test_collector_pipeline_group_vanishes_mid_life(v1_group) -> None:
@@ -154,7 +146,7 @@ def test_collector_pipeline_events_and_history(box) -> None:
         rows = pipe.history.rows(cid)
         assert len(rows) == 5  # 1 s of history at 0.2 s
         assert [r["timestamp_ns"] for r in rows] == sorted(r["timestamp_ns"] for r in rows)
-        assert _wait(lambda: box.inspect(cid, "{{.State.Running}}") == "false")
+        assert poll(lambda: box.inspect(cid, "{{.State.Running}}") == "false", 15)
         pipe.tick()
         assert sink.actions(cid) == [("start", None), ("die", 3)]
         assert cid not in pipe.latest and pipe.history.rows(cid) == []
@@ -178,8 +170,8 @@ def test_collector_pipeline_restart_and_oom_events(box) -> None:
                 a == "oom_kill" for a, _ in sink.actions(hog)
             )
 
-        assert _wait(seen, timeout=30, step=0.05), (sink.actions(flappy), sink.actions(hog))
-        assert _wait(lambda: box.inspect(hog, "{{.State.Running}}") == "false")
+        assert poll(seen, 30), (sink.actions(flappy), sink.actions(hog))
+        assert poll(lambda: box.inspect(hog, "{{.State.Running}}") == "false", 15)
         pipe.tick()
         assert [a for a, _ in sink.actions(hog)].count("oom_kill") == 1
         assert ("die", 137) in sink.actions(hog)
@@ -194,9 +186,9 @@ def test_collector_pipeline_inotify_sees_start_between_ticks(box) -> None:
     thread = threading.Thread(target=pipe.run, daemon=True)
     thread.start()
     try:
-        assert _wait(lambda: pipe.stats.ticks_total == 1)
+        assert poll(lambda: pipe.stats.ticks_total == 1, 15)
         cid = box.ok("run", "-d", "busybox", "sleep", "30").strip()
-        assert _wait(lambda: ("start", None) in sink.actions(cid), timeout=10)
+        assert poll(lambda: ("start", None) in sink.actions(cid), 10)
         assert pipe.stats.ticks_total == 1
     finally:
         pipe.stop()
@@ -218,13 +210,13 @@ def test_collector_pipeline_watches_a_root_whose_containers_dir_comes_later(
     thread = threading.Thread(target=pipe.run, daemon=True)
     thread.start()
     try:
-        assert _wait(lambda: pipe.stats.ticks_total == 1)
+        assert poll(lambda: pipe.stats.ticks_total == 1, 15)
         cid = fresh.ok("run", "-d", "--restart", "always", "busybox", "sh", "-c",
                        "sleep 0.5; exit 3").strip()
-        assert _wait(lambda: ("start", None) in sink.actions(cid), timeout=10), \
+        assert poll(lambda: ("start", None) in sink.actions(cid), 10), \
             sink.actions(cid)
-        assert _wait(lambda: [a for a, _ in sink.actions(cid)].count("restart") >= 2,
-                     timeout=20), sink.actions(cid)
+        assert poll(lambda: [a for a, _ in sink.actions(cid)].count("restart") >= 2, 20), \
+            sink.actions(cid)
         assert ("die", 3) in sink.actions(cid)
         assert pipe.stats.ticks_total == 1  # all of it from inotify wake-ups, no tick
     finally:
@@ -331,12 +323,12 @@ def test_collector_pipeline_watching_reads_without_scanning_and_sees_new_groups(
     thread.start()
     group = None
     try:
-        assert _wait(lambda: pipe.stats.ticks_total >= 10)
+        assert poll(lambda: pipe.stats.ticks_total >= 10, 15)
         assert scans <= 3  # the first ones only, though ten ticks ran
         name = f"/box/test-{time.time_ns() % 10**12:012d}"
         mine.names.add(name)
         group = _make_v1(name, with_unified=False)
-        assert _wait(lambda: any(s.ref.cgroup == name for s in pipe.latest.values()), timeout=30)
+        assert poll(lambda: any(s.ref.cgroup == name for s in pipe.latest.values()), 30)
         assert ("start", None) in sink.actions(name)
         assert scans < pipe.stats.ticks_total
     finally:

@@ -1,5 +1,5 @@
 """Node fixtures: each node boots once per session and runs its whole in-guest suite;
-every check it reports becomes one test here (``test_node1.py``, ``test_node2.py``).
+every check it reports becomes one test (``test_nodes.py``).
 The selected nodes boot in parallel (tests/nodes/session.py).
 
 A machine without qemu/debootstrap fails with one line naming what is missing. Timings
@@ -17,12 +17,14 @@ import pytest
 from tests.nodes import harness, session
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m deselected what they deselect
 def pytest_collection_modifyitems(items: list[Any]) -> None:
-    """Which nodes this session runs: each test module names its node's script."""
+    """Which nodes this session runs: those of the selected tests."""
     for item in items:
-        node = getattr(item.module, "NODE", None)
-        if node is not None:
-            session.selected[node[0]] = node[1:]
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("node") if callspec else None
+        if name in session.NODES:
+            session.selected.add(name)
 
 
 @pytest.fixture(scope="session")

@@ -20,11 +20,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("BOXWATCH_NODE_CACHE", "/var/cache/boxwatch-nodes"))
-SOURCES = ("runtime", "collector", "shipper", "boxwatch", "bench", "tests/support",
-           "tests/nodes/guest")
+GUEST_EXTRAS = ("bench", "tests/support", "tests/nodes/guest")  # beside the packages
 # 2 host cores are shared with other work: 2 vCPUs, 1.5 GiB; TCG (KVM guests hang here).
 QEMU_CPUS = 2
 QEMU_MEMORY = "1536M"
@@ -77,11 +77,22 @@ def build_image() -> Image:
     return Image(directory, built_now, time.monotonic() - t0 if built_now else 0.0)
 
 
-def _dependencies() -> list[str]:
+def _pyproject() -> dict[str, Any]:
     import tomllib
 
     with open(REPO / "pyproject.toml", "rb") as f:
-        return list(tomllib.load(f)["project"]["dependencies"])
+        return tomllib.load(f)
+
+
+def _dependencies() -> list[str]:
+    return list(_pyproject()["project"]["dependencies"])
+
+
+def _sources() -> list[str]:
+    """What the guest runs from source: the packages pyproject.toml installs (so a new
+    one, such as the bottom layer, comes along) and GUEST_EXTRAS."""
+    include = _pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
+    return [*(pattern.removesuffix("*") for pattern in include), *GUEST_EXTRAS]
 
 
 def site_packages() -> Path:
@@ -117,7 +128,7 @@ def make_payload(work: Path, node_script: str) -> Path:
     shutil.rmtree(tree, ignore_errors=True)
     tree.mkdir(parents=True)
     shutil.copytree(site_packages(), tree / "site", symlinks=True)
-    for rel in SOURCES:
+    for rel in _sources():
         shutil.copytree(REPO / rel, tree / "src" / rel,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     if sys.version_info[:2] == GUEST_PYTHON:

@@ -22,26 +22,30 @@ from typing import Any
 import pytest
 
 from tests.nodes import harness
+from tests.nodes.guest import node1, node2
 
 REPORT = Path(os.environ.get("BOXWATCH_NODE_REPORT", "/tmp/boxwatch-nodes-report.json"))
 PARALLEL = os.environ.get("BOXWATCH_NODE_PARALLEL", "1") != "0"
+# node -> (its guest module, how it boots)
+NODES = {"node1": (node1, "systemd"), "node2": (node2, "script")}
 timings: dict[str, Any] = {}
-selected: dict[str, tuple[str, str]] = {}  # node -> (script, init), from the collected tests
+selected: set[str] = set()  # the nodes of the collected tests
 _boots: dict[str, Future[harness.Boot]] = {}
 pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="node-boot")
 _started_at: list[float] = []
 
 
-def _boot(image: harness.Image, node: str, script: str, init: str) -> harness.Boot:
+def _boot(image: harness.Image, node: str) -> harness.Boot:
+    guest, init = NODES[node]
     work = Path(tempfile.mkdtemp(prefix=f"boxwatch-{node}-"))
-    result = harness.boot(node, image, work, script, init)
+    result = harness.boot(node, image, work, guest.RUN, init)
     timings[f"{node}_boot_s"] = round(result.seconds, 1)
     timings[f"{node}_numbers"] = result.results.get("numbers", {})
     timings["boots_wall_s"] = round(time.monotonic() - _started_at[0], 1)
     return result
 
 
-def boot_node(image: harness.Image, node: str, script: str, init: str) -> harness.Boot:
+def boot_node(image: harness.Image, node: str) -> harness.Boot:
     """Boot ``node`` (and, in parallel, every other selected node not yet booted); wait
     for ``node``'s results."""
     try:
@@ -50,11 +54,9 @@ def boot_node(image: harness.Image, node: str, script: str, init: str) -> harnes
         pytest.fail(f"{node}: {exc}", pytrace=False)
     if not _started_at:
         _started_at.append(time.monotonic())
-    todo = dict(selected) if PARALLEL else {}
-    todo[node] = (script, init)
-    for name, (run, how) in todo.items():
+    for name in (selected if PARALLEL else set()) | {node}:
         if name not in _boots:
-            _boots[name] = pool.submit(_boot, image, name, run, how)
+            _boots[name] = pool.submit(_boot, image, name)
     try:
         result = _boots[node].result()
     except harness.NodeError as exc:

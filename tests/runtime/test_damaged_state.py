@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Box, discard_box, private_box
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow  # every state file kind damaged five ways, every read-only verb
 
@@ -68,7 +69,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path) -> Iterat
         other = box.inspect("other", "{{.Id}}")
         net_id = box.ok("network", "inspect", "-f", "{{.Id}}", "dnet").strip()
         world = World(box, victim, other, net_id, box.inspect("busybox", "{{.Id}}"))
-        _wait_for_log(box, "victim", "good line")
+        wait_until(lambda: "good line" in box("logs", "victim").stdout, 30,
+                   "'good line' in the log of victim")
         yield world
     finally:
         discard_box(box)
@@ -78,15 +80,6 @@ def _other_subnet(box: Box) -> str:
     from tests.conftest import free_subnet
 
     return free_subnet("172.29", skip={box.subnet})
-
-
-def _wait_for_log(box: Box, name: str, text: str) -> None:
-    import time
-
-    deadline = time.monotonic() + 30
-    while text not in box("logs", name).stdout:
-        assert time.monotonic() < deadline, f"no {text!r} in the log of {name}"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -117,10 +110,14 @@ def check(proc: subprocess.CompletedProcess[str], code: int, names: tuple[str, .
     return proc.stdout.splitlines()
 
 
-CASES = [(kind, damage) for kind in ("config.v2.json", "hostconfig.json") for damage in DAMAGES]
+def damaging(*kinds: str) -> pytest.MarkDecorator:
+    """Run the test once per (kind, damage): ``damaged`` holds the file so damaged."""
+    cases = [(kind, damage) for kind in kinds for damage in DAMAGES]
+    return pytest.mark.parametrize("damaged", cases, indirect=True,
+                                   ids=[f"{k}-{d}" for k, d in cases])
 
 
-@pytest.mark.parametrize("damaged", CASES, indirect=True, ids=[f"{k}-{d}" for k, d in CASES])
+@damaging("config.v2.json", "hostconfig.json")
 def test_container_state(damaged: tuple[World, str, Path]) -> None:
     w, kind, path = damaged
     box = w.box
@@ -148,12 +145,7 @@ def test_container_state(damaged: tuple[World, str, Path]) -> None:
     assert check(box("logs", "other"), 0, ()) == ["other"]
 
 
-IMAGE_CASES = [(kind, damage) for kind in ("repositories.json", "image-config", "layer-meta")
-               for damage in DAMAGES]
-
-
-@pytest.mark.parametrize("damaged", IMAGE_CASES, indirect=True,
-                         ids=[f"{k}-{d}" for k, d in IMAGE_CASES])
+@damaging("repositories.json", "image-config", "layer-meta")
 def test_image_store(damaged: tuple[World, str, Path]) -> None:
     w, kind, path = damaged
     box = w.box
@@ -168,11 +160,7 @@ def test_image_store(damaged: tuple[World, str, Path]) -> None:
         check(box(*verb, "busybox"), addressed, names)
 
 
-NET_CASES = [(kind, damage) for kind in ("network", "ipam", "volume") for damage in DAMAGES]
-
-
-@pytest.mark.parametrize("damaged", NET_CASES, indirect=True,
-                         ids=[f"{k}-{d}" for k, d in NET_CASES])
+@damaging("network", "ipam", "volume")
 def test_network_and_volume_state(damaged: tuple[World, str, Path]) -> None:
     w, kind, path = damaged
     box = w.box
@@ -186,10 +174,7 @@ def test_network_and_volume_state(damaged: tuple[World, str, Path]) -> None:
     check(box("port", "victim"), 0, names)
     check(box("system", "df"), 0, names)
     check(box("network", "inspect", "bridge"), 0, names)
-    if kind.startswith("network"):
-        check(box("network", "inspect", "dnet"), 1, names)
-    else:
-        check(box("network", "inspect", "dnet"), 0, names)
+    check(box("network", "inspect", "dnet"), 1 if kind.startswith("network") else 0, names)
     check(box("volume", "inspect", "dvol"), 1 if kind.startswith("volume") else 0, names)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -298,6 +300,20 @@ def test_signals_reach_the_command_with_default_dispositions(box: Box) -> None:
     assert [ln.split()[1] for ln in out.splitlines()] == ["0" * 16, "0" * 16]
 
 
+@pytest.fixture
+def signals_restored() -> Iterator[None]:
+    """_wait_attached installs box run's signal proxy (SIGINT, SIGTERM, ... to the
+    container; with pid 0, to nothing): the test process gets its own handlers back, or
+    ^C and SIGTERM would be ignored for the rest of the session."""
+    proxied = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+               signal.SIGUSR2)
+    saved = {sig: signal.getsignal(sig) for sig in proxied}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+@pytest.mark.usefixtures("signals_restored")
 def test_exit_read_together_with_started_is_not_lost() -> None:
     """On a loaded machine one read of the monitor's status pipe can bring "started" and
     "exit" at once; the exit code must survive the hand-over from start to the wait (it
@@ -313,6 +329,7 @@ def test_exit_read_together_with_started_is_not_lost() -> None:
     assert _wait_attached(0, reader, tty=False) == 3
 
 
+@pytest.mark.usefixtures("signals_restored")
 def test_monitor_gone_without_exit_is_said(capfd: pytest.CaptureFixture[str]) -> None:
     from runtime.commands.run import _wait_attached
     from runtime.containers import StatusReader

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from tests.nodes.guest.suite import BOX, out, sh
+from tests.nodes.guest.suite import BOX, Suite, out, sh
 from tests.support.busybox import build_busybox_tar
 
 TAR = Path("/tmp/busybox.tar")
@@ -21,17 +22,31 @@ def node_facts() -> dict[str, str]:
             "kernel": os.uname().release}
 
 
-def import_images(box: bool) -> str:
-    """busybox (Debian's busybox-static as a rootfs tarball) into Docker and, if asked,
-    into box. No registry is reachable from the guest."""
+def import_images() -> str:
+    """busybox (Debian's busybox-static as a rootfs tarball) into Docker and into box. No
+    registry is reachable from the guest."""
     if not TAR.exists():
         build_busybox_tar(TAR)
     sh("docker", "import", str(TAR), "busybox")
-    done = ["docker"]
-    if box:
-        sh(BOX, "import", str(TAR), "busybox")
-        done.append("box")
-    return f"busybox imported into {' and '.join(done)} ({TAR.stat().st_size} bytes)"
+    sh(BOX, "import", str(TAR), "busybox")
+    return f"busybox imported into docker and box ({TAR.stat().st_size} bytes)"
+
+
+def register(suite: Suite, systemd: bool, cgroup_driver: str) -> None:
+    """The first two checks of every node: its layout (PID 1 systemd or not, Docker's
+    cgroup driver on cgroup v2) and the test image in both engines."""
+
+    @suite.check("node_layout")
+    def layout(ctx: dict[str, Any]) -> str:
+        facts = node_facts()
+        assert (facts["pid1"] == "systemd") == systemd, facts
+        driver = out("docker", "info", "--format", "{{.CgroupDriver}} {{.CgroupVersion}}")
+        assert driver == f"{cgroup_driver} 2", f"docker info: {driver}"
+        return f"{facts}; docker {driver}"
+
+    @suite.check("images")
+    def images(ctx: dict[str, Any]) -> str:
+        return import_images()
 
 
 def box_inspect(ref: str, fmt: str) -> str:

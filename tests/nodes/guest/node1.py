@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.nodes.guest import docker_view
-from tests.nodes.guest.common import box_inspect, import_images, node_facts
+from tests.nodes.guest import common, docker_view
+from tests.nodes.guest.common import box_inspect
+from tests.nodes.guest.docker_view import HOG
 from tests.nodes.guest.suite import (
     BOX,
     BOXWATCH,
@@ -40,7 +41,6 @@ journalctl -b -o short-monotonic --no-pager | grep -E "Start|Reached" \
 journalctl -b -u docker --no-pager | tail -n 50 > /mnt/payload/results/docker.log
 exit $rc
 """
-HOG = "x=a; while :; do x=$x$x; done"
 
 
 def _read(path: Path) -> str:
@@ -51,18 +51,7 @@ def _box_group(name: str) -> Path:
     return CG / "box" / box_inspect(name, "{{.Id}}")
 
 
-@SUITE.check("node_layout")
-def layout(ctx: dict[str, Any]) -> str:
-    facts = node_facts()
-    assert facts["pid1"] == "systemd", facts
-    driver = out("docker", "info", "--format", "{{.CgroupDriver}} {{.CgroupVersion}}")
-    assert driver == "systemd 2", f"docker info: {driver}"
-    return f"{facts}; docker {driver}"
-
-
-@SUITE.check("images")
-def images(ctx: dict[str, Any]) -> str:
-    return import_images(box=True)
+common.register(SUITE, systemd=True, cgroup_driver="systemd")
 
 
 @SUITE.check("box_limits_in_v2_files")

@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.nodes.guest import docker_view, engine_checks
-from tests.nodes.guest.common import import_images, node_facts
+from tests.nodes.guest import common, docker_view, engine_checks
 from tests.nodes.guest.suite import Suite, main, out
 
 SUITE = Suite()
@@ -29,20 +28,7 @@ exit $rc
 """
 
 
-@SUITE.check("node_layout")
-def layout(ctx: dict[str, Any]) -> str:
-    facts = node_facts()
-    assert facts["pid1"] != "systemd", facts
-    driver = out("docker", "info", "--format", "{{.CgroupDriver}} {{.CgroupVersion}}")
-    assert driver == "cgroupfs 2", f"docker info: {driver}"
-    return f"{facts}; docker {driver}"
-
-
-@SUITE.check("images")
-def images(ctx: dict[str, Any]) -> str:
-    return import_images(box=True)
-
-
+common.register(SUITE, systemd=False, cgroup_driver="cgroupfs")
 docker_view.register(SUITE, "/docker/{id}")
 
 

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.support.wait import wait_until
+
 Check = Callable[[dict[str, Any]], str | None]
 PAYLOAD = Path("/mnt/payload")
 BOX = str(PAYLOAD / "bin/box")
@@ -134,14 +136,8 @@ def collector_once(*roots: str, labels: tuple[str, ...] = ()) -> list[dict[str, 
 
 def wait_for(what: str, predicate: Callable[[], Any], timeout: float = 60,
              every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
+    """The host tests' wait (tests/support/wait.py), with what it waits for first."""
+    return wait_until(predicate, timeout, what, step=every)
 
 
 def fetch(url: str) -> str:
