@@ -234,10 +234,10 @@ def test_collector_pipeline_watches_a_root_that_appears_after_the_start(tmp_path
     thread = threading.Thread(target=pipe.run, daemon=True)
     thread.start()
     try:
-        assert _wait(lambda: pipe.stats.ticks_total >= 2)
+        assert poll(lambda: pipe.stats.ticks_total >= 2)
         assert str(root) not in pipe._root_watches
         root.mkdir()
-        assert _wait(lambda: pipe._root_watches.get(str(root), ("",))[0] == str(root)), \
+        assert poll(lambda: pipe._root_watches.get(str(root), ("",))[0] == str(root)), \
             pipe._root_watches
     finally:
         pipe.stop()
