@@ -27,6 +27,7 @@ COMMANDS = {
     "history": "images", "image_prune": "images", "system_df": "system",
     "load": "transfer", "save": "transfer", "export": "transfer", "pull": "transfer",
     "push": "transfer", "login": "transfer", "logout": "transfer",
+    "build": "build",
 }
 # Docker: run/create/start report their own failures as 125 (or the command's 126/127).
 _RUNTIME_VERBS = {"run", "create"}
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         argv.pop(0)
     if verb == "image" and argv:
         verb = {"ls": "images", "list": "images", "rm": "rmi",
-                "prune": "image_prune"}.get(argv[0], argv[0])
+                "prune": "image_prune"}.get(argv[0], argv[0])  # `box image build` too
         argv.pop(0)
     if verb == "system" and argv and argv[0] == "df":
         verb = "system_df"
