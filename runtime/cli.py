@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(module, f"cmd_{verb}")(paths, args) or 0)
     except BoxError as e:
         print(f"box: {e}", file=sys.stderr)
-        if isinstance(e, UsageError) or verb in _RUNTIME_VERBS or e.exit_code in (126, 127):
+        if (isinstance(e, UsageError) or verb in _RUNTIME_VERBS or e.exit_code in (126, 127)
+                or getattr(e, "command_exit", False)):  # a failed RUN: its code (docker)
             return e.exit_code
         return 1  # docker's CLI: a daemon-side failure of any other verb exits 1
     except KeyboardInterrupt:

@@ -24,6 +24,8 @@ from runtime.paths import Paths
 class RunFailed(BoxError):
     """A RUN command exited non-zero: docker's message, the command's exit code."""
 
+    command_exit = True  # `box build` exits with it, as docker's classic builder does
+
 
 @dataclass
 class Limits:
