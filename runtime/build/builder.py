@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 from runtime.build.cache import BuildCache
 from runtime.build.context import Context
-from runtime.build.executor import StageRun
+from runtime.build.executor import HANDLERS, StageRun
 from runtime.build.instructions import BuildSyntaxError, Dockerfile, Instruction, Stage, parse
 from runtime.build.run_step import Limits
 from runtime.build.state import BuildState, encode, host_platform
+from runtime.build.steps_io import copy_instruction, run_instruction
 from runtime.build.words import SubstitutionError, process_word
 from runtime.errors import BoxError, InvalidArgument, NotFound
 from runtime.images.store import ImageStore
@@ -59,7 +60,8 @@ class Builder:
         self.global_args: dict[str, str] = {}
         self.step_no = 0
         self.total = 0
-        self.current: Instruction | None = None
+        self.handlers = {**HANDLERS, "RUN": run_instruction, "COPY": copy_instruction,
+                         "ADD": copy_instruction}
 
     # ---- what handlers call ---------------------------------------------------------
 

@@ -7,15 +7,12 @@ from __future__ import annotations
 import json
 import posixpath
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from formats.units import parse_duration_ns
 from runtime.build.instructions import Instruction
 from runtime.build.state import DEFAULT_SHELL, BuildState, env_list, env_map
 from runtime.build.words import SubstitutionError, process_word, process_words
-
-if TYPE_CHECKING:
-    from runtime.build.builder import Builder
 
 NOP = "/bin/sh -c #(nop) "
 
@@ -23,8 +20,8 @@ NOP = "/bin/sh -c #(nop) "
 class StageRun:
     """A stage being built: its image so far, the ARGs in scope, the SHELL."""
 
-    def __init__(self, builder: Builder, state: BuildState, args: dict[str, str]) -> None:
-        self.b = builder
+    def __init__(self, builder: Any, state: BuildState, args: dict[str, str]) -> None:
+        self.b = builder  # the Builder (Any: it imports this module, not the reverse)
         self.state = state
         self.args = args
         self.cmd_set = False
@@ -55,7 +52,7 @@ class StageRun:
                                  lambda: self.state.child(created_by, change))
 
     def execute(self, ins: Instruction) -> None:
-        handler: Callable[[StageRun, Instruction], None] = HANDLERS[ins.cmd]
+        handler: Callable[[StageRun, Instruction], None] = self.b.handlers[ins.cmd]
         handler(self, ins)
 
 
@@ -215,22 +212,9 @@ def do_maintainer(run: StageRun, ins: Instruction) -> None:
     run.state = run.b.step(run.state, created_by, make)
 
 
-def do_run(run: StageRun, ins: Instruction) -> None:
-    from runtime.build.steps_io import run_instruction
-
-    run_instruction(run, ins)
-
-
-def do_copy(run: StageRun, ins: Instruction) -> None:
-    from runtime.build.steps_io import copy_instruction
-
-    copy_instruction(run, ins)
-
-
 HANDLERS: dict[str, Callable[[StageRun, Instruction], None]] = {
     "ENV": do_env, "LABEL": do_label, "ARG": do_arg, "WORKDIR": do_workdir, "USER": do_user,
     "EXPOSE": do_expose, "VOLUME": do_volume, "STOPSIGNAL": do_stopsignal, "SHELL": do_shell,
     "CMD": do_cmd, "ENTRYPOINT": do_entrypoint, "HEALTHCHECK": do_healthcheck,
-    "ONBUILD": do_onbuild, "MAINTAINER": do_maintainer, "RUN": do_run, "COPY": do_copy,
-    "ADD": do_copy,
-}
+    "ONBUILD": do_onbuild, "MAINTAINER": do_maintainer,
+}  # RUN, COPY and ADD: runtime.build.steps_io, joined in by the builder
