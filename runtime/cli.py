@@ -27,6 +27,7 @@ COMMANDS = {
     "history": "images", "image_prune": "images", "system_df": "system",
     "load": "transfer", "save": "transfer", "export": "transfer", "pull": "transfer",
     "push": "transfer", "login": "transfer", "logout": "transfer",
+    "build": "build",
 }
 # Docker: run/create/start report their own failures as 125 (or the command's 126/127).
 _RUNTIME_VERBS = {"run", "create"}
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         argv.pop(0)
     if verb == "image" and argv:
         verb = {"ls": "images", "list": "images", "rm": "rmi",
-                "prune": "image_prune"}.get(argv[0], argv[0])
+                "prune": "image_prune"}.get(argv[0], argv[0])  # `box image build` too
         argv.pop(0)
     if verb == "system" and argv and argv[0] == "df":
         verb = "system_df"
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(module, f"cmd_{verb}")(paths, args) or 0)
     except BoxError as e:
         print(f"box: {e}", file=sys.stderr)
-        if isinstance(e, UsageError) or verb in _RUNTIME_VERBS or e.exit_code in (126, 127):
+        if (isinstance(e, UsageError) or verb in _RUNTIME_VERBS or e.exit_code in (126, 127)
+                or getattr(e, "command_exit", False)):  # a failed RUN: its code (docker)
             return e.exit_code
         return 1  # docker's CLI: a daemon-side failure of any other verb exits 1
     except KeyboardInterrupt:

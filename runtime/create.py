@@ -17,6 +17,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
     from typing import Any
 
+    from runtime.images.store import Image
+
 DEFAULT_NETWORK = "bridge"  # as docker; BOX_DEFAULT_NETWORK overrides (e.g. "none")
 _ADJECTIVES = ("admiring", "bold", "brave", "clever", "eager", "focused", "gallant",
                "happy", "jolly", "keen", "lucid", "nifty", "quirky", "serene", "vibrant",
@@ -362,12 +364,14 @@ def validate(opts: Namespace) -> tuple[dict[str, Any], list[dict[str, Any]], lis
 
 
 def resolve(paths: Paths, opts: Namespace, host: dict[str, Any], mounts: list[dict[str, Any]],
-            extra_hosts: list[str]) -> Plan:
+            extra_hosts: list[str], image: Image | None = None) -> Plan:
     """What the flags name: the image (and what it brings: command, env, labels, ports,
-    healthcheck), the network, a joined container, the hostname."""
-    from runtime.images.store import ImageStore
+    healthcheck), the network, a joined container, the hostname. ``image`` is given
+    instead of looked up by ``box build`` (a RUN step's image is not in the store)."""
+    if image is None:
+        from runtime.images.store import ImageStore
 
-    image = ImageStore(paths.root).resolve(opts.image)
+        image = ImageStore(paths.root).resolve(opts.image)
     for layer_dir in image.layer_dirs:  # else overlayfs fails later with a bare ENOENT
         if not os.path.isdir(layer_dir):
             raise DamagedState(f"image {opts.image}: layer {layer_dir} is missing from the "
@@ -472,11 +476,11 @@ def config_v2(paths: Paths, opts: Namespace, plan: Plan, name: str) -> dict[str,
     return cfg
 
 
-def create(paths: Paths, opts: Namespace) -> dict[str, Any]:
+def create(paths: Paths, opts: Namespace, image: Image | None = None) -> dict[str, Any]:
     """validate -> resolve -> write -> save: every flag is checked before anything is
     made, and on any failure what was made is removed."""
     host, mounts, extra_hosts = validate(opts)
-    plan = resolve(paths, opts, host, mounts, extra_hosts)
+    plan = resolve(paths, opts, host, mounts, extra_hosts, image)
     store = Store(paths)
     name = opts.name or _reserve_generated_name(store, plan.cid)
     if opts.name:

@@ -319,17 +319,7 @@ class ImageStore:
             for d in diff_ids:
                 if d not in by_diff and not self.has_layer(d):
                     raise NotFound(f"layer {d} of image {image_id} is neither given nor stored")
-            for d, layer in by_diff.items():
-                if not self.has_layer(d):
-                    if os.path.exists(self.layer_dir(d)):  # a crash before its meta was written
-                        import shutil
-
-                        shutil.rmtree(self.layer_dir(d))
-                    os.rename(layer.dir, self.layer_dir(d))
-                    os.rename(layer.dir + ".tar-split.gz", self.split_path(d))
-                    meta = {"diff_id": d, "size": layer.size, "tar_size": layer.tar_size,
-                            "compressed": {}}
-                    self._write_atomic(self.layer_dir(d) + ".json", json.dumps(meta).encode())
+            self._move_in(by_diff)
             for d, extra in (compressed or {}).items():
                 self._merge_compressed(d, extra)
             self._write_atomic(os.path.join(self.blobs, image_id[7:]), config_blob)
@@ -339,6 +329,26 @@ class ImageStore:
                 repos.setdefault(name, {})[ref_key(ref)] = image_id
             self._save_repos(repos)
         return image_id
+
+    def _move_in(self, by_diff: dict[str, StagedLayer]) -> None:
+        """Staged layers the store lacks renamed into place, each with its meta. Under
+        the lock."""
+        for d, layer in by_diff.items():
+            if not self.has_layer(d):
+                if os.path.exists(self.layer_dir(d)):  # a crash before its meta was written
+                    import shutil
+
+                    shutil.rmtree(self.layer_dir(d))
+                os.rename(layer.dir, self.layer_dir(d))
+                os.rename(layer.dir + ".tar-split.gz", self.split_path(d))
+                meta = {"diff_id": d, "size": layer.size, "tar_size": layer.tar_size,
+                        "compressed": {}}
+                self._write_atomic(self.layer_dir(d) + ".json", json.dumps(meta).encode())
+
+    def store_layer(self, layer: StagedLayer) -> None:
+        """A layer without an image yet (a build step's): stored once, as a pulled one."""
+        with self._locked(exclusive=True):
+            self._move_in({layer.diff_id: layer})
 
     def add_refs(self, image_id: str, refs: list[str]) -> None:
         """Points ``refs`` (``name:tag`` / ``name@digest``) at an image already stored."""

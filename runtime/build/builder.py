@@ -1,0 +1,270 @@
+"""A build: the stages the target needs, in order, each step through the cache, with
+docker's output (``Step N/M : ...``, `` ---> Using cache``, `` ---> <id>``,
+``Successfully built``, ``Successfully tagged``); the result committed to the image
+store under the ``-t`` names."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from runtime.build.cache import BuildCache
+from runtime.build.context import Context
+from runtime.build.executor import HANDLERS, StageRun
+from runtime.build.instructions import BuildSyntaxError, Dockerfile, Instruction, Stage, parse
+from runtime.build.run_step import Limits
+from runtime.build.state import BuildState, encode, host_platform
+from runtime.build.steps_io import copy_instruction, run_instruction
+from runtime.build.words import SubstitutionError, process_word
+from runtime.errors import BoxError, InvalidArgument, NotFound
+from runtime.images.store import ImageStore
+from runtime.paths import Paths
+
+
+@dataclass
+class BuildOptions:
+    context: str
+    dockerfile: str = ""  # path; default CONTEXT/Dockerfile
+    tags: list[str] = field(default_factory=list)
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str = ""
+    no_cache: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    quiet: bool = False
+    limits: Limits = field(default_factory=Limits)
+
+
+class Builder:
+    def __init__(self, paths: Paths, opts: BuildOptions) -> None:
+        import os
+
+        self.paths = paths
+        self.opts = opts
+        self.quiet = opts.quiet
+        self.limits = opts.limits
+        self.store = ImageStore(paths.root)
+        self.cache = BuildCache(paths.root, self.store)
+        self.context = Context(opts.context)
+        path = opts.dockerfile or os.path.join(opts.context, "Dockerfile")
+        self.shown_path = opts.dockerfile or "Dockerfile"
+        try:
+            with open(path) as f:
+                source = f.read()
+        except OSError as e:
+            raise NotFound(f"unable to read Dockerfile {path}: {e.strerror}") from None
+        self.dockerfile: Dockerfile = parse(source, self.shown_path)
+        self.results: dict[int, BuildState] = {}
+        self.used_args: set[str] = set()
+        self.global_args: dict[str, str] = {}
+        self.step_no = 0
+        self.total = 0
+        self.handlers = {**HANDLERS, "RUN": run_instruction, "COPY": copy_instruction,
+                         "ADD": copy_instruction}
+
+    # ---- what handlers call ---------------------------------------------------------
+
+    def where(self, ins: Instruction) -> str:
+        return f"{self.shown_path}:{ins.line}: {ins.text}"
+
+    def error(self, ins: Instruction, reason: str) -> BuildSyntaxError:
+        return BuildSyntaxError(f"{self.where(ins)}: {reason}")
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    def arg_value(self, name: str, default: str | None) -> str | None:
+        """An ARG's value: --build-arg, else its default, else the global one's."""
+        if name in self.opts.build_args:
+            self.used_args.add(name)
+            return self.opts.build_args[name]
+        if default is not None:
+            return default
+        return self.global_args.get(name)
+
+    def step(self, parent: BuildState, key: str, make: Callable[[], BuildState]) -> BuildState:
+        """Docker's cache rule: the same parent and the same instruction (for COPY/ADD
+        the same files) reuse the earlier result; otherwise ``make`` builds it."""
+        cached = None if self.opts.no_cache else self.cache.get(parent, key)
+        if cached is not None:
+            self.say(" ---> Using cache")
+            state = cached
+        else:
+            state = make()
+            self.cache.put(parent, key, state)
+        self.say(f" ---> {state.id[7:19]}")
+        return state
+
+    def context_sources(self, ins: Instruction, src: str) -> list[str]:
+        try:
+            rels = self.context.sources(src)
+        except NotFound as e:
+            raise BoxError(f"{self.where(ins)}: {ins.cmd} failed: {e}") from None
+        if not rels:
+            raise BoxError(f"{self.where(ins)}: {ins.cmd} failed: no source files were "
+                           f"specified ({src})")
+        return rels
+
+    def context_skip(self) -> Callable[[str], bool] | None:
+        if not self.context.matcher.patterns:
+            return None
+        ctx = self.context
+
+        class Skip:
+            descend = ctx.matcher.has_exclusions
+
+            def __call__(self, rel: str) -> bool:
+                return ctx.excluded(rel)
+
+        return Skip()
+
+    def from_ref(self, ins: Instruction, ref: str) -> BuildState:
+        """``--from``: a stage (name or index) built before, or an image."""
+        stage = self._stage_named(ref)
+        if stage is not None:
+            if stage.index not in self.results:
+                raise self.error(ins, f"stage {ref!r} is not built before this one")
+            return self.results[stage.index]
+        return self._image(ins, ref)
+
+    # ---- stages ---------------------------------------------------------------------
+
+    def _stage_named(self, ref: str) -> Stage | None:
+        stages = self.dockerfile.stages
+        if ref.isdigit():
+            return stages[int(ref)] if int(ref) < len(stages) else None
+        return next((s for s in stages if s.name and s.name == ref.lower()), None)
+
+    def _image(self, ins: Instruction | None, ref: str) -> BuildState:
+        try:
+            image = self.store.resolve(ref)
+        except NotFound:
+            where = f"{self.where(ins)}: " if ins else ""
+            raise NotFound(f"{where}image {ref!r} not found locally (box build does not "
+                           f"pull: box pull {ref} first)") from None
+        return BuildState.from_image(self.store, image.id)
+
+    def _base_text(self, stage: Stage) -> str:
+        try:
+            return process_word(stage.base, self.global_args, self.dockerfile.escape)
+        except SubstitutionError as e:
+            raise BuildSyntaxError(f"{self.shown_path}:{stage.line}: {stage.original}: {e}"
+                                   ) from None
+
+    def _needed(self, target: Stage) -> list[Stage]:
+        """The target and every stage it reaches through FROM, --from and --mount from=."""
+        need: set[int] = set()
+
+        def visit(stage: Stage) -> None:
+            if stage.index in need:
+                return
+            need.add(stage.index)
+            refs = [self._base_text(stage)]
+            for ins in stage.steps:
+                refs += ins.flags.get("from", [])
+                refs += re.findall(r"(?:^|,)from=([^,]+)", ",".join(ins.flags.get("mount", [])))
+            for ref in refs:
+                dep = self._stage_named(ref)
+                if dep is not None and dep.index < stage.index:
+                    visit(dep)
+                elif dep is not None and not ref.isdigit() and dep.index >= stage.index:
+                    raise BuildSyntaxError(f"{self.shown_path}:{stage.line}: {stage.original}:"
+                                           f" stage {ref!r} is not defined before it")
+
+        visit(target)
+        return [s for s in self.dockerfile.stages if s.index in need]
+
+    def _global_args(self) -> None:
+        for ins in self.dockerfile.global_args:
+            name, eq, default = ins.args[0].partition("=")
+            try:
+                value = process_word(default, self.global_args, self.dockerfile.escape)
+            except SubstitutionError as e:
+                raise self.error(ins, str(e)) from None
+            got = self.arg_value(name, value if eq else None)
+            if got is not None:
+                self.global_args[name] = got
+
+    def _from(self, stage: Stage) -> StageRun:
+        base = self._base_text(stage)
+        where = f"{self.shown_path}:{stage.line}: {stage.original}"
+        if stage.platform:
+            platform = process_word(stage.platform, self.global_args, self.dockerfile.escape)
+            if platform not in (host_platform(), "$BUILDPLATFORM", "$TARGETPLATFORM"):
+                raise InvalidArgument(f"{where}: platform {platform} is not this host's "
+                                      f"({host_platform()})")
+        self._say_step(stage.original)
+        if base.lower() == "scratch":
+            state = BuildState.scratch()
+        else:
+            dep = self._stage_named(base)
+            state = (self.results[dep.index] if dep is not None and dep.index < stage.index
+                     else self._image(None, base) if base else None)
+            if state is None:
+                raise BuildSyntaxError(f"{where}: base name ({stage.base}) should not be blank")
+        self.say(f" ---> {state.id[7:19]}")
+        run = StageRun(self, state, {})
+        triggers = state.config.get("OnBuild") or []
+        if triggers:
+            self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
+            blob = dict(state.blob)
+            blob["config"] = {k: v for k, v in state.config.items() if k != "OnBuild"}
+            run.state = BuildState(blob)
+            for text in triggers:
+                for ins in parse(f"FROM scratch\n{text}\n", self.shown_path).stages[0].steps:
+                    ins.line = stage.line
+                    run.execute(ins)
+        return run
+
+    def _say_step(self, text: str) -> None:
+        self.step_no += 1
+        self.say(f"Step {self.step_no}/{self.total} : {text}")
+
+    # ---- the build ------------------------------------------------------------------
+
+    def build(self) -> str:
+        """Builds the target; returns the image ID (sha256:...)."""
+        from runtime.format.human import human_size
+
+        self._global_args()
+        stages = self.dockerfile.stages
+        target = stages[-1]
+        if self.opts.target:
+            found = self._stage_named(self.opts.target)
+            if found is None or found.index >= len(stages) or self.opts.target.isdigit():
+                raise InvalidArgument(f"target stage {self.opts.target!r} could not be found")
+            target = found
+        needed = self._needed(target)
+        self.total = sum(1 + len(s.steps) for s in needed)
+        self.say(f"Sending build context to box  {human_size(self.context.size())}")
+        for stage in needed:
+            run = self._from(stage)
+            for ins in stage.steps:
+                self._say_step(ins.text)
+                run.execute(ins)
+            self.results[stage.index] = run.state
+        final = self.results[target.index]
+        if self.opts.labels:
+            labels = {**(final.config.get("Labels") or {}), **self.opts.labels}
+            key = "/bin/sh -c #(nop) LABEL " + " ".join(f"{k}={v}" for k, v in
+                                                          sorted(self.opts.labels.items()))
+            quiet, self.quiet = self.quiet, True
+            final = self.step(final, key, lambda: final.child(key, {"Labels": labels}))
+            self.quiet = quiet
+        unused = sorted(set(self.opts.build_args) - self.used_args)
+        if unused:
+            print(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed",
+                  file=sys.stderr)
+        return self._commit(final)
+
+    def _commit(self, final: BuildState) -> str:
+        try:
+            stored = self.store.config_bytes(final.id)
+        except FileNotFoundError:
+            stored = None
+        if stored is not None:  # an image already (the base itself, or built before)
+            self.store.add_refs(final.id, self.opts.tags)
+            return final.id
+        return self.store.commit(encode(final.blob), [], self.opts.tags)
