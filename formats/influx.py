@@ -5,7 +5,8 @@ No I/O here: ``V1Write`` builds the requests and reads the answers; the collecto
 them with urllib from its sender thread, the shipper with aiohttp from its event loop, so
 both write, authenticate, compress, create the database and judge an answer the same way.
 Credentials never appear in a URL, a log line or an error (``secrets`` lists what to
-redact).
+redact). The credentials file (netrc form, below) is read here too, so every program that
+talks to the local stack's InfluxDB reads the same format from the same path.
 """
 
 from __future__ import annotations

@@ -214,3 +214,20 @@ def test_a_second_up_keeps_the_password_and_a_lost_one_is_refused(stack: Stack) 
     finally:
         stack.credentials.write_bytes(before)
     assert bw(stack.cfg, "up").returncode == 0
+
+
+def test_a_local_user_racing_the_first_start_is_not_trusted() -> None:
+    """While influxd has no user, anyone may create its first admin: if someone beats the
+    stack to it, ``ensure_admin`` refuses to go on rather than run beside their admin."""
+    from tests.support.servers import influxd as running_influxd
+
+    ours = ("boxwatch", "pw-of-the-stack")
+    with running_influxd(auth=True) as server:
+        assert influxd.ensure_admin(server.url, ours) is True  # first start: created
+        assert influxd.ensure_admin(server.url, ours) is False  # later starts: checked
+        assert http("POST", server.url + "/query", {"q": "SHOW USERS"})[0] == 401
+    with running_influxd(auth=True) as server:
+        influxd.query(server.url, "CREATE USER mallory WITH PASSWORD 'x' WITH ALL PRIVILEGES")
+        with pytest.raises(influxd.InfluxInitError, match="are not one of them") as err:
+            influxd.ensure_admin(server.url, ours)
+        assert ours[1] not in str(err.value)
