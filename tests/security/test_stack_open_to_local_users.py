@@ -231,3 +231,19 @@ def test_a_local_user_racing_the_first_start_is_not_trusted() -> None:
         with pytest.raises(influxd.InfluxInitError, match="are not one of them") as err:
             influxd.ensure_admin(server.url, ours)
         assert ours[1] not in str(err.value)
+
+
+@pytest.mark.parametrize("argv", [
+    ["collector", "--influx-url", "http://127.0.0.1:9", "--influx-api", "v1"],
+    ["shipper", "--sink", "influxdb-v1=http://127.0.0.1:9"],
+])
+def test_an_unreadable_credentials_file_is_one_line(tmp_path: Path, argv: list[str]) -> None:
+    creds = tmp_path / "credentials"
+    creds.write_text("default login boxwatch password the-secret extra-token\n")
+    proc = subprocess.run([sys.executable, "-m", "boxwatch.cli", *argv, "--root", str(tmp_path),
+                           "--listen", "127.0.0.1:0", "--influx-credentials", str(creds)],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"credentials file {str(creds)!r}: line 1: not netrc" in proc.stderr
+    assert "the-secret" not in proc.stderr
