@@ -113,8 +113,8 @@ def ensure_admin(url: str, auth: Auth, source: str = "the credentials file") -> 
             raise InfluxInitError(f"InfluxDB at {url} has users, and the user and password in "
                                   f"{source} are not one of them; restore that file (or remove "
                                   "the server's meta/ dir to start over)", 401) from None
-        if exc.status != 403:
-            raise
+        if exc.status != 403 or "create admin user first" not in str(exc):
+            raise  # e.g. 403 for a user without admin rights: InfluxDB's message says so
     try:
         query(url, f"CREATE USER {quote_ident(user)} WITH PASSWORD {_string(password)} "
                    "WITH ALL PRIVILEGES")
