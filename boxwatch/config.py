@@ -111,6 +111,10 @@ OPTIONS: tuple[Option, ...] = (
            "InfluxDB 2 token (Authorization: Token) or Elasticsearch API key"),
     Option("logs", "username", "str", "", "basic auth user for the log store"),
     Option("logs", "password", "str", "", "basic auth password for the log store"),
+    Option("logs", "credentials", "str", "",
+           "file with the InfluxDB user and password (netrc form: 'default login USER "
+           "password PASS'); default: the local stack's <state_dir>/influxdb/credentials "
+           "when logs.url is empty"),
     Option("logs", "tenant", "str", "", "Loki tenant (X-Scope-OrgID)"),
 )
 BY_NAME = {o.dotted: o for o in OPTIONS}

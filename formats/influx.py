@@ -5,7 +5,8 @@ No I/O here: ``V1Write`` builds the requests and reads the answers; the collecto
 them with urllib from its sender thread, the shipper with aiohttp from its event loop, so
 both write, authenticate, compress, create the database and judge an answer the same way.
 Credentials never appear in a URL, a log line or an error (``secrets`` lists what to
-redact).
+redact). The credentials file (netrc form, below) is read here too, so every program that
+talks to the local stack's InfluxDB reads the same format from the same path.
 """
 
 from __future__ import annotations
@@ -100,3 +101,69 @@ class V1Write:
             return
         message = redact(server_message(body) or f"HTTP {status}", self.secrets)
         raise Refused(status, message, parse_retry_after(retry_after))
+
+
+# -- the credentials file --------------------------------------------------------------
+# netrc form, one ``default`` entry: ``default login USER password PASSWORD``. The local
+# stack writes it (0600) and the collector, the shipper, ``boxwatch logs`` and the demo
+# read it, so the password never travels in argv or the environment; ``curl --netrc-file``
+# reads it as well.
+
+_NETRC_KEYS = {"login", "password", "account"}
+
+
+def credentials_text(user: str, password: str) -> str:
+    """The file's content; ValueError for a user or password netrc cannot hold."""
+    for what, value in (("user", user), ("password", password)):
+        if not value or any(c.isspace() for c in value) or value.startswith("#"):
+            raise ValueError(f"the {what} must be non-empty, without spaces, not starting with #")
+    return f"default login {user} password {password}\n"
+
+
+def parse_credentials(text: str, host: str = "") -> tuple[str, str]:
+    """(user, password) of the ``machine host`` entry, else of ``default``; ValueError
+    saying what is wrong, never quoting a token (it may be the password)."""
+    tokens: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        tokens += [(number, t) for t in line.split()]
+    entries: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    i = 0
+    while i < len(tokens):
+        number, token = tokens[i]
+        if token == "default":
+            current = entries.setdefault("", {})
+            i += 1
+        elif token == "machine" and i + 1 < len(tokens):
+            current = entries.setdefault(tokens[i + 1][1], {})
+            i += 2
+        elif token in _NETRC_KEYS and current is not None and i + 1 < len(tokens):
+            current[token] = tokens[i + 1][1]
+            i += 2
+        else:
+            raise ValueError(f"line {number}: not netrc (expected "
+                             "'default login USER password PASSWORD')")
+    entry = entries.get(host) if host else None
+    entry = entry or entries.get("")
+    if not entry or not entry.get("login"):
+        wanted = f"'machine {host}' or 'default'" if host else "'default'"
+        raise ValueError(f"no {wanted} entry with a login")
+    return entry["login"], entry.get("password", "")
+
+
+def read_credentials(path: str, host: str = "") -> tuple[str, str]:
+    """(user, password) from the credentials file at ``path``; ValueError naming the file
+    and what is wrong (unreadable, not netrc), never its content."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ValueError(f"cannot read credentials file {path!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"credentials file {path!r}: not UTF-8 text") from None
+    try:
+        return parse_credentials(text, host)
+    except ValueError as exc:
+        raise ValueError(f"credentials file {path!r}: {exc}") from None

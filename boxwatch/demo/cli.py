@@ -26,8 +26,10 @@ from boxwatch.config import Config, ConfigError
 from boxwatch.demo.workload import Box, Receiver, Traffic, containers, wait_for
 from boxwatch.stack import control, procs
 from boxwatch.stack.control import StackError
+from boxwatch.stack.credentials import credentials_path
 from boxwatch.stack.influxd import InfluxInitError, query
 from boxwatch.stack.plan import probe_host
+from formats.influx import read_credentials
 
 DEMO_DIR = "/tmp/boxwatch-demo"
 NAMES = ("web", "burner", "hog", "logger")
@@ -46,6 +48,11 @@ class Demo:
         self.started: list[str] = []
         self.influx = f"http://{probe_host(cfg['listen_host'])}:{cfg['influxdb.port']}"
         self.config_flag = f" --config {shlex.quote(cfg.path)}" if cfg.path else ""
+        # the stack's InfluxDB wants its user and password: shown by the file's path only;
+        # `boxwatch logs` finds it in the state dir, unless that is the demo's own
+        self.credentials = str(credentials_path(cfg.state_dir))
+        self.logs_flags = ["--logs-credentials", self.credentials] \
+            if own_state and not cfg["logs.url"] else []
 
     def say(self, text: str) -> None:
         print(f"\n\033[1m==> {text}\033[0m" if self.tty else f"\n==> {text}", flush=True)
@@ -167,17 +174,18 @@ class Demo:
         ooms = (f'SELECT count("exit_code") AS "n" FROM "container_events" WHERE {window} AND '
                 f'"action" = \'oom_kill\' AND {names} GROUP BY "container_name"')
         db = self.cfg["influxdb.metrics_db"]
-        self.cmd(f"curl -sG {self.influx}/query --data-urlencode db={db} "
-                 f"--data-urlencode q={shlex.quote(mem)}")
+        self.cmd(f"curl -sG --netrc-file {shlex.quote(self.credentials)} {self.influx}/query "
+                 f"--data-urlencode db={db} --data-urlencode q={shlex.quote(mem)}")
         print(f"  (and the same for container_cpu and container_events:\n   {cpu}\n   {ooms})")
         rows: dict[str, dict[str, float]] = {n: {} for n in NAMES}
         try:
+            auth = read_credentials(self.credentials)
             for statement in (mem, cpu, ooms):
-                for series in query(self.influx, statement, db):
+                for series in query(self.influx, statement, db, auth=auth):
                     name = series["tags"]["container_name"]
                     values = dict(zip(series["columns"], series["values"][0], strict=False))
                     rows.setdefault(name, {}).update(values)
-        except (InfluxInitError, OSError) as exc:
+        except (InfluxInitError, OSError, ValueError) as exc:
             print(f"  query failed: {exc}")
             return
         mib = 1024 * 1024
@@ -197,6 +205,7 @@ class Demo:
         self.say("logs from the central store (the shipper wrote them to InfluxDB)")
         for args in (["--container", "hog", "--limit", "4"],
                      ["--container", "web|logger", "--stream", "stderr", "--limit", "6"]):
+            args = [*self.logs_flags, *args]
             shown = " ".join(shlex.quote(a) for a in args)
             self.cmd(f"boxwatch logs{self.config_flag} {shown}")
             extra = ["--config", self.cfg.path] if self.cfg.path else []
@@ -206,7 +215,8 @@ class Demo:
         self.say("what next")
         state = f" --state-dir {self.cfg.state_dir}"
         print(f"  boxwatch status{state}          # each part: pid, port, health")
-        print(f"  boxwatch logs{self.config_flag} -f --container 'web|hog'   # follow logs")
+        flags = "".join(f" {shlex.quote(a)}" for a in self.logs_flags)
+        print(f"  boxwatch logs{self.config_flag}{flags} -f --container 'web|hog'   # follow logs")
         print("  Grafana with the dashboards and alerts, on a Docker host:")
         print("    cd compose && cp .env.example .env && docker compose up -d   "
               "# then http://localhost:3000")

@@ -24,13 +24,39 @@ from boxwatch.logs.query import (
     parse_time,
     rfc3339,
 )
+from boxwatch.stack.credentials import credentials_path
 from boxwatch.stack.plan import probe_host
+from formats.influx import read_credentials
 
 COLOURS = (32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
 
 
+def influx_credentials(cfg: Config) -> tuple[str, str] | None:
+    """(user, password) from ``logs.credentials``, else, for the local stack (no
+    ``logs.url``), from its credentials file when there is one; ConfigError naming the
+    file (never its content) when it cannot be read."""
+    path = cfg["logs.credentials"]
+    if not path and not cfg["logs.url"]:
+        local = credentials_path(cfg.state_dir)
+        try:
+            local.lstat()
+        except FileNotFoundError:
+            return None  # no local stack, or one without auth: ask without credentials
+        except OSError:
+            pass  # e.g. a private state dir of another user: read_credentials says so
+        path = str(local)
+    if not path:
+        return None
+    try:
+        return read_credentials(path)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (logs.credentials: --logs-credentials, "
+                          "BOXWATCH_LOGS_CREDENTIALS or [logs] credentials)") from None
+
+
 def store_from_config(cfg: Config) -> LogStore:
-    """The store ``[logs]`` names; the local stack's InfluxDB when no URL is given."""
+    """The store ``[logs]`` names; the local stack's InfluxDB (with the stack's
+    credentials) when no URL is given."""
     kind, url = cfg["logs.store"], cfg["logs.url"]
     token, user, password = cfg["logs.token"], cfg["logs.username"], cfg["logs.password"]
     if kind == "influxdb":
@@ -38,6 +64,9 @@ def store_from_config(cfg: Config) -> LogStore:
 
         if not url:
             url = f"http://{probe_host(cfg['listen_host'])}:{cfg['influxdb.port']}"
+        creds = None if token else influx_credentials(cfg)
+        if creds:
+            user, password = creds
         return InfluxLogs(url, cfg["logs.database"] or cfg["influxdb.logs_db"], token, user,
                           password)
     if not url:

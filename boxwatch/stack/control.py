@@ -23,6 +23,12 @@ from typing import Any, TextIO
 from boxwatch.config import BY_NAME, Config
 from boxwatch.stack import plan as planner
 from boxwatch.stack import procs
+from boxwatch.stack.credentials import (
+    PrivacyError,
+    credentials_path,
+    ensure_credentials,
+    private_dir,
+)
 from boxwatch.stack.plan import Plan
 
 UP_TIMEOUT = 120.0
@@ -64,14 +70,17 @@ def preflight(cfg: Config, plan: Plan) -> None:
                 f"{_option_hint(opt.dotted)}")
     state = Path(plan.state_dir)
     try:
+        private_dir(state)  # first: its subdirs are never reachable by others, even briefly
         for sub in ("run", "logs", "influxdb", "shipper", "prometheus", "alertmanager"):
-            (state / sub).mkdir(parents=True, exist_ok=True)
+            private_dir(state / sub)
         probe = state / "run" / ".writable"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
         raise StackError(f"state dir {str(state)!r} is not writable ({exc.strerror}); choose "
                          f"another with {_option_hint('state_dir')}") from None
+    except PrivacyError as exc:
+        raise StackError(f"{exc} ({_option_hint('state_dir')})") from None
 
 
 def load_status(state_dir: Path) -> dict[str, Any]:
@@ -103,6 +112,11 @@ def up(cfg: Config, out: TextIO = sys.stdout, python: str = sys.executable) -> i
         return 0
     plan = planner.build(cfg, python)
     preflight(cfg, plan)
+    try:
+        ensure_credentials(credentials_path(state))
+    except (OSError, PrivacyError) as exc:
+        raise StackError(f"InfluxDB credentials: {getattr(exc, 'strerror', None) or exc}") \
+            from None
     for path, text in plan.files.items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text)
@@ -114,9 +128,10 @@ def up(cfg: Config, out: TextIO = sys.stdout, python: str = sys.executable) -> i
     for name, why in plan.skipped.items():
         out.write(f"  {name:<13} skipped ({why})\n")
     with open(plan.log_dir / "supervisor.log", "ab") as log:
+        # umask 077: whatever the components create (data, WAL, logs) is the owner's only
         subprocess.run([python, "-m", "boxwatch.stack.supervisor", "--detach", str(state)],
                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                       start_new_session=True, check=True)
+                       start_new_session=True, check=True, umask=0o077)
     return _follow(plan, out)
 
 
@@ -192,6 +207,9 @@ def rows(state_dir: Path) -> list[dict[str, Any]]:
     path = state_dir / "run" / "plan.json"
     try:
         plan = Plan.from_json(path.read_text())
+    except PermissionError:
+        raise StackError(f"cannot read {path}: the state dir is private to the user who runs "
+                         "the stack") from None
     except OSError:
         return []
     except ValueError as exc:  # empty, cut short, not a plan: one line, not a traceback

@@ -5,12 +5,17 @@ Order matters: influxd first (the databases are created once it answers), then t
 collector and the shipper writing to it, then Prometheus scraping them and Alertmanager.
 Everything lives under the state dir::
 
-    <state_dir>/influxdb/      influxdb.conf, meta/, data/, wal/
+    <state_dir>/influxdb/      influxdb.conf, credentials (0600), meta/, data/, wal/
     <state_dir>/prometheus/    prometheus.yml, data/
     <state_dir>/alertmanager/  alertmanager.yml, data/
     <state_dir>/shipper/       registry.json (offsets)
     <state_dir>/logs/          <component>.log, supervisor.log
     <state_dir>/run/           plan.json, <component>.pid, supervisor.pid, status.json
+
+The state dir is private (0700, see ``credentials``): influxd requires its admin user
+and password, which the collector and the shipper read from ``influxdb/credentials`` by
+path (never in argv); Prometheus runs without ``--web.enable-lifecycle``, so nobody can
+reload or stop it over HTTP (it reloads its config on SIGHUP).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 
 from boxwatch.config import Config
 from boxwatch.stack import influxd
+from boxwatch.stack.credentials import credentials_path
 
 
 @dataclass
@@ -97,12 +103,15 @@ def build(cfg: Config, python: str = sys.executable) -> Plan:
 
     idir = f"{state}/influxdb"
     files[f"{idir}/influxdb.conf"] = influxd.config_text(idir, cfg["influxdb.port"],
-                                                          cfg["influxdb.rpc_port"], host=host)
+                                                          cfg["influxdb.rpc_port"], auth=True,
+                                                          host=host)
     influx_url = url(cfg["influxdb.port"])
+    creds = str(credentials_path(state))
     comps.append(Component(
         "influxd", influxd.argv(f"{idir}/influxdb.conf", cfg["influxdb.binary"]),
         cfg["influxdb.port"], influx_url + "/ping", "--influxdb-port", hook="influx_init",
         hook_args={"url": influx_url, "retention": cfg["influxdb.retention"],
+                   "credentials": creds,
                    "databases": [cfg["influxdb.metrics_db"], cfg["influxdb.logs_db"]]}))
 
     want_prom = cfg.switch("prometheus.enabled", os.access(cfg["prometheus.binary"], os.X_OK))
@@ -119,14 +128,14 @@ def build(cfg: Config, python: str = sys.executable) -> Plan:
     collector = [python, "-m", "boxwatch.cli", "collector", *roots,
                  "--listen", _hostport(host, cport), "--interval", cfg["collector.interval"],
                  "--influx-url", influx_url, "--influx-api", "v1",
-                 "--influx-db", cfg["influxdb.metrics_db"]]
+                 "--influx-db", cfg["influxdb.metrics_db"], "--influx-credentials", creds]
     if webhook:
         collector += ["--alert-webhook", webhook]
     comps.append(Component("collector", collector + cfg["collector.args"], cport,
                            url(cport) + "/healthz", "--collector-port"))
     shipper = [python, "-m", "boxwatch.cli", "shipper", *roots,
                "--listen", _hostport(host, sport), "--sink", f"influxdb-v1={influx_url}",
-               "--influx-db", cfg["influxdb.logs_db"],
+               "--influx-db", cfg["influxdb.logs_db"], "--influx-credentials", creds,
                "--registry", f"{state}/shipper/registry.json"]
     if cfg["host"]:
         shipper += ["--host", cfg["host"]]
@@ -143,8 +152,8 @@ def build(cfg: Config, python: str = sys.executable) -> Plan:
             cfg["prometheus.binary"], f"--config.file={pdir}/prometheus.yml",
             f"--storage.tsdb.path={pdir}/data",
             f"--storage.tsdb.retention.time={cfg['prometheus.retention']}",
-            f"--web.listen-address={_hostport(host, cfg['prometheus.port'])}",
-            "--web.enable-lifecycle"], cfg["prometheus.port"],
+            f"--web.listen-address={_hostport(host, cfg['prometheus.port'])}"],
+            cfg["prometheus.port"],
             url(cfg["prometheus.port"]) + "/-/ready", "--prometheus-port"))
     if want_am:
         adir = f"{state}/alertmanager"

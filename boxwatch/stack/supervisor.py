@@ -31,6 +31,7 @@ from typing import Any
 
 from boxwatch.stack import influxd, procs
 from boxwatch.stack.plan import Component, Plan
+from formats.influx import read_credentials
 
 HEALTH_TIMEOUT = 60.0
 MAX_DEATHS = 5
@@ -38,7 +39,15 @@ DEATH_WINDOW = 60.0
 
 
 def _influx_init(args: dict[str, Any]) -> None:
-    influxd.create_databases(str(args["url"]), list(args["databases"]), str(args["retention"]))
+    """The stack's admin user (created on the first start), then the databases as it."""
+    path = str(args["credentials"])
+    try:
+        auth = read_credentials(path)
+    except ValueError as exc:
+        raise influxd.InfluxInitError(str(exc)) from None
+    url = str(args["url"])
+    influxd.ensure_admin(url, auth, path)
+    influxd.create_databases(url, list(args["databases"]), str(args["retention"]), auth)
 
 
 HOOKS: dict[str, Callable[[dict[str, Any]], None]] = {"influx_init": _influx_init}

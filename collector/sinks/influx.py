@@ -4,7 +4,8 @@ One sink (``InfluxSink``: line protocol, batching, gzip off loopback, retries, a
 drops the oldest) over two transports: ``influx_v1.V1Transport`` (plain ``/write``, InfluxDB 1.x)
 and ``influx_v2.V2Transport`` (``influxdb-client``, InfluxDB 2.x/3.x/1.8+ and VictoriaMetrics).
 ``--sink influxdb-v1=URL`` / ``influxdb-v2=URL`` pick one (``InfluxV1Sink``, ``InfluxV2Sink``); so
-does ``--influx-url`` with ``--influx-api``. Secrets can come from the environment
+does ``--influx-url`` with ``--influx-api``. Secrets can come from a credentials file
+(``--influx-credentials``, netrc form, what ``boxwatch up`` writes) or the environment
 (``BOXWATCH_INFLUX_PASSWORD``, ``BOXWATCH_INFLUX_TOKEN``) so they need not appear in a process
 listing."""
 
@@ -21,6 +22,7 @@ from collector.sinks.base import Sink
 from collector.sinks.buffer import Sender, Transport
 from collector.sinks.influx_v1 import V1Transport
 from formats.delivery import GZIP_CHOICES, Backoff, SinkError
+from formats.influx import read_credentials
 from formats.units import parse_duration
 
 __all__ = ["InfluxSink", "InfluxV1Sink", "InfluxV2Sink", "add_arguments", "from_args"]
@@ -56,6 +58,10 @@ def add_arguments(parser: Any) -> None:
          help="v1 user (basic auth)")
     _add(parser, "--influx-password", default=env.get("BOXWATCH_INFLUX_PASSWORD", ""),
          help="v1 password (or $BOXWATCH_INFLUX_PASSWORD); never logged")
+    _add(parser, "--influx-credentials", default="", metavar="FILE",
+         help="file with the user and password ('default login USER password PASS', "
+              "netrc form; the local stack's is <state_dir>/influxdb/credentials); wins over "
+              "--influx-user/--influx-password, keeps the password out of argv and env")
     _add(parser, "--influx-org", default=env.get("BOXWATCH_INFLUX_ORG", ""), help="v2 org")
     _add(parser, "--influx-bucket", default="boxwatch", help="v2 bucket")
     _add(parser, "--influx-token", default=env.get("BOXWATCH_INFLUX_TOKEN", ""),
@@ -97,18 +103,22 @@ def build(kind: str, url: str, args: argparse.Namespace) -> Sink:
     options = common_options(args)
     create = bool(_get(args, "influx_create_db", True))
     options["gzip"] = _get(args, "influx_gzip", "auto")
+    user, password = _get(args, "influx_user", ""), _get(args, "influx_password", "")
+    token = _get(args, "influx_token", "")
     try:
+        if _get(args, "influx_credentials", ""):
+            user, password = read_credentials(args.influx_credentials)
+            token = token or f"{user}:{password}"  # 1.8+'s v2 API takes USER:PASSWORD
         if kind == "influxdb-v1":
             return InfluxV1Sink(
                 url, db=_get(args, "influx_db", "boxwatch"), rp=_get(args, "influx_rp", ""),
-                user=_get(args, "influx_user", ""), password=_get(args, "influx_password", ""),
-                create_db=create, **options,
+                user=user, password=password, create_db=create, **options,
             )
         if kind == "influxdb-v2":
             return InfluxV2Sink(
                 url, org=_get(args, "influx_org", ""),
                 bucket=_get(args, "influx_bucket", "boxwatch"),
-                token=_get(args, "influx_token", ""), create_bucket=create, **options,
+                token=token, create_bucket=create, **options,
             )
     except ValueError as exc:
         raise SinkError(kind, str(exc)) from None

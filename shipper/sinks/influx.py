@@ -28,7 +28,7 @@ from argparse import ArgumentParser, Namespace
 from typing import Any
 
 from formats.delivery import parse_retry_after, redact, retriable, split_userinfo
-from formats.influx import V1Write, server_message
+from formats.influx import V1Write, read_credentials, server_message
 from formats.lineproto import escape_string, tag_set
 from shipper.sinks.base import (
     PARSE_ERROR,
@@ -53,6 +53,10 @@ def add_arguments(parser: ArgumentParser) -> None:
                         help="influxdb v1: user (basic auth)")
     parser.add_argument("--influx-password", default=env.get("BOXWATCH_INFLUX_PASSWORD", ""),
                         help="influxdb v1: password (or $BOXWATCH_INFLUX_PASSWORD)")
+    parser.add_argument("--influx-credentials", default="", metavar="FILE",
+                        help="influxdb v1: file with the user and password ('default login "
+                             "USER password PASS', netrc form, what `boxwatch up` writes); "
+                             "wins over --influx-user/--influx-password")
     parser.add_argument("--influx-org", default=env.get("BOXWATCH_INFLUX_ORG", ""),
                         help="influxdb v2: org")
     parser.add_argument("--influx-bucket", default="", help="influxdb v2: bucket (default logs)")
@@ -163,8 +167,14 @@ class InfluxSink(Sink):
         org, bucket, token = opt("org", "influx_org"), opt("bucket", "influx_bucket"), \
             opt("token", "influx_token")
         api = cls.API or query.get("api") or ("v2" if org or bucket or token else "v1")
+        user, password = opt("u", "influx_user"), opt("p", "influx_password")
+        if getattr(args, "influx_credentials", None):
+            try:
+                user, password = read_credentials(args.influx_credentials)
+            except ValueError as exc:
+                raise SinkError("influxdb", str(exc)) from None
         return cls(url, api, db=opt("db", "influx_db", "logs"), rp=opt("rp", "influx_rp"),
-                   user=opt("u", "influx_user"), password=opt("p", "influx_password"),
+                   user=user, password=password,
                    org=org, bucket=bucket or "logs", token=token,
                    timeout=float(getattr(args, "influx_timeout", 10.0) or 10.0),
                    use_gzip=bool(getattr(args, "influx_gzip", False)))

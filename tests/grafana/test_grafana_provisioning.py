@@ -72,6 +72,11 @@ def test_datasources() -> None:
                            "boxwatch-prometheus"}
     assert by_uid["boxwatch-influxdb"]["jsonData"] == {**by_uid["boxwatch-influxdb"]["jsonData"],
                                                        "version": "InfluxQL", "dbName": "boxwatch"}
+    for uid in ("boxwatch-influxdb", "boxwatch-influxdb-logs"):  # InfluxDB 1.x with auth
+        ds = by_uid[uid]
+        assert ENV.match(ds["user"]), f"{uid}: user not from the environment"
+        assert ENV.match(ds["secureJsonData"]["password"]), uid
+        assert "password" not in ds and "password" not in ds["jsonData"], uid  # kept in clear
     v2 = by_uid["boxwatch-influxdb2-influxql"]
     assert v2["jsonData"]["httpHeaderName1"] == "Authorization"
     assert v2["secureJsonData"]["httpHeaderValue1"].startswith("Token $__env{")

@@ -14,6 +14,7 @@ import pytest
 
 from boxwatch import config
 from boxwatch.stack import procs
+from formats.influx import read_credentials
 from tests.conftest import Box, box_links, free_subnet
 from tests.stack.test_stack_updown import PORT_KEYS
 from tests.support.servers import free_port
@@ -50,7 +51,9 @@ def test_demo_runs_to_the_end_and_cleans_up(tmp_path: Path, box_session: Box) ->
     assert re.search(r"OOMKilled=\w+ RestartCount=[1-3]", out)
     assert re.search(r"web answered [1-9]\d* requests \(0 failed\)", out)
     # the metrics answer: the hog's limit and at least one OOM kill, the burner throttled
-    assert "curl -sG http://127.0.0.1:" in out and "/query --data-urlencode db=boxwatch" in out
+    creds = tmp_path / "state" / "influxdb" / "credentials"
+    assert f"curl -sG --netrc-file {creds} http://127.0.0.1:" in out
+    assert "/query --data-urlencode db=boxwatch" in out
     hog = re.search(r"^  hog +(\d+\.\d) MiB +32 MiB +- +(\d+)$", out, re.M)
     assert hog and int(hog.group(2)) >= 1, out
     burner = re.search(r"^  burner +\S+ MiB +none +(\d+)% of periods", out, re.M)
@@ -62,6 +65,8 @@ def test_demo_runs_to_the_end_and_cleans_up(tmp_path: Path, box_session: Box) ->
     assert re.search(r"^logger +\| .*Z warning: order \d+ retried$", out, re.M)
     assert re.search(r"^web +\| .*response:200$", out, re.M)
     assert "docker compose up -d" in out and "demo finished" in out
+    password = read_credentials(str(creds))[1]  # shown by path, never by value
+    assert password not in out and password not in proc.stderr
     # nothing left: processes, ports, containers, the demo's bridge
     assert not list((Path(values["state_dir"]) / "run").glob("*.pid"))
     assert all(procs.port_free("127.0.0.1", values[k]) for k in PORT_KEYS)

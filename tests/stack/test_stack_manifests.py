@@ -44,6 +44,8 @@ def test_compose_config_is_valid_and_complete(compose: dict[str, Any]) -> None:
     assert services["grafana"]["image"] == "grafana/grafana:11.6.0"
     assert services["influxdb"]["image"].startswith("influxdb:2.")
     assert set(compose["volumes"]) >= {"influxdb-data", "grafana-data", "shipper-registry"}
+    # the lifecycle API would let any local user POST /-/quit to the published port
+    assert "--web.enable-lifecycle" not in services["prometheus"]["command"]
 
 
 def test_compose_mounts_exist_and_host_paths_are_read_only(compose: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ import pytest
 from boxwatch import config
 from boxwatch.stack import procs
 from boxwatch.stack.influxd import query
+from formats.influx import read_credentials
 from tests.conftest import Box
 from tests.support.servers import free_port
 from tests.support.wait import wait_until as wait
@@ -77,8 +78,9 @@ def test_up_status_data_restart_down(tmp_path: Path, box: Box) -> None:
         assert rows["influxd"]["port"] == values["influxdb.port"]
 
         influx = f"http://127.0.0.1:{values['influxdb.port']}"
+        auth = read_credentials(str(state / "influxdb" / "credentials"))
         for db in ("boxwatch", "logs"):
-            rps = query(influx, f'SHOW RETENTION POLICIES ON "{db}"')[0]["values"]
+            rps = query(influx, f'SHOW RETENTION POLICIES ON "{db}"', auth=auth)[0]["values"]
             assert ["boxwatch", "168h0m0s", "24h0m0s", 1, True] in rps
 
         # a container's metrics and logs become queryable (how soon is a benchmark's
@@ -89,7 +91,7 @@ def test_up_status_data_restart_down(tmp_path: Path, box: Box) -> None:
 
         def metrics() -> bool:
             rows = query(influx, "SELECT count(\"usage_total\") FROM \"container_cpu\" WHERE "
-                         "\"container_name\" = 'stk-chat'", "boxwatch")
+                         "\"container_name\" = 'stk-chat'", "boxwatch", auth=auth)
             return bool(rows) and rows[0]["values"][0][1] > 0
 
         def logs() -> list[str]:

@@ -142,7 +142,7 @@ class Prometheus(LoopbackServer):
     def argv(self, config_file: Path) -> list[str]:
         return [self.binary, f"--config.file={config_file}",
                 f"--storage.tsdb.path={self.workdir}/data",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle"]
+                f"--web.listen-address=127.0.0.1:{self.port}"]
 
 
     # -- HTTP API ---------------------------------------------------------------------
