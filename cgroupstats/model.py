@@ -146,6 +146,16 @@ class Spec:
 
 
 @dataclass(slots=True, unsafe_hash=True)
+class LayerUsage:
+    """The container's writable layer (``formats.layers``: moby's SizeRw), walked in the
+    background at a slow cadence, and the filesystem holding it."""
+
+    device: str  # that filesystem's source ("/dev/vda"), cAdvisor's ``device`` label
+    usage: int  # bytes: the layer's size as ``docker ps -s`` counts it
+    limit: int  # bytes: the filesystem's capacity
+
+
+@dataclass(slots=True, unsafe_hash=True)
 class Sample:
     timestamp_ns: int
     ref: ContainerRef
@@ -156,3 +166,4 @@ class Sample:
     pids: PidsStats
     psi: PsiStats
     spec: Spec
+    writable_layer: LayerUsage | None = None  # set by the collector when it sizes layers

@@ -81,6 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "new containers at once (10s; 0 = every interval)")
     parser.add_argument("--per-cpu", action="store_true",
                         help="export container_cpu_usage_seconds_total per cpu (cpu00...)")
+    parser.add_argument("--fs-interval", type=_duration, default=60.0,
+                        help="walk each container's writable layer this often for "
+                             "container_fs_usage_bytes (1m; 0 = never)")
+    parser.add_argument("--fs-duty", type=float, default=0.05,
+                        help="the most of one core the layer walks may use (0.05)")
     parser.add_argument("--once", action="store_true",
                         help="print one sample of every container as JSON and exit")
     parser.add_argument("--sink", action="append", default=[], metavar="KIND[=URL]",
@@ -133,10 +138,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
         print(f"boxwatch collector: {exc}", file=sys.stderr)
         return 2
     prometheus = PrometheusSink(args.label_whitelist, args.per_cpu, args.sys_root)
+    layers = None
+    if args.fs_interval > 0:
+        from collector.filesystems import Filesystems
+        from collector.layers import LayerSizes
+
+        layers = LayerSizes(args.fs_interval, args.fs_duty, filesystems=Filesystems(args.proc_root))
     pipeline = Pipeline(discovery, [prometheus, *extra], cgroup_root=args.cgroup_root,
                         proc_root=args.proc_root, interval=args.interval, jitter=args.jitter,
                         history=args.history, spec_every=args.spec_every, rescan=args.rescan,
-                        on_error=lambda msg: print(msg, file=sys.stderr))
+                        on_error=lambda msg: print(msg, file=sys.stderr), layers=layers)
     prometheus.self_metrics = pipeline.self_metrics
     server = None
     if args.listen:

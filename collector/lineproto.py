@@ -17,6 +17,8 @@ container_pids                         current max
 container_spec                         memory_limit swap_limit reservation cpu_quota
                                        cpu_period (us) cpu_shares pids_max, cpuset_cpus
                                        cpuset_mems (strings)
+container_fs       device             usage (the writable layer, bytes: moby's SizeRw),
+                                       limit (its filesystem's capacity, bytes)
 container_psi      resource            some_/full_ avg10 avg60 avg300 (float %),
                                        some_/full_ total (us)
 container_events   action              exit_code, message
@@ -196,6 +198,13 @@ class Encoder:
             if m is None or m[0] is not network:
                 m = made["net"] = (network, None, _net_lines(c, network))
             out.extend([f"{x} {t}" for x in m[2]])
+        layer = s.writable_layer
+        if layer is not None:
+            m = made.get("fs")
+            if m is None or m[0] is not layer:
+                m = made["fs"] = (layer, None, f"container_fs{c.with_tag('device', layer.device)} "
+                                               f"usage={layer.usage}i,limit={layer.limit}i")
+            out.append(f"{m[2]} {t}")
         psi = s.psi
         for resource, p in (("cpu", psi.cpu), ("memory", psi.memory), ("io", psi.io)):
             if p is not None:
