@@ -43,6 +43,10 @@ class ContainerRef:  # frozen: shared by readers, sinks and caches keyed on it
     started_at: float = 0.0  # epoch seconds, 0 when unknown
     restart_count: int = 0
     source: Source = "cgroup"
+    # Kubernetes names of a pod container (the kubelet's labels), "" elsewhere
+    pod: str = ""
+    namespace: str = ""
+    container: str = ""
 
     @property
     def unified_path(self) -> str:

@@ -86,6 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "container_fs_usage_bytes (1m; 0 = never)")
     parser.add_argument("--fs-duty", type=float, default=0.05,
                         help="the most of one core the layer walks may use (0.05)")
+    parser.add_argument("--kube-log-root", default="/var/log", metavar="DIR",
+                        help="where the kubelet's containers/ and pods/ log directories are: "
+                             "pod, namespace and container labels for kubepods groups "
+                             "(/var/log; '' = off)")
     parser.add_argument("--once", action="store_true",
                         help="print one sample of every container as JSON and exit")
     parser.add_argument("--sink", action="append", default=[], metavar="KIND[=URL]",
@@ -129,7 +133,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
     from collector.sinks.prometheus import PrometheusSink
 
     roots = args.root or list(DEFAULT_ROOTS)
-    discovery = Discovery(roots, args.cgroup_root, args.label_whitelist)
+    kube = None
+    if args.kube_log_root:
+        from collector.kubenames import KubeNames
+
+        kube = KubeNames(args.kube_log_root)
+    discovery = Discovery(roots, args.cgroup_root, args.label_whitelist, kube=kube)
     if args.once:
         return _once(discovery, args)
     try:

@@ -27,7 +27,8 @@ container_state                        running (1i while the state file says run
 =================  ==================  ==============================================
 
 Every line carries ``host``, ``container_name``, ``container_id``, ``image`` and
-``label_<key>`` for whitelisted labels; an empty tag is left out (InfluxDB rejects it).
+``label_<key>`` for whitelisted labels (and a pod container's ``pod``, ``namespace`` and
+``container``); an empty tag is left out (InfluxDB rejects it).
 Counters are integers (``i`` suffix) in the model's units, so CPU time is nanoseconds,
 exact: divide by 1e9 for cAdvisor's ``container_cpu_usage_seconds_total``. Unlimited
 limits are 0. Timestamps are nanoseconds (write with ``precision=ns``).
@@ -69,6 +70,8 @@ def ref_tags(ref: ContainerRef, host: str) -> list[tuple[str, str]]:
         ("image", ref.image),
     ]
     tags.extend((f"label_{k}", v) for k, v in ref.labels.items())
+    if ref.pod:  # a pod container's Kubernetes names (collector.kubenames)
+        tags += [("pod", ref.pod), ("namespace", ref.namespace), ("container", ref.container)]
     return tags
 
 
