@@ -51,6 +51,7 @@ class LayerSizes:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._owed = 0.0  # seconds of rest the last walk's last step left to take
         self._on_error = on_error or (lambda msg: None)
         # what the walks cost (BENCHMARKS.md, and a test that the cap holds)
         self.walks_total = 0
@@ -109,6 +110,9 @@ class LayerSizes:
                 self._due[cid] = time.monotonic() + self.every * random.uniform(0.9, 1.1)
             if usage is not None:
                 self.usage = {**self.usage, cid: usage}
+            # the last step's share of rest, before the next walk (many small layers
+            # due at once, at start, stay under the cap too)
+            self._stop.wait(self._owed)
 
     def walk(self, path: str) -> LayerUsage | None:
         """One paced walk of ``path``: steps of ``chunk`` entries, each followed by a sleep
@@ -126,6 +130,7 @@ class LayerSizes:
             spent = time.thread_time() - t0
             self.cpu_seconds_total += spent
             if done:
+                self._owed = spent * rest
                 break
             if self._stop.wait(spent * rest):
                 return None
