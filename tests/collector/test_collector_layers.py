@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cgroupstats.model import ContainerRef
+from collector.api import sample_to_dict
 from collector.discover import Discovery
 from collector.filesystems import Filesystems, parse_mountinfo
 from collector.layers import LayerSizes
@@ -60,6 +61,8 @@ def test_writable_layer_size_follows_what_the_container_writes(box) -> None:
                            15, "the walk to see the second write",
                            seen=lambda: layers.usage.get(cid))
         assert grown.usage == tree_size(upper)
+        assert sample_to_dict(pipe.latest[cid])["writable_layer"] == {
+            "device": device, "usage": grown.usage, "limit": limit}
         lines = [ln for ln in Encoder("h").sample(pipe.latest[cid])
                  if ln.startswith("container_fs,")]
         assert len(lines) == 1 and f"usage={grown.usage}i,limit={limit}i " in lines[0]
