@@ -152,7 +152,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
         from collector.filesystems import Filesystems
         from collector.layers import LayerSizes
 
-        layers = LayerSizes(args.fs_interval, args.fs_duty, filesystems=Filesystems(args.proc_root))
+        layers = LayerSizes(args.fs_interval, args.fs_duty, filesystems=Filesystems(args.proc_root),
+                            proc_root=args.proc_root)
     pipeline = Pipeline(discovery, [prometheus, *extra], cgroup_root=args.cgroup_root,
                         proc_root=args.proc_root, interval=args.interval, jitter=args.jitter,
                         history=args.history, spec_every=args.spec_every, rescan=args.rescan,

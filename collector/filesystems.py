@@ -22,6 +22,7 @@ class Mount(NamedTuple):
     mountpoint: str
     fstype: str
     source: str
+    options: str = ""  # the superblock's options ("rw,lowerdir=...,upperdir=...")
 
 
 def unescape(field: str) -> str:
@@ -41,8 +42,34 @@ def parse_mountinfo(text: str) -> list[Mount]:
         if len(fields) < sep + 3 or ":" not in fields[2]:
             continue
         mounts.append(Mount(fields[2], unescape(fields[4]), fields[sep + 1],
-                            unescape(fields[sep + 2])))
+                            unescape(fields[sep + 2]), " ".join(fields[sep + 3:])))
     return mounts
+
+
+def overlay_upper(mounts: list[Mount]) -> str:
+    """The upperdir of the overlay mounted at "/" in a process's mountinfo (the writable
+    layer of any overlay-based runtime: containerd's and CRI-O's snapshots included), as
+    the host sees the path; "" when its root is not an overlay."""
+    for m in reversed(mounts):  # the last mount on "/" is the one the process sees
+        if m.mountpoint != "/":
+            continue
+        if m.fstype != "overlay":
+            return ""
+        for option in m.options.split(","):  # overlayfs escapes "," in paths (\054)
+            key, _, value = option.partition("=")
+            if key == "upperdir":
+                return unescape(value)
+        return ""
+    return ""
+
+
+def process_upper_dir(proc_root: str, pid: int) -> str:
+    """``overlay_upper`` of ``pid``'s mountinfo; "" when the process is gone."""
+    try:
+        with open(f"{proc_root}/{pid}/mountinfo") as f:
+            return overlay_upper(parse_mountinfo(f.read()))
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 class Filesystems:

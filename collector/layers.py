@@ -1,6 +1,11 @@
 """The writable layer's size of every container (``container_fs_usage_bytes``), walked in
 one background thread at a slow cadence with a cost cap, never on the sampling path.
 
+Where the layer is: box's and Docker's state roots say it (``formats.layers``); any other
+container (a Kubernetes pod's under containerd or CRI-O, found in the cgroup tree) has its
+overlay upperdir in its process's ``/proc/<pid>/mountinfo``, as the host names it (the
+collector needs that path readable: the DaemonSet mounts the runtimes' roots read-only).
+
 Why a cadence walk and not inotify: a layer's size changes when a file grows, and only a
 watch on every directory of every layer would see that (``fs.inotify.max_user_watches``
 is one budget per node, shared with the shipper and the workloads); watches added as
@@ -29,8 +34,21 @@ import time
 from collections.abc import Callable, Mapping
 
 from cgroupstats.model import ContainerRef, LayerUsage
-from collector.filesystems import Filesystems
+from collector.filesystems import Filesystems, process_upper_dir
 from formats.layers import LayerWalk, state_root, upper_dir
+
+
+def _first_pid(ref: ContainerRef) -> int:
+    """A process of the container's group (its first in cgroup.procs), 0 if none."""
+    for path in ref.cgroup_paths.values():
+        try:
+            with open(f"{path}/cgroup.procs") as f:
+                first = f.readline().strip()
+        except OSError:
+            continue
+        if first.isdigit():
+            return int(first)
+    return 0
 
 
 class LayerSizes:
@@ -38,11 +56,12 @@ class LayerSizes:
     last finished walk of each, read by the pipeline into its samples."""
 
     def __init__(self, every: float = 60.0, duty: float = 0.05, chunk: int = 1000,
-                 filesystems: Filesystems | None = None,
+                 filesystems: Filesystems | None = None, proc_root: str = "/proc",
                  on_error: Callable[[str], None] | None = None) -> None:
         self.every = every
         self.duty = min(max(duty, 0.001), 1.0)
         self.chunk = chunk
+        self.proc_root = proc_root
         self.filesystems = filesystems or Filesystems()
         self.usage: dict[str, LayerUsage] = {}  # replaced whole: safe to read anywhere
         self._dirs: dict[str, str] = {}  # container id -> its upper dir
@@ -61,18 +80,21 @@ class LayerSizes:
     # -- following the containers -------------------------------------------------------
 
     def sync(self, refs: Mapping[str, ContainerRef]) -> None:
-        """New containers with a state file get their layer looked up and walked first;
-        containers gone are forgotten. Starts the walker on first use."""
+        """New containers get their layer looked up and walked first; containers gone
+        are forgotten. Starts the walker on first use."""
         added = False
         with self._lock:
             for cid in [c for c in self._dirs if c not in refs]:
                 del self._dirs[cid]
                 self._due.pop(cid, None)
             for cid, ref in refs.items():
-                if cid in self._dirs or not ref.state_file:
+                if cid in self._dirs:
                     continue
-                self._dirs[cid] = upper_dir(state_root(ref.state_file), cid)
-                if self._dirs[cid]:
+                found = self._find(ref)
+                if found is None:
+                    continue  # no process yet to ask: the next scan tries again
+                self._dirs[cid] = found
+                if found:
                     self._due[cid] = 0.0
                     added = True
         if len(self.usage) > len(self._dirs) or any(c not in self._dirs for c in self.usage):
@@ -80,6 +102,18 @@ class LayerSizes:
         if added:
             self.start()
             self._wake.set()
+
+    def _find(self, ref: ContainerRef) -> str | None:
+        """A container's writable layer: from its state root's layout (box, Docker's
+        overlay2), else from what its process has mounted on "/" (any overlay runtime:
+        containerd, CRI-O; the pid from the state file or the group's cgroup.procs).
+        "" when it has none; None when no process could be asked."""
+        if ref.state_file:
+            found = upper_dir(state_root(ref.state_file), ref.id)
+            if found or not ref.pid:
+                return found
+        pid = ref.pid or _first_pid(ref)
+        return process_upper_dir(self.proc_root, pid) if pid else None
 
     # -- the walker ------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ holds; mountinfo lines parse back to what was written."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from cgroupstats.model import ContainerRef
 from collector.api import sample_to_dict
 from collector.discover import Discovery
-from collector.filesystems import Filesystems, parse_mountinfo
+from collector.filesystems import Filesystems, overlay_upper, parse_mountinfo
 from collector.layers import LayerSizes
 from collector.lineproto import Encoder
 from collector.pipeline import Pipeline
@@ -141,3 +142,33 @@ def test_mountinfo_lines_parse_back(mounts) -> None:
     assert [(m.majmin, m.mountpoint, m.fstype, m.source) for m in parsed] == [
         (f"{major}:{minor}", point, fstype, source)
         for major, minor, point, fstype, source, _ in mounts]
+
+
+def test_a_container_without_state_file_is_sized_from_its_mountinfo(box) -> None:
+    """A group found in the cgroup tree only (a pod under containerd or CRI-O): its
+    layer is the upperdir its process has on "/", read from /proc/<pid>/mountinfo, with
+    the pid from the group's cgroup.procs. A real box container stands in for it."""
+    cid = box.ok("run", "-d", "--network", "none", "busybox", "sh", "-c",
+                 "head -c 123456 /dev/zero > /data; sleep 60").strip()
+    upper = str(box.root / "overlay2" / cid / "diff")
+    wait_until(lambda: tree_size(upper) >= 123_456, 10, "the container's write")
+    paths = json.loads(box.inspect(cid, "{{json .Box.CgroupPaths}}"))
+    raw = ContainerRef(id=f"/box/{cid}", name="", image="", cgroup=f"/box/{cid}",
+                       cgroup_version=1, cgroup_paths=paths)  # no state file, no pid
+    layers = LayerSizes(every=60, duty=0.5)
+    try:
+        layers.sync({raw.id: raw})
+        assert layers._dirs[raw.id] == upper
+        usage = wait_until(lambda: layers.usage.get(raw.id), 10, "the walk of the layer")
+        assert usage.usage == tree_size(upper)
+    finally:
+        layers.close()
+
+
+def test_overlay_upper_of_a_mountinfo() -> None:
+    line = ("1 0 0:52 / / rw,relatime - overlay overlay rw,lowerdir=/l1:/l2,"
+            "upperdir=/var/lib/containerd/snapshots/12/f\\054s,workdir=/w\n")
+    host = "2 1 254:0 / / rw - ext4 /dev/vda rw\n"
+    assert overlay_upper(parse_mountinfo(line)) == "/var/lib/containerd/snapshots/12/f,s"
+    assert overlay_upper(parse_mountinfo(line + host)) == ""  # the last "/" counts
+    assert overlay_upper(parse_mountinfo("")) == ""

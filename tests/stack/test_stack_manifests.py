@@ -154,6 +154,6 @@ def test_daemonsets_have_what_a_node_agent_needs() -> None:
     # Kubernetes names from the kubelet's log directories, read-only (collector.kubenames)
     collector = docs["DaemonSet/boxwatch-collector"]["spec"]["template"]["spec"]
     mounts = {m["mountPath"]: m for m in collector["containers"][0]["volumeMounts"]}
-    for path in ("/var/log/containers", "/var/log/pods"):
+    for path in ("/var/log/containers", "/var/log/pods", "/var/lib/containerd"):
         assert mounts[path]["readOnly"] is True
     assert "--kube-log-root=/var/log" in collector["containers"][0]["args"]
