@@ -252,9 +252,15 @@ class Discovery:
                 source=source,
             )
         if self.kube is not None and "/kubepods" in cgroup:
-            pod, namespace, container = self.kube.names(cid, cgroup)
-            if (ref.pod, ref.namespace, ref.container) != (pod, namespace, container):
-                ref = replace(ref, pod=pod, namespace=namespace, container=container)
+            ref = self._with_kube(self.kube, ref, cid, cgroup)
+        return ref
+
+    @staticmethod
+    def _with_kube(kube: KubeNames, ref: ContainerRef, cid: str, cgroup: str) -> ContainerRef:
+        """``ref`` with its Kubernetes names (the same ref when they did not change)."""
+        pod, namespace, container = kube.names(cid, cgroup)
+        if (ref.pod, ref.namespace, ref.container) != (pod, namespace, container):
+            ref = replace(ref, pod=pod, namespace=namespace, container=container)
         return ref
 
     # -- both ------------------------------------------------------------------------
@@ -269,9 +275,11 @@ class Discovery:
             known = found.get(cid)
             if known is not None:
                 if not known.cgroup_paths:  # Docker-written, group appeared after parse
-                    found[cid] = replace(
+                    known = found[cid] = replace(
                         known, cgroup=cgroup, cgroup_paths=self.layout.paths_for(cgroup)
                     )
+                if self.kube is not None and "/kubepods" in cgroup:  # Docker under kubelet
+                    found[cid] = self._with_kube(self.kube, known, cid, cgroup)
                 continue
             ref = raw[cgroup] = self._raw_ref(cgroup, source, cid)
             found.setdefault(ref.id, ref)

@@ -12,6 +12,7 @@ the production path. The name parsers' properties are in tests/formats/test_kube
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -31,12 +32,14 @@ POD_UID = str(uuid.uuid4())
 
 
 @pytest.fixture
-def kube_group() -> Iterator[str]:
+def kube_group(request: pytest.FixtureRequest) -> Iterator[str]:
     """``/box/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice/
-    cri-containerd-<id>.scope`` in every v1 controller; removed deepest first."""
+    <runtime>-<id>.scope`` in every v1 controller (runtime ``cri-containerd`` unless the
+    test asks for another); removed deepest first."""
+    runtime = getattr(request, "param", "cri-containerd")
     pod_slice = f"kubepods-burstable-pod{POD_UID.replace('-', '_')}.slice"
     parts = ["box", "kubepods.slice", "kubepods-burstable.slice", pod_slice,
-             f"cri-containerd-{CID}.scope"]
+             f"{runtime}-{CID}.scope"]
     made: list[Path] = []
     for controller in V1_CONTROLLERS:
         base = CGROUP / controller
@@ -126,3 +129,23 @@ def test_groups_outside_kubepods_get_no_kube_labels(kube_group: str, tmp_path: P
         assert 'namespace="' not in text and 'pod="' not in text
     finally:
         pipe.close()
+
+
+@pytest.mark.parametrize("kube_group", ["docker"], indirect=True)
+def test_docker_under_the_kubelet_keeps_its_state_file_and_gets_the_names(
+        kube_group: str, tmp_path: Path) -> None:
+    """A Docker container the kubelet runs (cri-dockerd): its state file names it, its
+    group is under kubepods, and it gets the kubelet's three labels as well."""
+    config = tmp_path / "docker" / "containers" / CID / "config.v2.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({"ID": CID, "Name": "/k8s_nginx_web-7d9f8_shop",
+                                  "Config": {"Image": "nginx"},
+                                  "State": {"Running": True, "Pid": 0}}))
+    _link(tmp_path / "logs", "web-7d9f8", "shop", "nginx", CID)
+    discovery = Discovery([tmp_path / "docker"], "/sys/fs/cgroup",
+                          factories=(KubernetesFactory(),), kube=KubeNames(str(tmp_path / "logs")))
+    first = discovery.scan()[CID]
+    assert (first.name, first.image, first.cgroup) == ("k8s_nginx_web-7d9f8_shop", "nginx",
+                                                       kube_group)
+    assert (first.pod, first.namespace, first.container) == ("web-7d9f8", "shop", "nginx")
+    assert discovery.scan()[CID] == first  # an equal ref next scan: readers are not rebound
