@@ -39,6 +39,17 @@ def _duration(value: str) -> float:
             f"not a duration (e.g. 500ms, 1s, 5m): {value!r}") from None
 
 
+def _share(value: str) -> float:
+    """A share of one core: a number in (0, 1]."""
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0 < share <= 1:
+        raise argparse.ArgumentTypeError(f"not a share of one core in (0, 1]: {value!r}")
+    return share
+
+
 def _sink_hooks(name: str) -> list[Callable[..., Any]]:
     """Each SINK_OPTIONS module's hook called ``name`` (modules not there are skipped)."""
     hooks = []
@@ -84,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fs-interval", type=_duration, default=60.0,
                         help="walk each container's writable layer this often for "
                              "container_fs_usage_bytes (1m; 0 = never)")
-    parser.add_argument("--fs-duty", type=float, default=0.05,
+    parser.add_argument("--fs-duty", type=_share, default=0.05,
                         help="the most of one core the layer walks may use (0.05)")
     parser.add_argument("--kube-log-root", default="/var/log", metavar="DIR",
                         help="where the kubelet's containers/ and pods/ log directories are: "

@@ -172,3 +172,15 @@ def test_overlay_upper_of_a_mountinfo() -> None:
     assert overlay_upper(parse_mountinfo(line)) == "/var/lib/containerd/snapshots/12/f,s"
     assert overlay_upper(parse_mountinfo(line + host)) == ""  # the last "/" counts
     assert overlay_upper(parse_mountinfo("")) == ""
+
+
+def test_bad_layer_flags_name_the_value() -> None:
+    import subprocess
+    import sys
+
+    boxwatch = str(Path(sys.executable).parent / "boxwatch")
+    for flag, value in (("--fs-duty", "2"), ("--fs-duty", "abc"), ("--fs-interval", "soon")):
+        proc = subprocess.run([boxwatch, "collector", flag, value, "--once"],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].endswith(f"'{value}'"), proc.stderr
