@@ -43,6 +43,10 @@ class ContainerRef:  # frozen: shared by readers, sinks and caches keyed on it
     started_at: float = 0.0  # epoch seconds, 0 when unknown
     restart_count: int = 0
     source: Source = "cgroup"
+    # Kubernetes names of a pod container (the kubelet's labels), "" elsewhere
+    pod: str = ""
+    namespace: str = ""
+    container: str = ""
 
     @property
     def unified_path(self) -> str:
@@ -146,6 +150,16 @@ class Spec:
 
 
 @dataclass(slots=True, unsafe_hash=True)
+class LayerUsage:
+    """The container's writable layer (``formats.layers``: moby's SizeRw), walked in the
+    background at a slow cadence, and the filesystem holding it."""
+
+    device: str  # that filesystem's source ("/dev/vda"), cAdvisor's ``device`` label
+    usage: int  # bytes: the layer's size as ``docker ps -s`` counts it
+    limit: int  # bytes: the filesystem's capacity
+
+
+@dataclass(slots=True, unsafe_hash=True)
 class Sample:
     timestamp_ns: int
     ref: ContainerRef
@@ -156,3 +170,4 @@ class Sample:
     pids: PidsStats
     psi: PsiStats
     spec: Spec
+    writable_layer: LayerUsage | None = None  # set by the collector when it sizes layers

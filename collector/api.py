@@ -64,6 +64,10 @@ def sample_to_dict(s: Sample) -> dict[str, Any]:
         "pids": asdict(s.pids),
         "psi": asdict(s.psi),
         "spec": asdict(s.spec),
+        # the last walk of the writable layer (device, usage, limit); None until one ended
+        "writable_layer": asdict(s.writable_layer) if s.writable_layer is not None else None,
+        **({"kubernetes": {"pod": ref.pod, "namespace": ref.namespace,
+                           "container": ref.container}} if ref.pod else {}),
     }
 
 

@@ -39,6 +39,17 @@ def _duration(value: str) -> float:
             f"not a duration (e.g. 500ms, 1s, 5m): {value!r}") from None
 
 
+def _share(value: str) -> float:
+    """A share of one core: a number in (0, 1]."""
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0 < share <= 1:
+        raise argparse.ArgumentTypeError(f"not a share of one core in (0, 1]: {value!r}")
+    return share
+
+
 def _sink_hooks(name: str) -> list[Callable[..., Any]]:
     """Each SINK_OPTIONS module's hook called ``name`` (modules not there are skipped)."""
     hooks = []
@@ -81,6 +92,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "new containers at once (10s; 0 = every interval)")
     parser.add_argument("--per-cpu", action="store_true",
                         help="export container_cpu_usage_seconds_total per cpu (cpu00...)")
+    parser.add_argument("--fs-interval", type=_duration, default=60.0,
+                        help="walk each container's writable layer this often for "
+                             "container_fs_usage_bytes (1m; 0 = never)")
+    parser.add_argument("--fs-duty", type=_share, default=0.05,
+                        help="the most of one core the layer walks may use (0.05)")
+    parser.add_argument("--kube-log-root", default="/var/log", metavar="DIR",
+                        help="where the kubelet's containers/ and pods/ log directories are: "
+                             "pod, namespace and container labels for kubepods groups "
+                             "(/var/log; '' = off)")
     parser.add_argument("--once", action="store_true",
                         help="print one sample of every container as JSON and exit")
     parser.add_argument("--sink", action="append", default=[], metavar="KIND[=URL]",
@@ -124,7 +144,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
     from collector.sinks.prometheus import PrometheusSink
 
     roots = args.root or list(DEFAULT_ROOTS)
-    discovery = Discovery(roots, args.cgroup_root, args.label_whitelist)
+    kube = None
+    if args.kube_log_root:
+        from collector.kubenames import KubeNames
+
+        kube = KubeNames(args.kube_log_root)
+    discovery = Discovery(roots, args.cgroup_root, args.label_whitelist, kube=kube)
     if args.once:
         return _once(discovery, args)
     try:
@@ -133,10 +158,17 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
         print(f"boxwatch collector: {exc}", file=sys.stderr)
         return 2
     prometheus = PrometheusSink(args.label_whitelist, args.per_cpu, args.sys_root)
+    layers = None
+    if args.fs_interval > 0:
+        from collector.filesystems import Filesystems
+        from collector.layers import LayerSizes
+
+        layers = LayerSizes(args.fs_interval, args.fs_duty, filesystems=Filesystems(args.proc_root),
+                            proc_root=args.proc_root)
     pipeline = Pipeline(discovery, [prometheus, *extra], cgroup_root=args.cgroup_root,
                         proc_root=args.proc_root, interval=args.interval, jitter=args.jitter,
                         history=args.history, spec_every=args.spec_every, rescan=args.rescan,
-                        on_error=lambda msg: print(msg, file=sys.stderr))
+                        on_error=lambda msg: print(msg, file=sys.stderr), layers=layers)
     prometheus.self_metrics = pipeline.self_metrics
     server = None
     if args.listen:

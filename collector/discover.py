@@ -21,6 +21,7 @@ from typing import Protocol
 from cgroupstats.layout import Layout, detect
 from cgroupstats.model import ContainerRef, Source
 from cgroupstats.refs import ended_ref, finished_at, load_json, ref_from_doc
+from collector.kubenames import KubeNames
 from formats import statefile
 from formats.labels import LabelWhitelist
 from formats.statefile import CONFIG, CONTAINERS
@@ -125,11 +126,13 @@ class Discovery:
         cgroup_root: Path | str,
         label_whitelist: Iterable[str] = (),
         factories: Sequence[Factory] = FACTORIES,
+        kube: KubeNames | None = None,
     ) -> None:
         self.roots = [Path(r) for r in roots]
         self.layout: Layout = detect(str(cgroup_root))
         self.whitelist = LabelWhitelist(label_whitelist)  # exact names and globs
         self.factories = tuple(factories)
+        self.kube = kube  # pod/namespace/container names of kubepods groups
         # config path -> ((mtime_ns, size, inode), ref or None when not running)
         self._states: dict[str, tuple[tuple[int, int, int], ContainerRef | None]] = {}
         self._raw: dict[str, ContainerRef] = {}  # cgroup path -> ref, kept while present
@@ -225,6 +228,8 @@ class Discovery:
                     else:
                         if depth < MAX_DEPTH and self._descend(child, entry.name):
                             stack.append((child, depth + 1))
+        if self.kube is not None:
+            walked.update(self.kube.dirs)  # a pod's log link appearing wakes a scan
         self.walked = frozenset(walked)
 
     @staticmethod
@@ -232,8 +237,9 @@ class Discovery:
         """Only slices and the cgroupfs kubepods tree can hold containers further down."""
         return name.endswith(".slice") or cgroup.startswith("/kubepods/")
 
-    def _raw_ref(self, cgroup: str, source: Source) -> ContainerRef:
-        """A group with no state file: its path is its id (cAdvisor's raw handler)."""
+    def _raw_ref(self, cgroup: str, source: Source, cid: str) -> ContainerRef:
+        """A group with no state file: its path is its id (cAdvisor's raw handler); a
+        pod's group also gets its Kubernetes names (a new ref when they change)."""
         ref = self._raw.get(cgroup)
         if ref is None:
             ref = ContainerRef(
@@ -245,6 +251,16 @@ class Discovery:
                 cgroup_paths=self.layout.paths_for(cgroup),
                 source=source,
             )
+        if self.kube is not None and "/kubepods" in cgroup:
+            ref = self._with_kube(self.kube, ref, cid, cgroup)
+        return ref
+
+    @staticmethod
+    def _with_kube(kube: KubeNames, ref: ContainerRef, cid: str, cgroup: str) -> ContainerRef:
+        """``ref`` with its Kubernetes names (the same ref when they did not change)."""
+        pod, namespace, container = kube.names(cid, cgroup)
+        if (ref.pod, ref.namespace, ref.container) != (pod, namespace, container):
+            ref = replace(ref, pod=pod, namespace=namespace, container=container)
         return ref
 
     # -- both ------------------------------------------------------------------------
@@ -252,16 +268,20 @@ class Discovery:
     def scan(self) -> dict[str, ContainerRef]:
         """Running containers by id; a state file's metadata wins over its raw group."""
         found = self._scan_states()
+        if self.kube is not None:
+            self.kube.refresh()
         raw: dict[str, ContainerRef] = {}
         for cgroup, cid, source in self._walk():
             known = found.get(cid)
             if known is not None:
                 if not known.cgroup_paths:  # Docker-written, group appeared after parse
-                    found[cid] = replace(
+                    known = found[cid] = replace(
                         known, cgroup=cgroup, cgroup_paths=self.layout.paths_for(cgroup)
                     )
+                if self.kube is not None and "/kubepods" in cgroup:  # Docker under kubelet
+                    found[cid] = self._with_kube(self.kube, known, cid, cgroup)
                 continue
-            ref = raw[cgroup] = self._raw_ref(cgroup, source)
+            ref = raw[cgroup] = self._raw_ref(cgroup, source, cid)
             found.setdefault(ref.id, ref)
         self._raw = raw
         return {cid: ref for cid, ref in found.items() if ref.cgroup_paths}

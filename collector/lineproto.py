@@ -17,6 +17,8 @@ container_pids                         current max
 container_spec                         memory_limit swap_limit reservation cpu_quota
                                        cpu_period (us) cpu_shares pids_max, cpuset_cpus
                                        cpuset_mems (strings)
+container_fs       device             usage (the writable layer, bytes: moby's SizeRw),
+                                       limit (its filesystem's capacity, bytes)
 container_psi      resource            some_/full_ avg10 avg60 avg300 (float %),
                                        some_/full_ total (us)
 container_events   action              exit_code, message
@@ -25,7 +27,8 @@ container_state                        running (1i while the state file says run
 =================  ==================  ==============================================
 
 Every line carries ``host``, ``container_name``, ``container_id``, ``image`` and
-``label_<key>`` for whitelisted labels; an empty tag is left out (InfluxDB rejects it).
+``label_<key>`` for whitelisted labels (and a pod container's ``pod``, ``namespace`` and
+``container``); an empty tag is left out (InfluxDB rejects it).
 Counters are integers (``i`` suffix) in the model's units, so CPU time is nanoseconds,
 exact: divide by 1e9 for cAdvisor's ``container_cpu_usage_seconds_total``. Unlimited
 limits are 0. Timestamps are nanoseconds (write with ``precision=ns``).
@@ -67,6 +70,8 @@ def ref_tags(ref: ContainerRef, host: str) -> list[tuple[str, str]]:
         ("image", ref.image),
     ]
     tags.extend((f"label_{k}", v) for k, v in ref.labels.items())
+    if ref.pod:  # a pod container's Kubernetes names (collector.kubenames)
+        tags += [("pod", ref.pod), ("namespace", ref.namespace), ("container", ref.container)]
     return tags
 
 
@@ -196,6 +201,13 @@ class Encoder:
             if m is None or m[0] is not network:
                 m = made["net"] = (network, None, _net_lines(c, network))
             out.extend([f"{x} {t}" for x in m[2]])
+        layer = s.writable_layer
+        if layer is not None:
+            m = made.get("fs")
+            if m is None or m[0] is not layer:
+                m = made["fs"] = (layer, None, f"container_fs{c.with_tag('device', layer.device)} "
+                                               f"usage={layer.usage}i,limit={layer.limit}i")
+            out.append(f"{m[2]} {t}")
         psi = s.psi
         for resource, p in (("cpu", psi.cpu), ("memory", psi.memory), ("io", psi.io)):
             if p is not None:

@@ -65,6 +65,25 @@ def _psi(kind: str, line: str) -> Callable[[Sample], float | None]:
     return get
 
 
+def _layer(field: str) -> Callable[[Sample], Values]:
+    # the writable layer's filesystem, as cAdvisor's fs families: one series per device
+    get = attrgetter(field)
+    return lambda s: [((s.writable_layer.device,), get(s.writable_layer))] \
+        if s.writable_layer is not None else []
+
+
+# container_fs_usage_bytes is the writable layer's size (collector.layers, moby's SizeRw,
+# what ``docker ps -s`` shows); container_fs_limit_bytes the capacity of its filesystem.
+LAYER_ROWS = (
+    ("container_fs_limit_bytes", "gauge",
+     "Number of bytes that can be consumed by the container on this filesystem.",
+     ("device",), _layer("limit")),
+    ("container_fs_usage_bytes", "gauge",
+     "Number of bytes that are consumed by the container on this filesystem.",
+     ("device",), _layer("usage")),
+)
+
+
 def _if_quota(fn: Callable[[Sample], float]) -> Callable[[Sample], float | None]:
     # cAdvisor exports the cfs counters only for containers with a quota
     return lambda s: fn(s) if s.spec.cpu_quota_us else None
@@ -211,7 +230,7 @@ def metric_table(devices: Callable[[str], str], per_cpu: bool = False) -> list[F
          "Number of times the container was restarted (Docker's RestartCount).", (),
          a("ref.restart_count")),
     ]
-    return [Family(*row) for row in rows]
+    return [Family(*row) for row in (*rows, *LAYER_ROWS)]
 
 
 # Ours, not cAdvisor's: one series per container whose state file says running, from

@@ -27,6 +27,7 @@ from cgroupstats.oomkills import HostOomKills
 from collector.discover import Discovery
 from collector.events import EventTracker
 from collector.history import History
+from collector.layers import LayerSizes
 from collector.records import Event
 from collector.sinks.base import Sink
 from formats.delivery import SinkError
@@ -104,6 +105,7 @@ class Pipeline:
         spec_every: int = 60,
         rescan: float = 10.0,
         on_error: Callable[[str], None] | None = None,
+        layers: LayerSizes | None = None,
     ) -> None:
         self.discovery = discovery
         self.sinks = list(sinks)
@@ -138,6 +140,10 @@ class Pipeline:
         self.on_scan: list[Callable[[dict[str, ContainerRef]], None]] = []
         # called with the containers each scan found ended (collector.alerts.OomWatcher.ended)
         self.on_exited: list[Callable[[list[ContainerRef]], None]] = []
+        # writable layers, walked in their own thread; their last size goes into samples
+        self.layers = layers
+        if layers is not None:
+            self.on_scan.append(layers.sync)
 
     # -- one interval -------------------------------------------------------------------
 
@@ -198,6 +204,10 @@ class Pipeline:
             except (ParseError, OSError) as exc:
                 self.stats.read_errors_total += 1
                 self._report(cid, exc)
+        if self.layers is not None and self.layers.usage:
+            usage = self.layers.usage.get
+            for s in samples:
+                s.writable_layer = usage(s.ref.id)
         for cid in gone:
             reader = self._readers.pop(cid)
             reader.close()
@@ -418,5 +428,7 @@ class Pipeline:
             reader.close()
         self.net.close()
         self.oom.close()
+        if self.layers is not None:
+            self.layers.close()
         for sink in self.sinks:
             sink.close()

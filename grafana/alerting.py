@@ -97,6 +97,15 @@ SPECS: list[RuleSpec] = [
         f"{_v('MR', '%.0f')}: new processes and threads will fail to start.",
         {"N": q.ALERT_PIDS_CUR, "M": q.ALERT_PIDS_MAX}, panel=4),
     RuleSpec(
+        "boxwatch-writable-layer-filling", "Container writable layer filling its filesystem",
+        q.ALERT_LAYER_FILLING, "gt", 100, 3600, "10m", "warning",
+        f"Container {NAME}'s writable layer would fill its filesystem within 4 hours",
+        f"The writable layer of container {NAME} on {WHERE} is {_bytes('UR')} and grew in the "
+        f"last hour at a rate that reaches {_v('B', '%.0f')}% of its filesystem "
+        f"({_bytes('LR')}) within 4 hours: files the container writes outside its volumes "
+        "will fail with ENOSPC, and so will every other writer on that filesystem.",
+        {"U": q.ALERT_LAYER_USAGE, "L": q.ALERT_LAYER_LIMIT}, panel=10),
+    RuleSpec(
         "boxwatch-restarting", "Container restarting", q.ALERT_RESTARTS, "gt", 3, 600, "0s",
         "warning", f"Container {NAME} restarted {_v('B', '%.0f')} times in 10 minutes",
         f"Container {NAME} on {WHERE} was restarted by its restart policy {_v('B', '%.0f')} times "

@@ -199,6 +199,7 @@ def container() -> dash.Dashboard:
     d = d.with_panel(
         series("Block I/O read / write", "Bps", [influx(q.BLKIO, alias="$col")], pid=6)
     )
+    d = d.with_panel(disk_panel())
     d = d.with_panel(series("Pressure (PSI avg10)", "percent",
                             [influx(q.PSI, alias="$tag_resource $col")], pid=7, w=24))
     d = d.with_panel(table.Panel().id(8).title("Events (start, die, oom_kill, restart)")
@@ -209,6 +210,25 @@ def container() -> dash.Dashboard:
                  .datasource(ref(INFLUXQL_LOGS)).show_time(True).wrap_log_message(True)
                  .sort_order(dm_sort_desc()))
     return d.with_panel(log_panel)
+
+
+def disk_panel() -> timeseries.Panel:
+    """Disk: the writable layer's size (what ``docker ps -s`` shows), its share of its
+    filesystem on the right axis, and the block I/O rates on the right too."""
+    right = [dm.DynamicConfigValue(id_val="custom.axisPlacement", value="right")]
+    return (series("Disk: writable layer and fs I/O", "bytes", [
+        influx(q.LAYER, "A", "$col"), influx(q.LAYER_FS_PERCENT, "B", "$col"),
+        influx(q.BLKIO, "C", "fs $col"),
+    ], pid=10, w=24, desc="The container's writable layer (its overlay upperdir, as docker ps "
+                         "-s counts it; walked every --fs-interval, 1m) and the block I/O "
+                         "it does; the alert fires when the layer would fill its filesystem "
+                         "within 4 hours at the last hour's rate.")
+            .override_by_name("% of its filesystem", [
+                *right, dm.DynamicConfigValue(id_val="unit", value="percent")])
+            .override_by_name("fs read", [*right, dm.DynamicConfigValue(id_val="unit",
+                                                                         value="Bps")])
+            .override_by_name("fs write", [*right, dm.DynamicConfigValue(id_val="unit",
+                                                                          value="Bps")]))
 
 
 def dm_sort_desc() -> Any:

@@ -73,6 +73,11 @@ PIDS_DETAIL = ('SELECT max("current") AS "pids", last("max") AS "pids.max" '
 PSI = ('SELECT mean("some_avg10") AS "some", mean("full_avg10") AS "full" FROM "container_psi" '
        f'WHERE $timeFilter AND {SEL} GROUP BY time($interval), "container_name", "resource" '
        'fill(none)')
+# the writable layer (docker ps -s, walked every --fs-interval) and the filesystem it is on
+LAYER = ('SELECT last("usage") AS "writable layer" FROM "container_fs" '
+         f'WHERE $timeFilter AND {SEL} {BY}')
+LAYER_FS_PERCENT = ('SELECT last("usage") / last("limit") * 100 AS "% of its filesystem" '
+                    f'FROM "container_fs" WHERE $timeFilter AND "limit" > 0 AND {SEL} {BY}')
 EVENTS = ('SELECT "message", "action", "exit_code" FROM "container_events" '
           f'WHERE $timeFilter AND {SEL}')
 LOGS_INFLUX = ('SELECT "message", "stream", "container_name" FROM "container_logs" '
@@ -124,5 +129,12 @@ ALERT_PIDS = _alert('last("current") / last("max") * 100 AS "percent"', "contain
                     '"max" > 0')
 ALERT_PIDS_CUR = _alert('last("current")', "container_pids", "1m")
 ALERT_PIDS_MAX = _alert('last("max")', "container_pids", "1m", '"max" > 0')
+# the layer's size in 4 h if it grows as in the last hour, as % of its filesystem
+# (InfluxQL has no predict_linear: last + 4 x the hour's growth)
+ALERT_LAYER_FILLING = _alert('(last("usage") + 4 * (last("usage") - first("usage"))) / '
+                             'last("limit") * 100 AS "percent"', "container_fs", "1h",
+                             '"limit" > 0')
+ALERT_LAYER_USAGE = _alert('last("usage")', "container_fs", "1h")
+ALERT_LAYER_LIMIT = _alert('last("limit")', "container_fs", "1h", '"limit" > 0')
 ALERT_RESTARTS = _alert('count("exit_code") AS "restarts"', "container_events", "10m",
                         "\"action\" = 'restart'")

@@ -61,6 +61,7 @@ class _Labels:
         self.ref = ref
         self.names = names
         by_name = {sanitize("container_label_" + k): v for k, v in ref.labels.items()}
+        by_name.update(container=ref.container, namespace=ref.namespace, pod=ref.pod)
         self.values = dict(zip(names, (ref.cgroup or ref.id, ref.image, ref.name,
                                        *(by_name.get(n, "") for n in names[3:])), strict=True))
         self.base = self.text((), ())
@@ -140,10 +141,14 @@ class PrometheusSink(Sink):
 
     def _label_names(self, refs: list[ContainerRef]) -> tuple[str, ...]:
         keys: set[str] = set()
+        kube = False
         for ref in refs:
             if ref.labels:
                 keys.update(ref.labels)
+            kube = kube or bool(ref.pod)
         names = ["id", "image", "name"]
+        if kube:  # the kubelet's /metrics/cadvisor labels, once a pod container is seen
+            names += ["container", "namespace", "pod"]
         seen = set(names)
         for k in sorted(keys):
             sk = sanitize("container_label_" + k)

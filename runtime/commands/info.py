@@ -53,6 +53,17 @@ class PsRow:
     def Label(self, key: str) -> str:
         return self._labels.get(key, "")
 
+    def add_size(self, paths: Paths, lower_sizes: dict[str, int]) -> None:
+        """docker's SIZE column: "<SizeRw> (virtual <SizeRootFs>)", both go-units
+        ``HumanSizeWithPrecision(n, 3)``."""
+        from runtime.format.human import human_size_precision
+
+        lower = list((self._cfg.get("Box") or {}).get("LowerDirs") or [])
+        rw, root = container_sizes(paths, self._cfg["ID"], lower, lower_sizes)
+        self.Size = human_size_precision(rw, 3)
+        if root > 0:
+            self.Size += f" (virtual {human_size_precision(root, 3)})"
+
 
 def _ports(cfg: dict[str, Any], state: dict[str, Any]) -> str:
     """Docker's PORTS column: published ports while running, exposed ones always."""
@@ -129,6 +140,7 @@ def add_ps(p: FlagParser) -> None:
     p.add_argument("--format")
     p.add_argument("-n", "--last", type=int, default=-1)
     p.add_argument("-l", "--latest", action="store_true")
+    p.add_argument("-s", "--size", action="store_true")
 
 
 def cmd_ps(paths: Paths, args: Namespace) -> int:
@@ -148,7 +160,16 @@ def cmd_ps(paths: Paths, args: Namespace) -> int:
         for item in items:
             print(item.ID)
         return 0
-    sys.stdout.write(render_format(args.format, PS_TABLE, items, PS_HEADERS))
+    table = PS_TABLE
+    # docker/cli: -s adds SIZE to the default table; a template that uses .Size asks
+    # for the sizes by itself
+    if args.size or (args.format and ".Size" in args.format):
+        if args.size:
+            table += "\t{{.Size}}"
+        lower_sizes: dict[str, int] = {}
+        for item in items:
+            item.add_size(paths, lower_sizes)
+    sys.stdout.write(render_format(args.format, table, items, PS_HEADERS))
     return 0
 
 
@@ -191,12 +212,23 @@ def cmd_inspect(paths: Paths, args: Namespace) -> int:
 def _add_sizes(paths: Paths, view: dict[str, Any]) -> None:
     """``inspect --size``: the container's own layer (SizeRw) and all of its root
     (SizeRootFs = that plus the image's layers), as docker reports them."""
-    from runtime.images.usage import tree_size
-
-    upper = view["GraphDriver"]["Data"]["UpperDir"]
     lower = [d for d in view["GraphDriver"]["Data"]["LowerDir"].split(":") if d]
-    view["SizeRw"] = tree_size(upper)
-    view["SizeRootFs"] = view["SizeRw"] + sum(tree_size(d) for d in lower)
+    view["SizeRw"], view["SizeRootFs"] = container_sizes(paths, view["Id"], lower)
+
+
+def container_sizes(paths: Paths, cid: str, lower_dirs: list[str],
+                    lower_sizes: dict[str, int] | None = None) -> tuple[int, int]:
+    """(SizeRw, SizeRootFs): moby's size of the writable layer (``formats.layers``, the
+    number the collector exports as ``container_fs_usage_bytes``), and that plus the
+    image's layers. ``lower_sizes`` caches layer sizes across containers of one image."""
+    from formats.layers import tree_size, upper_dir
+
+    cache = {} if lower_sizes is None else lower_sizes
+    rw = tree_size(upper_dir(paths.root, cid))
+    for d in lower_dirs:
+        if d not in cache:
+            cache[d] = tree_size(d)
+    return rw, rw + sum(cache[d] for d in lower_dirs)
 
 
 def add_logs(p: FlagParser) -> None:

@@ -35,16 +35,16 @@ def cmd_system_df(paths: Paths, args: Namespace) -> int:
     """Images count shared layers once; containers are their writable layer (``diff``);
     volumes are ``<root>/volumes/<name>/_data`` (docker's layout), active when a
     container mounts them."""
+    from formats.layers import tree_size, upper_dir
     from runtime.format import render_format
     from runtime.images.store import ImageStore
-    from runtime.images.usage import images_usage, tree_size
+    from runtime.images.usage import images_usage
     from runtime.state import Store, is_running, report_damaged
 
     containers = list(Store(paths).all())
     img = images_usage(ImageStore(paths.root), (c.get("Image", "") for c in containers),
                        report=report_damaged)
-    c_sizes = {c["ID"]: tree_size(os.path.join(paths.overlay_dir(c["ID"]), "diff"))
-               for c in containers}
+    c_sizes = {c["ID"]: tree_size(upper_dir(paths.root, c["ID"])) for c in containers}
     running = {c["ID"] for c in containers if is_running(c)}
     vol_root = os.path.join(paths.root, "volumes")
     volumes = sorted(n for n in (os.listdir(vol_root) if os.path.isdir(vol_root) else [])

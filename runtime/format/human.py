@@ -54,17 +54,23 @@ def human_duration(d_ns: int | float) -> str:
     return f"{d // _HOUR // 24 // 365} years"
 
 
-def _scaled(size: float, base: float, units: tuple[str, ...]) -> str:
+def _scaled(size: float, base: float, units: tuple[str, ...], precision: int = 4) -> str:
     i = 0
     while size >= base and i < len(units) - 1:
         size /= base
         i += 1
-    return f"{size:.4g}{units[i]}"
+    return f"{size:.{precision}g}{units[i]}"
 
 
 def human_size(size: float) -> str:
     """go-units HumanSize: decimal units, 4 significant digits ("1.024kB", "3.42GB")."""
     return _scaled(float(size), 1000.0, _DECIMAL_UNITS)
+
+
+def human_size_precision(size: float, precision: int) -> str:
+    """go-units HumanSizeWithPrecision: decimal units, ``precision`` significant digits
+    (``%.*g``: "1.23kB", "0B", and Go's exponent form where %g takes it, "1e+03kB")."""
+    return _scaled(float(size), 1000.0, _DECIMAL_UNITS, precision)
 
 
 def bytes_size(size: float) -> str:

@@ -7,8 +7,6 @@ Works on ImageStore's internals under its lock; kept apart so the store module (
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections import namedtuple
 from collections.abc import Callable, Iterable
 
@@ -76,18 +74,3 @@ def images_usage(store: ImageStore, used_images: Iterable[str],
     total = sum(sizes.values())
     held = sum(sizes[d] for d, users in layers.items() if users & used)
     return Usage(len(ids), len(used & set(ids)), total, total - held)
-
-
-def tree_size(path: str) -> int:
-    """Bytes of the regular files under ``path`` (du's apparent size; links not followed)."""
-    total = 0
-    stack = [path]
-    while stack:
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError, PermissionError), \
-                os.scandir(stack.pop()) as it:
-            for entry in it:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    total += entry.stat(follow_symlinks=False).st_size
-    return total

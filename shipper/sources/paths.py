@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from formats.kubelogs import parse_pod_dir
 from shipper.enrich import ContainerMeta
 
 DEFAULT_ROOTS = ("/var/lib/box", "/var/lib/docker")
@@ -62,9 +63,9 @@ def meta_from_path(path: str) -> ContainerMeta:
     name = os.path.basename(directory)
     pod_dir = os.path.basename(os.path.dirname(directory))
     labels = {}
-    if pod_dir.count("_") >= 2:  # <namespace>_<pod>_<uid>
-        ns, pod, _uid = pod_dir.split("_", 2)
-        labels = {"namespace": ns, "pod": pod}
+    pod = parse_pod_dir(pod_dir)  # <namespace>_<pod>_<uid>, the bottom layer's reading
+    if pod is not None:
+        labels = {"namespace": pod.namespace, "pod": pod.pod}
     return ContainerMeta(m.group(1) if m else "", name, "", labels)
 
 

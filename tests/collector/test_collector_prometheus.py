@@ -18,6 +18,7 @@ from cgroupstats.model import (
     ContainerRef,
     CpuStats,
     IoStats,
+    LayerUsage,
     MemoryStats,
     NetStats,
     PidsStats,
@@ -173,7 +174,11 @@ def _synthetic(n: int) -> list[Sample]:
         labels = {"team": 'a "quoted" \\ back\nslash', "com.example/x": f"ü{i}"} if i % 3 else {}
         ref = ContainerRef(f"{i:064x}", f"web-{i}" if i % 4 else "", "img:1" if i else "",
                            f"/box/{i:064x}", 2 if v2 else 1, {"memory": "/x"}, labels,
-                           restart_count=i, started_at=1.7e9 + i / 3 if i % 5 else 0.0)
+                           restart_count=i, started_at=1.7e9 + i / 3 if i % 5 else 0.0,
+                           # a pod container (the kubelet's three labels) only in the
+                           # first batch: the label set changes between scrapes
+                           **({"pod": "web-7d9f8", "namespace": "shop", "container": "nginx"}
+                              if i == 10 else {}))
         psi = PsiStats(Psi(PsiLine(0.5, 1.25, 0.0, 123456 + i)),
                        Psi(PsiLine(), PsiLine(2.0, 0.0, 0.0, 7)), None) if v2 else PsiStats()
         out.append(Sample(
@@ -187,6 +192,7 @@ def _synthetic(n: int) -> list[Sample]:
             PidsStats(i, 100 if i % 2 else 0), psi,
             Spec(64 << 20 if i % 2 else 0, 0, 1 << 20, 50_000 if i % 3 else 0, 100_000, 1024,
                  "0-1", "0", 4096),
+            LayerUsage("/dev/vda", 12_345 * i, 10**11) if i % 3 == 1 else None,
         ))
     return out
 
@@ -211,9 +217,17 @@ def test_collector_prometheus_render_is_generate_latest_byte_for_byte(per_cpu: b
         prom.write(samples)
         text = prom.render()
         assert text == generate_latest(registry)
+        # the kubelet's labels on every series once a pod container is there, else none
+        assert ('pod="' in text.decode()) == any(s.ref.pod for s in samples)
     prom.write(batch)
     text = prom.render()
     assert 'container_label_team="a \\"quoted\\" \\\\ back\\nslash"' in text.decode()
     assert "container_memory_usage_bytes{" in text.decode()
+    fs = {(sm.labels["id"], sm.labels["device"], sm.labels["pod"]): sm.value
+          for fam in text_string_to_metric_families(text.decode())
+          if fam.name == "container_fs_usage_bytes" for sm in fam.samples}
+    assert fs[(f"/box/{1:064x}", "/dev/vda", "")] == 12_345  # the writable layer's size
+    assert fs[(f"/box/{10:064x}", "/dev/vda", "web-7d9f8")] == 123_450
+    assert 'container="nginx",' in text.decode() and 'namespace="shop",' in text.decode()
     check = promtool_check_metrics(text)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -139,7 +139,8 @@ def test_rules_through_the_sdk_alerting_models() -> None:
     assert {r["uid"] for r in rules} == {
         "boxwatch-memory-near-limit", "boxwatch-oom-kill", "boxwatch-cpu-throttled",
         "boxwatch-pids-near-limit", "boxwatch-restarting", "boxwatch-silent",
-        "boxwatch-shipper-lag", "boxwatch-collector-write-errors"}
+        "boxwatch-shipper-lag", "boxwatch-collector-write-errors",
+        "boxwatch-writable-layer-filling"}
     uids = datasource_uids() | {EXPR}
     for r in rules:
         api = {**r, "folderUID": "boxwatch", "ruleGroup": "boxwatch-quota", "orgID": 1}

@@ -18,7 +18,7 @@ def promtool(*args: str, cwd: Path = DIR) -> subprocess.CompletedProcess[str]:
 def test_check_rules() -> None:
     proc = promtool("check", "rules", "rules.yml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 8 rules found" in proc.stdout
+    assert "SUCCESS: 9 rules found" in proc.stdout
 
 
 def test_unit_tests_pass() -> None:

@@ -191,3 +191,29 @@ def test_inspect_size_reports_the_containers_layer_and_root(box: Box) -> None:
     rw, root = map(int, box.ok("inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", cid).split())
     assert 300_000 <= rw < 400_000
     assert root > rw + 1_000_000  # plus the busybox image
+
+
+def test_ps_size_is_dockers_size_column_from_the_layer_walk(box: Box) -> None:
+    """``ps -s`` adds SIZE to the default table: "<SizeRw> (virtual <SizeRootFs>)" in
+    go-units' 3-digit decimal units, the numbers ``inspect -s`` reports; a ``--format``
+    that uses ``.Size`` gets it without ``-s``; it follows what the container writes."""
+    from runtime.format.human import human_size_precision
+
+    cid = box.ok("run", "-d", "--network", "none", "busybox", "sh", "-c",
+                 "head -c 300000 /dev/zero > /big; sleep 60").strip()
+    deadline = time.monotonic() + 10
+    while box("exec", cid, "test", "-s", "/big").returncode != 0:
+        assert time.monotonic() < deadline, "the container never wrote /big"
+        time.sleep(0.1)
+    time.sleep(0.2)
+    rw, root = map(int, box.ok("inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", cid).split())
+    expected = f"{human_size_precision(rw, 3)} (virtual {human_size_precision(root, 3)})"
+    assert expected.startswith("30") and "kB (virtual " in expected
+    header, row = box.ok("ps", "-s").splitlines()
+    assert re.split(r"\s{2,}", header)[-1] == "SIZE"
+    assert row.endswith(expected)
+    assert box.ok("ps", "--format", "{{.Size}}").strip() == expected
+    assert box.ok("ps").splitlines()[0].split()[-1] == "NAMES"  # no SIZE without -s
+    box.ok("exec", cid, "sh", "-c", "head -c 2000000 /dev/zero > /more")
+    grown = box.ok("ps", "--format", "{{.Size}}").strip()
+    assert grown.startswith(human_size_precision(rw + 2_000_000, 3) + " (virtual ")

@@ -153,3 +153,9 @@ def test_daemonsets_have_what_a_node_agent_needs() -> None:
             for var in re.findall(r"\$\((\w+)\)", arg):
                 assert var in config_keys or var in {e["name"] for e in c.get("env", [])}, var
     assert docs["DaemonSet/boxwatch-collector"]["spec"]["template"]["spec"]["hostPID"] is True
+    # Kubernetes names from the kubelet's log directories, read-only (collector.kubenames)
+    collector = docs["DaemonSet/boxwatch-collector"]["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m for m in collector["containers"][0]["volumeMounts"]}
+    for path in ("/var/log/containers", "/var/log/pods", "/var/lib/containerd"):
+        assert mounts[path]["readOnly"] is True
+    assert "--kube-log-root=/var/log" in collector["containers"][0]["args"]
