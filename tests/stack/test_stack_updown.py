@@ -27,7 +27,7 @@ from tests.support.wait import wait_until as wait
 pytestmark = pytest.mark.slow  # the whole local stack up and down
 
 PORT_KEYS = ("influxdb.port", "influxdb.rpc_port", "collector.port", "shipper.port",
-             "prometheus.port", "alertmanager.port")
+             "prometheus.port", "alertmanager.port", "web.port")
 
 
 def write_config(tmp: Path, box: Box, **extra: Any) -> tuple[Path, dict[str, Any]]:
