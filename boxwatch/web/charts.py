@@ -68,7 +68,8 @@ async def from_store(src: Sources, cid: str, rng: str) -> dict[str, Any]:
     if step is None:
         raise RangeError(rng)
     where = f'"container_id" = {string(cid)} AND time > now() - {rng}'
-    group = f"GROUP BY time({step}) fill(none)"
+    group = f"GROUP BY time({step})"
+    fill = "fill(none)"
 
     def rate(field: str, name: str, scale: str = "") -> str:
         return f'non_negative_derivative(max("{field}"), 1s){scale} AS "{name}"'
@@ -76,14 +77,14 @@ async def from_store(src: Sources, cid: str, rng: str) -> dict[str, Any]:
     statements = [
         f'SELECT {rate("usage_total", "cpu", " / 10000000")}, '
         f'{rate("throttled_time", "throttled", " / 10000000")} FROM "container_cpu" '
-        f"WHERE {where} {group}",
+        f"WHERE {where} {group} {fill}",
         f'SELECT max("working_set") AS "mem", max("max_usage") AS "peak", max("limit") AS '
-        f'"limit" FROM "container_mem" WHERE {where} {group}',
+        f'"limit" FROM "container_mem" WHERE {where} {group} {fill}',
         f'SELECT {rate("rx_bytes", "rx")}, {rate("tx_bytes", "tx")} FROM "container_net" '
-        f'WHERE {where} {group}, "interface"',
+        f'WHERE {where} {group}, "interface" {fill}',
         f'SELECT {rate("read_bytes", "read")}, {rate("write_bytes", "write")} FROM '
-        f'"container_blkio" WHERE {where} {group}, "device"',
-        f'SELECT max("current") AS "pids" FROM "container_pids" WHERE {where} {group}',
+        f'"container_blkio" WHERE {where} {group}, "device" {fill}',
+        f'SELECT max("current") AS "pids" FROM "container_pids" WHERE {where} {group} {fill}',
     ]
     results = await asyncio.gather(*(src.influx(s) for s in statements))
     points: dict[float, dict[str, float]] = {}

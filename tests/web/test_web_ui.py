@@ -114,7 +114,10 @@ def test_container_page_has_history_then_live_points(stack: Stack, page: Any) ->
     page.locator('button[data-range="1h"]').click()
     wait(lambda: page.locator("#chart-cpu").get_attribute("data-points") not in (None, "0")
          and page.locator('button[data-range="1h"].on').count(), 20,
-         "the 1 h range from InfluxDB")
+         "the 1 h range from InfluxDB",
+         seen=lambda: (page.locator("#errors").inner_text(), api(stack, "/api/containers/"
+                                                                 + stack.ids["wburn"]
+                                                                 + "/range?range=1h")))
     page.screenshot(path=str(SHOTS / "container-1h.png"), full_page=True)
 
 
