@@ -16,6 +16,7 @@ from typing import Any
 from boxwatch import config
 from tests.conftest import Box
 from tests.support.servers import free_port
+from tests.support.wait import wait_until as wait
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[2]
@@ -75,9 +76,16 @@ def start(tmp: Path, box: Box) -> Stack:
 
 
 def stop(stack: Stack) -> None:
+    """The stack down, the containers removed, and their cgroups verified gone (the
+    session's leak check also sees other sessions' containers; these are ours)."""
     stack.bw("down")
     ids = list(stack.ids.values())
     stack.box("rm", "-f", *ids, timeout=120)
+
+    def mine() -> list[str]:
+        return [str(p) for cid in ids for p in Path("/sys/fs/cgroup").glob(f"*/box/{cid}")]
+
+    wait(lambda: not mine(), 15, "our containers' cgroups removed", seen=mine)
 
 
 def browser_args() -> dict[str, Any]:
