@@ -43,7 +43,7 @@ async def store_containers(src: Sources) -> dict[str, dict[str, Any]]:
         rows[cid] = {"id": cid, "name": tags.get("container_name", ""),
                      "host": tags.get("host", ""), "image": tags.get("image", ""),
                      "state": "running" if last.get("running") and time.time() - seen < 30
-                     else "exited", "last_seen": seen, "started_at": "", "restarts": None,
+                     else "exited", "last_seen": seen, "started_at": 0, "restarts": None,
                      "labels": {}, "local": False, "limit": 0}
     return rows
 
@@ -104,7 +104,7 @@ def merge_local(rows: dict[str, dict[str, Any]], tick: Tick | None) -> None:
     for cid, s in tick.samples.items():
         row = rows.setdefault(cid, {"id": cid, "host": "", "last_seen": tick.time})
         row.update({"name": s.get("name", ""), "image": s.get("image", ""), "state": "running",
-                    "started_at": s.get("started_at", ""),
+                    "started_at": s.get("started_at") or 0,
                     "restarts": s.get("restart_count"), "labels": s.get("labels") or {},
                     "local": True, "limit": (s.get("spec") or {}).get("memory_limit", 0),
                     "last_seen": tick.time})

@@ -79,6 +79,7 @@ def test_overview_lists_the_containers_and_a_sparkline_moves(stack: Stack, page:
     row.wait_for(timeout=20000)
     assert page.locator(f'tr[data-id="{stack.ids["wchat"]}"]').count() == 1
     assert "running" in row.inner_text()
+    assert re.fullmatch(r"\d+m \d+s|\d+h \d+m", row.locator(".uptime").inner_text())
     spark = row.locator("canvas.cpu")
     wait(lambda: spark.get_attribute("data-last"), 20, "a first live CPU point for wburn")
     first = spark.get_attribute("data-last")
@@ -151,6 +152,22 @@ def test_logs_history_runs_into_the_live_tail(stack: Stack, page: Any) -> None:
     assert numbers[0] == 1  # the whole history since the container started
     assert_contiguous(numbers)
     page.screenshot(path=str(SHOTS / "logs.png"), full_page=True)
+
+
+def test_logs_search_stream_filter_and_download(stack: Stack, page: Any) -> None:
+    page.goto(stack.url + "/logs?c=wchat&grep=line%201%5B0-9%5D%24")  # "line 1[0-9]$"
+    wait(lambda: len(chat_numbers(page)) >= 10, 20, "the lines matching the search",
+         seen=lambda: page.locator("#lines").inner_text()[-300:])
+    assert set(chat_numbers(page)[:10]) == set(range(10, 20))
+    assert page.locator("#lines mark").first.inner_text() == "line 10"
+    page.goto(stack.url + "/logs?c=wchat&stream=stderr")
+    wait(lambda: "chat err 10" in page.locator("#lines").inner_text(), 20, "stderr lines")
+    assert chat_numbers(page) == []  # stdout left out
+    assert page.locator("#lines .err").count() == page.locator("#lines .line").count()
+    with page.expect_download() as dl:
+        page.locator("#download").click()
+    text = Path(dl.value.path()).read_text()
+    assert "chat err 10" in text and "chat line" not in text
 
 
 def test_a_killed_sse_connection_resumes_exactly(stack: Stack, page: Any) -> None:

@@ -13,10 +13,10 @@ function render() {
   const shown = [...rows.values()].filter(r => matches(r, f));
   document.getElementById("count").textContent = shown.length + " of " + rows.size + " containers";
   body.innerHTML = shown.map(r => {
-    const up = r.state === "running" && r.started_at ? bw.duration(Date.now() / 1000 - Date.parse(r.started_at) / 1000) : "";
+    const up = r.state === "running" && r.started_at ? bw.duration(Date.now() / 1000 - r.started_at) : "";
     return '<tr data-id="' + bw.esc(r.id) + '"><td><a href="/c/' + encodeURIComponent(r.id) + '">' + bw.esc(r.name) +
       "</a></td><td>" + bw.esc(r.host || "") + '</td><td class="state-' + bw.esc(r.state) + '">' + bw.esc(r.state) +
-      "</td><td>" + bw.esc(r.image) + "</td><td>" + up + '</td><td class="num">' + (r.restarts ?? "") +
+      "</td><td>" + bw.esc(r.image) + '</td><td class="uptime">' + up + '</td><td class="num">' + (r.restarts ?? "") +
       '</td><td><canvas class="spark cpu"></canvas></td><td class="num cpuv"></td>' +
       '<td><canvas class="spark mem"></canvas></td><td class="num memv"></td>' +
       '<td><a href="/logs?c=' + encodeURIComponent(r.name) + '">logs</a></td></tr>';
