@@ -6,6 +6,7 @@ the part, which pages show as a message instead of a broken view."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -66,7 +67,7 @@ class Sources:
     async def detail(self, key: str) -> dict[str, Any]:
         """One container's newest sample and its 1 s history (oldest first)."""
         return dict(await self._get("collector", self.collector_url,
-                                    f"/api/v1/containers/{key}"))
+                                    f"/api/v1/containers/{quote(key, safe='')}"))
 
     async def influx(self, statement: str, db: str | None = None) -> list[dict[str, Any]]:
         """The series of one InfluxQL statement (epoch ms)."""
