@@ -155,7 +155,7 @@ def test_logs_history_runs_into_the_live_tail(stack: Stack, page: Any) -> None:
 
 
 def test_logs_search_stream_filter_and_download(stack: Stack, page: Any) -> None:
-    page.goto(stack.url + "/logs?c=wchat&grep=line%201%5B0-9%5D%24")  # "line 1[0-9]$"
+    page.goto(stack.url + "/logs?c=wchat&grep=line%201%5B0-9%5D%5Cb")  # "line 1[0-9]\b"
     wait(lambda: len(chat_numbers(page)) >= 10, 20, "the lines matching the search",
          seen=lambda: page.locator("#lines").inner_text()[-300:])
     assert set(chat_numbers(page)[:10]) == set(range(10, 20))
