@@ -98,7 +98,7 @@ def make_app(s: Settings) -> web.Application:
         body.update(charts.from_history(detail))
         body["container"] = {k: latest.get(k) for k in ("id", "name", "image", "labels",
                                                          "started_at", "restart_count")}
-        cid = latest.get("id") or key
+        cid = body["container"]["id"] = latest.get("id") or key
         body["events"] = await _events(cid, "5m", body["errors"])
         return _json(body)
 
@@ -120,6 +120,15 @@ def make_app(s: Settings) -> web.Application:
             body["errors"].append(str(exc))
         body["events"] = await _events(cid, rng, body["errors"])
         return _json(body)
+
+    async def container_events(request: web.Request) -> web.Response:
+        rng = request.query.get("range", "5m")
+        if rng not in EVENT_RANGES:
+            return _json({"error": f"range must be one of {', '.join(sorted(EVENT_RANGES))}"},
+                         400)
+        errors: list[str] = []
+        found = await _events(request.match_info["name"], rng, errors)
+        return _json({"events": found, "errors": errors})
 
     async def container_live(request: web.Request) -> web.StreamResponse:
         key = request.match_info["name"]
@@ -166,6 +175,7 @@ def make_app(s: Settings) -> web.Application:
     r.add_get("/api/containers/{name}/history", history)
     r.add_get("/api/containers/{name}/range", store_range)
     r.add_get("/api/containers/{name}/live", container_live)
+    r.add_get("/api/containers/{name}/events", container_events)
     r.add_get("/api/logs", logs.history)
     r.add_get("/api/logs/live", logs.live)
     r.add_get("/ws/exec/{name}", exec_ws)

@@ -93,6 +93,29 @@ def test_overview_lists_the_containers_and_a_sparkline_moves(stack: Stack, page:
     page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
 
 
+def test_an_oom_kill_is_an_alert_on_top_and_an_event_on_its_page(stack: Stack,
+                                                                  page: Any) -> None:
+    cid = stack.box.ok("run", "-d", "--name", "woom", "--network", "none", "-m", "16m",
+                       "busybox", "sh", "-c", "sleep 3; x=a; while :; do x=$x$x; done").strip()
+    stack.ids["woom"] = cid  # removed with the others
+    page.goto(stack.url + "/")
+    alerts = page.locator("#alerts")
+
+    def alerted() -> bool:
+        page.reload()
+        page.locator("#count").wait_for()
+        return "woom" in alerts.inner_text()
+
+    wait(alerted, 90, "woom's OOM alert on the overview", seen=alerts.inner_text,
+         logs=stack.logs())
+    assert "ContainerOOMKilled" in alerts.inner_text()
+    page.screenshot(path=str(SHOTS / "overview-alert.png"), full_page=True)
+    page.goto(stack.url + "/c/" + cid)
+    wait(lambda: "oom_kill" in page.locator("#events").inner_text(), 30,
+         "the oom_kill event on the container page", seen=lambda: page.locator("#events")
+         .inner_text())
+
+
 def chart_times(page: Any) -> list[float]:
     return page.evaluate("window.bwCharts.cpu ? window.bwCharts.cpu.data[0] : []")
 
@@ -241,6 +264,37 @@ def test_a_non_loopback_server_without_the_token_answers_401(tmp_path: Path) -> 
         code, _ = _get(base + "/api/config", {"Cookie": "boxwatch_token=s3cret-token"})
         assert code == 200
     finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_pages_say_which_part_is_down(browser: Any) -> None:
+    """A web UI whose collector, InfluxDB and Alertmanager are all down still serves every
+    page, each naming what is missing."""
+    from tests.support.servers import free_port
+
+    port, closed = free_port(), f"http://127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([sys.executable, "-m", "boxwatch.cli", "web", "--listen",
+                             f"127.0.0.1:{port}", "--collector-url", closed, "--influx-url",
+                             closed, "--alertmanager-url", closed],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    ctx = browser.new_context(viewport={"width": 1280, "height": 700})
+    try:
+        wait(lambda: _status(base + "/healthz") == 200, 20, "the server")
+        page = ctx.new_page()
+        page.goto(base + "/")
+        banner = page.locator("#errors")
+        wait(lambda: "collector unavailable" in banner.inner_text(), 20, "the collector banner")
+        text = banner.inner_text()
+        assert "InfluxDB unavailable" in text and "Alertmanager unavailable" in text
+        page.screenshot(path=str(SHOTS / "degraded-overview.png"))
+        page.goto(base + "/c/" + "0" * 64)
+        wait(lambda: "collector unavailable" in banner.inner_text(), 20, "the container banner")
+        page.goto(base + "/logs?c=nothing-here")
+        wait(lambda: "log store unavailable" in banner.inner_text(), 20, "the logs banner")
+    finally:
+        ctx.close()
         proc.terminate()
         proc.wait(10)
 

@@ -64,7 +64,16 @@ function push(p) {
 async function show(range) {
   mode = range;
   if (source) { source.close(); source = null; }
-  document.querySelectorAll(".ranges button").forEach(b => b.classList.toggle("on", b.dataset.range === range));
+  // live: events that happen while the page is open are marked too
+setInterval(async () => {
+  if (mode !== "live" || !data) return;
+  try {
+    const d = await bw.json("/api/containers/" + encodeURIComponent(KEY) + "/events?range=5m");
+    events = d.events; redraw();
+  } catch (e) { /* the next try may work; the banner shows lasting trouble */ }
+}, 10000);
+
+document.querySelectorAll(".ranges button").forEach(b => b.classList.toggle("on", b.dataset.range === range));
   const url = "/api/containers/" + encodeURIComponent(KEY) + (range === "live" ? "/history" : "/range?range=" + range);
   const d = await bw.json(url);
   bw.banners(document.getElementById("errors"), d.errors);
