@@ -1,6 +1,6 @@
 "use strict";
 const SPAN = 300;  // seconds of sparkline
-let rows = new Map(), spark = {};
+let rows = new Map(), spark = {}, loadErrors = [];
 
 function matches(r, f) {
   if (!f) return true;
@@ -39,7 +39,8 @@ async function load() {
     const d = await bw.json("/api/overview");
     rows = new Map(d.containers.map(r => [r.id, r]));
     for (const [id, s] of Object.entries(d.spark)) spark[id] = {cpu: s.cpu || [], mem: s.mem || []};
-    bw.banners(document.getElementById("errors"), d.errors);
+    loadErrors = d.errors;
+    bw.banners(document.getElementById("errors"), loadErrors);
     document.getElementById("alerts").innerHTML = d.alerts.map(a => '<div class="alert"><b>' + bw.esc(a.name) +
       "</b> " + bw.esc(a.container) + " since " + bw.esc(a.since) + " " + bw.esc(a.summary) +
       " <small>(" + bw.esc(a.source) + ")</small></div>").join("");
@@ -53,7 +54,9 @@ function live() {
   const es = new EventSource("/api/overview/live");
   es.onmessage = ev => {
     const d = JSON.parse(ev.data);
-    if (d.error) { bw.banners(document.getElementById("errors"), [d.error]); return; }
+    const now = d.error ? [...new Set([...loadErrors, d.error])] : loadErrors;
+    bw.banners(document.getElementById("errors"), now);
+    if (d.error) return;
     for (const [id, [cpu, mem, limit]] of Object.entries(d.v)) {
       const s = spark[id] = spark[id] || {cpu: [], mem: []};
       s.cpu.push([d.t, cpu]); s.mem.push([d.t, mem]);
