@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "down": ("boxwatch.stack.cli:down_main", "stop the local stack"),
     "status": ("boxwatch.stack.cli:status_main", "show the local stack's parts and health"),
     "logs": ("boxwatch.logs.cli:main", "search container logs in the central store"),
+    "web": ("boxwatch.web.cli:main", "web UI: overview, container pages, logs, exec console"),
     "demo": ("boxwatch.demo.cli:main", "the stack, containers under limits, an alert, queries"),
 }
 

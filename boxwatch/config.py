@@ -100,6 +100,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("alertmanager", "webhook", "str", "",
            "URL Alertmanager posts notifications to (without Alertmanager: where the "
            "collector posts its instant OOM alert); empty: alerts are only listed"),
+    Option("web", "enabled", "switch", "true",
+           "run the web UI (`boxwatch web`) as part of the stack: auto, true, false"),
+    Option("web", "port", "int", 9200, "web UI port"),
+    Option("web", "auth_token_file", "str", "",
+           "file holding the web UI's access token (required when listen_host is not "
+           "loopback)"),
+    Option("web", "enable_exec", "switch", "false",
+           "offer the exec console (a shell in a container) in the web UI"),
     Option("logs", "store", "str", "influxdb",
            "what `boxwatch logs` searches: influxdb, loki or elasticsearch"),
     Option("logs", "url", "str", "",

@@ -13,7 +13,8 @@ from boxwatch.config import ConfigError
 from boxwatch.stack import control
 from boxwatch.stack.control import StackError
 
-STACK_SECTIONS = ("", "influxdb", "collector", "shipper", "prometheus", "alertmanager")
+STACK_SECTIONS = ("", "influxdb", "collector", "shipper", "prometheus", "alertmanager",
+                  "web")
 
 
 def _run(prog: str, argv: Sequence[str] | None, description: str, sections: Sequence[str],
@@ -37,7 +38,7 @@ def _run(prog: str, argv: Sequence[str] | None, description: str, sections: Sequ
 
 def up_main(argv: Sequence[str] | None = None, prog: str = "boxwatch up") -> int:
     return _run(prog, argv, "Start the local stack (InfluxDB, collector, shipper, Prometheus, "
-                "Alertmanager) in the background and wait until it is healthy.",
+                "Alertmanager, the web UI) in the background and wait until it is healthy.",
                 STACK_SECTIONS, lambda args, cfg: control.up(cfg))
 
 

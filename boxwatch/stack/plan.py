@@ -164,7 +164,28 @@ def build(cfg: Config, python: str = sys.executable) -> Plan:
             f"--web.listen-address={_hostport(host, cfg['alertmanager.port'])}",
             "--cluster.listen-address="], cfg["alertmanager.port"], am_url + "/-/ready",
             "--alertmanager-port"))
+    if cfg.switch("web.enabled", True):
+        comps.append(web_component(cfg, python, roots, influx_url, url(cport),
+                                   am_url if want_am else "", url(cfg["web.port"])))
+    else:
+        skipped["web"] = "disabled"
     return Plan(state, comps, skipped, files)
+
+
+def web_component(cfg: Config, python: str, roots: list[str], influx_url: str,
+                  collector_url: str, alertmanager_url: str, web_url: str) -> Component:
+    """``boxwatch web`` over the stack's parts (the token, if any, only by file: argv is
+    public to every user of the machine)."""
+    argv = [python, "-m", "boxwatch.cli", "web", *roots,
+            "--listen", _hostport(cfg["listen_host"], cfg["web.port"]),
+            "--collector-url", collector_url, "--influx-url", influx_url,
+            "--influx-db", cfg["influxdb.metrics_db"], "--logs-db", cfg["influxdb.logs_db"],
+            "--alertmanager-url", alertmanager_url]
+    if cfg["web.auth_token_file"]:
+        argv += ["--auth-token-file", cfg["web.auth_token_file"]]
+    if cfg["web.enable_exec"] == "true":
+        argv += ["--enable-exec"]
+    return Component("web", argv, cfg["web.port"], web_url + "/healthz", "--web-port")
 
 
 def prometheus_yml(collectors: list[str], shippers: list[str], rules: str, alertmanager: str,

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
 
 from runtime.create import parse_env_files
 from runtime.errors import BoxError, Conflict
 from runtime.flags import REMAINDER, FlagParser, Namespace
 from runtime.paths import Paths
 from runtime.state import Store, is_running
+from runtime.stdio import copy_winsize
 
 
 def add_exec(p: FlagParser) -> None:
@@ -56,6 +58,8 @@ def cmd_exec(paths: Paths, args: Namespace) -> int:
     pipes: _Pipes | None = None
     if args.tty:
         master, slave = os.openpty()
+        if args.interactive:  # the caller's pane size before the command draws anything
+            copy_winsize(0, master)
         stdio: tuple[int | None, int | None, int | None] = (slave, slave, slave)
     elif args.detach:
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -186,6 +190,8 @@ def _relay_tty(master: int, interactive: bool) -> int | None:
     if interactive and os.isatty(0):
         restore = termios.tcgetattr(0)
         tty.setraw(0)
+        # a resized terminal (or web console pane) resizes the exec's pty too
+        signal.signal(signal.SIGWINCH, lambda *_: copy_winsize(0, master))
     sel = selectors.DefaultSelector()
     sel.register(master, selectors.EVENT_READ)
     if interactive:

@@ -92,7 +92,7 @@ def test_plan_wires_the_parts_together(tmp_path: Path) -> None:
                              "--host", "node-7"]), {})
     p = plan.build(cfg, python="/py")
     names = [c.name for c in p.components]
-    assert names == ["influxd", "collector", "shipper", "prometheus", "alertmanager"]
+    assert names == ["influxd", "collector", "shipper", "prometheus", "alertmanager", "web"]
     collector, shipper = p.components[1].argv, p.components[2].argv
     assert collector[:4] == ["/py", "-m", "boxwatch.cli", "collector"]
     assert "--alert-webhook" in collector and \
@@ -106,3 +106,14 @@ def test_plan_wires_the_parts_together(tmp_path: Path) -> None:
     p2 = plan.build(off)
     assert p2.skipped["alertmanager"] == "disabled"
     assert "http://127.0.0.1:1/hook" in p2.components[1].argv  # collector posts directly
+    web = p.components[-1]
+    assert web.argv[:4] == ["/py", "-m", "boxwatch.cli", "web"] and web.port == 9200
+    for flag, value in (("--listen", "127.0.0.1:9200"), ("--root", "/r"),
+                        ("--collector-url", "http://127.0.0.1:9180"),
+                        ("--influx-url", "http://127.0.0.1:8086"),
+                        ("--alertmanager-url", "http://127.0.0.1:9093")):
+        assert web.argv[web.argv.index(flag) + 1] == value, flag
+    assert "--enable-exec" not in web.argv and "--auth-token-file" not in web.argv
+    assert p2.components[-1].argv[p2.components[-1].argv.index("--alertmanager-url") + 1] == ""
+    no_web = config.load(parse(["--state-dir", str(tmp_path), "--web-enabled", "false"]), {})
+    assert plan.build(no_web).skipped["web"] == "disabled"

@@ -28,7 +28,7 @@ from tests.support.wait import wait_until as wait
 pytestmark = pytest.mark.slow  # the whole local stack up and down
 
 PORT_KEYS = ("influxdb.port", "influxdb.rpc_port", "collector.port", "shipper.port",
-             "prometheus.port", "alertmanager.port")
+             "prometheus.port", "alertmanager.port", "web.port")
 
 
 def write_config(tmp: Path, box: Box, **extra: Any) -> tuple[Path, dict[str, Any]]:
@@ -68,7 +68,7 @@ def test_up_status_data_restart_down(tmp_path: Path, box: Box) -> None:
     pids: list[int] = []
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        for name in ("influxd", "collector", "shipper", "prometheus", "alertmanager"):
+        for name in ("influxd", "collector", "shipper", "prometheus", "alertmanager", "web"):
             assert f"  {name} " in up.stdout and "healthy" in up.stdout
         rows = status(cfg)
         pids = [r["pid"] for r in rows.values()]
@@ -139,7 +139,7 @@ def test_down_after_the_supervisor_was_killed(tmp_path: Path, box: Box) -> None:
     try:
         assert up.returncode == 0, up.stderr
         assert "prometheus    skipped (disabled)" in up.stdout
-        assert set(rows) == {"influxd", "collector", "shipper", "supervisor"}
+        assert set(rows) == {"influxd", "collector", "shipper", "web", "supervisor"}
         os.kill(rows["supervisor"]["pid"], signal.SIGKILL)
         wait(lambda: not procs.alive(rows["supervisor"]["pid"]), 30, "supervisor gone")
         assert all(procs.alive(r["pid"]) for n, r in rows.items() if n != "supervisor")

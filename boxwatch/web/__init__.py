@@ -1,0 +1,1 @@
+"""``boxwatch web``: the browser face of the stack (overview, container pages, logs, exec)."""
