@@ -166,14 +166,15 @@ def build(cfg: Config, python: str = sys.executable) -> Plan:
             "--alertmanager-port"))
     if cfg.switch("web.enabled", True):
         comps.append(web_component(cfg, python, roots, influx_url, url(cport),
-                                   am_url if want_am else "", url(cfg["web.port"])))
+                                   am_url if want_am else "", url(cfg["web.port"]), creds))
     else:
         skipped["web"] = "disabled"
     return Plan(state, comps, skipped, files)
 
 
 def web_component(cfg: Config, python: str, roots: list[str], influx_url: str,
-                  collector_url: str, alertmanager_url: str, web_url: str) -> Component:
+                  collector_url: str, alertmanager_url: str, web_url: str,
+                  influx_credentials: str = "") -> Component:
     """``boxwatch web`` over the stack's parts (the token, if any, only by file: argv is
     public to every user of the machine)."""
     argv = [python, "-m", "boxwatch.cli", "web", *roots,
@@ -181,6 +182,8 @@ def web_component(cfg: Config, python: str, roots: list[str], influx_url: str,
             "--collector-url", collector_url, "--influx-url", influx_url,
             "--influx-db", cfg["influxdb.metrics_db"], "--logs-db", cfg["influxdb.logs_db"],
             "--alertmanager-url", alertmanager_url]
+    if influx_credentials:
+        argv += ["--influx-credentials", influx_credentials]
     if cfg["web.auth_token_file"]:
         argv += ["--auth-token-file", cfg["web.auth_token_file"]]
     if cfg["web.enable_exec"] == "true":

@@ -30,6 +30,9 @@ def parse_args(argv: Sequence[str], prog: str) -> argparse.Namespace:
     p.add_argument("--influx-url", default="http://127.0.0.1:8086")
     p.add_argument("--influx-db", default="boxwatch", help="the collector's metrics database")
     p.add_argument("--logs-db", default="logs", help="the shipper's log database")
+    p.add_argument("--influx-credentials", default="", metavar="FILE",
+                   help="InfluxDB user and password (netrc form, as `boxwatch up` writes "
+                        "them); never on the command line")
     p.add_argument("--alertmanager-url", default="http://127.0.0.1:9093",
                    help="'' when there is no Alertmanager")
     p.add_argument("--interval", type=float, default=1.0, help="live update interval (s)")
@@ -39,20 +42,26 @@ def parse_args(argv: Sequence[str], prog: str) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None, prog: str = "boxwatch web") -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv, prog)
     from collector.api import ListenError, parse_listen
+    from formats.influx import read_credentials
 
     try:
         host, port = parse_listen(args.listen)
         token = resolve_token(host, args.auth_token, args.auth_token_file)
-    except (ListenError, AuthConfigError) as exc:
+        user, password = (read_credentials(args.influx_credentials)
+                          if args.influx_credentials else ("", ""))
+    except (ListenError, AuthConfigError, ValueError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     from boxwatch.logs.influx import InfluxLogs
     from boxwatch.web.app import Settings, make_app, serve
     from boxwatch.web.sources import Sources
+    from formats.delivery import basic_auth
 
+    auth = {"Authorization": basic_auth(user, password)} if user else None
     sources = Sources(args.collector_url, args.influx_url, args.influx_db, args.logs_db,
-                      args.alertmanager_url)
-    store = InfluxLogs(args.influx_url, args.logs_db, timeout=10) if args.influx_url else None
+                      args.alertmanager_url, influx_auth=auth)
+    store = (InfluxLogs(args.influx_url, args.logs_db, username=user, password=password,
+                        timeout=10) if args.influx_url else None)
     settings = Settings(sources, args.root or ["/var/lib/box"], store, token,
                         args.enable_exec, args.interval)
 

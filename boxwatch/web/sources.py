@@ -26,11 +26,12 @@ class Sources:
     """One HTTP session shared by every request; URLs "" mean "not configured"."""
 
     def __init__(self, collector_url: str, influx_url: str, metrics_db: str, logs_db: str,
-                 alertmanager_url: str) -> None:
+                 alertmanager_url: str, influx_auth: dict[str, str] | None = None) -> None:
         self.collector_url = collector_url.rstrip("/")
         self.influx_url = influx_url.rstrip("/")
         self.metrics_db, self.logs_db = metrics_db, logs_db
         self.alertmanager_url = alertmanager_url.rstrip("/")
+        self.influx_auth = influx_auth or {}  # the Authorization header, never logged
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -44,11 +45,12 @@ class Sources:
             await self._session.close()
 
     async def _get(self, part: str, base: str, path: str,
-                   params: dict[str, str] | None = None) -> Any:
+                   params: dict[str, str] | None = None,
+                   headers: dict[str, str] | None = None) -> Any:
         if not base:
             raise SourceDown(part, "not configured")
         try:
-            async with self.session.get(base + path, params=params) as resp:
+            async with self.session.get(base + path, params=params, headers=headers) as resp:
                 body = await resp.read()
                 if resp.status >= 400:
                     text = body.decode("utf-8", "replace").strip()[:200]
@@ -72,7 +74,8 @@ class Sources:
     async def influx(self, statement: str, db: str | None = None) -> list[dict[str, Any]]:
         """The series of one InfluxQL statement (epoch ms)."""
         doc = await self._get("InfluxDB", self.influx_url, "/query",
-                              {"db": db or self.metrics_db, "q": statement, "epoch": "ms"})
+                              {"db": db or self.metrics_db, "q": statement, "epoch": "ms"},
+                              self.influx_auth)
         result = (doc.get("results") or [{}])[0]
         if "error" in result:
             raise SourceDown("InfluxDB", str(result["error"]))
