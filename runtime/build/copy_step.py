@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from runtime import syscalls as sc
 from runtime.build.mounts import in_private_namespace, mount_layers
 from runtime.errors import InvalidArgument
+from runtime.images.extract import WHITEOUT_PREFIX
 from runtime.security import inroot
 
 _RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
@@ -247,7 +248,7 @@ def _apply(plan: CopyPlan, work: str) -> None:
                 finally:
                     os.close(fd)
             elif plan.unpack and is_archive(src):
-                _unpack(src, root_fd, dest, copier, work)
+                _unpack(src, root_fd, dest, copier, work, rel)
             else:
                 _copy_file(copier, root_fd, src, dest, to_dir, source, rel)
 
@@ -274,17 +275,36 @@ def _copy_file(copier: _Copier, root_fd: int, src: str, dest: str, to_dir: bool,
         os.close(pfd)
 
 
-def _unpack(src: str, root_fd: int, dest: str, copier: _Copier, work: str) -> None:
-    """ADD of a local tarball: extracted safely beside, then merged into ``dest``."""
+def _whiteout_entry(src: str) -> str:
+    """The first archive entry named like a layer whiteout (``.wh.*``), or ""."""
+    from runtime.images.extract import open_decompressed
+
+    with open(src, "rb") as raw, tarfile.open(fileobj=open_decompressed(raw), mode="r|") as tf:
+        for member in tf:
+            if os.path.basename(member.name.rstrip("/")).startswith(WHITEOUT_PREFIX):
+                return member.name
+    return ""
+
+
+def _unpack(src: str, root_fd: int, dest: str, copier: _Copier, work: str, rel: str) -> None:
+    """ADD of a local tarball, as BuildKit unpacks one: extracted safely beside, then
+    merged into ``dest``; ``--chown`` overrides every entry's owner, ``--chmod`` does
+    not touch the extracted modes. BuildKit extracts with no whiteout conversion, so a
+    ``.wh.`` entry would be a plain file locally but a whiteout once the layer is
+    pushed: such an archive is refused rather than given either meaning."""
     from runtime.images.extract import extract_layer
 
+    entry = _whiteout_entry(src)
+    if entry:
+        raise InvalidArgument(f"ADD {rel}: archive entry {entry!r} is named like a layer "
+                              f"whiteout ({WHITEOUT_PREFIX}*), which an image layer cannot "
+                              "hold as a file")
     out = os.path.join(work, f"unpack-{os.urandom(4).hex()}")
     with open(src, "rb") as f:
         extract_layer(f, out)
     fd = _dest_dir(root_fd, dest)
     try:
-        keep = _Copier(None, copier.chmod)
-        keep.copy_children(out, fd, True, None, "")
+        _Copier(copier.owner_ids, None).copy_children(out, fd, True, None, "")
     finally:
         os.close(fd)
         shutil.rmtree(out, ignore_errors=True)

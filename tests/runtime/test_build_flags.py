@@ -1,0 +1,55 @@
+"""`box build`'s flags and forms that must not be accepted and ignored, on the real
+kernel: ADD of an archive with --chown, COPY --exclude/--parents/--link, RUN
+--mount=type=bind filtering and from=/source=/rw, --progress plain, and a base image
+pulled from a registry."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Box
+from tests.runtime.test_build import build
+
+
+@pytest.fixture
+def build_box(box: Box, monkeypatch: pytest.MonkeyPatch) -> Box:
+    """Builds run without a network unless a test asks for one."""
+    monkeypatch.setenv("BOX_DEFAULT_NETWORK", "none")
+    return box
+
+
+def _tar(path: Path, entries: dict[str, bytes], uid: int = 42) -> None:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid = len(data), 0o640, uid, uid
+            tf.addfile(info, io.BytesIO(data))
+
+
+def test_add_archive_chown_applies_to_extracted_files(build_box: Box, tmp_path: Path) -> None:
+    _tar(tmp_path / "bundle.tar.gz", {"inner/x.txt": b"x\n", "top.txt": b"t\n"})
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\nADD --chown=1234:5678 bundle.tar.gz /owned/\n"
+        "ADD --chmod=700 bundle.tar.gz /kept/\n")
+    image = build(build_box, tmp_path, "-q").strip()
+    got = build_box.ok("run", "--rm", image, "sh", "-c",
+                       "stat -c '%n %u:%g %a' /owned/top.txt /owned/inner/x.txt "
+                       "/kept/top.txt /kept/inner/x.txt")
+    # BuildKit: --chown overrides every entry's owner; --chmod leaves archive modes alone
+    assert got.splitlines() == ["/owned/top.txt 1234:5678 640",
+                                "/owned/inner/x.txt 1234:5678 640",
+                                "/kept/top.txt 42:42 640", "/kept/inner/x.txt 42:42 640"]
+
+
+def test_add_archive_with_a_whiteout_named_entry_is_refused(build_box: Box,
+                                                            tmp_path: Path) -> None:
+    _tar(tmp_path / "wh.tar.gz", {"d/keep.txt": b"k\n", "d/.wh.gone": b""})
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nADD wh.tar.gz /x/\n")
+    proc = build_box("build", str(tmp_path), timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "'d/.wh.gone' is named like a layer whiteout" in proc.stderr, proc.stderr
