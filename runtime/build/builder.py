@@ -138,13 +138,35 @@ class Builder:
         return next((s for s in stages if s.name and s.name == ref.lower()), None)
 
     def _image(self, ins: Instruction | None, ref: str) -> BuildState:
+        """An image by reference: the store's, else pulled as docker does when the
+        reference names a registry (builds have no other network to pull through)."""
         try:
             image = self.store.resolve(ref)
         except NotFound:
             where = f"{self.where(ins)}: " if ins else ""
-            raise NotFound(f"{where}image {ref!r} not found locally (box build does not "
-                           f"pull: box pull {ref} first)") from None
+            image = self._pull(where, ref)
         return BuildState.from_image(self.store, image.id)
+
+    def _pull(self, where: str, ref: str):  # -> Image
+        from runtime.images.progress import Progress
+        from runtime.images.pull import parse_remote, pull
+
+        try:
+            remote = parse_remote(ref)
+        except BoxError as e:
+            raise InvalidArgument(f"{where}{e}") from None
+        if remote.domain == "docker.io" and not ref.startswith("docker.io/"):
+            raise NotFound(f"{where}image {ref!r} not found locally, and its name has no "
+                           f"registry to pull it from (box pull it first)")
+        progress = Progress(sys.stdout, enabled=False)
+        progress.message = (lambda text: None) if self.quiet else self.say
+        try:
+            shown = pull(self.store, ref, [], progress)
+            return self.store.resolve(shown)
+        except BoxError as e:
+            raise BoxError(f"{where}pulling {ref}: {str(e).splitlines()[0]}") from None
+        except OSError as e:
+            raise BoxError(f"{where}pulling {ref}: {e.strerror or e}") from None
 
     def _base_text(self, stage: Stage) -> str:
         try:

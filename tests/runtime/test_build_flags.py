@@ -53,3 +53,28 @@ def test_add_archive_with_a_whiteout_named_entry_is_refused(build_box: Box,
     assert proc.returncode != 0
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "'d/.wh.gone' is named like a layer whiteout" in proc.stderr, proc.stderr
+
+
+def test_missing_base_image_is_pulled_from_its_registry(build_box: Box, tmp_path: Path) -> None:
+    from tests.support.registry import registry
+
+    with registry() as reg:
+        base = f"127.0.0.1:{reg.port}/base/busybox:1"
+        build_box.ok("tag", "busybox", base)
+        build_box.ok("push", base)
+        build_box.ok("rmi", base)
+        (tmp_path / "Dockerfile").write_text(f"FROM {base}\nRUN echo built > /out\n")
+        out = build(build_box, tmp_path, "-t", "test/pulled:1")
+        assert "1: Pulling from base/busybox" in out
+        assert f"Status: Image is up to date for {base}" in out  # busybox's blobs are here
+        assert build_box.inspect(base, "{{.Id}}").startswith("sha256:")
+        assert build_box.ok("run", "--rm", "test/pulled:1", "cat", "/out") == "built\n"
+        (tmp_path / "Dockerfile").write_text(f"FROM 127.0.0.1:{reg.port}/base/nope:1\n")
+        proc = build_box("build", str(tmp_path), timeout=120)
+        assert proc.returncode != 0 and proc.stderr.count("\n") == 1, proc.stderr
+        assert f"pulling 127.0.0.1:{reg.port}/base/nope:1: " in proc.stderr
+        assert "Traceback" not in proc.stderr
+    (tmp_path / "Dockerfile").write_text("FROM no-such-local-image\n")
+    proc = build_box("build", str(tmp_path))
+    assert proc.returncode != 0 and proc.stderr.count("\n") == 1
+    assert "not found locally" in proc.stderr
