@@ -107,19 +107,6 @@ class Builder:
                            f"specified ({src})")
         return rels
 
-    def context_skip(self) -> Callable[[str], bool] | None:
-        if not self.context.matcher.patterns:
-            return None
-        ctx = self.context
-
-        class Skip:
-            descend = ctx.matcher.has_exclusions
-
-            def __call__(self, rel: str) -> bool:
-                return ctx.excluded(rel)
-
-        return Skip()
-
     def from_ref(self, ins: Instruction, ref: str) -> BuildState:
         """``--from``: a stage (name or index) built before, or an image."""
         stage = self._stage_named(ref)

@@ -32,7 +32,8 @@ class Source:
     root: str = ""
     layer_dirs: list[str] | None = None
     keep_owner: bool = False
-    skip: object = None  # a callable(rel) -> bool for .dockerignore, or None
+    skip: object = None  # a callable(rel) -> bool for .dockerignore and --exclude, or None
+    parents: str | None = None  # --parents: the pivot the kept parent dirs start below
 
 
 @dataclass
@@ -44,6 +45,7 @@ class CopyPlan:
     unpack: bool = False  # ADD: local tarballs are extracted
     many: bool = False  # several sources or a wildcard: dest must be a directory
     lowers: list[str] = field(default_factory=list)  # the stage's layers, top-most first
+    link: bool = False  # --link: written on an empty root, the stage only read for --chown
 
 
 def _read_in_root(root_fd: int, path: str) -> str:
@@ -226,10 +228,10 @@ def _apply(plan: CopyPlan, work: str) -> None:
     empty = os.path.join(work, "empty")
     for d in (mnt, upper, wdir, empty):
         os.makedirs(d, exist_ok=True)
-    lowers = ":".join(plan.lowers or [empty])
+    lowers = ":".join((plan.lowers if not plan.link else []) or [empty])
     sc.mount("overlay", mnt, "overlay", 0, f"lowerdir={lowers},upperdir={upper},workdir={wdir}")
     root_fd = os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    ids = owner(root_fd, plan.chown) if plan.chown else None
+    ids = _owner_ids(plan, work, root_fd) if plan.chown else None
     copier = _Copier(ids, plan.chmod)
     dest = plan.dest
     to_dir = dest.endswith("/") or plan.many
@@ -241,7 +243,9 @@ def _apply(plan: CopyPlan, work: str) -> None:
         for rel in source.rels:
             src = _resolved(root, rel)
             st = os.stat(src)
-            if stat.S_ISDIR(st.st_mode):
+            if source.parents is not None:
+                _copy_with_parents(copier, root_fd, root, source, rel, src, st, dest)
+            elif stat.S_ISDIR(st.st_mode):
                 fd = _dest_dir(root_fd, dest)
                 try:
                     copier.copy_children(src, fd, source.keep_owner, source.skip, rel)
@@ -251,6 +255,49 @@ def _apply(plan: CopyPlan, work: str) -> None:
                 _unpack(src, root_fd, dest, copier, work, rel)
             else:
                 _copy_file(copier, root_fd, src, dest, to_dir, source, rel)
+
+
+def _owner_ids(plan: CopyPlan, work: str, root_fd: int) -> tuple[int, int]:
+    """``--chown`` names looked up in the stage's /etc/passwd and /etc/group (with
+    ``--link`` the destination root is empty, so the stage is mounted to read them)."""
+    assert plan.chown is not None
+    if not plan.link or not plan.lowers:
+        return owner(root_fd, plan.chown)
+    stage = os.path.join(work, "stage")
+    mount_layers(plan.lowers, stage, os.path.join(work, "empty"))
+    fd = os.open(stage, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return owner(fd, plan.chown)
+    finally:
+        os.close(fd)
+
+
+def _copy_with_parents(copier: _Copier, root_fd: int, root: str, source: Source, rel: str,
+                       src: str, st: os.stat_result, dest: str) -> None:
+    """``COPY --parents``: ``rel`` lands at ``dest/<rel below the pivot>``, the parent
+    directories between made with the source directories' metadata (dockerfile 1.7)."""
+    pivot = source.parents or ""
+    sub = rel[len(pivot):].strip("/") if rel.startswith(pivot) else rel
+    parts = [p for p in sub.split("/") if p]
+    dirs = parts if stat.S_ISDIR(st.st_mode) else parts[:-1]
+    fd = _dest_dir(root_fd, dest)
+    try:
+        for i, name in enumerate(dirs):
+            src_dir = os.path.join(root, pivot, *parts[:i + 1])
+            created = not copier._make_room(fd, name, True)
+            if created:
+                os.mkdir(name, 0o700, dir_fd=fd)
+            child = os.open(name, _DIR | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+            if created:
+                copier._meta(fd, os.stat(src_dir), source.keep_owner)
+        if stat.S_ISDIR(st.st_mode):
+            copier.copy_children(src, fd, source.keep_owner, source.skip, rel)
+        else:
+            copier.copy(src, fd, parts[-1], source.keep_owner, None, rel)
+    finally:
+        os.close(fd)
 
 
 def _copy_file(copier: _Copier, root_fd: int, src: str, dest: str, to_dir: bool,

@@ -10,6 +10,13 @@ import re
 from typing import TYPE_CHECKING
 
 from runtime.build import copy_step, run_step
+from runtime.build.copy_flags import (
+    Skip,
+    bool_flag,
+    drop_excluded_matches,
+    exclude_matcher,
+    split_parents,
+)
 from runtime.build.instructions import Instruction
 from runtime.build.mounts import scratch
 from runtime.build.state import BuildState, env_map
@@ -117,12 +124,22 @@ def copy_instruction(run: StageRun, ins: Instruction) -> None:
         dest_abs = dest_abs.rstrip("/") + "/"
     heredocs = dict(ins.heredocs)
     from_ref = ins.flag("from")
+    link, parents = bool_flag(ins.flag("link")), bool_flag(ins.flag("parents"))
+    if link is None or parents is None:
+        raise b.error(ins, "--link and --parents take true or false")
+    try:
+        exclude = exclude_matcher([run.word(ins, p) for p in ins.flags.get("exclude", [])])
+    except ValueError as e:
+        raise b.error(ins, f"--exclude: {e}") from None
     sources: list[copy_step.Source] = []
     digest_parts: list[str] = []
     wildcard = False
     with scratch(b.paths.root) as work:
         docs_dir = os.path.join(work, "heredocs")
         for src in srcs:
+            pivot, path = split_parents(src) if parents else (None, src)
+            if pivot:
+                path = f"{pivot}/{path}"
             if src.startswith("<<") and src[2:].lstrip("-") in heredocs:
                 name = src[2:].lstrip("-")
                 os.makedirs(docs_dir, exist_ok=True)
@@ -138,20 +155,24 @@ def copy_instruction(run: StageRun, ins: Instruction) -> None:
                 base = b.from_ref(ins, from_ref)
                 layers = [b.store.layer_dir(d) for d in reversed(base.diff_ids)]
                 wildcard = wildcard or bool(re.search(r"[*?\[]", src))
-                sources.append(copy_step.Source([src], layer_dirs=layers, keep_owner=True))
+                sources.append(copy_step.Source([path], layer_dirs=layers, keep_owner=True,
+                                                skip=Skip(None, exclude, path) if exclude
+                                                else None, parents=pivot))
                 digest_parts.append(f"from:{base.id}:{src}")
             else:
-                rels = b.context_sources(ins, src)
+                rels = drop_excluded_matches(path, b.context_sources(ins, path), exclude)
                 wildcard = wildcard or bool(re.search(r"[*?\[]", src))
-                sources.append(copy_step.Source(rels, root=b.context.root,
-                                                skip=b.context_skip()))
-                digest_parts.append(f"context:{src}:{b.context.checksum(rels)}")
+                for rel in rels:
+                    skip = Skip(b.context, exclude, rel)
+                    sources.append(copy_step.Source([rel], root=b.context.root, skip=skip,
+                                                    parents=pivot))
+                    digest_parts.append(f"context:{rel}:{b.context.checksum([rel], skip)}")
         many = len(srcs) > 1 or wildcard or sum(len(s.rels) for s in sources) > 1
         if many and not dest_abs.endswith("/"):
             raise b.error(ins, f"When using {ins.cmd} with more than one source file, the "
                                "destination must be a directory and end with a /")
         plan = copy_step.CopyPlan(sources, dest_abs, ins.flag("chown"), _chmod(run, ins),
-                                  unpack=add, many=many,
+                                  unpack=add, many=many, link=link and _chmod(run, ins) is None,
                                   lowers=[b.store.layer_dir(d)
                                           for d in reversed(run.state.diff_ids)])
         shown = f"{ins.cmd} {' '.join(words)}"

@@ -78,3 +78,55 @@ def test_missing_base_image_is_pulled_from_its_registry(build_box: Box, tmp_path
     proc = build_box("build", str(tmp_path))
     assert proc.returncode != 0 and proc.stderr.count("\n") == 1
     assert "not found locally" in proc.stderr
+
+
+def _files(box: Box, image: str, *dirs: str) -> list[str]:
+    out = box.ok("run", "--rm", image, "sh", "-c",
+                 f"find {' '.join(dirs)} -print | sort")
+    return out.split()
+
+
+def test_copy_exclude_matches_below_the_source_and_wildcard_matches(build_box: Box,
+                                                                    tmp_path: Path) -> None:
+    for rel in ("src/a.txt", "src/b.log", "src/sub/c.log", "src/sub/d.txt", "hom1.txt",
+                "homer.md", "homdir/x.txt", "homdir/y.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\nCOPY --exclude=*.log --exclude=sub/d.txt src/ /ex/\n"
+        "COPY --exclude=*.txt hom* /h/\n")
+    image = build(build_box, tmp_path, "-q").strip()
+    # "*.log" is anchored at the copied directory: b.log goes, sub/c.log stays
+    assert _files(build_box, image, "/ex", "/h") == [
+        "/ex", "/ex/a.txt", "/ex/sub", "/ex/sub/c.log", "/h", "/h/homer.md", "/h/y.md"]
+    (tmp_path / "src" / "b.log").write_text("changed, but excluded")
+    again = build(build_box, tmp_path)
+    assert again.count(" ---> Using cache") == 2  # an excluded file is not in the checksum
+
+
+def test_copy_parents_keeps_directories_below_the_pivot(build_box: Box, tmp_path: Path) -> None:
+    for rel in ("src/a.txt", "src/sub/d.txt", "src/sub/e.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    (tmp_path / "src" / "sub").chmod(0o750)
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\nCOPY --parents src/sub/*.txt src/./a.txt /p/\n")
+    image = build(build_box, tmp_path, "-q").strip()
+    assert _files(build_box, image, "/p") == ["/p", "/p/a.txt", "/p/src", "/p/src/sub",
+                                              "/p/src/sub/d.txt"]
+    assert build_box.ok("run", "--rm", image, "stat", "-c", "%a", "/p/src/sub") == "750\n"
+
+
+def test_copy_link_writes_an_independent_layer(build_box: Box, tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("f\n")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\nRUN mkdir -m 700 /data /real && echo old > /data/old && "
+        "ln -s /real /ln\n"
+        "COPY --link f.txt /data/f.txt\nCOPY --link f.txt /ln/f.txt\n")
+    image = build(build_box, tmp_path, "-q").strip()
+    got = build_box.ok("run", "--rm", image, "sh", "-c",
+                       "stat -c '%n %a %F' /data /ln; ls /data /ln /real")
+    # the layers merge as docker's do: /data keeps old, with the linked layer's 0755;
+    # the symlink /ln is not followed (the layer was written on an empty root)
+    assert got.splitlines() == ["/data 755 directory", "/ln 755 directory", "/data:", "f.txt",
+                                "old", "", "/ln:", "f.txt", "", "/real:"]
