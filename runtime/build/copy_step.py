@@ -14,7 +14,7 @@ import tarfile
 from dataclasses import dataclass, field
 
 from runtime import syscalls as sc
-from runtime.build.mounts import in_private_namespace, mount_layers
+from runtime.build.mounts import in_private_namespace, mount_layers, resolve_in_root
 from runtime.errors import InvalidArgument
 from runtime.images.extract import WHITEOUT_PREFIX
 from runtime.security import inroot
@@ -197,23 +197,6 @@ class _Copier:
             os.close(fd)
 
 
-def _resolved(root: str, rel: str) -> str:
-    """The host path of ``rel`` in ``root``, its symlinks followed inside ``root``."""
-    if not rel.strip("/"):
-        return root
-    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        fd = sc.openat2(root_fd, rel.strip("/"), os.O_PATH | os.O_CLOEXEC, _RESOLVE)
-    except FileNotFoundError:
-        raise InvalidArgument(f"file not found: stat {rel}: file does not exist") from None
-    finally:
-        os.close(root_fd)
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    finally:
-        os.close(fd)
-
-
 def _dest_dir(root_fd: int, path: str) -> int:
     fd = inroot.ensure_in_root(root_fd, path, directory=True)
     try:
@@ -241,7 +224,7 @@ def _apply(plan: CopyPlan, work: str) -> None:
             root = os.path.join(work, f"src{n}")
             mount_layers(source.layer_dirs, root, empty)
         for rel in source.rels:
-            src = _resolved(root, rel)
+            src = resolve_in_root(root, rel)
             st = os.stat(src)
             if source.parents is not None:
                 _copy_with_parents(copier, root_fd, root, source, rel, src, st, dest)

@@ -11,14 +11,17 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from runtime.build.layer import stage_upper
-from runtime.build.mounts import mount_layers
+from runtime.build.mounts import filtered_copy, mount_layers, resolve_in_root
 from runtime.containers import StatusReader
 from runtime.errors import BoxError, InvalidArgument
 from runtime.images.store import Image, ImageStore, StagedLayer
 from runtime.paths import Paths
+
+if TYPE_CHECKING:
+    from runtime.build.context import Context
 
 
 class RunFailed(BoxError):
@@ -44,9 +47,10 @@ class RunMount:
     target: str
     source: str = ""
     readonly: bool = False
-    layer_dirs: list[str] | None = None  # from=<stage>: mounted read-only for the step
-    mode: str = ""
-    ids: tuple[int, int] | None = None
+    layer_dirs: list[str] | None = None  # from=<stage>: an overlay of it for the step
+    subpath: str = ""  # source= inside the stage or the context
+    context: Context | None = None  # type=bind from the context: a filtered copy is bound
+    where: str = ""  # the instruction, for a source that is not there
 
 
 @dataclass
@@ -85,13 +89,27 @@ def _flags(spec: RunSpec, limits: Limits, image: Image, work: str) -> list[str]:
         if m.kind == "tmpfs":
             argv += ["--tmpfs", m.target]
             continue
-        source = m.source
-        if m.layer_dirs is not None:
-            source = os.path.join(work, f"from{n}")
-            mount_layers(m.layer_dirs, source, os.path.join(work, "empty"))
+        try:
+            source = _bind_source(m, n, work)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"{m.where}: --mount source: {e}") from None
         opt = f"type=bind,source={source},target={m.target}"
         argv += ["--mount", opt + (",readonly" if m.readonly else "")]
     return [*argv, "box-build-step", *spec.argv]
+
+
+def _bind_source(m: RunMount, n: int, work: str) -> str:
+    """The host path a bind mount binds: a filtered copy of the context (written into
+    and thrown away when ``rw``), or ``source=`` in an overlay of the stage (its writes
+    kept in scratch when ``rw``), or a directory of the host (a cache mount)."""
+    if m.context is not None:
+        return filtered_copy(m.context, m.subpath, os.path.join(work, f"ctx{n}"))
+    if m.layer_dirs is None:
+        return m.source
+    root = os.path.join(work, f"from{n}")
+    mount_layers(m.layer_dirs, root, os.path.join(work, "empty"),
+                 "" if m.readonly else os.path.join(work, f"rw{n}"))
+    return resolve_in_root(root, m.subpath)
 
 
 def _unmount_sources(work: str) -> None:
@@ -132,11 +150,11 @@ def run(paths: Paths, store: ImageStore, image: Image, spec: RunSpec, limits: Li
 
     parser = FlagParser(prog="box build", add_help=False)
     add_run(parser)
-    opts = parser.parse_args(_flags(spec, limits, image, work))
     containers = Containers(paths)
     cid = ""
     captured = tempfile.TemporaryFile() if quiet else None
     try:
+        opts = parser.parse_args(_flags(spec, limits, image, work))
         cid = create(paths, opts, image=image)["ID"]
         if not quiet:
             print(f" ---> Running in {cid[:12]}")

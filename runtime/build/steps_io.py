@@ -57,16 +57,16 @@ def _mounts(run: StageRun, ins: Instruction) -> list[run_step.RunMount]:
             continue
         src = kv.get("source") or kv.get("src") or "/"
         rw = kv.get("rw", kv.get("readwrite")) == "true"
+        where = run.b.where(ins)
         if kv.get("from"):
             base = run.b.from_ref(ins, kv["from"])
             layers = [run.b.store.layer_dir(d) for d in reversed(base.diff_ids)]
-            if src.strip("/"):
-                raise run.b.error(ins, "--mount from= binds the whole stage (no source=)")
-            mounts.append(run_step.RunMount("bind", target, layer_dirs=layers, readonly=True))
+            mounts.append(run_step.RunMount("bind", target, layer_dirs=layers, readonly=not rw,
+                                            subpath=src, where=where))
         else:
-            rel = run.b.context.sources(src)[0]
-            mounts.append(run_step.RunMount(
-                "bind", target, os.path.join(run.b.context.root, rel), readonly=not rw))
+            rel = run.b.context_sources(ins, src)[0]
+            mounts.append(run_step.RunMount("bind", target, readonly=not rw, subpath=rel,
+                                            context=run.b.context, where=where))
     return mounts
 
 
@@ -82,8 +82,11 @@ def run_instruction(run: StageRun, ins: Instruction) -> None:
     build_env = [f"{k}={v}" for k, v in sorted(run.args.items()) if k not in env_keys]
     prefix = f"|{len(build_env)} {' '.join(build_env)} " if build_env else ""
     created_by = prefix + " ".join(argv)
+    # what a bind mount shows is part of the key: the context's files, the stage's layers
+    sources = [m.context.checksum([m.subpath]) if m.context is not None else m.layer_dirs
+               for m in mounts if m.kind == "bind"]
     key = json.dumps({"run": argv, "args": build_env, "network": network,
-                      "mounts": [ins.flags.get("mount", [])]})
+                      "mounts": [ins.flags.get("mount", [])], "sources": sources})
 
     def make() -> BuildState:
         spec = run_step.RunSpec(argv, build_env, None if network == "default" else network,

@@ -130,3 +130,38 @@ def test_copy_link_writes_an_independent_layer(build_box: Box, tmp_path: Path) -
     # the symlink /ln is not followed (the layer was written on an empty root)
     assert got.splitlines() == ["/data 755 directory", "/ln 755 directory", "/data:", "f.txt",
                                 "old", "", "/ln:", "f.txt", "", "/real:"]
+
+
+def test_run_bind_mounts_filter_the_context_and_discard_writes(build_box: Box,
+                                                               tmp_path: Path) -> None:
+    (tmp_path / "data.txt").write_text("data\n")
+    (tmp_path / "secret.txt").write_text("secret\n")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "a.log").write_text("log\n")
+    (tmp_path / ".dockerignore").write_text("secret.txt\nlogs\n")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox AS builder\nRUN mkdir /app && echo made > /app/out\n"
+        "FROM busybox\n"
+        "RUN --mount=type=bind,target=/ctx ls /ctx > /listing\n"
+        "RUN --mount=type=bind,target=/ctx,rw echo new > /ctx/new && rm /ctx/data.txt\n"
+        "RUN --mount=type=bind,target=/ctx ls /ctx >> /listing\n"
+        "RUN --mount=type=bind,from=builder,source=/app,target=/m,rw "
+        "cat /m/out > /got && echo extra > /m/extra\n"
+        "RUN --mount=type=bind,from=builder,source=app,target=/m ls /m >> /got\n"
+        "RUN --mount=type=bind,target=/ro touch /ro/x 2>/dev/null || echo read-only >> /got\n")
+    image = build(build_box, tmp_path, "-q").strip()
+    listing = build_box.ok("run", "--rm", image, "cat", "/listing", "/got").splitlines()
+    # .dockerignore'd files are absent; rw writes went nowhere (not into the context,
+    # not into the next step's view, not into the stage)
+    assert listing == ["Dockerfile", "data.txt", "Dockerfile", "data.txt", "made", "out",
+                       "read-only"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".dockerignore", "Dockerfile", "data.txt", "logs", "secret.txt"]
+    (tmp_path / "data.txt").write_text("changed\n")  # what the mount shows is in the key
+    assert build(build_box, tmp_path).count(" ---> Using cache") == 1  # the builder's RUN
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox AS builder\nFROM busybox\n"
+        "RUN --mount=type=bind,from=builder,source=/nope,target=/m true\n")
+    proc = build_box("build", str(tmp_path), timeout=120)
+    assert proc.returncode != 0 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "Dockerfile:3: RUN --mount" in proc.stderr and "/nope" in proc.stderr
