@@ -94,7 +94,7 @@ def run_instruction(run: StageRun, ins: Instruction) -> None:
         with scratch(run.b.paths.root) as work:
             image = run.state.image(run.b.store)
             layer = run_step.run(run.b.paths, run.b.store, image, spec, run.b.limits, work,
-                                 run.b.quiet)
+                                 run.b.quiet, run.b.plain)
             try:
                 run.b.store.store_layer(layer)
             finally:

@@ -165,3 +165,61 @@ def test_run_bind_mounts_filter_the_context_and_discard_writes(build_box: Box,
     proc = build_box("build", str(tmp_path), timeout=120)
     assert proc.returncode != 0 and proc.stderr.count("\n") == 1, proc.stderr
     assert "Dockerfile:3: RUN --mount" in proc.stderr and "/nope" in proc.stderr
+
+
+PLAIN_APP = """\
+FROM busybox AS build
+ENV X=1
+COPY a.txt /a
+RUN echo out; echo err >&2; sleep 0.2; echo two
+FROM build
+RUN cat /a
+"""
+
+
+def test_progress_plain_prints_buildkits_plain_shape(build_box: Box, tmp_path: Path) -> None:
+    import re
+
+    (tmp_path / "a.txt").write_text("hello\n")
+    (tmp_path / "Dockerfile").write_text(PLAIN_APP)
+    proc = build_box("build", "--progress", "plain", "-t", "test/plain:1", str(tmp_path),
+                     timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""  # as docker: the progress goes to stderr
+    err = proc.stderr
+    heads = re.findall(r"^#(\d+) (\[.*|exporting to image)$", err, re.M)
+    assert [h[1] for h in heads] == [
+        "[internal] load build definition from Dockerfile", "[internal] load .dockerignore",
+        "[internal] load build context",
+        "[build 1/3] FROM docker.io/library/busybox:latest", "[build 2/3] COPY a.txt /a",
+        "[build 3/3] RUN echo out; echo err >&2; sleep 0.2; echo two",
+        "[stage-1 1/1] RUN cat /a", "exporting to image"]
+    assert [int(h[0]) for h in heads] == list(range(1, 9))
+    assert re.search(r"^#6 \d+\.\d{3} out\n#6 \d+\.\d{3} err\n#6 (0\.[2-9]|[1-9])\d*\.?\d* two\n"
+                     r"#6 DONE \d+\.\ds$", err, re.M), err
+    assert re.search(r"^#7 \d+\.\d{3} hello\n#7 DONE \d+\.\ds\n\n#8 exporting", err, re.M)
+    image_id = build_box.inspect("test/plain:1", "{{.Id}}")
+    assert f"#8 writing image {image_id} done\n" in err
+    assert "#8 naming to docker.io/test/plain:1 done\n" in err
+    assert "Step " not in err and "Successfully" not in err
+    again = build_box("build", "--progress=plain", str(tmp_path), timeout=180).stderr
+    assert re.findall(r"^#(\d+) CACHED$", again, re.M) == ["5", "6", "7"]
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo before; exit 3\n")
+    failed = build_box("build", "--progress", "plain", str(tmp_path), timeout=180)
+    assert failed.returncode == 3
+    assert re.search(r'^#5 \[2/2\] RUN echo before; exit 3\n#5 \d+\.\d{3} before\n'
+                     r'#5 ERROR: process "/bin/sh -c echo before; exit 3" did not complete '
+                     r"successfully: exit code: 3$", failed.stderr, re.M), failed.stderr
+    assert failed.stderr.endswith("returned a non-zero code: 3\n")
+
+
+def test_progress_default_is_classic_and_unknown_values_are_named(build_box: Box,
+                                                                  tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nENV A=1\n")
+    out = build(build_box, tmp_path, "--progress", "auto")
+    assert out.splitlines()[1] == "Step 1/2 : FROM busybox"
+    assert out.splitlines()[-1].startswith("Successfully built ")
+    proc = build_box("build", "--progress", "tty", str(tmp_path))
+    assert proc.returncode != 0 and proc.stderr.count("\n") == 1
+    assert '"tty" for "--progress" flag' in proc.stderr
+    assert "DOCKER_BUILDKIT=0" in build_box.ok("build", "--help")
