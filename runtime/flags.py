@@ -82,7 +82,8 @@ class FlagParser:
                             for p in self.positionals), "", "Options:"]
         for f in self.ordered:
             names = ", ".join(f.names)
-            lines.append(f"  {names}{' value' if f.takes_value else ''}")
+            line = f"  {names}{' value' if f.takes_value else ''}"
+            lines.append(f"{line}   {f.help}" if f.help else line)
         return "\n".join(lines) + "\n"
 
     # -- parsing -------------------------------------------------------------

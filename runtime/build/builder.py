@@ -5,6 +5,7 @@ store under the ``-t`` names."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -14,6 +15,12 @@ from runtime.build.cache import BuildCache
 from runtime.build.context import Context
 from runtime.build.executor import HANDLERS, StageRun
 from runtime.build.instructions import BuildSyntaxError, Dockerfile, Instruction, Stage, parse
+from runtime.build.progress import (
+    VERTEX_INSTRUCTIONS,
+    PlainProgress,
+    full_reference,
+    stage_prefix,
+)
 from runtime.build.run_step import Limits
 from runtime.build.state import BuildState, encode, host_platform
 from runtime.build.steps_io import copy_instruction, run_instruction
@@ -33,13 +40,12 @@ class BuildOptions:
     no_cache: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
+    progress: str = "auto"  # auto: docker's classic output; plain: BuildKit's plain one
     limits: Limits = field(default_factory=Limits)
 
 
 class Builder:
     def __init__(self, paths: Paths, opts: BuildOptions) -> None:
-        import os
-
         self.paths = paths
         self.opts = opts
         self.quiet = opts.quiet
@@ -60,6 +66,12 @@ class Builder:
         self.global_args: dict[str, str] = {}
         self.step_no = 0
         self.total = 0
+        # plain progress writes to its own copy of stderr: a RUN step's fds 1 and 2 are a
+        # pipe to the progress while its container starts
+        self.plain = (PlainProgress(os.fdopen(os.dup(2), "w"))
+                      if opts.progress == "plain" and not opts.quiet else None)
+        self.source_size = len(source.encode())
+        self.stage_label, self.stage_index, self.stage_total = "", 0, 0
         self.handlers = {**HANDLERS, "RUN": run_instruction, "COPY": copy_instruction,
                          "ADD": copy_instruction}
 
@@ -72,7 +84,8 @@ class Builder:
         return BuildSyntaxError(f"{self.where(ins)}: {reason}")
 
     def say(self, text: str) -> None:
-        if not self.quiet:
+        """A line of docker's classic output (none with -q or --progress plain)."""
+        if not self.quiet and self.plain is None:
             print(text, flush=True)
 
     def arg_value(self, name: str, default: str | None) -> str | None:
@@ -90,10 +103,19 @@ class Builder:
         cached = None if self.opts.no_cache else self.cache.get(parent, key)
         if cached is not None:
             self.say(" ---> Using cache")
+            if self.plain is not None:
+                self.plain.cached()
             state = cached
         else:
-            state = make()
+            try:
+                state = make()
+            except BoxError as e:
+                if self.plain is not None:
+                    self.plain.error(getattr(e, "progress_text", "") or str(e))
+                raise
             self.cache.put(parent, key, state)
+            if self.plain is not None:
+                self.plain.done()
         self.say(f" ---> {state.id[7:19]}")
         return state
 
@@ -106,19 +128,6 @@ class Builder:
             raise BoxError(f"{self.where(ins)}: {ins.cmd} failed: no source files were "
                            f"specified ({src})")
         return rels
-
-    def context_skip(self) -> Callable[[str], bool] | None:
-        if not self.context.matcher.patterns:
-            return None
-        ctx = self.context
-
-        class Skip:
-            descend = ctx.matcher.has_exclusions
-
-            def __call__(self, rel: str) -> bool:
-                return ctx.excluded(rel)
-
-        return Skip()
 
     def from_ref(self, ins: Instruction, ref: str) -> BuildState:
         """``--from``: a stage (name or index) built before, or an image."""
@@ -138,13 +147,35 @@ class Builder:
         return next((s for s in stages if s.name and s.name == ref.lower()), None)
 
     def _image(self, ins: Instruction | None, ref: str) -> BuildState:
+        """An image by reference: the store's, else pulled as docker does when the
+        reference names a registry (builds have no other network to pull through)."""
         try:
             image = self.store.resolve(ref)
         except NotFound:
             where = f"{self.where(ins)}: " if ins else ""
-            raise NotFound(f"{where}image {ref!r} not found locally (box build does not "
-                           f"pull: box pull {ref} first)") from None
+            image = self._pull(where, ref)
         return BuildState.from_image(self.store, image.id)
+
+    def _pull(self, where: str, ref: str):  # -> Image
+        from runtime.images.progress import Progress
+        from runtime.images.pull import parse_remote, pull
+
+        try:
+            remote = parse_remote(ref)
+        except BoxError as e:
+            raise InvalidArgument(f"{where}{e}") from None
+        if remote.domain == "docker.io" and not ref.startswith("docker.io/"):
+            raise NotFound(f"{where}image {ref!r} not found locally, and its name has no "
+                           f"registry to pull it from (box pull it first)")
+        progress = Progress(sys.stdout, enabled=False)
+        progress.message = (lambda text: None) if self.quiet else self.say
+        try:
+            shown = pull(self.store, ref, [], progress)
+            return self.store.resolve(shown)
+        except BoxError as e:
+            raise BoxError(f"{where}pulling {ref}: {str(e).splitlines()[0]}") from None
+        except OSError as e:
+            raise BoxError(f"{where}pulling {ref}: {e.strerror or e}") from None
 
     def _base_text(self, stage: Stage) -> str:
         try:
@@ -200,10 +231,20 @@ class Builder:
             state = BuildState.scratch()
         else:
             dep = self._stage_named(base)
-            state = (self.results[dep.index] if dep is not None and dep.index < stage.index
-                     else self._image(None, base) if base else None)
+            from_image = not (dep is not None and dep.index < stage.index)
+            if self.plain is not None and from_image and base:
+                self._plain_vertex(f"FROM {full_reference(base)}")
+            try:
+                state = (self.results[dep.index] if not from_image
+                         else self._image(None, base) if base else None)
+            except BoxError as e:
+                if self.plain is not None:
+                    self.plain.error(str(e))
+                raise
             if state is None:
                 raise BuildSyntaxError(f"{where}: base name ({stage.base}) should not be blank")
+            if self.plain is not None:
+                self.plain.done()
         self.say(f" ---> {state.id[7:19]}")
         run = StageRun(self, state, {})
         triggers = state.config.get("OnBuild") or []
@@ -215,12 +256,55 @@ class Builder:
             for text in triggers:
                 for ins in parse(f"FROM scratch\n{text}\n", self.shown_path).stages[0].steps:
                     ins.line = stage.line
+                    if self.plain is not None and ins.cmd in VERTEX_INSTRUCTIONS:
+                        self.plain.vertex(f"ONBUILD {ins.text}")
                     run.execute(ins)
         return run
 
-    def _say_step(self, text: str) -> None:
+    def _say_step(self, text: str, ins: Instruction | None = None) -> None:
         self.step_no += 1
         self.say(f"Step {self.step_no}/{self.total} : {text}")
+        if self.plain is not None and ins is not None and ins.cmd in VERTEX_INSTRUCTIONS:
+            self._plain_vertex(text)
+
+    def _plain_vertex(self, text: str) -> None:
+        assert self.plain is not None
+        self.stage_index += 1
+        self.plain.vertex(stage_prefix(self.stage_label, self.stage_index, self.stage_total)
+                          + text)
+
+    def _plain_stage(self, stage: Stage) -> None:
+        """BuildKit's vertex names for a stage: its name (``stage-N`` when unnamed, none
+        when the Dockerfile has one stage), and a count of the steps that make a
+        vertex (FROM an image, RUN, COPY, ADD, WORKDIR)."""
+        base = self._base_text(stage)
+        dep = self._stage_named(base)
+        from_image = base.lower() != "scratch" and not (dep is not None
+                                                        and dep.index < stage.index)
+        self.stage_label = ("" if len(self.dockerfile.stages) == 1
+                            else stage.name or f"stage-{stage.index}")
+        self.stage_index = 0
+        self.stage_total = int(from_image) + sum(ins.cmd in VERTEX_INSTRUCTIONS
+                                                 for ins in stage.steps)
+
+    def _plain_start(self) -> None:
+        from runtime.format.human import human_size
+
+        assert self.plain is not None
+        self.plain.simple(f"[internal] load build definition from "
+                          f"{os.path.basename(self.shown_path)}",
+                          f"transferring dockerfile: {self.source_size}B done")
+        self.plain.simple("[internal] load .dockerignore",
+                          f"transferring context: {len(self.context.matcher.patterns)} "
+                          f"patterns done")
+        self.plain.simple("[internal] load build context",
+                          f"transferring context: {human_size(self.context.size())} done")
+
+    def _plain_export(self, image_id: str) -> None:
+        assert self.plain is not None
+        self.plain.simple("exporting to image", "exporting layers done",
+                          f"writing image {image_id} done",
+                          *(f"naming to {full_reference(t)} done" for t in self.opts.tags))
 
     # ---- the build ------------------------------------------------------------------
 
@@ -239,10 +323,14 @@ class Builder:
         needed = self._needed(target)
         self.total = sum(1 + len(s.steps) for s in needed)
         self.say(f"Sending build context to box  {human_size(self.context.size())}")
+        if self.plain is not None:
+            self._plain_start()
         for stage in needed:
+            if self.plain is not None:
+                self._plain_stage(stage)
             run = self._from(stage)
             for ins in stage.steps:
-                self._say_step(ins.text)
+                self._say_step(ins.text, ins)
                 run.execute(ins)
             self.results[stage.index] = run.state
         final = self.results[target.index]
@@ -257,7 +345,10 @@ class Builder:
         if unused:
             print(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed",
                   file=sys.stderr)
-        return self._commit(final)
+        image_id = self._commit(final)
+        if self.plain is not None:
+            self._plain_export(image_id)
+        return image_id
 
     def _commit(self, final: BuildState) -> str:
         try:

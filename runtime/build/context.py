@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from runtime import syscalls as sc
 from runtime.build.ignore import Matcher
@@ -86,34 +86,38 @@ class Context:
             if rx.match(name):
                 yield from self._glob(rest, f"{at}/{name}" if at else name)
 
-    def walk(self, rel: str) -> Iterator[tuple[str, os.stat_result]]:
+    def walk(self, rel: str, skip: Callable[[str], bool] | None = None
+             ) -> Iterator[tuple[str, os.stat_result]]:
         """``rel`` and, for a directory, every entry below it that is not excluded
-        (names sorted), as (context-relative path, lstat)."""
+        (names sorted), as (context-relative path, lstat). ``skip`` (.dockerignore and a
+        COPY's --exclude) replaces the .dockerignore test when given."""
         path = os.path.join(self.root, rel) if rel else self.root
         st = os.stat(path) if not rel else os.lstat(path)
         if stat.S_ISLNK(st.st_mode):  # a named source is followed (inside the context)
             st = os.stat(path)
         yield rel, st
         if stat.S_ISDIR(st.st_mode):
-            yield from self._below(rel)
+            yield from self._below(rel, skip)
 
-    def _below(self, rel: str) -> Iterator[tuple[str, os.stat_result]]:
+    def _below(self, rel: str, skip: Callable[[str], bool] | None
+               ) -> Iterator[tuple[str, os.stat_result]]:
         path = os.path.join(self.root, rel) if rel else self.root
         for name in sorted(os.listdir(path)):
             child = f"{rel}/{name}" if rel else name
-            excluded = self.excluded(child)
+            excluded = skip(child) if skip is not None else self.excluded(child)
             st = os.lstat(os.path.join(self.root, child))
             if not excluded:
                 yield child, st
-            if stat.S_ISDIR(st.st_mode) and (not excluded or self.matcher.has_exclusions):
-                yield from self._below(child)
+            descend = getattr(skip, "descend", self.matcher.has_exclusions)
+            if stat.S_ISDIR(st.st_mode) and (not excluded or descend):
+                yield from self._below(child, skip)
 
-    def checksum(self, rels: list[str]) -> str:
+    def checksum(self, rels: list[str], skip: Callable[[str], bool] | None = None) -> str:
         """sha256 over each entry's path, type, mode, owner, size, link target and
         content: what decides whether a cached COPY/ADD still holds."""
         h = hashlib.sha256()
         for top in rels:
-            for rel, st in self.walk(top):
+            for rel, st in self.walk(top, skip):
                 h.update(f"{rel}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode)}\0"
                          f"{st.st_uid}:{st.st_gid}\0{st.st_size}\0".encode())
                 path = os.path.join(self.root, rel)

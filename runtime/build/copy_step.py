@@ -14,8 +14,9 @@ import tarfile
 from dataclasses import dataclass, field
 
 from runtime import syscalls as sc
-from runtime.build.mounts import in_private_namespace, mount_layers
+from runtime.build.mounts import in_private_namespace, mount_layers, resolve_in_root
 from runtime.errors import InvalidArgument
+from runtime.images.extract import WHITEOUT_PREFIX
 from runtime.security import inroot
 
 _RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
@@ -31,7 +32,8 @@ class Source:
     root: str = ""
     layer_dirs: list[str] | None = None
     keep_owner: bool = False
-    skip: object = None  # a callable(rel) -> bool for .dockerignore, or None
+    skip: object = None  # a callable(rel) -> bool for .dockerignore and --exclude, or None
+    parents: str | None = None  # --parents: the pivot the kept parent dirs start below
 
 
 @dataclass
@@ -43,6 +45,7 @@ class CopyPlan:
     unpack: bool = False  # ADD: local tarballs are extracted
     many: bool = False  # several sources or a wildcard: dest must be a directory
     lowers: list[str] = field(default_factory=list)  # the stage's layers, top-most first
+    link: bool = False  # --link: written on an empty root, the stage only read for --chown
 
 
 def _read_in_root(root_fd: int, path: str) -> str:
@@ -194,23 +197,6 @@ class _Copier:
             os.close(fd)
 
 
-def _resolved(root: str, rel: str) -> str:
-    """The host path of ``rel`` in ``root``, its symlinks followed inside ``root``."""
-    if not rel.strip("/"):
-        return root
-    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        fd = sc.openat2(root_fd, rel.strip("/"), os.O_PATH | os.O_CLOEXEC, _RESOLVE)
-    except FileNotFoundError:
-        raise InvalidArgument(f"file not found: stat {rel}: file does not exist") from None
-    finally:
-        os.close(root_fd)
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    finally:
-        os.close(fd)
-
-
 def _dest_dir(root_fd: int, path: str) -> int:
     fd = inroot.ensure_in_root(root_fd, path, directory=True)
     try:
@@ -225,10 +211,10 @@ def _apply(plan: CopyPlan, work: str) -> None:
     empty = os.path.join(work, "empty")
     for d in (mnt, upper, wdir, empty):
         os.makedirs(d, exist_ok=True)
-    lowers = ":".join(plan.lowers or [empty])
+    lowers = ":".join((plan.lowers if not plan.link else []) or [empty])
     sc.mount("overlay", mnt, "overlay", 0, f"lowerdir={lowers},upperdir={upper},workdir={wdir}")
     root_fd = os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    ids = owner(root_fd, plan.chown) if plan.chown else None
+    ids = _owner_ids(plan, work, root_fd) if plan.chown else None
     copier = _Copier(ids, plan.chmod)
     dest = plan.dest
     to_dir = dest.endswith("/") or plan.many
@@ -238,18 +224,63 @@ def _apply(plan: CopyPlan, work: str) -> None:
             root = os.path.join(work, f"src{n}")
             mount_layers(source.layer_dirs, root, empty)
         for rel in source.rels:
-            src = _resolved(root, rel)
+            src = resolve_in_root(root, rel)
             st = os.stat(src)
-            if stat.S_ISDIR(st.st_mode):
+            if source.parents is not None:
+                _copy_with_parents(copier, root_fd, root, source, rel, src, st, dest)
+            elif stat.S_ISDIR(st.st_mode):
                 fd = _dest_dir(root_fd, dest)
                 try:
                     copier.copy_children(src, fd, source.keep_owner, source.skip, rel)
                 finally:
                     os.close(fd)
             elif plan.unpack and is_archive(src):
-                _unpack(src, root_fd, dest, copier, work)
+                _unpack(src, root_fd, dest, copier, work, rel)
             else:
                 _copy_file(copier, root_fd, src, dest, to_dir, source, rel)
+
+
+def _owner_ids(plan: CopyPlan, work: str, root_fd: int) -> tuple[int, int]:
+    """``--chown`` names looked up in the stage's /etc/passwd and /etc/group (with
+    ``--link`` the destination root is empty, so the stage is mounted to read them)."""
+    assert plan.chown is not None
+    if not plan.link or not plan.lowers:
+        return owner(root_fd, plan.chown)
+    stage = os.path.join(work, "stage")
+    mount_layers(plan.lowers, stage, os.path.join(work, "empty"))
+    fd = os.open(stage, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return owner(fd, plan.chown)
+    finally:
+        os.close(fd)
+
+
+def _copy_with_parents(copier: _Copier, root_fd: int, root: str, source: Source, rel: str,
+                       src: str, st: os.stat_result, dest: str) -> None:
+    """``COPY --parents``: ``rel`` lands at ``dest/<rel below the pivot>``, the parent
+    directories between made with the source directories' metadata (dockerfile 1.7)."""
+    pivot = source.parents or ""
+    sub = rel[len(pivot):].strip("/") if rel.startswith(pivot) else rel
+    parts = [p for p in sub.split("/") if p]
+    dirs = parts if stat.S_ISDIR(st.st_mode) else parts[:-1]
+    fd = _dest_dir(root_fd, dest)
+    try:
+        for i, name in enumerate(dirs):
+            src_dir = os.path.join(root, pivot, *parts[:i + 1])
+            created = not copier._make_room(fd, name, True)
+            if created:
+                os.mkdir(name, 0o700, dir_fd=fd)
+            child = os.open(name, _DIR | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+            if created:
+                copier._meta(fd, os.stat(src_dir), source.keep_owner)
+        if stat.S_ISDIR(st.st_mode):
+            copier.copy_children(src, fd, source.keep_owner, source.skip, rel)
+        else:
+            copier.copy(src, fd, parts[-1], source.keep_owner, None, rel)
+    finally:
+        os.close(fd)
 
 
 def _copy_file(copier: _Copier, root_fd: int, src: str, dest: str, to_dir: bool,
@@ -274,17 +305,36 @@ def _copy_file(copier: _Copier, root_fd: int, src: str, dest: str, to_dir: bool,
         os.close(pfd)
 
 
-def _unpack(src: str, root_fd: int, dest: str, copier: _Copier, work: str) -> None:
-    """ADD of a local tarball: extracted safely beside, then merged into ``dest``."""
+def _whiteout_entry(src: str) -> str:
+    """The first archive entry named like a layer whiteout (``.wh.*``), or ""."""
+    from runtime.images.extract import open_decompressed
+
+    with open(src, "rb") as raw, tarfile.open(fileobj=open_decompressed(raw), mode="r|") as tf:
+        for member in tf:
+            if os.path.basename(member.name.rstrip("/")).startswith(WHITEOUT_PREFIX):
+                return member.name
+    return ""
+
+
+def _unpack(src: str, root_fd: int, dest: str, copier: _Copier, work: str, rel: str) -> None:
+    """ADD of a local tarball, as BuildKit unpacks one: extracted safely beside, then
+    merged into ``dest``; ``--chown`` overrides every entry's owner, ``--chmod`` does
+    not touch the extracted modes. BuildKit extracts with no whiteout conversion, so a
+    ``.wh.`` entry would be a plain file locally but a whiteout once the layer is
+    pushed: such an archive is refused rather than given either meaning."""
     from runtime.images.extract import extract_layer
 
+    entry = _whiteout_entry(src)
+    if entry:
+        raise InvalidArgument(f"ADD {rel}: archive entry {entry!r} is named like a layer "
+                              f"whiteout ({WHITEOUT_PREFIX}*), which an image layer cannot "
+                              "hold as a file")
     out = os.path.join(work, f"unpack-{os.urandom(4).hex()}")
     with open(src, "rb") as f:
         extract_layer(f, out)
     fd = _dest_dir(root_fd, dest)
     try:
-        keep = _Copier(None, copier.chmod)
-        keep.copy_children(out, fd, True, None, "")
+        _Copier(copier.owner_ids, None).copy_children(out, fd, True, None, "")
     finally:
         os.close(fd)
         shutil.rmtree(out, ignore_errors=True)

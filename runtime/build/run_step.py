@@ -11,20 +11,25 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from typing import IO
+from typing import TYPE_CHECKING
 
 from runtime.build.layer import stage_upper
-from runtime.build.mounts import mount_layers
+from runtime.build.mounts import filtered_copy, mount_layers, resolve_in_root
+from runtime.build.progress import LinePump, PlainProgress
 from runtime.containers import StatusReader
 from runtime.errors import BoxError, InvalidArgument
 from runtime.images.store import Image, ImageStore, StagedLayer
 from runtime.paths import Paths
+
+if TYPE_CHECKING:
+    from runtime.build.context import Context
 
 
 class RunFailed(BoxError):
     """A RUN command exited non-zero: docker's message, the command's exit code."""
 
     command_exit = True  # `box build` exits with it, as docker's classic builder does
+    progress_text = ""  # the same failure in BuildKit's words (--progress plain)
 
 
 @dataclass
@@ -44,9 +49,10 @@ class RunMount:
     target: str
     source: str = ""
     readonly: bool = False
-    layer_dirs: list[str] | None = None  # from=<stage>: mounted read-only for the step
-    mode: str = ""
-    ids: tuple[int, int] | None = None
+    layer_dirs: list[str] | None = None  # from=<stage>: an overlay of it for the step
+    subpath: str = ""  # source= inside the stage or the context
+    context: Context | None = None  # type=bind from the context: a filtered copy is bound
+    where: str = ""  # the instruction, for a source that is not there
 
 
 @dataclass
@@ -85,13 +91,27 @@ def _flags(spec: RunSpec, limits: Limits, image: Image, work: str) -> list[str]:
         if m.kind == "tmpfs":
             argv += ["--tmpfs", m.target]
             continue
-        source = m.source
-        if m.layer_dirs is not None:
-            source = os.path.join(work, f"from{n}")
-            mount_layers(m.layer_dirs, source, os.path.join(work, "empty"))
+        try:
+            source = _bind_source(m, n, work)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"{m.where}: --mount source: {e}") from None
         opt = f"type=bind,source={source},target={m.target}"
         argv += ["--mount", opt + (",readonly" if m.readonly else "")]
     return [*argv, "box-build-step", *spec.argv]
+
+
+def _bind_source(m: RunMount, n: int, work: str) -> str:
+    """The host path a bind mount binds: a filtered copy of the context (written into
+    and thrown away when ``rw``), or ``source=`` in an overlay of the stage (its writes
+    kept in scratch when ``rw``), or a directory of the host (a cache mount)."""
+    if m.context is not None:
+        return filtered_copy(m.context, m.subpath, os.path.join(work, f"ctx{n}"))
+    if m.layer_dirs is None:
+        return m.source
+    root = os.path.join(work, f"from{n}")
+    mount_layers(m.layer_dirs, root, os.path.join(work, "empty"),
+                 "" if m.readonly else os.path.join(work, f"rw{n}"))
+    return resolve_in_root(root, m.subpath)
 
 
 def _unmount_sources(work: str) -> None:
@@ -122,7 +142,7 @@ def _wait(status: StatusReader) -> int:
 
 
 def run(paths: Paths, store: ImageStore, image: Image, spec: RunSpec, limits: Limits,
-        work: str, quiet: bool) -> StagedLayer:
+        work: str, quiet: bool, plain: PlainProgress | None = None) -> StagedLayer:
     """Runs ``spec`` on ``image``; its changes staged as a layer (RunFailed on a
     non-zero exit)."""
     from runtime.commands.run import add_run
@@ -132,36 +152,48 @@ def run(paths: Paths, store: ImageStore, image: Image, spec: RunSpec, limits: Li
 
     parser = FlagParser(prog="box build", add_help=False)
     add_run(parser)
-    opts = parser.parse_args(_flags(spec, limits, image, work))
     containers = Containers(paths)
     cid = ""
     captured = tempfile.TemporaryFile() if quiet else None
+    pump = LinePump(plain) if plain is not None and not quiet else None
+    quiet = quiet or plain is not None
     try:
+        opts = parser.parse_args(_flags(spec, limits, image, work))
         cid = create(paths, opts, image=image)["ID"]
         if not quiet:
             print(f" ---> Running in {cid[:12]}")
         sys.stdout.flush()
-        saved = _redirect(captured)
+        saved = _redirect(captured.fileno() if captured is not None else
+                          pump.write_fd if pump is not None else None)
         try:
             _, monitor, status = containers.start(cid, attached=True)
         finally:
             _restore(saved)
+            if pump is not None:
+                pump.close_writer()
         code = _wait(status) if status is not None else 125
         with contextlib.suppress(ChildProcessError):
             os.waitpid(monitor, 0)
+        if pump is not None:
+            pump.close()
         if code != 0:
             if captured is not None:
                 captured.seek(0)
                 sys.stderr.write(captured.read().decode(errors="replace"))
             shown = " ".join(spec.argv)
-            raise RunFailed(f"The command '{shown}' returned a non-zero code: {code}",
-                            exit_code=code if 0 < code < 256 else 1)
+            failed = RunFailed(f"The command '{shown}' returned a non-zero code: {code}",
+                               exit_code=code if 0 < code < 256 else 1)
+            failed.progress_text = (f'process "{shown}" did not complete successfully: '
+                                    f"exit code: {code}")  # BuildKit's words
+            raise failed
         skip = {m.target.strip("/") for m in spec.mounts}
         upper = os.path.join(paths.overlay_dir(cid), "diff")
         return stage_upper(store, upper, work, skip)
     finally:
         if captured is not None:
             captured.close()
+        if pump is not None:
+            pump.close()
         _unmount_sources(work)
         if cid:
             with contextlib.suppress(BoxError):
@@ -170,14 +202,16 @@ def run(paths: Paths, store: ImageStore, image: Image, spec: RunSpec, limits: Li
                     print(f"Removing intermediate container {cid[:12]}", flush=True)
 
 
-def _redirect(to: IO[bytes] | None) -> tuple[int, int] | None:
-    """The step's output into ``to`` (-q): the monitor inherits fds 1 and 2."""
+def _redirect(to: int | None) -> tuple[int, int] | None:
+    """The step's output into the fd ``to`` (-q's file, plain's pipe): the monitor
+    inherits fds 1 and 2."""
     if to is None:
         return None
+    sys.stdout.flush()
     sys.stderr.flush()
     saved = (os.dup(1), os.dup(2))
-    os.dup2(to.fileno(), 1)
-    os.dup2(to.fileno(), 2)
+    os.dup2(to, 1)
+    os.dup2(to, 2)
     return saved
 
 

@@ -10,6 +10,13 @@ import re
 from typing import TYPE_CHECKING
 
 from runtime.build import copy_step, run_step
+from runtime.build.copy_flags import (
+    Skip,
+    bool_flag,
+    drop_excluded_matches,
+    exclude_matcher,
+    split_parents,
+)
 from runtime.build.instructions import Instruction
 from runtime.build.mounts import scratch
 from runtime.build.state import BuildState, env_map
@@ -50,16 +57,16 @@ def _mounts(run: StageRun, ins: Instruction) -> list[run_step.RunMount]:
             continue
         src = kv.get("source") or kv.get("src") or "/"
         rw = kv.get("rw", kv.get("readwrite")) == "true"
+        where = run.b.where(ins)
         if kv.get("from"):
             base = run.b.from_ref(ins, kv["from"])
             layers = [run.b.store.layer_dir(d) for d in reversed(base.diff_ids)]
-            if src.strip("/"):
-                raise run.b.error(ins, "--mount from= binds the whole stage (no source=)")
-            mounts.append(run_step.RunMount("bind", target, layer_dirs=layers, readonly=True))
+            mounts.append(run_step.RunMount("bind", target, layer_dirs=layers, readonly=not rw,
+                                            subpath=src, where=where))
         else:
-            rel = run.b.context.sources(src)[0]
-            mounts.append(run_step.RunMount(
-                "bind", target, os.path.join(run.b.context.root, rel), readonly=not rw))
+            rel = run.b.context_sources(ins, src)[0]
+            mounts.append(run_step.RunMount("bind", target, readonly=not rw, subpath=rel,
+                                            context=run.b.context, where=where))
     return mounts
 
 
@@ -75,8 +82,11 @@ def run_instruction(run: StageRun, ins: Instruction) -> None:
     build_env = [f"{k}={v}" for k, v in sorted(run.args.items()) if k not in env_keys]
     prefix = f"|{len(build_env)} {' '.join(build_env)} " if build_env else ""
     created_by = prefix + " ".join(argv)
+    # what a bind mount shows is part of the key: the context's files, the stage's layers
+    sources = [m.context.checksum([m.subpath]) if m.context is not None else m.layer_dirs
+               for m in mounts if m.kind == "bind"]
     key = json.dumps({"run": argv, "args": build_env, "network": network,
-                      "mounts": [ins.flags.get("mount", [])]})
+                      "mounts": [ins.flags.get("mount", [])], "sources": sources})
 
     def make() -> BuildState:
         spec = run_step.RunSpec(argv, build_env, None if network == "default" else network,
@@ -84,7 +94,7 @@ def run_instruction(run: StageRun, ins: Instruction) -> None:
         with scratch(run.b.paths.root) as work:
             image = run.state.image(run.b.store)
             layer = run_step.run(run.b.paths, run.b.store, image, spec, run.b.limits, work,
-                                 run.b.quiet)
+                                 run.b.quiet, run.b.plain)
             try:
                 run.b.store.store_layer(layer)
             finally:
@@ -117,12 +127,22 @@ def copy_instruction(run: StageRun, ins: Instruction) -> None:
         dest_abs = dest_abs.rstrip("/") + "/"
     heredocs = dict(ins.heredocs)
     from_ref = ins.flag("from")
+    link, parents = bool_flag(ins.flag("link")), bool_flag(ins.flag("parents"))
+    if link is None or parents is None:
+        raise b.error(ins, "--link and --parents take true or false")
+    try:
+        exclude = exclude_matcher([run.word(ins, p) for p in ins.flags.get("exclude", [])])
+    except ValueError as e:
+        raise b.error(ins, f"--exclude: {e}") from None
     sources: list[copy_step.Source] = []
     digest_parts: list[str] = []
     wildcard = False
     with scratch(b.paths.root) as work:
         docs_dir = os.path.join(work, "heredocs")
         for src in srcs:
+            pivot, path = split_parents(src) if parents else (None, src)
+            if pivot:
+                path = f"{pivot}/{path}"
             if src.startswith("<<") and src[2:].lstrip("-") in heredocs:
                 name = src[2:].lstrip("-")
                 os.makedirs(docs_dir, exist_ok=True)
@@ -138,20 +158,24 @@ def copy_instruction(run: StageRun, ins: Instruction) -> None:
                 base = b.from_ref(ins, from_ref)
                 layers = [b.store.layer_dir(d) for d in reversed(base.diff_ids)]
                 wildcard = wildcard or bool(re.search(r"[*?\[]", src))
-                sources.append(copy_step.Source([src], layer_dirs=layers, keep_owner=True))
+                sources.append(copy_step.Source([path], layer_dirs=layers, keep_owner=True,
+                                                skip=Skip(None, exclude, path) if exclude
+                                                else None, parents=pivot))
                 digest_parts.append(f"from:{base.id}:{src}")
             else:
-                rels = b.context_sources(ins, src)
+                rels = drop_excluded_matches(path, b.context_sources(ins, path), exclude)
                 wildcard = wildcard or bool(re.search(r"[*?\[]", src))
-                sources.append(copy_step.Source(rels, root=b.context.root,
-                                                skip=b.context_skip()))
-                digest_parts.append(f"context:{src}:{b.context.checksum(rels)}")
+                for rel in rels:
+                    skip = Skip(b.context, exclude, rel)
+                    sources.append(copy_step.Source([rel], root=b.context.root, skip=skip,
+                                                    parents=pivot))
+                    digest_parts.append(f"context:{rel}:{b.context.checksum([rel], skip)}")
         many = len(srcs) > 1 or wildcard or sum(len(s.rels) for s in sources) > 1
         if many and not dest_abs.endswith("/"):
             raise b.error(ins, f"When using {ins.cmd} with more than one source file, the "
                                "destination must be a directory and end with a /")
         plan = copy_step.CopyPlan(sources, dest_abs, ins.flag("chown"), _chmod(run, ins),
-                                  unpack=add, many=many,
+                                  unpack=add, many=many, link=link and _chmod(run, ins) is None,
                                   lowers=[b.store.layer_dir(d)
                                           for d in reversed(run.state.diff_ids)])
         shown = f"{ins.cmd} {' '.join(words)}"

@@ -16,7 +16,10 @@ def add_build(p: FlagParser) -> None:
     a("--no-cache", action="store_true")
     a("--label", action="append", default=[])
     a("-q", "--quiet", action="store_true")
-    a("--progress", default="auto")
+    a("--progress", default="auto",
+      help="auto (default): docker's classic builder output (Step N/M, as with "
+           "DOCKER_BUILDKIT=0) on stdout; plain: BuildKit's plain progress (#N lines) on "
+           "stderr; quiet: as -q")
     a("--platform")
     a("-m", "--memory")
     a("--cpus")
@@ -49,9 +52,9 @@ def cmd_build(paths: Paths, args: Namespace) -> int:
     from runtime.build.state import host_platform
     from runtime.images.reference import parse_ref
 
-    if args.progress not in ("auto", "plain", "tty", "quiet"):
+    if args.progress not in ("auto", "plain", "quiet"):
         raise InvalidArgument(f'invalid argument "{args.progress}" for "--progress" flag: '
-                              "auto, plain, tty or quiet")
+                              "auto, plain or quiet")
     if args.platform and args.platform != host_platform():
         raise InvalidArgument(f"--platform {args.platform}: only this host's "
                               f"({host_platform()}) can be built")
@@ -67,11 +70,13 @@ def cmd_build(paths: Paths, args: Namespace) -> int:
         context=args.context, dockerfile=args.file or "", tags=tags,
         build_args=_pairs(args.build_arg, "--build-arg", True), target=args.target or "",
         no_cache=args.no_cache, labels=_pairs(args.label, "--label", False),
-        quiet=args.quiet or args.progress == "quiet",
+        quiet=args.quiet or args.progress == "quiet", progress=args.progress,
         limits=Limits(memory=args.memory, cpus=args.cpus, network=network))
     image_id = Builder(paths, opts).build()
     if opts.quiet:
         print(image_id)
+        return 0
+    if opts.progress == "plain":  # BuildKit's exporting vertex said it on stderr
         return 0
     print(f"Successfully built {image_id[7:19]}")
     for tag in tags:
