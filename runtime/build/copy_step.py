@@ -139,16 +139,7 @@ class _Copier:
         st = os.lstat(src)
         mode = st.st_mode
         if stat.S_ISDIR(mode):
-            merged = self._make_room(pfd, name, True)
-            if not merged:
-                os.mkdir(name, 0o700, dir_fd=pfd)
-            fd = os.open(name, _DIR | os.O_NOFOLLOW, dir_fd=pfd)
-            try:
-                self.copy_children(src, fd, keep_owner, skip, rel)
-                if not merged:
-                    self._meta(fd, st, keep_owner)
-            finally:
-                os.close(fd)
+            self._copy_dir(src, pfd, name, st, keep_owner, skip, rel)
             return
         self._make_room(pfd, name, False)
         if stat.S_ISREG(mode):
@@ -174,17 +165,17 @@ class _Copier:
         for child in sorted(os.listdir(src)):
             crel = f"{rel}/{child}" if rel else child
             if callable(skip) and skip(crel):
-                if os.path.isdir(os.path.join(src, child)) and not os.path.islink(
-                        os.path.join(src, child)) and getattr(skip, "descend", False):
-                    sub_st = os.lstat(os.path.join(src, child))
-                    self._partial_dir(os.path.join(src, child), fd, child, sub_st,
-                                      keep_owner, skip, crel)
+                path = os.path.join(src, child)
+                sub_st = os.lstat(path)
+                if stat.S_ISDIR(sub_st.st_mode) and getattr(skip, "descend", False):
+                    # an excluded directory with re-included children: only those come
+                    self._copy_dir(path, fd, child, sub_st, keep_owner, skip, crel)
                 continue
             self.copy(os.path.join(src, child), fd, child, keep_owner, skip, crel)
 
-    def _partial_dir(self, src: str, pfd: int, name: str, st: os.stat_result,
-                     keep_owner: bool, skip: object, rel: str) -> None:
-        """An excluded directory with re-included children: only those come along."""
+    def _copy_dir(self, src: str, pfd: int, name: str, st: os.stat_result,
+                  keep_owner: bool, skip: object, rel: str) -> None:
+        """A directory merged into one already there (keeping its metadata) or made new."""
         merged = self._make_room(pfd, name, True)
         if not merged:
             os.mkdir(name, 0o700, dir_fd=pfd)
