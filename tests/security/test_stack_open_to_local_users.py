@@ -184,7 +184,7 @@ def test_the_password_is_in_no_command_line_and_no_log(stack: Stack) -> None:
     rows = json.loads(bw(stack.cfg, "status", "--json").stdout)["components"]
     pids = [r["pid"] for r in rows if r["pid"]]
     assert {r["name"] for r in rows if r["pid"]} == {"influxd", "collector", "shipper",
-                                                      "prometheus", "supervisor"}
+                                                      "prometheus", "web", "supervisor"}
     for pid in pids:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         assert password.encode() not in cmdline, pid
