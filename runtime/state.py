@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 
+from formats.atomicfile import write_atomic
 from runtime.errors import Conflict, DamagedState, InvalidArgument, NotFound
 from runtime.paths import Paths
 
@@ -33,15 +34,9 @@ def new_id() -> str:
 
 
 def write_json_atomic(path: str, data: Any) -> None:
-    """Readers never see a half-written file: write a temp file beside it, then rename."""
-    head, name = os.path.split(path)
-    tmp = os.path.join(head, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, json.dumps(data, separators=(",", ":")).encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    """Readers never see a half-written file, a crash never leaves an empty one
+    (formats.atomicfile: fsync, rename, fsync the directory)."""
+    write_atomic(path, json.dumps(data, separators=(",", ":")).encode(), 0o600)
 
 
 # State of a container that never ran; Docker's zero time for the times.

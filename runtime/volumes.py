@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Callable
 
+from formats.atomicfile import write_atomic
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.paths import private_dir
 
@@ -215,10 +216,7 @@ class VolumeStore:
         rec = {"CreatedAt": rfc3339nano(), "Driver": "local", "Labels": labels or {},
                "Mountpoint": self.path(name), "Name": name, "Options": {}, "Scope": "local",
                "Anonymous": anonymous}
-        tmp = self._meta(name) + f".{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(json.dumps(rec))
-        os.replace(tmp, self._meta(name))
+        write_atomic(self._meta(name), json.dumps(rec).encode(), 0o666)
         return rec
 
     def get(self, name: str) -> dict[str, Any]:

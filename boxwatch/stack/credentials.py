@@ -16,6 +16,7 @@ import secrets
 import stat
 from pathlib import Path
 
+from formats.atomicfile import write_atomic
 from formats.influx import credentials_text, read_credentials
 
 USER = "boxwatch"
@@ -54,12 +55,5 @@ def ensure_credentials(path: Path) -> tuple[str, str]:
         except ValueError as exc:
             raise PrivacyError(str(exc)) from None
     password = secrets.token_urlsafe(32)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, SECRET_FILE)
-    with os.fdopen(fd, "w") as f:
-        f.write(credentials_text(USER, password))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(str(path), credentials_text(USER, password).encode(), SECRET_FILE)
     return USER, password

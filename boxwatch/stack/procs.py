@@ -12,6 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from formats.atomicfile import write_atomic
+
 
 def start_ticks(pid: int, proc_root: str = "/proc") -> int | None:
     """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22),
@@ -29,9 +31,7 @@ def start_ticks(pid: int, proc_root: str = "/proc") -> int | None:
 
 def write_pidfile(path: Path, pid: int) -> None:
     """``pid`` and its start time, written atomically."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"{pid}\n{start_ticks(pid) or 0}\n")
-    os.replace(tmp, path)
+    write_atomic(str(path), f"{pid}\n{start_ticks(pid) or 0}\n".encode(), 0o666)
 
 
 def read_pidfile(path: Path) -> int | None:

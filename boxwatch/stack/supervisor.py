@@ -31,6 +31,7 @@ from typing import Any
 
 from boxwatch.stack import influxd, procs
 from boxwatch.stack.plan import Component, Plan
+from formats.atomicfile import write_atomic
 from formats.influx import read_credentials
 
 HEALTH_TIMEOUT = 60.0
@@ -82,9 +83,8 @@ class Supervisor:
     # -- status -------------------------------------------------------------------------
 
     def save(self) -> None:
-        tmp = self.run_dir / "status.json.tmp"
-        tmp.write_text(json.dumps(self.status, indent=1))
-        os.replace(tmp, self.run_dir / "status.json")
+        write_atomic(str(self.run_dir / "status.json"),
+                     json.dumps(self.status, indent=1).encode(), 0o666)
 
     def mark(self, name: str, state: str, error: str = "", **more: Any) -> None:
         entry = self.status["components"][name]

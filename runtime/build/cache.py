@@ -5,11 +5,11 @@ whose layers left the image store (``box rmi``) is a miss."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 
+from formats.atomicfile import write_atomic
 from runtime.build.state import BuildState, encode
 from runtime.images.store import ImageStore
 
@@ -37,11 +37,4 @@ class BuildCache:
     def put(self, parent: BuildState, key: str, state: BuildState) -> None:
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         path = self._path(parent.id, key)
-        tmp = f"{path}.{os.urandom(4).hex()}.tmp"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(encode(state.blob))
-            os.rename(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        write_atomic(path, encode(state.blob), 0o666)

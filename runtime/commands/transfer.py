@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 
+from formats.atomicfile import open_atomic
 from runtime.errors import BoxError, InvalidArgument
 from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
@@ -34,20 +35,13 @@ def _output(path: str | None, what: str):
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
-                       f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        f = open(tmp, "wb")
-    except OSError as e:
-        raise BoxError(f"failed to save {what}: open {path}: {e.strerror.lower()}") from None
-    try:
-        with f:
-            yield f
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with contextlib.ExitStack() as stack:
+        try:
+            f = stack.enter_context(open_atomic(path, 0o666))
+        except OSError as e:
+            raise BoxError(f"failed to save {what}: open {path}: "
+                           f"{(e.strerror or str(e)).lower()}") from None
+        yield f
 
 
 def add_load(p: FlagParser) -> None:

@@ -8,10 +8,10 @@ Passwords are never printed or logged; errors name the registry, not the secret.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 
+from formats.atomicfile import write_atomic
 from runtime.errors import BoxError
 
 DOCKER_HUB = "https://index.docker.io/v1/"  # the key docker uses for Docker Hub
@@ -49,16 +49,7 @@ class Credentials:
 
     def _save(self, data: dict[str, object]) -> None:
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-        tmp = f"{self.path}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent="\t")
-            os.rename(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_atomic(self.path, json.dumps(data, indent="\t").encode(), 0o600)
 
     def get(self, registry: str) -> tuple[str, str] | None:
         entry = (self._load().get("auths") or {}).get(_key(registry))

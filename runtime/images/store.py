@@ -35,6 +35,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from formats.atomicfile import write_atomic
 from formats.units import rfc3339nano
 from runtime.errors import Conflict, DamagedState, InvalidArgument, NotFound
 from runtime.images.reference import display, parse_ref, ref_key, ref_name
@@ -99,18 +100,7 @@ class ImageStore:
 
     @staticmethod
     def _write_atomic(path: str, data: bytes) -> None:
-        head, name = os.path.split(path)
-        tmp = os.path.join(head, f".{name}.{os.urandom(4).hex()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, data, 0o666)
 
     def _load_repos(self) -> dict[str, dict[str, str]]:
         try:

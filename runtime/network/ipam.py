@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Iterator
 
+from formats.atomicfile import write_atomic
 from runtime.errors import Conflict, InvalidArgument
 from runtime.network.addr import host_range, in_subnet, int_to_ip, ip_to_int, parse_cidr
 from runtime.state import read_state_file
@@ -49,10 +50,7 @@ class Ipam:
                 data = {"Subnet": self.subnet, "Gateway": self.gateway, "Last": "",
                         "Allocated": {}}
             yield data
-            tmp = f"{self.path}.{os.getpid()}.tmp"
-            with open(tmp, "w") as f:
-                f.write(json.dumps(data))
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps(data).encode(), 0o666)
         finally:
             os.close(fd)
 

@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 
+from formats.atomicfile import write_atomic
 from runtime.errors import Conflict, DamagedState, InvalidArgument, NotFound
 from runtime.network.addr import int_to_ip, parse_cidr
 from runtime.state import read_state_file
@@ -106,10 +107,7 @@ class NetworkStore:
 
     def save(self, net: dict[str, Any]) -> None:
         os.makedirs(self.dir, exist_ok=True)
-        tmp = f"{self._path(net['Id'])}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(json.dumps(net, indent=1))
-        os.replace(tmp, self._path(net["Id"]))
+        write_atomic(self._path(net["Id"]), json.dumps(net, indent=1).encode(), 0o666)
 
     def delete(self, net: dict[str, Any]) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 
+from formats.atomicfile import write_atomic
 from runtime.errors import InvalidArgument
 
 TYPE_CHECKING = False
@@ -154,10 +155,7 @@ def program_for(host: dict[str, Any], caps: list[str], cache_dir: str) -> bytes 
     finally:
         filt.release()
     os.makedirs(cache_dir, mode=0o700, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(program)
-    os.replace(tmp, path)
+    write_atomic(path, program, 0o666)
     return program
 
 

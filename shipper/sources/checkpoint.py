@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 
 import orjson
 
+from formats.atomicfile import write_atomic as _write_atomic
+
 FORMAT_VERSION = 1
 
 
@@ -135,23 +137,5 @@ class Registry:
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """temp file in the same directory, write, fsync, rename over ``path``, fsync the dir."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = f"{path}.tmp.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
-        raise
-    os.close(fd)
-    os.rename(tmp, path)
-    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    """The registry file, 0600, through the one atomic durable write (formats.atomicfile)."""
+    _write_atomic(path, data, 0o600)

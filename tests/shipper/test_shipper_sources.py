@@ -36,7 +36,7 @@ def test_registry_roundtrip_atomic_and_only_forward(tmp_path: Path):
     e = again.get(1, 2, "1f:abc")
     assert (e.resume, e.acked, e.done) == (100, 120, False)
     assert again.get(1, 2, "1f:other") is None  # same inode, other content: a new file
-    assert not [p for p in os.listdir(tmp_path) if ".tmp." in p]
+    assert not [p for p in os.listdir(tmp_path) if ".tmp" in p]
     Path(path).write_text("{not json")
     with pytest.raises(RegistryError, match="corrupt"):
         Registry(path).load()
