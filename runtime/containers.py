@@ -56,25 +56,15 @@ class Containers:
 
         Raises BoxError (with the container's 125/126/127) when the command cannot run.
         """
-        from runtime.monitor import launch
-
         deadline = time.monotonic() + 30
         while True:
             with self.store.lock(cid):
-                cfg = self.store.load(cid)
-                box = cfg.get("Box") or {}
-                if is_running(cfg):
-                    return cfg["State"]["Pid"], box.get("MonitorPid", 0), None
-                if not monitor_alive(cfg):
-                    cfg["HasBeenManuallyStopped"] = False
-                    cfg["State"]["Error"] = ""
-                    mon_pid, status_fd = launch(self.paths, cid, attached, interactive)
-                    # Recorded before the lock goes: a concurrent start sees this monitor
-                    # and waits for it instead of launching a second one.
-                    cfg["Box"] = {**box, "MonitorPid": mon_pid,
-                                  "MonitorStart": process_start_time(mon_pid)}
-                    self.store.save(cfg)
-                    break
+                cfg, launched = self.launch_locked(cid, attached, interactive)
+            if launched is not None:
+                mon_pid, status_fd = launched
+                break
+            if is_running(cfg):
+                return cfg["State"]["Pid"], (cfg.get("Box") or {}).get("MonitorPid", 0), None
             # Another monitor is starting (or finishing) this container: let it decide.
             if time.monotonic() > deadline:
                 raise Conflict(f"container {cid[:12]} is being started by another command")
@@ -98,6 +88,25 @@ class Containers:
         _reap(mon_pid)
         raise BoxError(f"container {cid[:12]}: monitor exited without starting it"
                        f"{monitor_log_tail(self.paths, cid)}")
+
+    def launch_locked(self, cid: str, attached: bool = False, interactive: bool = False
+                      ) -> tuple[dict[str, Any], tuple[int, int] | None]:
+        """Start's step under the container's lock, which the caller holds: fork the
+        monitor unless one runs (the state, and (monitor pid, status fd) or None)."""
+        from runtime.monitor import launch
+
+        cfg = self.store.load(cid)
+        box = cfg.get("Box") or {}
+        if is_running(cfg) or monitor_alive(cfg):
+            return cfg, None
+        cfg["HasBeenManuallyStopped"] = False
+        cfg["State"]["Error"] = ""
+        mon_pid, status_fd = launch(self.paths, cid, attached, interactive)
+        # Recorded before the lock goes: a concurrent start sees this monitor and waits
+        # for it instead of launching a second one, a concurrent rm refuses.
+        cfg["Box"] = {**box, "MonitorPid": mon_pid, "MonitorStart": process_start_time(mon_pid)}
+        self.store.save(cfg)
+        return cfg, (mon_pid, status_fd)
 
     # -- stop / kill ------------------------------------------------------------
     def stop(self, cid: str, timeout: float | None = None, sig: str | None = None) -> None:
@@ -166,28 +175,45 @@ class Containers:
 
     # -- remove -----------------------------------------------------------------
     def remove(self, cid: str, force: bool = False, volumes: bool = False) -> None:
-        """``volumes``: also its anonymous volumes (``rm -v``); named ones always stay."""
+        """``volumes``: also its anonymous volumes (``rm -v``); named ones always stay.
+
+        Whether it runs is decided again under the lock, where it is deleted: a ``box
+        start`` between the first look and the lock launched a monitor, and a container
+        is never removed from under its monitor (without ``-f``: refused; with: killed,
+        then removed)."""
         cfg = self.store.load(cid)
-        if is_running(cfg):
-            if not force:
-                raise Conflict(
-                    f"You cannot remove a running container {cid}. Stop the container "
-                    "before attempting removal or force remove")
+        deadline = time.monotonic() + 60
+        while True:
+            running = is_running(cfg)
+            if running and not force:
+                raise _running(cid)
+            killed = False
+            if force and (running or monitor_alive(cfg)):
+                with self.store.lock(cid):
+                    cfg = self.store.load(cid)
+                    cfg["HasBeenManuallyStopped"] = True  # no restart policy brings it back
+                    self.store.save(cfg)
+                if is_running(cfg) and cfg["State"].get("Pid"):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(cfg["State"]["Pid"], signal.SIGKILL)
+                    killed = True
+            # A monitor still starting (no pid to kill yet) is looked at again shortly.
+            starting = force and not killed and monitor_alive(cfg)
+            self.wait_monitor_gone(cid, 0.2 if starting else 30)
             with self.store.lock(cid):
-                cfg = self.store.load(cid)
-                cfg["HasBeenManuallyStopped"] = True
-                self.store.save(cfg)
-            if cfg["State"].get("Pid"):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(cfg["State"]["Pid"], signal.SIGKILL)
-        self.wait_monitor_gone(cid)
-        with self.store.lock(cid):
-            try:
-                cfg = self.store.load(cid)
-            except BoxError:
-                return  # removed by its own monitor (--rm)
-            self._release_kernel_objects(cfg)
-            self.store.delete(cfg)
+                try:
+                    cfg = self.store.load(cid)
+                except BoxError:
+                    return  # removed by its own monitor (--rm)
+                if not monitor_alive(cfg):
+                    self._release_kernel_objects(cfg)
+                    self.store.delete(cfg)
+                    break
+                if not force:
+                    raise _running(cid)
+            if time.monotonic() > deadline:
+                raise Conflict(f"container {cid[:12]}: its monitor did not stop; "
+                               f"not removed")
         if volumes and cfg.get("MountPoints"):
             from runtime.volumes import remove_anonymous
 
@@ -206,6 +232,11 @@ class Containers:
             from runtime.network.endpoint import release_dead
 
             release_dead(self.paths, cfg)  # veths, addresses, published ports
+
+
+def _running(cid: str) -> Conflict:
+    return Conflict(f"You cannot remove a running container {cid}. Stop the container "
+                    "before attempting removal or force remove")
 
 
 def monitor_log(paths: Paths, cid: str) -> str:
