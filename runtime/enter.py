@@ -112,11 +112,7 @@ def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | Non
 
 def _close_fds_but(keep: int) -> None:
     """Close every fd from 3 up except ``keep`` (-1: none kept)."""
-    if keep < 3:
-        os.closerange(3, 65536)
-        return
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 65536)
+    sc.close_fds_except((keep,))
 
 
 def enter_root(paths: Paths, cfg: dict[str, Any]) -> None:

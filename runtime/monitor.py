@@ -48,8 +48,7 @@ def launch(paths: Paths, cid: str, attached: bool, interactive: bool) -> tuple[i
         try:
             os.close(status_r)
             # Drop everything else the client held (its container lock above all).
-            os.closerange(3, status_w)
-            os.closerange(status_w + 1, 65536)
+            sc.close_fds_except((status_w,))
             Monitor(paths, cid, attached, interactive, status_w).run()
         except BaseException as e:  # a forked child must never return
             # Told to the client too: with -d our stderr is monitor.log, and a client
@@ -319,10 +318,7 @@ class Monitor:
             if pid == 0:
                 os.close(sync_w)
                 io.become_stdio()
-                keep = sorted({err_w, io.console_child} - {-1})
-                os.closerange(3, keep[0])
-                for lo, hi in zip(keep, [*keep[1:], 65536], strict=True):
-                    os.closerange(lo + 1, hi)
+                sc.close_fds_except((err_w, io.console_child))
                 if new_net:
                     _loopback_up()
                 enter(spec, err_w, io.console_child)
