@@ -26,22 +26,6 @@ if TYPE_CHECKING:
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-class ListenError(ValueError):
-    """--listen was not HOST:PORT."""
-
-    def __init__(self, value: str) -> None:
-        super().__init__(f"--listen wants HOST:PORT, got {value!r}")
-        self.value = value
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """"127.0.0.1:9180", ":9180" (all addresses), "[::1]:9180" -> (host, port)."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ListenError(value)
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
 def sample_to_dict(s: Sample) -> dict[str, Any]:
     """One sample as JSON-ready data: the container's identity, then its counters."""
     ref = s.ref

@@ -172,7 +172,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
     prometheus.self_metrics = pipeline.self_metrics
     server = None
     if args.listen:
-        from collector.api import ListenError, Server, parse_listen
+        from collector.api import Server
+        from formats.listen import ListenError, parse_listen
 
         try:
             host, port = parse_listen(args.listen)

@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from formats.listen import parse_listen
 from shipper.pipeline import Shipper
 
 DEFAULT_LISTEN = "127.0.0.1:9181"
@@ -102,14 +103,6 @@ def make_app(shipper: Shipper) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     return app
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``host:port`` (``[v6]:port`` too) -> (host, port); ValueError with the text if not."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"--listen wants HOST:PORT, got {text!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 async def serve(shipper: Shipper, listen: str) -> web.AppRunner:

@@ -41,8 +41,8 @@ def parse_args(argv: Sequence[str], prog: str) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None, prog: str = "boxwatch web") -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv, prog)
-    from collector.api import ListenError, parse_listen
     from formats.influx import read_credentials
+    from formats.listen import ListenError, parse_listen
 
     try:
         host, port = parse_listen(args.listen)

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from collector.api import ListenError, Server, parse_listen
+from collector.api import Server
 from collector.discover import Discovery
 from collector.pipeline import Pipeline
 from collector.sinks.prometheus import PrometheusSink
+from formats.listen import ListenError, parse_listen
 
 BOXWATCH = str(Path(sys.executable).parent / "boxwatch")
 
@@ -92,7 +93,8 @@ def test_collector_api_routes(box) -> None:
 
 def test_collector_listen_parsing() -> None:
     assert parse_listen("127.0.0.1:9180") == ("127.0.0.1", 9180)
-    assert parse_listen(":9180") == ("0.0.0.0", 9180)
+    assert parse_listen(":9180") == ("127.0.0.1", 9180)  # loopback, as the shipper's
+    assert parse_listen("0.0.0.0:9180") == ("0.0.0.0", 9180)
     assert parse_listen("[::1]:80") == ("::1", 80)
     for bad in ("9180", "host:", "host:99999", "host:http"):
         with pytest.raises(ListenError, match="HOST:PORT"):

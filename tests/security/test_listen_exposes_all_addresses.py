@@ -1,0 +1,94 @@
+"""Attack: an admin who wrote ``--listen :9180`` for the collector, as for the shipper,
+meant "the default address, this port". The shipper read it as loopback, the collector
+as every address: /metrics (container names, labels, images) open to the network. One
+parser (formats/listen.py) now reads it for every server: an empty host is loopback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BOXWATCH = str(Path(sys.executable).parent / "boxwatch")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listening_on(port: int) -> set[str]:
+    """The local addresses of the TCP sockets listening on ``port`` (IPv4)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        addr, _, hexport = local.partition(":")
+        if state == "0A" and int(hexport, 16) == port:
+            found.add(socket.inet_ntoa(bytes.fromhex(addr)[::-1]))
+    return found
+
+
+def _bound_address(argv: list[str], port: int, log: Path) -> set[str]:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (found := _listening_on(port)):
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        return found
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("program", ["collector", "shipper"])
+def test_listen_without_a_host_is_loopback(program: str, tmp_path: Path) -> None:
+    port = _free_port()
+    (tmp_path / "root").mkdir()
+    if program == "collector":
+        argv = [BOXWATCH, "collector", "--root", str(tmp_path / "root"), "--interval", "1s",
+                "--listen", f":{port}"]
+    else:
+        argv = [sys.executable, "-m", "shipper.cli", "--root", str(tmp_path / "root"),
+                "--sink", f"file={tmp_path / 'out.jsonl'}", "--registry",
+                str(tmp_path / "reg.json"), "--listen", f":{port}"]
+    assert _bound_address(argv, port, tmp_path / "log") == {"127.0.0.1"}
+
+
+@pytest.mark.parametrize("program", ["collector", "shipper"])
+def test_all_addresses_only_when_named(program: str, tmp_path: Path) -> None:
+    port = _free_port()
+    (tmp_path / "root").mkdir()
+    if program == "collector":
+        argv = [BOXWATCH, "collector", "--root", str(tmp_path / "root"), "--interval", "1s",
+                "--listen", f"0.0.0.0:{port}"]
+    else:
+        argv = [sys.executable, "-m", "shipper.cli", "--root", str(tmp_path / "root"),
+                "--sink", f"file={tmp_path / 'out.jsonl'}", "--registry",
+                str(tmp_path / "reg.json"), "--listen", f"0.0.0.0:{port}"]
+    assert _bound_address(argv, port, tmp_path / "log") == {"0.0.0.0"}
+
+
+@pytest.mark.parametrize("value", ["9180", "host:", ":99999", "::1:80", "[::1:80"])
+def test_a_bad_listen_is_one_line_for_both(value: str, tmp_path: Path) -> None:
+    for argv in ([BOXWATCH, "collector", "--root", str(tmp_path), "--listen", value],
+                 [sys.executable, "-m", "shipper.cli", "--root", str(tmp_path), "--sink",
+                  "file=-", "--registry", str(tmp_path / "reg.json"), "--listen", value]):
+        proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode != 0
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and repr(value) in lines[0] and "HOST:PORT" in lines[0], lines
