@@ -9,6 +9,7 @@ import hashlib
 import os
 import tempfile
 from collections import namedtuple
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,6 +24,7 @@ from runtime.images.store import ImageStore, StagedLayer, parse_ref
 ACCEPT = (mf.OCI_INDEX, mf.DOCKER_LIST, mf.OCI_MANIFEST, mf.DOCKER_MANIFEST)
 PARALLEL = 3
 _CHUNK = 1 << 20
+MAX_CONFIG = 8 << 20  # an image config is read whole
 
 # name: familiar ("127.0.0.1:5000/team/app"); tag or digest (one of them is set)
 Remote = namedtuple("Remote", "name domain path tag digest")
@@ -59,7 +61,7 @@ def _fetch_manifest(client: Client, remote: Remote) -> tuple[dict[str, Any], str
         digest = mf.check_digest(desc.get("digest"), "index entry")
         resp = client.get_manifest(remote.path, digest, ACCEPT)
         got = "sha256:" + hashlib.sha256(resp.body).hexdigest()
-        if got != digest:
+        if got != digest or len(resp.body) != desc.get("size", len(resp.body)):
             raise RegistryError(f"manifest {remote.path}@{digest}: content has digest {got}")
         doc = json_body(resp, f"manifest {remote.path}@{digest}")
         kind = mf.media_type(doc, resp.headers.get("Content-Type", ""))
@@ -69,29 +71,60 @@ def _fetch_manifest(client: Client, remote: Remote) -> tuple[dict[str, Any], str
     return doc, top, top
 
 
+def descriptor_size(desc: dict[str, Any], where: str) -> int:
+    """A descriptor's ``size`` (required by OCI): what a blob's download is bounded by."""
+    size = desc.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise InvalidArgument(f"{where} {desc.get('digest')}: descriptor has no valid size "
+                              f"({size!r})")
+    return size
+
+
+def verified_chunks(client: Client, remote: Remote, digest: str, size: int,
+                    what: str = "blob") -> Iterator[bytes]:
+    """The blob's bytes as they arrive, never more than ``size``: a body that announces
+    or carries more is refused at once (read stops at ``size + 1``), the digest is
+    hashed as it streams and checked at the end. Each refusal is one line naming the
+    digest."""
+    resp = client.get_blob(remote.path, digest)
+    try:
+        length = resp.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > size:
+            raise RegistryError(f"{what} {digest} of {remote.name}: the registry sends "
+                                f"{length} bytes, its descriptor says {size}; refused")
+        sha = hashlib.sha256()
+        done = 0
+        while done <= size:
+            chunk = resp.read(min(_CHUNK, size + 1 - done))
+            if not chunk:
+                break
+            done += len(chunk)
+            if done > size:
+                raise RegistryError(f"{what} {digest} of {remote.name}: larger than its "
+                                    f"descriptor's {size} bytes; refused")
+            sha.update(chunk)
+            yield chunk
+    finally:
+        resp.close()
+    if "sha256:" + sha.hexdigest() != digest or done != size:
+        raise RegistryError(f"{what} {digest} of {remote.name}: downloaded content does not "
+                            f"match (got sha256:{sha.hexdigest()}, {done} of {size} bytes)")
+
+
 def _download(client: Client, remote: Remote, desc: dict[str, Any], tmp_dir: str,
               progress: Progress) -> str:
-    """The blob in a temp file, its digest and size checked; returns the path."""
+    """The blob in a temp file, its size and digest checked as it streams; the path."""
     digest = desc["digest"]
-    total = int(desc.get("size") or 0)
+    total = descriptor_size(desc, f"{remote.name} layer")
     key = digest[7:19]
     fd, path = tempfile.mkstemp(dir=tmp_dir, prefix="pull-")
     try:
-        sha = hashlib.sha256()
         done = 0
-        resp = client.get_blob(remote.path, digest)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                while chunk := resp.read(_CHUNK):
-                    f.write(chunk)
-                    sha.update(chunk)
-                    done += len(chunk)
-                    progress.update(key, "Downloading", done, total)
-        finally:
-            resp.close()
-        if "sha256:" + sha.hexdigest() != digest or (total and done != total):
-            raise RegistryError(f"blob {digest} of {remote.name}: downloaded content does not "
-                                f"match (got sha256:{sha.hexdigest()}, {done} bytes)")
+        with os.fdopen(fd, "wb") as f:
+            for chunk in verified_chunks(client, remote, digest, total):
+                f.write(chunk)
+                done += len(chunk)
+                progress.update(key, "Downloading", done, total)
         return path
     except BaseException:
         os.unlink(path)
@@ -132,20 +165,20 @@ def pull(store: ImageStore, text: str, insecure: list[str], progress: Progress) 
     shown = remote.name + (f"@{remote.digest}" if remote.digest else f":{remote.tag}")
     progress.message(f"{remote.digest or remote.tag}: Pulling from {remote.path}")
     doc, top, _ = _fetch_manifest(client, remote)
-    cfg_digest = mf.check_digest((doc.get("config") or {}).get("digest"), "manifest config")
-    resp = client.get_blob(remote.path, cfg_digest)
-    try:
-        config = resp.read(8 << 20)
-    finally:
-        resp.close()
-    if "sha256:" + hashlib.sha256(config).hexdigest() != cfg_digest:
-        raise RegistryError(f"config {cfg_digest} of {remote.name}: content does not match")
+    cfg_desc = doc.get("config") or {}
+    cfg_digest = mf.check_digest(cfg_desc.get("digest"), "manifest config")
+    cfg_size = descriptor_size(cfg_desc, f"{remote.name} config")
+    if cfg_size > MAX_CONFIG:
+        raise RegistryError(f"config {cfg_digest} of {remote.name}: {cfg_size} bytes, over "
+                            f"the {MAX_CONFIG} byte limit; refused")
+    config = b"".join(verified_chunks(client, remote, cfg_digest, cfg_size, "config"))
     diff_ids = mf.diff_ids_of(mf.load_json(config, cfg_digest), cfg_digest)
     descs = doc.get("layers") or []
     if len(descs) != len(diff_ids):
         raise InvalidArgument(f"{remote.name}: {len(descs)} layers but {len(diff_ids)} diff_ids")
     for d in descs:
         mf.check_digest(d.get("digest"), f"{remote.name} layer")
+        descriptor_size(d, f"{remote.name} layer")
     image_id = "sha256:" + hashlib.sha256(config).hexdigest()
     had = _has_image(store, image_id)
     tmp_dir = os.path.join(store.dir, "tmp")

@@ -27,6 +27,10 @@ from typing import IO, Any
 from runtime.errors import BoxError
 
 _TIMEOUT = 60
+# A body read whole (manifest, index, token, error) is at most this: moby's manifest
+# limit (distribution's maxManifestBodySize). Blobs are streamed, bounded by their
+# descriptor's size (pull.py).
+MAX_BODY = 4 << 20
 _CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -57,16 +61,38 @@ def is_insecure(host: str, extra: Iterable[str] = ()) -> bool:
         return False
 
 
+class BodyTooLarge(RegistryError):
+    """A body read whole was over its cap: refused before all of it was read."""
+
+
+def read_capped(resp: http.client.HTTPResponse, limit: int, what: str) -> bytes:
+    """At most ``limit`` bytes of ``resp``; BodyTooLarge (naming ``what``) when it
+    announces or holds more. Reading stops at ``limit + 1``: a hostile server's endless
+    body costs nothing."""
+    length = resp.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        raise BodyTooLarge(f"{what}: {length} bytes, over the {limit} byte limit")
+    data = resp.read(limit + 1)
+    if len(data) > limit:
+        raise BodyTooLarge(f"{what}: more than the {limit} byte limit")
+    return data
+
+
 class Response:
-    """Status, headers and (unless streamed) body of one exchange."""
+    """Status, headers and (unless streamed) body of one exchange; a body read whole is
+    capped at ``limit`` bytes."""
 
     def __init__(self, resp: http.client.HTTPResponse, conn: http.client.HTTPConnection,
-                 stream: bool) -> None:
+                 stream: bool, what: str = "response", limit: int = MAX_BODY) -> None:
         self.status = resp.status
         self.headers = resp.headers
         self._resp, self._conn = resp, conn
-        self.body = b"" if stream else resp.read()
-        if not stream:
+        if stream:
+            self.body = b""
+            return
+        try:
+            self.body = read_capped(resp, limit, what)
+        finally:
             conn.close()
 
     def read(self, n: int = -1) -> bytes:
@@ -150,7 +176,7 @@ class Client:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
             conn.request(method, target, body=body, headers=headers)
-            return Response(conn.getresponse(), conn, stream)
+            return Response(conn.getresponse(), conn, stream, f"{method} {url}")
         except BaseException:
             conn.close()
             raise
@@ -243,8 +269,12 @@ class Client:
     # ---- distribution API -------------------------------------------------------------
 
     def get_manifest(self, repo: str, ref: str, accept: Iterable[str]) -> Response:
-        resp = self.request("GET", f"/v2/{repo}/manifests/{ref}",
-                            {"Accept": ", ".join(accept)})
+        try:
+            resp = self.request("GET", f"/v2/{repo}/manifests/{ref}",
+                                {"Accept": ", ".join(accept)})
+        except BodyTooLarge:
+            raise BodyTooLarge(f"manifest for {self.host}/{repo}:{ref}: larger than the "
+                               f"{MAX_BODY} byte limit, refused") from None
         if resp.status != 200:
             raise resp.error(f"manifest for {self.host}/{repo}:{ref}")
         return resp
@@ -265,10 +295,13 @@ class Client:
         raise resp.error(f"HEAD blob {digest} in {repo}")
 
     def get_blob(self, repo: str, digest: str) -> Response:
+        """The blob's body to stream (the caller bounds it by the descriptor's size)."""
         resp = self.request("GET", f"/v2/{repo}/blobs/{digest}", stream=True)
         if resp.status != 200:
-            resp.body = resp.read()
-            resp.close()
+            try:
+                resp.body = read_capped(resp._resp, MAX_BODY, f"blob {digest} error body")
+            finally:
+                resp.close()
             raise resp.error(f"blob {digest} of {self.host}/{repo}")
         return resp
 
