@@ -39,6 +39,9 @@ def library() -> ctypes.CDLL:
         lib.seccomp_release.argtypes = [ctypes.c_void_p]
         lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
         lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+        lib.seccomp_arch_resolve_name.restype = ctypes.c_uint32
+        lib.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
+        lib.seccomp_arch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
         lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
                                                ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
         _lib = lib
@@ -46,7 +49,7 @@ def library() -> ctypes.CDLL:
 
 
 class Filter:
-    """One libseccomp filter context for the native architecture."""
+    """One libseccomp filter context: the native architecture, plus the ones added."""
 
     def __init__(self, default_action: int) -> None:
         self.lib = library()
@@ -58,6 +61,16 @@ class Filter:
     def _check(ret: int, what: str) -> None:
         if ret < 0:
             raise OSError(-ret, f"{what}: {os.strerror(-ret)}")
+
+    def add_arch(self, name: str) -> None:
+        """Filter the syscalls of another ABI the kernel runs for this one (libseccomp's
+        name: "x86", "x32", "arm") with the same rules, added before the rules."""
+        token = self.lib.seccomp_arch_resolve_name(name.encode())
+        if not token:
+            raise OSError(0, f"libseccomp does not know the architecture {name!r}")
+        ret = self.lib.seccomp_arch_add(self.ctx, token)
+        if ret < 0 and -ret != _EEXIST:
+            self._check(ret, f"seccomp_arch_add({name})")
 
     def syscall_number(self, name: str) -> int:
         """The native number, or -1 for a name this arch (or libseccomp) does not know."""

@@ -32,6 +32,11 @@ _DOCKER_ACTIONS = {"SCMP_ACT_ALLOW": "allow", "SCMP_ACT_ERRNO": "errno",
                    "SCMP_ACT_KILL_PROCESS": "kill_process", "SCMP_ACT_TRAP": "trap",
                    "SCMP_ACT_LOG": "log"}
 _DOCKER_ARCHES = {"amd64": "x86_64", "arm64": "aarch64"}
+# moby's archMap: the ABIs a kernel of this machine also runs (int 0x80 and x32 syscalls
+# on x86_64, AArch32 on arm64) get the same rules. A filter of the native ABI alone
+# kills every such syscall (libseccomp's bad-arch action), which Docker does not.
+SUB_ARCHES = {"x86_64": ("x86", "x32"), "aarch64": ("arm",)}
+_FILTER_FORMAT = "arches2"  # in the cache key: programs built before the sub-ABIs are stale
 
 
 def parse_security_opts(values: list[str]) -> list[str]:
@@ -142,7 +147,8 @@ def program_for(host: dict[str, Any], caps: list[str], cache_dir: str) -> bytes 
 
         source = "custom-" + hashlib.sha256(custom.encode()).hexdigest()[:32]
     uname = os.uname()
-    key = f"{source}-{mask(caps):x}-{uname.release}-{uname.machine}".replace("/", "_")
+    key = (f"{source}-{mask(caps):x}-{uname.release}-{uname.machine}-{_FILTER_FORMAT}"
+           .replace("/", "_"))
     path = os.path.join(cache_dir, f"{key}.bpf")
     try:
         with open(path, "rb") as f:
@@ -168,6 +174,12 @@ def build_filter(profile: dict[str, Any], caps: list[str]) -> Filter:
     filt = Filter(default)
     have = set(caps)
     arch = os.uname().machine
+    try:
+        for sub in SUB_ARCHES.get(arch, ()):
+            filt.add_arch(sub)
+    except BaseException:
+        filt.release()
+        raise
     allow = _action({})
     for name in profile.get("allow") or ():
         nr = filt.syscall_number(name)
