@@ -46,7 +46,7 @@ class Process(NamedTuple):
 
 
 def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | None, int | None],
-          mode: str = "relay", driver: Any = None, own_group: bool = False) -> tuple[int, int]:
+          mode: str = "relay", driver: Any = None) -> tuple[int, int]:
     """Fork ``proc`` into the running container ``cfg``: its cgroup, its namespaces, then
     ``become`` (user, capabilities, exec). Shared by ``box exec`` and the health probes.
 
@@ -55,8 +55,8 @@ def spawn(cfg: dict[str, Any], proc: Process, stdio: tuple[int | None, int | Non
     command's code (``box exec``); "detach" returns the helper, which exits at once;
     "handoff" returns the command's own pid, reparented to the caller, which must be a
     child subreaper (the monitor). ``stdio``: fds for 0, 1, 2 (None keeps ours).
-    ``own_group``: kept for callers; the command always leads a new session (and so a
-    process group: ``killpg`` reaches what it forks) in ``become``. Also returns the read
+    The command always leads a new session (and so a process group: ``killpg`` reaches
+    what it forks) in ``become``. Also returns the read
     end of the error pipe: EOF once the command is exec'd, else ``code\nmessage``.
     """
     from runtime.sandbox import become

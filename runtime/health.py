@@ -163,17 +163,14 @@ class HealthChecker:
         self.start_interval = check.get("StartInterval") or DEFAULT_START_INTERVAL
         self.retries = check.get("Retries") if (check.get("Retries") or 0) > 0 else DEFAULT_RETRIES
         self.started_ns = parse_rfc3339(cfg["State"]["StartedAt"])
-        from runtime.caps import effective_set
         from runtime.spec import sandbox_spec
 
         spec = sandbox_spec(store.paths, cfg)
-        host = cfg["HostConfig"]
-        # moby's probe: the container's env, user and workdir, never privileged itself.
+        # moby's probe is an exec: the container's env, user and workdir, and its
+        # confinement (capabilities, seccomp program, no_new_privs), never more.
         self.proc = Process(args, list(spec.env), cfg["Config"].get("User") or "",
-                            cfg["Config"].get("WorkingDir") or "/",
-                            effective_set(host.get("CapAdd") or [], host.get("CapDrop") or [],
-                                          bool(host.get("Privileged"))),
-                            bool(host.get("Privileged")))
+                            cfg["Config"].get("WorkingDir") or "/", list(spec.caps),
+                            spec.privileged, False, spec.seccomp, spec.no_new_privs)
         old = cfg["State"].get("Health") or {}
         self.status = "starting"
         self.streak = 0
@@ -254,7 +251,7 @@ class HealthChecker:
         null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:
             pid, err_r = spawn(self.cfg, self.proc, (null, out_w, out_w), "handoff",
-                               self.driver, own_group=True)
+                               self.driver)
         finally:
             os.close(out_w)
             os.close(null)
