@@ -16,13 +16,16 @@ CAP_NET_RAW = 13
 
 
 def _with_inheritable_net_raw() -> None:
-    """In the child before exec: CAP_NET_RAW added to our inheritable set."""
+    """In the child before exec: CAP_NET_RAW added to our inheritable and ambient sets
+    (ambient capabilities survive an exec of an unprivileged file, setuid too)."""
     libc = ctypes.CDLL(None, use_errno=True)
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)
     data = (ctypes.c_uint32 * 6)()
     assert libc.syscall(_CAPGET, header, data) == 0
     data[2] |= 1 << CAP_NET_RAW  # inheritable, low word
     assert libc.syscall(_CAPSET, header, data) == 0, ctypes.get_errno()
+    pr_cap_ambient, raise_ = 47, 2
+    assert libc.prctl(pr_cap_ambient, raise_, CAP_NET_RAW, 0, 0) == 0, ctypes.get_errno()
 
 
 def _caps(box: Box, *flags: str) -> dict[str, int]:
@@ -37,9 +40,10 @@ def _caps(box: Box, *flags: str) -> dict[str, int]:
 def test_a_non_root_user_inherits_no_capabilities(box: Box) -> None:
     caps = _caps(box, "-u", "1000")
     assert caps["CapInh"] == 0 and caps["CapPrm"] == 0 and caps["CapEff"] == 0, caps
+    assert caps["CapAmb"] == 0, caps
 
 
 def test_root_keeps_the_default_set_and_no_inheritable(box: Box) -> None:
     caps = _caps(box)
-    assert caps["CapInh"] == 0, caps
+    assert caps["CapInh"] == 0 and caps["CapAmb"] == 0, caps
     assert caps["CapEff"] & (1 << CAP_NET_RAW), caps  # Docker's default set has it
