@@ -36,23 +36,37 @@ def fsync_dir(directory: str) -> None:
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     """``data`` into ``path``: temp file (created with ``mode``), write, fsync, rename,
     fsync the directory. On any error the temp file is removed and the target untouched."""
-    tmp = _temp_path(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW,
-                 mode)
+    write_atomic_many({path: data}, mode)
+
+
+def write_atomic_many(files: dict[str, bytes], mode: int = 0o600) -> None:
+    """Several files of one directory, each atomic: every temp file written and fsync'd,
+    then each renamed, then the directory fsync'd once (one journal commit fewer per
+    extra file: ``box create`` writes two state files on the ``box run`` path)."""
+    done: list[str] = []
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
+        for path, data in files.items():
+            tmp = _temp_path(path)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+                         | os.O_NOFOLLOW, mode)
+            done.append(tmp)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for tmp, path in zip(list(done), files, strict=True):
+            os.rename(tmp, path)
+            done.remove(tmp)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        for tmp in done:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
-    fsync_dir(os.path.dirname(os.path.abspath(path)))
+    for directory in {os.path.dirname(os.path.abspath(p)) for p in files}:
+        fsync_dir(directory)
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 
-from formats.atomicfile import write_atomic
+from formats.atomicfile import write_atomic_many
 from runtime.errors import Conflict, DamagedState, InvalidArgument, NotFound
 from runtime.paths import Paths
 
@@ -33,10 +33,8 @@ def new_id() -> str:
     return os.urandom(32).hex()
 
 
-def write_json_atomic(path: str, data: Any) -> None:
-    """Readers never see a half-written file, a crash never leaves an empty one
-    (formats.atomicfile: fsync, rename, fsync the directory)."""
-    write_atomic(path, json.dumps(data, separators=(",", ":")).encode(), 0o600)
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 # State of a container that never ran; Docker's zero time for the times.
@@ -128,13 +126,15 @@ class Store:
         return cfg
 
     def save(self, cfg: dict[str, Any]) -> None:
+        """Both files (hostconfig.json only when new), durable, one directory fsync."""
         cdir = self.paths.container_dir(cfg["ID"])
         host = cfg.get("HostConfig")
         body = {k: v for k, v in cfg.items() if k != "HostConfig"}
-        write_json_atomic(os.path.join(cdir, CONFIG), body)
+        files = {os.path.join(cdir, CONFIG): _json_bytes(body)}
         host_path = os.path.join(cdir, HOSTCONFIG)
         if host is not None and not os.path.exists(host_path):
-            write_json_atomic(host_path, host)
+            files[host_path] = _json_bytes(host)
+        write_atomic_many(files, 0o600)
 
     def all(self, report: Callable[[str], None] | None = None) -> Iterator[dict[str, Any]]:
         """Every container. One whose state is damaged is skipped and passed to
