@@ -4,7 +4,8 @@
 
 Prints one JSON object: p50_ms, p95_ms, baseline_p50_ms, runc_p50_ms, ratios and the run
 count. Targets: p50 <= 60 ms (issue 2); p50 <= 2.5x runc's (issue 14: device rules and
-the seccomp profile included).
+the seccomp profile included). ``--compare LAUNCHER`` also times another ``box`` (say, a
+launcher of main's tree) on a root of its own, interleaved: before and after in one run.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def _runc_bundle(tmp: str) -> list[str] | None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--compare", metavar="LAUNCHER", help="another box to time alongside")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "BOX_ROOT": f"{tmp}/root", "BOX_EXEC_ROOT": f"{tmp}/run"}
@@ -65,6 +67,11 @@ def main() -> None:
         subprocess.run([BOX, "import", f"{tmp}/busybox.tar", "busybox"], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         box_cmd = [BOX, "run", "--rm", "--network", "none", "busybox", "true"]
+        other_env = {**env, "BOX_ROOT": f"{tmp}/root2", "BOX_EXEC_ROOT": f"{tmp}/run2"}
+        other_cmd = [args.compare, *box_cmd[1:]] if args.compare else None
+        if other_cmd:
+            subprocess.run([args.compare, "import", f"{tmp}/busybox.tar", "busybox"],
+                           env=other_env, check=True, stdout=subprocess.DEVNULL)
         base_cmd = ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net",
                     "--mount-proc", "true"]
         runc_cmd = _runc_bundle(tmp)
@@ -75,12 +82,16 @@ def main() -> None:
 
         for _ in range(3):  # warm the page cache
             _time(box_cmd, env)
+            if other_cmd:
+                _time(other_cmd, other_env)
             _time(base_cmd, env)
             if runc_cmd:
                 _time(runc(), env)
-        box_ms, base_ms, runc_ms = [], [], []
+        box_ms, base_ms, runc_ms, other_ms = [], [], [], []
         for _ in range(args.runs):  # interleaved, so noise hits all alike
             box_ms.append(_time(box_cmd, env))
+            if other_cmd:
+                other_ms.append(_time(other_cmd, other_env))
             base_ms.append(_time(base_cmd, env))
             if runc_cmd:
                 runc_ms.append(_time(runc(), env))
@@ -97,6 +108,12 @@ def main() -> None:
             "runc_p95_ms": round(_pct(runc_ms, 0.95), 2),
             "ratio_runc_p50": round(statistics.median(box_ms) / statistics.median(runc_ms), 2)}
            if runc_ms else {}),
+        **({"compare_p50_ms": round(statistics.median(other_ms), 2),
+            "compare_p95_ms": round(_pct(other_ms, 0.95), 2),
+            **({"compare_ratio_runc_p50": round(statistics.median(other_ms)
+                                                / statistics.median(runc_ms), 2)}
+               if runc_ms else {})}
+           if other_ms else {}),
         "containers_left": len(left),
     }))
 
