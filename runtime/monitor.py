@@ -281,6 +281,10 @@ class Monitor:
         exit_code = os.waitstatus_to_exitcode(status)
         if exit_code < 0:
             exit_code = 128 - exit_code
+        if cfg["HostConfig"].get("AutoRemove"):
+            # Its record is deleted as the monitor finishes (--rm never restarts): a
+            # durable "exited" written just before would be two fsyncs for nothing.
+            return exit_code
         oom = self.driver.oom_kills(self.cgroup_paths) > oom_before
         self.store.update(self.cid, Status="exited", Running=False, Pid=0, ExitCode=exit_code,
                           OOMKilled=oom, FinishedAt=rfc3339nano())
