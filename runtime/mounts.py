@@ -1,8 +1,9 @@
 """The container's volume, bind and tmpfs mounts, done by PID 1 in its private mount
 namespace before ``pivot_root`` (called from ``sandbox._mount_rootfs``).
 
-Targets are resolved inside the container's root: a symlink in the image pointing at
-``/etc`` means the container's ``/etc``, never the host's (what runc's securejoin does).
+Targets are resolved inside the container's root with openat2 (RESOLVE_IN_ROOT) and
+mounted through the checked fd: a symlink in the image pointing at ``/etc`` means the
+container's ``/etc``, never the host's (runc's securejoin and its fd-based mounts).
 """
 
 from __future__ import annotations
@@ -12,36 +13,7 @@ import os
 import stat
 
 from runtime import syscalls as sc
-
-
-def in_root(root: str, path: str) -> str:
-    """``path`` of the container, symlinks followed as if ``root`` were ``/``."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = root + "/" + "/".join([*resolved, part])
-        try:
-            st = os.lstat(candidate)
-        except FileNotFoundError:
-            resolved.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > 40:
-                raise OSError(errno.ELOOP, f"too many symlinks in {path}")
-            link = os.readlink(candidate)
-            if link.startswith("/"):
-                resolved = []
-            parts = [p for p in link.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return root + "/" + "/".join(resolved)
+from runtime.security import inroot
 
 
 def _copy_up(src: str, dst: str) -> None:
@@ -71,27 +43,47 @@ def _copy_up(src: str, dst: str) -> None:
 
 
 def apply_mounts(root: str, mounts: tuple) -> None:
-    for kind, source, target, rw, data, copy_up, flags in mounts:
-        dest = in_root(root, target)
+    """Each mount onto its target resolved in the root (openat2 RESOLVE_IN_ROOT: the
+    image's symlinks are followed as the container would, never onto the host), created
+    if missing, and mounted through the checked fd, not through a path walked again."""
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for mount in mounts:
+            _apply(root_fd, *mount)
+    finally:
+        os.close(root_fd)
+
+
+def _target(root_fd: int, target: str, directory: bool) -> int:
+    try:
+        return inroot.ensure_in_root(root_fd, target, directory)
+    except NotADirectoryError:
+        raise OSError(errno.ENOTDIR, f"mount target {target} is not a directory") from None
+
+
+def _apply(root_fd: int, kind: str, source: str, target: str, rw: bool, data: str,
+           copy_up: bool, flags: tuple | list) -> None:
+    is_dir = kind == "tmpfs" or os.path.isdir(source)
+    fd = _target(root_fd, target, is_dir)
+    try:
+        dest = inroot.fd_path(fd)
         if kind == "tmpfs":
-            os.makedirs(dest, exist_ok=True)
             mflags = sc.MS_NOSUID | sc.MS_NODEV
             if "noexec" in flags:
                 mflags |= sc.MS_NOEXEC
             if not rw:
                 mflags |= sc.MS_RDONLY
             sc.mount("tmpfs", dest, "tmpfs", mflags, data or None)
-            continue
-        is_dir = os.path.isdir(source)
-        if is_dir:
-            if os.path.lexists(dest) and not os.path.isdir(dest):
-                raise OSError(errno.ENOTDIR, f"mount target {target} is not a directory")
-            os.makedirs(dest, exist_ok=True)
-            if copy_up and not os.listdir(source) and os.listdir(dest):
-                _copy_up(dest, source)
-        elif not os.path.lexists(dest):
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            os.close(os.open(dest, os.O_CREAT | os.O_WRONLY, 0o644))
+            return
+        if is_dir and copy_up and not os.listdir(source) and os.listdir(dest):
+            _copy_up(dest, source)
         sc.mount(source, dest, None, sc.MS_BIND | sc.MS_REC)
-        if not rw:
-            sc.mount(None, dest, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_REC)
+    finally:
+        os.close(fd)
+    if not rw:  # the new mount, reached by resolving the target again (it crosses it)
+        fd = _target(root_fd, target, is_dir)
+        try:
+            sc.mount(None, inroot.fd_path(fd), None,
+                     sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_REC)
+        finally:
+            os.close(fd)

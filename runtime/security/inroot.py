@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import stat
 
 from runtime import syscalls as sc
@@ -22,18 +23,19 @@ def _open(root_fd: int, rel: str, flags: int = 0) -> int:
 
 
 def ensure_in_root(root_fd: int, path: str, directory: bool,
-                   owner: tuple[int, int] | None = None) -> int:
+                   owner: tuple[int, int] | None = None, _hops: int = 0) -> int:
     """An ``O_PATH`` fd of ``path`` (absolute, inside the root), created if missing: a
     file (empty, 0644) or a directory (0755), parents as directories. What it creates
     gets ``owner`` when given (BuildKit's ``COPY --chown`` chowns the directories it
-    makes for the destination too)."""
+    makes for the destination too). A dangling symlink on the way is followed inside the
+    root and its target created there (runc's MkdirAllInRoot)."""
     rel = path.strip("/")
     try:
         return _open(root_fd, rel, os.O_DIRECTORY if directory else 0)
     except FileNotFoundError:
         pass
     parent_rel, _, name = rel.rpartition("/")
-    parent = (ensure_in_root(root_fd, "/" + parent_rel, True, owner) if parent_rel
+    parent = (ensure_in_root(root_fd, "/" + parent_rel, True, owner, _hops) if parent_rel
               else os.dup(root_fd))
     try:
         if directory:
@@ -43,12 +45,25 @@ def ensure_in_root(root_fd: int, path: str, directory: bool,
                              0o644, dir_fd=parent))
         if owner is not None:
             os.chown(name, *owner, dir_fd=parent, follow_symlinks=False)
-    except FileExistsError:
-        # a dangling symlink: what it points to is not ours to create
-        raise OSError(errno.ELOOP, f"{path} in the container is a dangling symlink") from None
+    except OSError as e:
+        if e.errno not in (errno.EEXIST, errno.ELOOP):  # ELOOP: O_NOFOLLOW met a symlink
+            raise
+        link = _dangling_target(parent, name, path)
+        if _hops >= 40:
+            raise OSError(errno.ELOOP, f"too many symlinks in {path} in the container") from None
+        # read through the parent's fd, resolved again from the root: never the host's
+        target = link if link.startswith("/") else f"/{parent_rel}/{link}"
+        return ensure_in_root(root_fd, posixpath.normpath(target), directory, owner, _hops + 1)
     finally:
         os.close(parent)
     return _open(root_fd, rel, os.O_DIRECTORY if directory else 0)
+
+
+def _dangling_target(parent: int, name: str, path: str) -> str:
+    try:
+        return os.readlink(name, dir_fd=parent)
+    except OSError:  # not a symlink: something appeared there meanwhile
+        raise OSError(errno.EEXIST, f"{path} in the container changed while created") from None
 
 
 def fd_path(fd: int) -> str:
