@@ -39,10 +39,15 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     write_atomic_many({path: data}, mode)
 
 
-def write_atomic_many(files: dict[str, bytes], mode: int = 0o600) -> None:
+def write_atomic_many(files: dict[str, bytes], mode: int = 0o600, durable: bool = True
+                      ) -> None:
     """Several files of one directory, each atomic: every temp file written and fsync'd,
     then each renamed, then the directory fsync'd once (one journal commit fewer per
-    extra file: ``box create`` writes two state files on the ``box run`` path)."""
+    extra file: ``box create`` writes two state files on the ``box run`` path).
+
+    ``durable=False`` skips the directory fsync only, for a write that records what a
+    reboot ends anyway (a monitor's pid, a running process): a crash may then keep the
+    previous version, never a torn or empty file (the temp file is still fsync'd)."""
     done: list[str] = []
     try:
         for path, data in files.items():
@@ -65,8 +70,9 @@ def write_atomic_many(files: dict[str, bytes], mode: int = 0o600) -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         raise
-    for directory in {os.path.dirname(os.path.abspath(p)) for p in files}:
-        fsync_dir(directory)
+    if durable:
+        for directory in {os.path.dirname(os.path.abspath(p)) for p in files}:
+            fsync_dir(directory)
 
 
 @contextlib.contextmanager

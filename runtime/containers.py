@@ -105,7 +105,7 @@ class Containers:
         # Recorded before the lock goes: a concurrent start sees this monitor and waits
         # for it instead of launching a second one, a concurrent rm refuses.
         cfg["Box"] = {**box, "MonitorPid": mon_pid, "MonitorStart": process_start_time(mon_pid)}
-        self.store.save(cfg)
+        self.store.save(cfg, durable=False)  # a pid: a reboot ends it anyway
         return cfg, (mon_pid, status_fd)
 
     # -- stop / kill ------------------------------------------------------------

@@ -132,7 +132,8 @@ class Monitor:
             )
             confine_cgroup(self.driver.version, self.cgroup_paths, cfg["HostConfig"])
             cfg = self.store.update(self.cid, box={"CgroupPaths": self.cgroup_paths,
-                                                   "CgroupVersion": self.driver.version})
+                                                   "CgroupVersion": self.driver.version},
+                                    durable=False)  # cgroups end with a reboot
             mode = cfg["HostConfig"].get("NetworkMode") or "none"
             if mode not in ("none", "host"):  # none/host import nothing of runtime.network
                 from runtime.network.endpoint import Attachment
@@ -267,7 +268,8 @@ class Monitor:
             return None
         running = self.store.update(self.cid, Status="running", Running=True, Restarting=False,
                                     Pid=pid, ExitCode=0, Error="", OOMKilled=False,
-                                    StartedAt=rfc3339nano(), top_HasBeenManuallyStopped=False)
+                                    StartedAt=rfc3339nano(), top_HasBeenManuallyStopped=False,
+                                    durable=False)  # a running process: ended by a reboot
         health = self._start_health(running)
         if first:
             self._tell(f"started {pid}")

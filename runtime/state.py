@@ -125,8 +125,9 @@ class Store:
             cfg["HostConfig"] = {}
         return cfg
 
-    def save(self, cfg: dict[str, Any]) -> None:
-        """Both files (hostconfig.json only when new), durable, one directory fsync."""
+    def save(self, cfg: dict[str, Any], durable: bool = True) -> None:
+        """Both files (hostconfig.json only when new), one directory fsync; ``durable``
+        False for facts a reboot ends (formats.atomicfile.write_atomic_many)."""
         cdir = self.paths.container_dir(cfg["ID"])
         host = cfg.get("HostConfig")
         body = {k: v for k, v in cfg.items() if k != "HostConfig"}
@@ -134,7 +135,7 @@ class Store:
         host_path = os.path.join(cdir, HOSTCONFIG)
         if host is not None and not os.path.exists(host_path):
             files[host_path] = _json_bytes(host)
-        write_atomic_many(files, 0o600)
+        write_atomic_many(files, 0o600, durable)
 
     def all(self, report: Callable[[str], None] | None = None) -> Iterator[dict[str, Any]]:
         """Every container. One whose state is damaged is skipped and passed to
@@ -180,7 +181,8 @@ class Store:
         finally:
             os.close(fd)
 
-    def update(self, cid: str, box: dict[str, Any] | None = None, **state: Any) -> dict[str, Any]:
+    def update(self, cid: str, box: dict[str, Any] | None = None, *, durable: bool = True,
+               **state: Any) -> dict[str, Any]:
         """Merge ``state`` into ``State`` (top-level keys prefixed ``top_``; ``box`` into the
         runtime's own ``Box`` key) under the lock, in one read and one write."""
         with self.lock(cid):
@@ -192,7 +194,7 @@ class Store:
                     cfg[key[4:]] = value
                 else:
                     cfg["State"][key] = value
-            self.save(cfg)
+            self.save(cfg, durable)
             return cfg
 
     def delete(self, cfg: dict[str, Any]) -> None:

@@ -40,18 +40,27 @@ def _strace(cmd: list[str], env: dict[str, str] | None = None) -> list[tuple[str
     return calls
 
 
-def _assert_durable(calls: list[tuple[str, str]], target: str) -> None:
-    """The last write of ``target``: its temp file fsync'd, renamed over it, its directory
-    fsync'd, in that order."""
-    renames = [i for i, (name, args) in enumerate(calls)
-               if name.startswith("rename") and args.rstrip().endswith(f'{target}"')]
-    assert renames, f"no rename onto {target}: {calls}"
-    i = renames[-1]
+def _renames(calls: list[tuple[str, str]], target: str) -> list[int]:
+    found = [i for i, (name, args) in enumerate(calls)
+             if name.startswith("rename") and args.rstrip().endswith(f'{target}"')]
+    assert found, f"no rename onto {target}: {calls}"
+    return found
+
+
+def _assert_never_torn(calls: list[tuple[str, str]], target: str, i: int) -> None:
+    """The temp file renamed onto ``target`` at ``calls[i]`` was fsync'd before."""
     tmp = re.search(r'"([^"]+)"', calls[i][1]).group(1)
     tmp_name = tmp.rsplit("/", 1)[-1]
     synced = [j for j, (name, args) in enumerate(calls[:i])
               if name in ("fsync", "fdatasync") and f"{tmp_name}>" in args]
     assert synced, f"{tmp} renamed over {target} without an fsync first: {calls[:i + 1]}"
+
+
+def _assert_durable(calls: list[tuple[str, str]], target: str) -> None:
+    """The last write of ``target``: its temp file fsync'd, renamed over it, its directory
+    fsync'd, in that order."""
+    i = _renames(calls, target)[-1]
+    _assert_never_torn(calls, target, i)
     directory = target.rsplit("/", 1)[0]
     dir_synced = [j for j, (name, args) in enumerate(calls[i + 1:])
                   if name == "fsync" and args.endswith(f"<{directory}>")]
@@ -65,6 +74,22 @@ def test_state_files_survive_a_crash_after_box_create(box: Box) -> None:
     cdir = str(box.root.resolve() / "containers" / cid)
     _assert_durable(calls, f"{cdir}/config.v2.json")
     _assert_durable(calls, f"{cdir}/hostconfig.json")
+
+
+def test_every_state_write_of_box_run_is_never_torn(box: Box) -> None:
+    """The writes that record what a reboot ends (the monitor's pid, the cgroup paths, the
+    running process) skip the directory fsync; their temp files are still fsync'd, so a
+    crash leaves the previous version or the new one, never an empty file."""
+    calls = _strace([BOX, "run", "--name", "torn", "--network", "none", "busybox", "true"],
+                    env=box.env)
+    cid = box.inspect("torn", "{{.Id}}")
+    target = f"{box.root.resolve()}/containers/{cid}/config.v2.json"
+    writes = _renames(calls, target)
+    assert len(writes) >= 4, calls  # create, start, cgroup paths, running, exited
+    for i in writes:
+        _assert_never_torn(calls, target, i)
+    _assert_durable(calls, target)  # the last one, "exited", is durable
+    assert box.inspect("torn", "{{.State.Status}}") == "exited"
 
 
 def test_shipper_registry_and_stack_writes_are_durable(tmp_path: Path) -> None:
