@@ -36,7 +36,7 @@ _DOCKER_ARCHES = {"amd64": "x86_64", "arm64": "aarch64"}
 # on x86_64, AArch32 on arm64) get the same rules. A filter of the native ABI alone
 # kills every such syscall (libseccomp's bad-arch action), which Docker does not.
 SUB_ARCHES = {"x86_64": ("x86", "x32"), "aarch64": ("arm",)}
-_FILTER_FORMAT = "arches2"  # in the cache key: programs built before the sub-ABIs are stale
+_FILTER_FORMAT = "arches2-tree"  # in the cache key: programs built before the sub-ABIs are stale
 
 
 def parse_security_opts(values: list[str]) -> list[str]:
