@@ -188,6 +188,8 @@ def web_component(cfg: Config, python: str, roots: list[str], influx_url: str,
         argv += ["--auth-token-file", cfg["web.auth_token_file"]]
     if cfg["web.enable_exec"] == "true":
         argv += ["--enable-exec"]
+    if cfg["host"]:
+        argv += ["--host", cfg["host"]]
     return Component("web", argv, cfg["web.port"], web_url + "/healthz", "--web-port")
 
 

@@ -18,6 +18,11 @@ LINES = ("cpu", "throttled", "mem", "peak", "limit", "rx", "tx", "read", "write"
 RANGES = {"1h": "10s", "6h": "1m", "24h": "4m", "7d": "30m"}
 
 
+def seconds(rng: str) -> float:
+    """"5m", "1h", "7d" as seconds."""
+    return float(rng[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[rng[-1]]
+
+
 class RangeError(ValueError):
     def __init__(self, value: str) -> None:
         super().__init__(f"range must be one of {', '.join(RANGES)}, got {value!r}")
@@ -62,10 +67,11 @@ def _by_time(series: list[dict[str, Any]], into: dict[float, dict[str, float]]) 
                     point[key] = point.get(key, 0) + v
 
 
-async def from_store(src: Sources, cid: str, rng: str) -> dict[str, Any]:
-    """``rng`` back from now, downsampled by InfluxDB to RANGES[rng] steps."""
-    step = RANGES.get(rng)
-    if step is None:
+async def from_store(src: Sources, cid: str, rng: str, step: str = "") -> dict[str, Any]:
+    """``rng`` back from now, downsampled by InfluxDB to RANGES[rng] steps (or ``step``:
+    "1s" serves a container of another host its 5 minutes and its live points)."""
+    step = step or RANGES.get(rng, "")
+    if not step:
         raise RangeError(rng)
     where = f'"container_id" = {string(cid)} AND time > now() - {rng}'
     group = f"GROUP BY time({step})"
