@@ -15,60 +15,21 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Box
 from tests.support.wait import wait_until as wait
-from tests.web.stack import SHOTS, Stack, browser_args, start, stop
+from tests.web.conftest import api, collector_rows
+from tests.web.stack import SHOTS, Stack
 
 pytestmark = pytest.mark.slow  # a whole stack, a browser
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+pytest.importorskip("playwright.sync_api", reason="playwright not installed")
 if not os.access("/usr/bin/chromium", os.X_OK):
     pytest.skip("Debian's chromium is not installed (scripts/bootstrap installs it)",
                 allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, box_session: Box) -> Iterator[Stack]:
-    s = start(tmp_path_factory.mktemp("web"), box_session)
-    try:
-        yield s
-    finally:
-        stop(s)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(**browser_args())
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = ctx.new_page()
-    yield pg
-    ctx.close()
-
-
-def api(stack: Stack, path: str) -> dict:
-    with urllib.request.urlopen(stack.url + path, timeout=10) as resp:
-        return json.load(resp)
-
-
-def collector_rows(stack: Stack, name: str) -> int:
-    port = stack.values["collector.port"]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/containers/{name}",
-                                timeout=10) as resp:
-        return len(json.load(resp)["history"])
 
 
 def test_overview_lists_the_containers_and_a_sparkline_moves(stack: Stack, page: Any) -> None:
