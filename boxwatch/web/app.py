@@ -61,7 +61,7 @@ async def _sse(request: web.Request) -> web.StreamResponse:
 
 def make_app(s: Settings) -> web.Application:
     app = web.Application(middlewares=[auth.middleware(s.token)])
-    hub = Hub(s.sources, s.interval)
+    hub = Hub(s.sources, s.interval, s.host)
     logs = LogsView(s.log_store, s.roots, s.host)
     console = Console(s.roots)
     app["hub"] = hub
@@ -117,7 +117,7 @@ def make_app(s: Settings) -> web.Application:
             if row is None:
                 body["errors"].append(f"no container {key!r} on this host or in the store")
                 return
-            body.update(await charts.from_store(s.sources, row["id"], "5m", "1s"))
+            body.update(await charts.from_store(s.sources, row["id"], "5m", "raw"))
             body["container"].update(id=row["id"], name=row["name"], image=row["image"],
                                      host=row["host"], started_at=row["started_at"],
                                      restart_count=row["restarts"])
@@ -217,7 +217,7 @@ def make_app(s: Settings) -> web.Application:
     async def _store_points(cid: str, after: float) -> list[dict[str, Any]]:
         """The store's points of ``cid`` newer than ``after``, one dict each."""
         try:
-            cols = await charts.from_store(s.sources, cid, "1m", "1s")
+            cols = await charts.from_store(s.sources, cid, "1m", "raw")
         except SourceDown:
             return []
         return [{k: cols[k][i] for k in cols} for i, t in enumerate(cols["t"]) if t > after]

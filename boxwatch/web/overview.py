@@ -61,6 +61,8 @@ async def store_containers(src: Sources, here: str = "") -> dict[str, dict[str, 
                      else "exited", "last_seen": seen, "started_at": 0, "restarts": None,
                      "labels": {}, "local": tags.get("host", "") == here, "limit": 0}
         rows[cid].update(extra.get(cid, {}))
+        if rows[cid]["started_at"] and rows[cid]["restarts"] is None:
+            rows[cid]["restarts"] = 0  # its start is in the store, and no restart
         rows[cid]["limit"] = rows[cid]["limit"] or 0
     return rows
 
@@ -152,6 +154,7 @@ async def snapshot(src: Sources, tick: Tick | None, here: str = "") -> dict[str,
 def compact(tick: Tick) -> dict[str, Any]:
     """One live tick for the overview: id -> [cpu %, working set, limit] (small on purpose:
     it goes to every open overview each second)."""
-    return {"t": round(tick.time, 3), "error": tick.error,
-            "v": {cid: [round(r["cpu"], 2), int(r["mem"]), int(r["limit"])]
-                  for cid, r in tick.rates.items()}}
+    v = {cid: [round(r["cpu"], 2), int(r["mem"]), int(r["limit"])]
+         for cid, r in tick.rates.items()}
+    v.update({cid: [round(c, 2), int(m), int(lim)] for cid, (c, m, lim) in tick.remote.items()})
+    return {"t": round(tick.time, 3), "error": tick.error, "v": v}

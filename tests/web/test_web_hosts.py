@@ -55,8 +55,15 @@ def test_the_overview_lists_another_hosts_container(stack: Stack, node2: OtherHo
     wait(lambda: int(spark.get_attribute("data-n") or 0) >= 2, 20,
          "the remote CPU sparkline from the store")
     assert "30.0 MiB / 96.0 MiB" in row.locator(".memv").inner_text()
+    assert row.locator("td.num").first.inner_text() == "0"  # restarts: a start, no restart
+    last = float(spark.get_attribute("data-last"))
+    wait(lambda: float(spark.get_attribute("data-last")) > last, 20,
+         "the remote sparkline moving without a reload")
+    assert 20 < float(row.locator(".cpuv").inner_text().split()[0]) < 40
     assert row.locator("a", has_text="logs").get_attribute("href") == "/logs?c=wchat%40node2"
     page.screenshot(path=str(SHOTS / "overview-two-hosts.png"), full_page=True)
+    page.locator("#filter").fill("node2")  # the filter knows hosts
+    assert page.locator("#containers tbody tr").count() == 1
 
 
 def test_another_hosts_container_page_draws_the_store_then_live(stack: Stack,
