@@ -126,3 +126,13 @@ class OtherHost:
     def __exit__(self, *exc: object) -> None:
         self.stopping.set()
         self.thread.join(10)
+
+
+REMOTE_ID = "fe" * 32
+
+
+@pytest.fixture(scope="session")
+def node2(stack: Stack) -> Iterator[OtherHost]:
+    """A second host "node2" running a "wchat" of its own (named like the local one)."""
+    with OtherHost(stack, "node2", "wchat", REMOTE_ID) as other:
+        yield other

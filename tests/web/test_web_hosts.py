@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.support.wait import wait_until as wait
-from tests.web.conftest import OtherHost, api
+from tests.web.conftest import REMOTE_ID, OtherHost, api
 from tests.web.stack import SHOTS, Stack
 
 pytestmark = pytest.mark.slow  # a whole stack, a browser
@@ -26,15 +25,6 @@ pytest.importorskip("playwright.sync_api", reason="playwright not installed")
 if not os.access("/usr/bin/chromium", os.X_OK):
     pytest.skip("Debian's chromium is not installed (scripts/bootstrap installs it)",
                 allow_module_level=True)
-
-REMOTE_ID = "fe" * 32
-
-
-@pytest.fixture(scope="module")
-def node2(stack: Stack) -> Iterator[OtherHost]:
-    with OtherHost(stack, "node2", "wchat", REMOTE_ID) as other:
-        yield other
-
 
 def numbers(page: Any, word: str) -> list[int]:
     return [int(n) for n in re.findall(rf"{word} line (\d+)", page.locator("#lines")

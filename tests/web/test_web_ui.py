@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.support.wait import wait_until as wait
-from tests.web.conftest import api, collector_rows
+from tests.web.conftest import OtherHost, api, collector_rows
 from tests.web.stack import SHOTS, Stack
 
 pytestmark = pytest.mark.slow  # a whole stack, a browser
@@ -165,11 +165,19 @@ def test_logs_search_stream_filter_and_download(stack: Stack, page: Any) -> None
     assert "chat err 10" in text and "chat line" not in text
 
 
-def test_a_killed_sse_connection_resumes_exactly(stack: Stack, page: Any) -> None:
-    page.goto(stack.url + "/logs?c=wchat&c=wburn&since=1h")
+def remote_numbers(page: Any) -> list[int]:
+    return [int(n) for n in re.findall(r"remote line (\d+)", page.locator("#lines").inner_text())]
+
+
+def test_a_killed_sse_connection_resumes_exactly(stack: Stack, node2: OtherHost,
+                                                 page: Any) -> None:
+    """Local files and another host's store tail in one view, across a killed server."""
+    page.goto(stack.url + "/logs?c=wchat&c=wburn&c=wchat%40node2&since=1h")
     wait(lambda: page.locator("#status").inner_text() == "live", 20, "the live stream")
     wait(lambda: len(chat_numbers(page)) > 5, 10, "lines")
     before = chat_numbers(page)[-1]
+    wait(lambda: remote_numbers(page), 10, "another host's lines")
+    remote_before = remote_numbers(page)[-1]
     web = stack.status()["web"]
     os.kill(web["pid"], signal.SIGKILL)  # the server side of the stream dies
     wait(lambda: page.locator("#status").inner_text() == "reconnecting…", 10, "the drop seen")
@@ -178,7 +186,10 @@ def test_a_killed_sse_connection_resumes_exactly(stack: Stack, page: Any) -> Non
          60, "the web UI restarted by the supervisor", logs=stack.logs())
     wait(lambda: chat_numbers(page)[-1] > before + 20, 30, "lines after the reconnect",
          seen=lambda: chat_numbers(page)[-3:])
+    wait(lambda: remote_numbers(page)[-1] > remote_before + 3, 30,
+         "another host's lines after the reconnect", seen=lambda: remote_numbers(page)[-3:])
     assert_contiguous(chat_numbers(page))
+    assert remote_numbers(page) == list(range(1, remote_numbers(page)[-1] + 1))
 
 
 def term_text(page: Any) -> str:
@@ -207,7 +218,8 @@ def test_exec_console_runs_echo_and_follows_the_window_size(stack: Stack, page: 
         assert (int(found.group(1)), int(found.group(2))) == (rows, cols)
 
 
-def test_a_non_loopback_server_without_the_token_answers_401(tmp_path: Path) -> None:
+def test_a_non_loopback_server_without_the_token_answers_401(tmp_path: Path,
+                                                             browser: Any) -> None:
     from tests.support.servers import free_port
 
     web = [sys.executable, "-m", "boxwatch.cli", "web"]
@@ -235,6 +247,19 @@ def test_a_non_loopback_server_without_the_token_answers_401(tmp_path: Path) -> 
         assert code == 200 and json.loads(body) == {"exec": False}
         code, _ = _get(base + "/api/config", {"Cookie": "boxwatch_token=s3cret-token"})
         assert code == 200
+        ctx = browser.new_context(viewport={"width": 1280, "height": 500})
+        try:  # the browser: a bare 401, then the page once the link carried the token
+            page = ctx.new_page()
+            resp = page.goto(base + "/")
+            assert resp.status == 401
+            assert page.locator("body").inner_text().strip() == "401 Unauthorized"
+            page.screenshot(path=str(SHOTS / "unauthorized.png"))
+            page.goto(base + "/?token=s3cret-token")
+            page.locator("#count").wait_for()
+            assert "token" not in page.url
+            assert page.evaluate("fetch('/api/config').then(r => r.status)") == 200
+        finally:
+            ctx.close()
     finally:
         proc.terminate()
         proc.wait(10)
