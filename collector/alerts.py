@@ -401,4 +401,4 @@ def from_args(args: argparse.Namespace,
     if not url:
         return None
     sender = Sender(url, timeout=float(getattr(args, "alert_timeout", 5.0)), on_error=on_error)
-    return OomWatcher(sender, on_error=on_error)
+    return OomWatcher(sender, host=getattr(args, "host", "") or None, on_error=on_error)

@@ -79,6 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=_duration, default=1.0, help="sampling interval (1s)")
     parser.add_argument("--jitter", type=float, default=0.1,
                         help="random spread of each interval, as a fraction of it (0.1)")
+    parser.add_argument("--host", default="", metavar="NAME",
+                        help="node name on every point and alert (default: the hostname; "
+                             "the shipper's --host)")
     parser.add_argument("--listen", default="127.0.0.1:9180", help="HTTP HOST:PORT ('' = off)")
     parser.add_argument("--label-whitelist", action="append", default=[], metavar="KEYS",
                         help="container labels to export, comma-separated (repeatable)")

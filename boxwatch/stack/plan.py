@@ -131,6 +131,8 @@ def build(cfg: Config, python: str = sys.executable) -> Plan:
                  "--influx-db", cfg["influxdb.metrics_db"], "--influx-credentials", creds]
     if webhook:
         collector += ["--alert-webhook", webhook]
+    if cfg["host"]:
+        collector += ["--host", cfg["host"]]
     comps.append(Component("collector", collector + cfg["collector.args"], cport,
                            url(cport) + "/healthz", "--collector-port"))
     shipper = [python, "-m", "boxwatch.cli", "shipper", *roots,

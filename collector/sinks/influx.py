@@ -95,6 +95,7 @@ def common_options(args: argparse.Namespace) -> dict[str, Any]:
         "flush_interval": duration(_get(args, "interval", 1.0)),
         "backoff": Backoff(maximum=duration(_get(args, "influx_retry_max", 30.0))),
         "timeout": duration(_get(args, "influx_timeout", 10.0)),
+        "host": _get(args, "host", "") or None,  # the host tag (--host; default hostname)
     }
 
 
