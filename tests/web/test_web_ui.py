@@ -310,3 +310,12 @@ def _status(url: str) -> int:
         return _get(url)[0]
     except OSError:
         return 0
+
+
+def test_the_readme_shows_a_screenshot_of_a_page() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    shots = re.findall(r"!\[[^\]]*\]\((docs/[^)]+\.png)\)", readme)
+    assert shots, "no screenshot in the README"
+    for rel in shots:
+        data = (Path(__file__).resolve().parents[2] / rel).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, rel
