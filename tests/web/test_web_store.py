@@ -111,3 +111,21 @@ def test_a_feed_sends_each_event_once() -> None:
     assert feed.new([a, b]) == []
     c = {"t": 3.0, "action": "health_status: unhealthy", "exit_code": 1}
     assert feed.new([a, c]) == [c]
+
+
+def test_a_burst_bigger_than_a_query_is_read_whole(server: Influxd,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store answers the newest N of a query: a burst over N is read in narrower
+    windows, oldest first, so nothing in its middle is skipped."""
+    import boxwatch.web.storetail as storetail
+
+    monkeypatch.setattr(storetail, "BATCH", 7)
+    base = time.time_ns() - 120 * 10**9
+    write_logs(server.url, [(base + i * 10**7, "node2", "burst", "stdout", f"b {i}")
+                            for i in range(50)])
+    tail = StoreTail(InfluxLogs(server.url, "logs", timeout=10), Selection("burst", "node2"),
+                     (base, 0))
+    got: list[str] = []
+    for _ in range(20):
+        got += [e.message for e, _ in tail.read()]
+    assert got == [f"b {i}" for i in range(50)]
