@@ -23,7 +23,7 @@ from boxwatch.web.console import Console
 from boxwatch.web.live import Hub
 from boxwatch.web.logs import LogsView
 from boxwatch.web.sources import SourceDown, Sources
-from boxwatch.web.tail import find_local
+from boxwatch.web.tail import LocalContainer, find_local
 
 STATIC = Path(__file__).parent / "static"
 EVENT_RANGES = {"5m", *charts.RANGES}
@@ -125,18 +125,21 @@ def make_app(s: Settings) -> web.Application:
         except SourceDown as exc:
             body["errors"].append(str(exc))
 
-    async def _events(cid: str, rng: str, errors: list[str]) -> list[dict[str, Any]]:
+    async def _events(cid: str, rng: str, errors: list[str], local: LocalContainer | None
+                      = None, look: bool = True) -> list[dict[str, Any]]:
         """The store's events (start, die, oom_kill, restart) and, for a container of this
-        host, the health status changes its state file holds."""
-        found = _health(cid, time.time() - charts.seconds(rng))
+        host (``local``, looked up unless ``look`` is false), the health status changes its
+        state file holds."""
+        if look:
+            local = find_local(s.roots, cid)
+        found = _health(local, time.time() - charts.seconds(rng))
         try:
             found += await charts.events(s.sources, cid, rng)
         except SourceDown as exc:
             errors.append(str(exc))
         return sorted(found, key=lambda e: e["t"])
 
-    def _health(key: str, since: float = 0.0) -> list[dict[str, Any]]:
-        local = find_local(s.roots, key)
+    def _health(local: LocalContainer | None, since: float = 0.0) -> list[dict[str, Any]]:
         if local is None:
             return []
         return [e for e in stateevents.read_health(local.root, local.id) if e["t"] >= since]
@@ -170,6 +173,8 @@ def make_app(s: Settings) -> web.Application:
         q = hub.subscribe()
         feed, last_t, due = stateevents.Feed(), 0.0, 0.0
         remote: str | None = None
+        local: LocalContainer | None = None
+        looked = False
         try:
             while True:
                 tick = await q.get()
@@ -178,7 +183,9 @@ def make_app(s: Settings) -> web.Application:
                 out = []
                 if time.monotonic() >= due:  # the store is asked every STORE_EVERY
                     due = time.monotonic() + STORE_EVERY
-                    fresh = feed.new(await _events(cid or key, "5m", []))
+                    if not looked:  # the state roots are scanned once
+                        local, looked = find_local(s.roots, cid or key), True
+                    fresh = feed.new(await _events(cid or key, "5m", [], local, False))
                     if fresh:
                         out.append(b"event: events\ndata: " + orjson.dumps(fresh) + b"\n\n")
                     if cid is None:
@@ -188,7 +195,7 @@ def make_app(s: Settings) -> web.Application:
                             last_t = p["t"]
                             out.append(b"data: " + orjson.dumps(p) + b"\n\n")
                 elif cid is not None:
-                    fresh = feed.new(_health(cid))  # the state file is cheap: every tick
+                    fresh = feed.new(_health(local))  # one small file: every tick
                     if fresh:
                         out.append(b"event: events\ndata: " + orjson.dumps(fresh) + b"\n\n")
                 r = tick.rates.get(cid or "")
