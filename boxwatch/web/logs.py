@@ -52,6 +52,9 @@ class Filters:
         names = tuple(dict.fromkeys(n for n in query.getall("c", []) if n))
         if not names:
             raise QueryError("c (a container) is required", "")
+        for n in names:
+            if n.startswith("@") or n.endswith("@"):
+                raise QueryError("c must be NAME or NAME@HOST", n)
         stream = query.get("stream") or None
         if stream not in (None, "stdout", "stderr"):
             raise QueryError("stream must be stdout or stderr", stream)
