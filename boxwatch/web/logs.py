@@ -116,10 +116,11 @@ class LogsView:
         the store; ``NAME@HOST`` is that host's."""
         out = []
         for i, raw in enumerate(names):
-            name, at, host = raw.rpartition("@") if "@" in raw else (raw, "", "")
+            name, _, host = raw.rpartition("@") if "@" in raw else (raw, "", "")
             local = (find_local(self.roots, name) if host in ("", self.host) else None)
             if local is not None:
-                out.append(Source(name, Selection(name, self.host), local, local.id[:16]))
+                if all(s.key != local.id[:16] for s in out):  # web and web@here: once
+                    out.append(Source(name, Selection(name, self.host), local, local.id[:16]))
             else:
                 out.append(Source(raw, Selection(name, host), None, f"s{i}"))
         return out
