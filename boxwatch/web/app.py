@@ -3,7 +3,10 @@ Server-Sent Events for live data, and the exec console's WebSocket.
 
 Pages: ``/`` overview, ``/c/{id}`` container, ``/logs?c=NAME...`` logs. Every API answer
 that depends on a part of the stack says which part is down (``errors``) rather than
-failing the page."""
+failing the page. A container the local collector does not sample (another host's, or
+one that stopped) is drawn from InfluxDB; an open container page's stream carries its
+live points and, as ``event: events``, every new event (the store's, and the health
+changes of a local container's state file)."""
 
 from __future__ import annotations
 
