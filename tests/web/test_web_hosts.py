@@ -64,11 +64,13 @@ def test_another_hosts_container_page_draws_the_store_then_live(stack: Stack,
     times = "window.bwCharts.cpu ? window.bwCharts.cpu.data[0] : []"
     first = wait(lambda: page.evaluate(times), 20, "the CPU chart from the store")
     assert "on node2" in page.locator("#title").inner_text()
+    assert not page.locator("#console-open").is_visible()  # box exec runs on its own host
     cpu = [v for v in page.evaluate("window.bwCharts.cpu.data[1]") if v is not None]
     assert cpu and abs(cpu[-1] - 30) < 3  # 0.3 s of CPU a second
     wait(lambda: page.evaluate(times)[-1] > first[-1] + 1.5, 20, "live points from the store",
          seen=lambda: page.evaluate(times)[-3:])
     assert page.locator("#errors").inner_text() == ""
+    page.screenshot(path=str(SHOTS / "container-remote.png"), full_page=True)
 
 
 def test_another_hosts_logs_run_from_history_into_the_polled_store(stack: Stack,

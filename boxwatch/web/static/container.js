@@ -80,6 +80,8 @@ async function show(range) {
   events = d.events || [];
   data = {t: d.t || []};
   for (const lines of Object.values(GROUPS)) for (const [k] of lines) data[k] = d[k] || [];
+  // another host's container: no console here (box exec runs on its own host)
+  document.getElementById("console-box").classList.toggle("remote", !!d.remote);
   if (d.container && d.container.name) {
     document.getElementById("title").textContent = d.container.name + (d.remote ? " on " + d.container.host : "") +
       " (" + d.container.image + ")";
