@@ -26,12 +26,12 @@ class Namespace:
 
 
 class _Flag:
-    __slots__ = ("names", "dest", "action", "default", "type", "choices", "help")
+    __slots__ = ("names", "dest", "action", "default", "type", "choices", "help", "metavar")
 
     def __init__(self, names: tuple[str, ...], dest: str, action: str, default: object,
-                 type_: object, choices: object, help_: str) -> None:
+                 type_: object, choices: object, help_: str, metavar: str | None = None) -> None:
         self.names, self.dest, self.action, self.default = names, dest, action, default
-        self.type, self.choices, self.help = type_, choices, help_
+        self.type, self.choices, self.help, self.metavar = type_, choices, help_, metavar
 
     @property
     def takes_value(self) -> bool:
@@ -39,36 +39,78 @@ class _Flag:
 
 
 class _Positional:
-    __slots__ = ("dest", "nargs", "type", "choices")
+    __slots__ = ("dest", "nargs", "type", "choices", "metavar")
 
-    def __init__(self, dest: str, nargs: object, type_: object, choices: object) -> None:
+    def __init__(self, dest: str, nargs: object, type_: object, choices: object,
+                 metavar: str | None = None) -> None:
         self.dest, self.nargs, self.type, self.choices = dest, nargs, type_, choices
+        self.metavar = metavar
+
+    def usage(self) -> str:
+        """docker's usage words: ``CONTAINER [CONTAINER...]``, ``[COMMAND] [ARG...]``."""
+        word = self.metavar or self.dest.upper()
+        if self.nargs == "+":
+            return f"{word} [{word}...]"
+        if self.nargs == "*":
+            return f"[{word}...]"
+        if self.nargs == REMAINDER:
+            return f"[{word}] [ARG...]"
+        return f"[{word}]" if self.nargs == "?" else word
+
+
+def _sort_key(f: _Flag) -> str:
+    return next((n for n in f.names if n.startswith("--")), f.names[0]).lstrip("-")
+
+
+def _option_row(f: _Flag) -> tuple[str, str]:
+    """pflag's row: ``  -m, --memory string``, ``      --rm``, and the help text with
+    ``(default X)`` when the default is not the type's zero value."""
+    short = next((n for n in f.names if len(n) == 2), "")
+    long = next((n for n in f.names if n.startswith("--")), "")
+    left = f"  {short}, {long}" if short and long else f"  {short}" if short else f"      {long}"
+    if f.takes_value:
+        left += " " + (f.metavar or ("list" if f.action == "append" else
+                                     "int" if f.type is int else "string"))
+    text = f.help
+    if not text:
+        from runtime.flaghelp import HELP
+
+        text = HELP.get(long or short, "")
+    default = f.default
+    if f.action == "store_true":
+        shown = "true" if default else ""
+    elif f.action == "append" or default in (None, ""):
+        shown = ""
+    else:
+        shown = str(default) if f.type is int else f'"{default}"'
+    return left, f"{text} (default {shown})" if shown else text
 
 
 class FlagParser:
     """The argparse subset our commands use: store, store_true, append, help; positionals
     with nargs None, "?", "*", "+" or REMAINDER; type, choices, dest, default, set_defaults."""
 
-    def __init__(self, prog: str, add_help: bool = True) -> None:
-        self.prog = prog
+    def __init__(self, prog: str, add_help: bool = True, description: str = "",
+                 aliases: tuple[str, ...] = ()) -> None:
+        self.prog, self.description, self.aliases = prog, description, aliases
         self.flags: dict[str, _Flag] = {}
         self.ordered: list[_Flag] = []
         self.positionals: list[_Positional] = []
         self.defaults: dict[str, object] = {}
         if add_help:
-            self.add_argument("-h", "--help", action="help")
+            self.add_argument("-h", "--help", action="help", help="Print usage")
 
     def add_argument(self, *names: str, action: str = "store", default: object = None,
                      type: object = None, dest: str | None = None, nargs: object = None,
-                     choices: object = None, help: str = "") -> None:
+                     choices: object = None, help: str = "", metavar: str | None = None) -> None:
         if not names[0].startswith("-"):
-            self.positionals.append(_Positional(names[0], nargs, type, choices))
+            self.positionals.append(_Positional(names[0], nargs, type, choices, metavar))
             return
         long = next((n for n in names if n.startswith("--")), names[0])
         dest = dest or long.lstrip("-").replace("-", "_")
         if action == "store_true" and default is None:
             default = False
-        flag = _Flag(names, dest, action, default, type, choices, help)
+        flag = _Flag(names, dest, action, default, type, choices, help, metavar)
         self.ordered.append(flag)
         for n in names:
             self.flags[n] = flag
@@ -77,13 +119,17 @@ class FlagParser:
         self.defaults.update(values)
 
     def usage(self) -> str:
-        lines = [f"Usage:  {self.prog} [OPTIONS] "
-                 + " ".join(p.dest.upper() + ("..." if p.nargs in ("*", "+", REMAINDER) else "")
-                            for p in self.positionals), "", "Options:"]
-        for f in self.ordered:
-            names = ", ".join(f.names)
-            line = f"  {names}{' value' if f.takes_value else ''}"
-            lines.append(f"{line}   {f.help}" if f.help else line)
+        """docker's ``box COMMAND --help``: usage line, description, aliases, then the
+        options sorted by long name with their type and default, pflag's columns."""
+        words = " ".join(p.usage() for p in self.positionals)
+        lines = ["", f"Usage:  {self.prog} [OPTIONS]{' ' + words if words else ''}", ""]
+        if self.description:
+            lines += [self.description, ""]
+        if self.aliases:
+            lines += ["Aliases:", "  " + ", ".join(self.aliases), ""]
+        rows = [_option_row(f) for f in sorted(self.ordered, key=_sort_key)]
+        width = max((len(left) for left, _ in rows), default=0) + 3
+        lines += ["Options:", *(f"{left.ljust(width)}{text}".rstrip() for left, text in rows)]
         return "\n".join(lines) + "\n"
 
     # -- parsing -------------------------------------------------------------

@@ -23,7 +23,7 @@ def _add_create_flags(p: FlagParser) -> None:
     a("-w", "--workdir")
     a("-u", "--user")
     a("-h", "--hostname")
-    a("--help", action="help", help="show this help")  # -h is --hostname, as in docker
+    a("--help", action="help", help="Print usage")  # -h is --hostname, as in docker
     a("--rm", action="store_true")
     a("-i", "--interactive", action="store_true")
     a("-t", "--tty", action="store_true")
