@@ -35,9 +35,9 @@ def add_import(p: FlagParser) -> None:
     p.add_argument("reference", nargs="?")
 
 
-def _parse_changes(changes: list[str]) -> dict:
-    """Dockerfile instructions ``docker import -c`` accepts: CMD, ENTRYPOINT, ENV, WORKDIR,
-    USER, LABEL, EXPOSE, STOPSIGNAL."""
+def parse_changes(changes: list[str]) -> dict:
+    """Dockerfile instructions ``docker import -c`` and ``docker commit -c`` accept: CMD,
+    ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL."""
     import json
     import shlex
 
@@ -63,6 +63,10 @@ def _parse_changes(changes: list[str]) -> dict:
         elif inst == "EXPOSE":
             for port in rest.split():
                 out.setdefault("ExposedPorts", {})[port if "/" in port else f"{port}/tcp"] = {}
+        elif inst == "VOLUME":
+            targets = json.loads(rest) if rest.startswith("[") else rest.split()
+            for target in targets:
+                out.setdefault("Volumes", {})[target] = {}
         elif inst == "LABEL":
             for item in shlex.split(rest):
                 k, _, v = item.partition("=")
@@ -73,7 +77,7 @@ def _parse_changes(changes: list[str]) -> dict:
 
 
 def cmd_import(paths: Paths, args: Namespace) -> int:
-    changes = _parse_changes(args.change)
+    changes = parse_changes(args.change)
     ref = args.reference
     if not ref:
         raise InvalidArgument("box import needs a NAME[:TAG] for the image")

@@ -260,7 +260,15 @@ def add_network_prune(p: FlagParser) -> None:
 
 
 def cmd_network_prune(paths: Paths, args: Namespace) -> int:
-    """User networks no container (in any state) is attached to."""
+    removed = prune_networks(paths)
+    if removed:
+        print("Deleted Networks:\n" + "\n".join(removed))
+    return 0
+
+
+def prune_networks(paths: Paths) -> list[str]:
+    """User networks no container (in any state) is attached to, removed; their names
+    (``box network prune`` and ``box system prune``)."""
     nets = _nets(paths)
     used = set()
     for c in Store(paths).all():
@@ -272,9 +280,7 @@ def cmd_network_prune(paths: Paths, args: Namespace) -> int:
             if net["Name"] not in ("bridge", "host", "none") and net["Name"] not in used:
                 remove_network(paths, net)
                 removed.append(net["Name"])
-    if removed:
-        print("Deleted Networks:\n" + "\n".join(removed))
-    return 0
+    return removed
 
 
 # -- connect / disconnect ----------------------------------------------------------------

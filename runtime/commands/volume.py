@@ -137,15 +137,21 @@ def add_volume_prune(p: FlagParser) -> None:
 
 
 def cmd_volume_prune(paths: Paths, args: Namespace) -> int:
-    """Unused anonymous volumes (named ones too with ``--all``), as docker 23+ does."""
-    volumes = VolumeStore(paths.root)
-    containers = list(Store(paths).all())
-    removed = []
-    for rec in volumes.all():
-        if (args.all or rec.get("Anonymous")) and not volumes.users(rec["Name"], containers):
-            volumes.remove(rec["Name"], containers)
-            removed.append(rec["Name"])
+    removed = prune_volumes(paths, args.all)
     if removed:
         print("Deleted Volumes:\n" + "\n".join(removed) + "\n")
     print("Total reclaimed space: 0B" if not removed else f"Deleted {len(removed)} volumes")
     return 0
+
+
+def prune_volumes(paths: Paths, named_too: bool) -> list[str]:
+    """Unused anonymous volumes (named ones too with ``named_too``, ``--all``), as docker
+    23+ does, removed; their names (``box volume prune`` and ``box system prune``)."""
+    volumes = VolumeStore(paths.root)
+    containers = list(Store(paths).all())
+    removed = []
+    for rec in volumes.all():
+        if (named_too or rec.get("Anonymous")) and not volumes.users(rec["Name"], containers):
+            volumes.remove(rec["Name"], containers)
+            removed.append(rec["Name"])
+    return removed
