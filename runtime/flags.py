@@ -190,11 +190,13 @@ class FlagParser:
         return Namespace(**values)
 
     def _rest_begins(self, count: int) -> bool:
-        """True once the positional that takes the remainder has its first argument."""
+        """True once every positional before the one that takes the remainder has its
+        argument: pflag's non-interspersed rule (``box run --entrypoint sh IMAGE -c CMD``
+        passes ``-c`` to the command, as docker does)."""
         seen = 0
         for p in self.positionals:
             if p.nargs == REMAINDER:
-                return count > seen
+                return count >= seen
             seen += 1 if p.nargs in (None, "?") else 1
         return False
 
