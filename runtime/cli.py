@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         except FlagError as e:
             raise UsageError(f"{e}\nSee '{parser.prog} --help'.") from None
         paths = Paths.from_env(root, exec_root)
-        private_dir(paths.root, ROOT_MODE)
+        if func not in table.STATELESS:
+            private_dir(paths.root, ROOT_MODE)
         return int(getattr(module, f"cmd_{func}")(paths, args) or 0)
     except BoxError as e:
         print(e if isinstance(e, UsageError) else f"box: {e}", file=sys.stderr)

@@ -158,9 +158,12 @@ def zsh_script() -> str:
              f"_box_verbs=({described(top)})", "typeset -gA _box_flags _box_args _box_listers"]
     for group in table.GROUPS:
         lines.append(f"_box_subs_{group}=({described(table.group_rows(group))})")
-    lines += [f"_box_flags[{_q(p)}]={_q(' '.join(f))}" for p, (_d, f, _k) in sorted(rows.items())]
-    lines += [f"_box_args[{_q(p)}]={k}" for p, (_d, _f, k) in sorted(rows.items()) if k]
-    lines += [f"_box_listers[{k}]={_q(c)}" for k, c in _LISTERS.items()]
+    # zsh keeps quotes in a subscript ([\'ps\']=): pairs in one assignment instead
+    lines += ["_box_flags=(" + " ".join(f"{_q(p)} {_q(' '.join(f))}"
+                                        for p, (_d, f, _k) in sorted(rows.items())) + ")",
+              "_box_args=(" + " ".join(f"{_q(p)} {k}"
+                                       for p, (_d, _f, k) in sorted(rows.items()) if k) + ")",
+              "_box_listers=(" + " ".join(f"{k} {_q(c)}" for k, c in _LISTERS.items()) + ")"]
     lines.append(_ZSH_FUNCTION)
     return "\n".join(lines)
 

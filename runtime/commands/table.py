@@ -115,6 +115,8 @@ COMMON = ("run", "exec", "ps", "build", "pull", "push", "images", "login", "logo
 GROUPS = {"builder": "Manage builds", "container": "Manage containers",
           "image": "Manage images", "network": "Manage networks", "system": "Manage box",
           "volume": "Manage volumes"}
+# Commands that never read or write the state root (it is not created for them).
+STATELESS = frozenset({"version", "completion"})
 # run/create use -h for --hostname, as docker does; they add --help themselves.
 NO_SHORT_HELP = frozenset({"run", "create"})
 

@@ -72,12 +72,37 @@ def test_container_and_image_names_from_this_root(script: Path, box: Box) -> Non
     assert complete(script, box, f"box --root {box.root.parent}/nothing-here rm compl-") == []
 
 
-def test_zsh_script_is_generated_from_the_same_table() -> None:
+_ZSH_STUBS = """
+_describe() { local a=${@[-1]}; print -l -- ${(P)a}; }
+compadd() { [[ $1 == -- ]] && shift; print -l -- "$@"; }
+"""
+
+
+def zsh_complete(script: Path, box: Box, line: str) -> list[str]:
+    """The zsh function run with compsys' two entry points stubbed to print what they
+    are given (words/CURRENT/PREFIX as compsys sets them)."""
+    words = line.split(" ")
+    quoted = " ".join("'" + w + "'" for w in words)
+    program = (f"export PATH={Path(BOX).parent}:$PATH\n{_ZSH_STUBS}"
+               f"words=({quoted}); CURRENT={len(words)}; PREFIX='{words[-1]}'\n"
+               f"source {script}\n")
+    proc = subprocess.run(["zsh", "-f", "-c", program], env=box.env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [w for w in proc.stdout.splitlines() if w]
+
+
+def test_zsh_completion_from_the_same_table(tmp_path: Path, box: Box) -> None:
+    assert shutil.which("zsh"), "zsh is not installed: run scripts/bootstrap (Debian's zsh)"
     text = subprocess.run([BOX, "completion", "zsh"], capture_output=True, text=True,
                           check=True).stdout
     assert text.startswith("#compdef box\n")
-    assert "'rename:Rename a container'" in text and "'container:Manage containers'" in text
-    assert "_box_subs_container=(" in text and "'ls:List containers'" in text
-    if shutil.which("zsh"):
-        proc = subprocess.run(["zsh", "-n"], input=text, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
+    assert subprocess.run(["zsh", "-n"], input=text.encode(), capture_output=True).returncode == 0
+    script = tmp_path / "_box"
+    script.write_text(text)
+    top = zsh_complete(script, box, "box ")
+    assert "rename:Rename a container" in top and "container:Manage containers" in top
+    assert "ls:List containers" in zsh_complete(script, box, "box container ")
+    assert set(zsh_complete(script, box, "box ps --")) >= {"--all", "--format", "--no-trunc"}
+    box.ok("create", "--network", "none", "--name", "zcompl-one", "busybox", "true")
+    assert "zcompl-one" in zsh_complete(script, box, "box rename zc")
