@@ -51,7 +51,7 @@ def _kind(key: str, parser: FlagParser | None) -> str:
             return key.split("_")[0] + "s"
         if key in ("network_connect", "network_disconnect") and pos.dest == "network":
             return "networks"
-        kind = _KINDS.get(pos.metavar or pos.dest)
+        kind = _KINDS.get(pos.metavar or "") or _KINDS.get(pos.dest)
         if kind:
             return kind
     return ""

@@ -31,8 +31,8 @@ def _store(paths: Paths):
 def add_import(p: FlagParser) -> None:
     p.add_argument("-c", "--change", action="append", default=[])
     p.add_argument("-m", "--message")
-    p.add_argument("file")
-    p.add_argument("reference", nargs="?")
+    p.add_argument("file", metavar="file|URL|-")
+    p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
 
 
 def parse_changes(changes: list[str]) -> dict:
@@ -111,8 +111,9 @@ class _ImageRow:
 
 
 def add_images(p: FlagParser) -> None:
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="Show all images (default hides intermediate images)")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--digests", action="store_true")
     p.add_argument("--format")
@@ -213,8 +214,8 @@ def cmd_images(paths: Paths, args: Namespace) -> int:
 
 
 def add_rmi(p: FlagParser) -> None:
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("images", nargs="+")
+    p.add_argument("-f", "--force", action="store_true", help="Force removal of the image")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
 
 
 def cmd_rmi(paths: Paths, args: Namespace) -> int:
@@ -235,8 +236,8 @@ def cmd_rmi(paths: Paths, args: Namespace) -> int:
 
 
 def add_tag(p: FlagParser) -> None:
-    p.add_argument("source")
-    p.add_argument("target")
+    p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
+    p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
 
 
 def cmd_tag(paths: Paths, args: Namespace) -> int:
@@ -275,10 +276,10 @@ def _text(value: object) -> str:
 
 def add_history(p: FlagParser) -> None:
     p.add_argument("-H", "--human", action="store_true", default=True)
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--format")
-    p.add_argument("image")
+    p.add_argument("image", metavar="IMAGE")
 
 
 def cmd_history(paths: Paths, args: Namespace) -> int:
@@ -334,7 +335,8 @@ def _go_duration_ns(text: str) -> int:
 
 
 def add_image_prune(p: FlagParser) -> None:
-    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="Remove all unused images, not just dangling ones")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--filter", action="append", default=[])
 

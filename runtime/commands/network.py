@@ -140,7 +140,7 @@ class _NetRow:
 
 
 def add_network_ls(p: FlagParser) -> None:
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display network IDs")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--format")
@@ -226,8 +226,9 @@ def remove_network(paths: Paths, net: dict[str, Any]) -> None:
 
 
 def add_network_rm(p: FlagParser) -> None:
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("names", nargs="+")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="Do not error if the network does not exist")
+    p.add_argument("names", nargs="+", metavar="NETWORK")
 
 
 def cmd_network_rm(paths: Paths, args: Namespace) -> int:

@@ -80,8 +80,8 @@ def _add_create_flags(p: FlagParser) -> None:
     a("--health-start-period")
     a("--health-start-interval")
     a("--no-healthcheck", action="store_true")
-    a("image")
-    a("command", nargs=REMAINDER)
+    a("image", metavar="IMAGE")
+    a("command", nargs=REMAINDER, metavar="COMMAND")
 
 
 def add_run(p: FlagParser) -> None:
@@ -96,8 +96,8 @@ def add_create(p: FlagParser) -> None:
 
 def add_start(p: FlagParser) -> None:
     p.add_argument("-a", "--attach", action="store_true")
-    p.add_argument("-i", "--interactive", action="store_true")
-    p.add_argument("containers", nargs="+")
+    p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def cmd_create(paths: Paths, args: Namespace) -> int:

@@ -27,7 +27,8 @@ class _DfRow:
 
 
 def add_system_df(p: FlagParser) -> None:
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="Show detailed information on space usage")
     p.add_argument("--format")
 
 

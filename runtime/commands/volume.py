@@ -36,7 +36,7 @@ def cmd_volume(paths: Paths, args: Namespace) -> int:
 
 
 def add_volume_create(p: FlagParser) -> None:
-    p.add_argument("-d", "--driver", default="local")
+    p.add_argument("-d", "--driver", default="local", help="Specify volume driver name")
     p.add_argument("--label", action="append", default=[])
     p.add_argument("-o", "--opt", action="append", default=[])
     p.add_argument("name", nargs="?")
@@ -55,7 +55,7 @@ def cmd_volume_create(paths: Paths, args: Namespace) -> int:
 
 
 def add_volume_ls(p: FlagParser) -> None:
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display volume names")
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--format")
 
@@ -109,8 +109,9 @@ def cmd_volume_inspect(paths: Paths, args: Namespace) -> int:
 
 
 def add_volume_rm(p: FlagParser) -> None:
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("names", nargs="+")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="Force the removal of one or more volumes")
+    p.add_argument("names", nargs="+", metavar="VOLUME")
 
 
 def cmd_volume_rm(paths: Paths, args: Namespace) -> int:
@@ -132,7 +133,8 @@ def cmd_volume_rm(paths: Paths, args: Namespace) -> int:
 
 
 def add_volume_prune(p: FlagParser) -> None:
-    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="Remove all unused volumes, not just anonymous ones")
     p.add_argument("-f", "--force", action="store_true")
 
 
