@@ -24,16 +24,6 @@ def _nets(paths: Paths) -> Any:
     return NetworkStore(paths.root)
 
 
-def add_network(p: FlagParser) -> None:
-    p.add_argument("rest", nargs="*")
-
-
-def cmd_network(paths: Paths, args: Namespace) -> int:
-    sys.stdout.write("Usage:  box network COMMAND\n\nCommands: connect create disconnect "
-                     "inspect ls prune rm\n")
-    return 0 if not args.rest else 1
-
-
 # -- create -------------------------------------------------------------------------
 def add_network_create(p: FlagParser) -> None:
     p.add_argument("-d", "--driver", default="bridge")

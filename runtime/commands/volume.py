@@ -26,15 +26,6 @@ class _VolRow:
         self.Labels = ",".join(f"{k}={v}" for k, v in sorted((rec.get("Labels") or {}).items()))
 
 
-def add_volume(p: FlagParser) -> None:
-    p.add_argument("rest", nargs="*")
-
-
-def cmd_volume(paths: Paths, args: Namespace) -> int:
-    sys.stdout.write("Usage:  box volume COMMAND\n\nCommands: create inspect ls prune rm\n")
-    return 0 if not args.rest else 1
-
-
 def add_volume_create(p: FlagParser) -> None:
     p.add_argument("-d", "--driver", default="local", help="Specify volume driver name")
     p.add_argument("--label", action="append", default=[])
