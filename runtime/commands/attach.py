@@ -58,7 +58,10 @@ class _DetachWatch:
 
         self.keys, self.seen = keys, b""
         self.saved = termios.tcgetattr(0)
-        tty.setcbreak(0)
+        tty.setcbreak(0)  # ctrl-c still interrupts (and reaches the container: sig-proxy)
+        mode = termios.tcgetattr(0)
+        mode[0] &= ~termios.IXON  # ctrl-q/ctrl-s are keys here, not flow control
+        termios.tcsetattr(0, termios.TCSANOW, mode)
 
     def detached(self) -> bool:
         import select

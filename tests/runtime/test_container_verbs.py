@@ -156,3 +156,25 @@ def test_container_prune_and_system_prune(box: Box) -> None:
     assert out.splitlines()[-1].startswith("Total reclaimed space: ")
     assert "busybox" in box.ok("images")  # in use by the running one, and tagged
     assert box.inspect(running, "{{.State.Status}}") == "running"
+
+
+def test_attach_detach_keys_on_a_terminal_leave_the_container_running(box: Box) -> None:
+    import os
+    import pty
+
+    cid = _run(box, "busybox", "sh", "-c", "while true; do echo alive; sleep 0.2; done")
+    for keys, typed in ((None, b"\x10\x11"), ("ctrl-a,x", b"\x01x")):
+        master, slave = pty.openpty()
+        flags = ["--detach-keys", keys] if keys else []
+        proc = subprocess.Popen([BOX, "attach", *flags, cid], env=box.env, stdin=slave,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.close(slave)
+        try:
+            assert proc.stdout is not None and proc.stdout.readline() == b"alive\n"
+            os.write(master, b"zz" + typed)  # other keys go nowhere; the sequence detaches
+            assert proc.wait(timeout=20) == 0, proc.stderr.read() if proc.stderr else ""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            os.close(master)
+        assert box.inspect(cid, "{{.State.Status}}") == "running"
