@@ -64,7 +64,7 @@ def test_command_help_usage_description_aliases_and_options_with_defaults(box: B
     assert re.search(r"^      --no-trunc +Don't truncate output$", out, re.M)
     run = box.ok("run", "--help")
     assert run.startswith("\nUsage:  box run [OPTIONS] IMAGE [COMMAND] [ARG...]\n")
-    assert re.search(r"^  -m, --memory string +Memory limit$", run, re.M)
+    assert re.search(r"^  -m, --memory bytes +Memory limit$", run, re.M)
     assert re.search(r"^      --log-driver string +Logging driver .*\(default \"json-file\"\)$",
                      run, re.M)
     assert re.search(r"^  -h, --hostname string +Container host name$", run, re.M)
