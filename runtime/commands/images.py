@@ -341,7 +341,7 @@ def add_image_prune(p: FlagParser) -> None:
     p.add_argument("--filter", action="append", default=[])
 
 
-def _prune_keep(filters: list[str]):
+def prune_keep(filters: list[str]):
     """docker image prune's filters: ``until=<RFC3339 or duration>``, ``label=k[=v]``,
     ``label!=k[=v]``; returns a predicate saying which images to keep."""
     import time
@@ -383,7 +383,7 @@ def cmd_image_prune(paths: Paths, args: Namespace) -> int:
     from runtime.format.human import human_size
     from runtime.images.usage import prune
 
-    keep = _prune_keep(args.filter)
+    keep = prune_keep(args.filter)
     if not args.force:
         what = "images without at least one container associated to them" if args.all \
             else "dangling images"

@@ -74,17 +74,23 @@ def _confirm(lines: list[str]) -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
-def prune_containers(paths: Paths) -> tuple[list[str], int]:
-    """Every stopped container removed: (ids, bytes of their writable layers)."""
+def prune_containers(paths: Paths, filters: list[str] = ()) -> tuple[list[str], int]:
+    """Every stopped container removed (``--filter until=|label=|label!=`` as docker's
+    prune filters, the same rules as ``image prune``): (ids, bytes of their writable
+    layers)."""
     from formats.layers import tree_size, upper_dir
+    from runtime.commands.images import prune_keep
     from runtime.containers import Containers
     from runtime.errors import BoxError
     from runtime.state import is_running
 
+    keep = prune_keep(list(filters))
     containers = Containers(paths)
     removed, freed = [], 0
     for cfg in list(containers.store.all()):
         if is_running(cfg) or cfg["State"].get("Status") == "paused":
+            continue
+        if keep(cfg["ID"], {"created": cfg.get("Created"), "config": cfg.get("Config")}):
             continue
         size = tree_size(upper_dir(paths.root, cfg["ID"]))
         try:
@@ -103,15 +109,19 @@ def _section(title: str, items: list[str]) -> None:
 
 
 def add_container_prune(p: FlagParser) -> None:
+    p.add_argument("--filter", action="append", default=[],
+                   help='Provide filter values (e.g. "until=<timestamp>")')
     p.add_argument("-f", "--force", action="store_true")
 
 
 def cmd_container_prune(paths: Paths, args: Namespace) -> int:
+    from runtime.commands.images import prune_keep
     from runtime.format.human import human_size
 
+    prune_keep(args.filter)  # a bad filter fails before the prompt
     if not args.force and not _confirm(["WARNING! This will remove all stopped containers."]):
         return 0
-    removed, freed = prune_containers(paths)
+    removed, freed = prune_containers(paths, args.filter)
     _section("Deleted Containers", removed)
     print(f"Total reclaimed space: {human_size(freed)}")
     return 0
@@ -120,6 +130,8 @@ def cmd_container_prune(paths: Paths, args: Namespace) -> int:
 def add_system_prune(p: FlagParser) -> None:
     p.add_argument("-a", "--all", action="store_true",
                    help="Remove all unused images not just dangling ones")
+    p.add_argument("--filter", action="append", default=[],
+                   help='Provide filter values (e.g. "label=<key>=<value>")')
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
 
@@ -127,6 +139,7 @@ def add_system_prune(p: FlagParser) -> None:
 def cmd_system_prune(paths: Paths, args: Namespace) -> int:
     """docker's order: containers, networks, volumes, images (and the build cache,
     which box keeps as image configs only: nothing to reclaim there)."""
+    from runtime.commands.images import prune_keep
     from runtime.commands.network import prune_networks
     from runtime.commands.volume import prune_volumes
     from runtime.format.human import human_size
@@ -134,6 +147,7 @@ def cmd_system_prune(paths: Paths, args: Namespace) -> int:
     from runtime.images.usage import prune
     from runtime.state import Store
 
+    keep = prune_keep(args.filter)  # a bad filter fails before the prompt
     if not args.force:
         warn = ["WARNING! This will remove:", "  - all stopped containers",
                 "  - all networks not used by at least one container"]
@@ -144,14 +158,14 @@ def cmd_system_prune(paths: Paths, args: Namespace) -> int:
                  "  - all build cache" if args.all else "  - unused build cache", ""]
         if not _confirm(warn):
             return 0
-    removed, freed = prune_containers(paths)
+    removed, freed = prune_containers(paths, args.filter)
     _section("Deleted Containers", removed)
     _section("Deleted Networks", prune_networks(paths))
     if args.volumes:
         _section("Deleted Volumes", prune_volumes(paths, False))
     used = {c.get("Image") for c in Store(paths).all()}
     lines, image_bytes = prune(ImageStore(paths.root), args.all,
-                               lambda i: [i] if i in used else [])
+                               lambda i: [i] if i in used else [], keep)
     _section("Deleted Images", lines)
     print(f"Total reclaimed space: {human_size(freed + image_bytes)}")
     return 0

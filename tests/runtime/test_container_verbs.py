@@ -178,3 +178,24 @@ def test_attach_detach_keys_on_a_terminal_leave_the_container_running(box: Box) 
                 proc.kill()
             os.close(master)
         assert box.inspect(cid, "{{.State.Status}}") == "running"
+
+
+def test_prune_filters_and_bad_input(box: Box) -> None:
+    kept = box.ok("create", "--network", "none", "--label", "keep=yes", "busybox", "true").strip()
+    other = box.ok("create", "--network", "none", "--label", "keep=no", "busybox", "true").strip()
+    out = box.ok("container", "prune", "-f", "--filter", "label=keep=no")
+    assert out.startswith(f"Deleted Containers:\n{other}\n\n")
+    assert box.inspect(kept, "{{.Id}}") == kept
+    assert box.ok("container", "prune", "-f", "--filter", "until=1h") == \
+        "Total reclaimed space: 0B\n"  # created less than an hour ago: kept
+    proc = box("container", "prune", "-f", "--filter", "colour=red")
+    assert (proc.returncode, proc.stderr) == (1, "box: invalid filter 'colour'\n")
+    proc = box("system", "prune", "--bogus")
+    assert (proc.returncode, proc.stderr) == (125, "unknown flag: --bogus\n"
+                                                   "See 'box system prune --help'.\n")
+    proc = box("commit", kept, "bad::ref")
+    assert proc.returncode == 1 and "bad::ref" in proc.stderr and "invalid reference" in proc.stderr
+    box.ok("rm", kept)
+    for argv in (("diff", kept), ("rename", kept, "x"), ("commit", kept), ("attach", kept)):
+        proc = box(*argv)
+        assert (proc.returncode, proc.stderr) == (1, f"box: No such container: {kept}\n"), argv
