@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(table.group_help(argv[0]))
         return 0
     found = table.lookup(argv)
+    if found is None and argv[0] in table.GROUPS and argv[1].startswith("-"):
+        print(f"unknown flag: {argv[1].partition('=')[0]}\nSee 'box {argv[0]} --help'.",
+              file=sys.stderr)
+        return 125
     if found is None:
         what = " ".join(argv[:2]) if argv[0] in table.GROUPS else argv[0]
         print(f"box: '{what}' is not a box command.\nSee 'box --help'", file=sys.stderr)

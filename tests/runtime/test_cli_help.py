@@ -113,6 +113,9 @@ def test_unknown_command_and_flag_are_dockers_lines_and_exit_codes(box: Box) -> 
     assert proc.returncode == 125 and "unknown shorthand flag: 'z' in -z" in proc.stderr
     proc = box("rename", "onlyone")
     assert proc.returncode == 125 and '"box rename" requires at least 2 arguments.' in proc.stderr
+    proc = box("container", "--bogus")
+    assert (proc.returncode, proc.stderr) == (125, "unknown flag: --bogus\n"
+                                                   "See 'box container --help'.\n")
     proc = box("--bogus", "ps")
     assert (proc.returncode, proc.stderr) == (125, "unknown flag: --bogus\nSee 'box --help'.\n")
     for argv in (("rename", "nosuch", "x"), ("diff", "nosuch"), ("commit", "nosuch"),

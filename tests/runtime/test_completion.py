@@ -59,7 +59,7 @@ def test_flags_of_the_command_typed(script: Path, box: Box) -> None:
     assert set(complete(script, box, "box commit --")) == {
         "--author", "--change", "--help", "--message", "--pause"}
     assert set(complete(script, box, "box system prune --")) == {
-        "--all", "--force", "--help", "--volumes"}
+        "--all", "--filter", "--force", "--help", "--volumes"}
 
 
 def test_container_and_image_names_from_this_root(script: Path, box: Box) -> None:
