@@ -234,6 +234,12 @@ class FlagParser:
                             f'{", ".join(map(str, choices))}')
         return out
 
+    def _arity_error(self, need: int) -> FlagError:
+        """cobra's ExactArgs / MinimumNArgs words."""
+        exact = all(p.nargs is None for p in self.positionals)
+        return FlagError(f'"{self.prog}" requires {"exactly" if exact else "at least"} {need} '
+                         f'argument{"s" if need != 1 else ""}.')
+
     def _bind_positionals(self, args: list[str], values: dict[str, object]) -> None:
         need = sum(1 for p in self.positionals if p.nargs in (None, "+"))
         rest = list(args)
@@ -241,16 +247,16 @@ class FlagParser:
             later_need = sum(1 for q in self.positionals[idx + 1:] if q.nargs in (None, "+"))
             if p.nargs is None:
                 if not rest:
-                    raise FlagError(f'"{self.prog}" requires at least {need} '
-                                    f'argument{"s" if need != 1 else ""}.')
+                    raise self._arity_error(need)
                 values[p.dest] = self._convert(p.type, p.choices, rest.pop(0), p.dest)
             elif p.nargs == "?":
                 values[p.dest] = rest.pop(0) if len(rest) > later_need else None
             elif p.nargs in ("*", "+", REMAINDER):
                 take = max(0, len(rest) - later_need)
                 if p.nargs == "+" and take == 0:
-                    raise FlagError(f'"{self.prog}" requires at least {need} '
-                                    f'argument{"s" if need != 1 else ""}.')
+                    raise self._arity_error(need)
                 values[p.dest], rest = rest[:take], rest[take:]
+        if rest and self.positionals and all(p.nargs is None for p in self.positionals):
+            raise self._arity_error(need)
         if rest:
             raise FlagError(f'"{self.prog}" accepts no argument(s) like {rest[0]!r}.')

@@ -112,7 +112,12 @@ def test_unknown_command_and_flag_are_dockers_lines_and_exit_codes(box: Box) -> 
     proc = box("diff", "-z", "a")
     assert proc.returncode == 125 and "unknown shorthand flag: 'z' in -z" in proc.stderr
     proc = box("rename", "onlyone")
-    assert proc.returncode == 125 and '"box rename" requires at least 2 arguments.' in proc.stderr
+    assert proc.returncode == 125 and '"box rename" requires exactly 2 arguments.' in proc.stderr
+    proc = box("diff", "a", "b")
+    assert (proc.returncode, proc.stderr) == (125, '"box diff" requires exactly 1 argument.\n'
+                                                   "See 'box diff --help'.\n")
+    proc = box("rm")
+    assert proc.returncode == 125 and '"box rm" requires at least 1 argument.' in proc.stderr
     proc = box("container", "--bogus")
     assert (proc.returncode, proc.stderr) == (125, "unknown flag: --bogus\n"
                                                    "See 'box container --help'.\n")
