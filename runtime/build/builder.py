@@ -24,7 +24,7 @@ from runtime.build.progress import (
 from runtime.build.run_step import Limits
 from runtime.build.state import BuildState, encode, host_platform
 from runtime.build.steps_io import copy_instruction, run_instruction
-from runtime.build.words import SubstitutionError, process_word
+from runtime.build.words import SubstitutionError, display_text, process_word
 from runtime.errors import BoxError, InvalidArgument, NotFound
 from runtime.images.store import ImageStore
 from runtime.paths import Paths
@@ -261,11 +261,14 @@ class Builder:
                     run.execute(ins)
         return run
 
-    def _say_step(self, text: str, ins: Instruction | None = None) -> None:
+    def _say_step(self, text: str, ins: Instruction | None = None,
+                  env: dict[str, str] | None = None) -> None:
+        """Docker's classic builder shows the step as written; BuildKit's plain progress
+        names the vertex with the stage's variables substituted."""
         self.step_no += 1
         self.say(f"Step {self.step_no}/{self.total} : {text}")
         if self.plain is not None and ins is not None and ins.cmd in VERTEX_INSTRUCTIONS:
-            self._plain_vertex(text)
+            self._plain_vertex(display_text(text, env or {}, self.dockerfile.escape))
 
     def _plain_vertex(self, text: str) -> None:
         assert self.plain is not None
@@ -330,7 +333,7 @@ class Builder:
                 self._plain_stage(stage)
             run = self._from(stage)
             for ins in stage.steps:
-                self._say_step(ins.text, ins)
+                self._say_step(ins.text, ins, run.env())
                 run.execute(ins)
             self.results[stage.index] = run.state
         final = self.results[target.index]

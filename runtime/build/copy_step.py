@@ -188,8 +188,8 @@ class _Copier:
             os.close(fd)
 
 
-def _dest_dir(root_fd: int, path: str) -> int:
-    fd = inroot.ensure_in_root(root_fd, path, directory=True)
+def _dest_dir(root_fd: int, path: str, owner: tuple[int, int] | None) -> int:
+    fd = inroot.ensure_in_root(root_fd, path, directory=True, owner=owner)
     try:
         return os.open(inroot.fd_path(fd), _DIR)
     finally:
@@ -220,7 +220,7 @@ def _apply(plan: CopyPlan, work: str) -> None:
             if source.parents is not None:
                 _copy_with_parents(copier, root_fd, root, source, rel, src, st, dest)
             elif stat.S_ISDIR(st.st_mode):
-                fd = _dest_dir(root_fd, dest)
+                fd = _dest_dir(root_fd, dest, copier.owner_ids)
                 try:
                     copier.copy_children(src, fd, source.keep_owner, source.skip, rel)
                 finally:
@@ -254,7 +254,7 @@ def _copy_with_parents(copier: _Copier, root_fd: int, root: str, source: Source,
     sub = rel[len(pivot):].strip("/") if rel.startswith(pivot) else rel
     parts = [p for p in sub.split("/") if p]
     dirs = parts if stat.S_ISDIR(st.st_mode) else parts[:-1]
-    fd = _dest_dir(root_fd, dest)
+    fd = _dest_dir(root_fd, dest, copier.owner_ids)
     try:
         for i, name in enumerate(dirs):
             src_dir = os.path.join(root, pivot, *parts[:i + 1])
@@ -289,7 +289,7 @@ def _copy_file(copier: _Copier, root_fd: int, src: str, dest: str, to_dir: bool,
     if to_dir:
         target = dest.rstrip("/") + "/" + os.path.basename(rel.rstrip("/"))
     parent, _, name = target.rstrip("/").rpartition("/")
-    pfd = _dest_dir(root_fd, parent or "/")
+    pfd = _dest_dir(root_fd, parent or "/", copier.owner_ids)
     try:
         copier.copy(src, pfd, name, source.keep_owner, None, rel)
     finally:
@@ -323,7 +323,7 @@ def _unpack(src: str, root_fd: int, dest: str, copier: _Copier, work: str, rel: 
     out = os.path.join(work, f"unpack-{os.urandom(4).hex()}")
     with open(src, "rb") as f:
         extract_layer(f, out)
-    fd = _dest_dir(root_fd, dest)
+    fd = _dest_dir(root_fd, dest, copier.owner_ids)
     try:
         _Copier(copier.owner_ids, None).copy_children(out, fd, True, None, "")
     finally:

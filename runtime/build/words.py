@@ -12,6 +12,7 @@ import re
 
 _NAME_START = re.compile(r"[A-Za-z_]")
 _NAME_CHAR = re.compile(r"[A-Za-z0-9_]")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class SubstitutionError(ValueError):
@@ -146,6 +147,50 @@ def _trim(value: str, op: str, pattern: str) -> str:
 def process_word(text: str, env: dict[str, str], escape: str = "\\") -> str:
     """One word, substituted and unquoted."""
     return _Lexer(text, env, escape).word()
+
+
+class _DisplayLexer(_Lexer):
+    """BuildKit's names for progress vertices (``SkipProcessQuotes``, ``SkipUnsetEnv``):
+    variables substituted, quotes and escapes kept, an unset ``$VAR`` left as written."""
+
+    def word(self, stop: str = "") -> str:
+        if stop:  # the word inside ``${VAR:-word}`` is substituted as usual
+            return super().word(stop)
+        out: list[str] = []
+        while self.pos < len(self.text):
+            ch = self.take()
+            if ch == self.escape:
+                out.append(ch + self.take())
+            elif ch == "'":
+                end = self.text.find("'", self.pos)
+                end = len(self.text) if end < 0 else end + 1
+                out.append("'" + self.text[self.pos:end])
+                self.pos = end
+            elif ch == '"':
+                out.append('"' + self.double_quoted() + '"')
+            elif ch == "$":
+                out.append(self.dollar())
+            else:
+                out.append(ch)
+        return "".join(out)
+
+    def dollar(self) -> str:
+        start = self.pos
+        value = super().dollar()
+        plain = self.text[start:self.pos]
+        name = plain[1:-1] if plain.startswith("{") else plain
+        if _IDENTIFIER.fullmatch(name) and name not in self.env:
+            return "$" + plain
+        return value
+
+
+def display_text(text: str, env: dict[str, str], escape: str = "\\") -> str:
+    """An instruction as BuildKit's plain progress names it; unchanged if it does not
+    parse (BuildKit's ``processCmdEnv``)."""
+    try:
+        return _DisplayLexer(text, env, escape).word()
+    except SubstitutionError:
+        return text
 
 
 def process_words(text: str, env: dict[str, str], escape: str = "\\") -> list[str]:

@@ -21,22 +21,28 @@ def _open(root_fd: int, rel: str, flags: int = 0) -> int:
     return sc.openat2(root_fd, rel or ".", os.O_PATH | os.O_CLOEXEC | flags, _RESOLVE)
 
 
-def ensure_in_root(root_fd: int, path: str, directory: bool) -> int:
+def ensure_in_root(root_fd: int, path: str, directory: bool,
+                   owner: tuple[int, int] | None = None) -> int:
     """An ``O_PATH`` fd of ``path`` (absolute, inside the root), created if missing: a
-    file (empty, 0644) or a directory (0755), parents as directories."""
+    file (empty, 0644) or a directory (0755), parents as directories. What it creates
+    gets ``owner`` when given (BuildKit's ``COPY --chown`` chowns the directories it
+    makes for the destination too)."""
     rel = path.strip("/")
     try:
         return _open(root_fd, rel, os.O_DIRECTORY if directory else 0)
     except FileNotFoundError:
         pass
     parent_rel, _, name = rel.rpartition("/")
-    parent = ensure_in_root(root_fd, "/" + parent_rel, True) if parent_rel else os.dup(root_fd)
+    parent = (ensure_in_root(root_fd, "/" + parent_rel, True, owner) if parent_rel
+              else os.dup(root_fd))
     try:
         if directory:
             os.mkdir(name, 0o755, dir_fd=parent)
         else:
             os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
                              0o644, dir_fd=parent))
+        if owner is not None:
+            os.chown(name, *owner, dir_fd=parent, follow_symlinks=False)
     except FileExistsError:
         # a dangling symlink: what it points to is not ours to create
         raise OSError(errno.ELOOP, f"{path} in the container is a dangling symlink") from None

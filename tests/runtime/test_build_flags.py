@@ -37,12 +37,27 @@ def test_add_archive_chown_applies_to_extracted_files(build_box: Box, tmp_path: 
         "ADD --chmod=700 bundle.tar.gz /kept/\n")
     image = build(build_box, tmp_path, "-q").strip()
     got = build_box.ok("run", "--rm", image, "sh", "-c",
-                       "stat -c '%n %u:%g %a' /owned/top.txt /owned/inner/x.txt "
-                       "/kept/top.txt /kept/inner/x.txt")
-    # BuildKit: --chown overrides every entry's owner; --chmod leaves archive modes alone
-    assert got.splitlines() == ["/owned/top.txt 1234:5678 640",
-                                "/owned/inner/x.txt 1234:5678 640",
+                       "stat -c '%n %u:%g %a' /owned /owned/top.txt /owned/inner/x.txt "
+                       "/kept /kept/top.txt /kept/inner/x.txt")
+    # BuildKit: --chown overrides every entry's owner and the directories it creates for
+    # the destination; --chmod leaves archive modes alone
+    assert got.splitlines() == ["/owned 1234:5678 755", "/owned/top.txt 1234:5678 640",
+                                "/owned/inner/x.txt 1234:5678 640", "/kept 0:0 755",
                                 "/kept/top.txt 42:42 640", "/kept/inner/x.txt 42:42 640"]
+
+
+def test_copy_chown_owns_the_destination_directories_it_creates(build_box: Box,
+                                                                  tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("f\n")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\nCOPY --chown=1234:5678 f.txt /made/deeper/\n"
+        "COPY --chown=1234:5678 f.txt /tmp/\n")
+    image = build(build_box, tmp_path, "-q").strip()
+    got = build_box.ok("run", "--rm", image, "stat", "-c", "%n %u:%g",
+                       "/made", "/made/deeper", "/made/deeper/f.txt", "/tmp", "/tmp/f.txt")
+    # fsutil's MkdirAll chowns what it makes; a directory that was there keeps its owner
+    assert got.splitlines() == ["/made 1234:5678", "/made/deeper 1234:5678",
+                                "/made/deeper/f.txt 1234:5678", "/tmp 0:0", "/tmp/f.txt 1234:5678"]
 
 
 def test_add_archive_with_a_whiteout_named_entry_is_refused(build_box: Box,
@@ -211,6 +226,18 @@ def test_progress_plain_prints_buildkits_plain_shape(build_box: Box, tmp_path: P
                      r'#5 ERROR: process "/bin/sh -c echo before; exit 3" did not complete '
                      r"successfully: exit code: 3$", failed.stderr, re.M), failed.stderr
     assert failed.stderr.endswith("returned a non-zero code: 3\n")
+
+
+def test_progress_plain_names_steps_with_variables_substituted(build_box: Box,
+                                                               tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        'FROM busybox\nARG V=3\nENV W=hello\nRUN echo $W-$V "$W" $UNSET\n')
+    plain = build_box("build", "--progress", "plain", str(tmp_path), timeout=180)
+    assert plain.returncode == 0, plain.stderr
+    assert '] RUN echo hello-3 "hello" $UNSET\n' in plain.stderr, plain.stderr
+    assert "hello-3 hello\n" in plain.stderr  # what the step printed
+    classic = build_box("build", "--no-cache", str(tmp_path), timeout=180)
+    assert 'Step 4/4 : RUN echo $W-$V "$W" $UNSET\n' in classic.stdout, classic.stdout
 
 
 def test_progress_default_is_classic_and_unknown_values_are_named(build_box: Box,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from runtime.build.ignore import Matcher
 from runtime.build.instructions import BuildSyntaxError, parse
-from runtime.build.words import SubstitutionError, process_word, process_words
+from runtime.build.words import SubstitutionError, display_text, process_word, process_words
 
 NAME = st.text(alphabet="abcxyz01_-.", min_size=1, max_size=6).filter(
     lambda s: s not in (".", ".."))
@@ -76,6 +76,22 @@ def test_a_single_star_never_crosses_a_slash(parts: list[str]) -> None:
 def test_substitution(word: str, expected: str) -> None:
     env = {"A": "1", "EMPTY": "", "P": "a/b/c"}
     assert process_word(word, env) == expected
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ('RUN echo $A "$B" \'$A\' ${A}x', 'RUN echo 1 "two words" \'$A\' 1x'),
+    ("RUN echo $UNSET ${UNSET} ${UNSET:-dflt} ${A:+set}", "RUN echo $UNSET ${UNSET} dflt set"),
+    ("COPY $A/\\$B /x", "COPY 1/\\$B /x"),
+    ('RUN echo "open ${A', 'RUN echo "open ${A'),  # does not parse: shown as written
+])
+def test_plain_progress_names_keep_quotes_and_unset_variables(text: str, shown: str) -> None:
+    # BuildKit's processCmdEnv with SkipProcessQuotes and SkipUnsetEnv
+    assert display_text(text, {"A": "1", "B": "two words"}) == shown
+
+
+@given(st.text(st.characters(blacklist_characters="$"), max_size=40))
+def test_plain_progress_names_without_variables_are_the_text(text: str) -> None:
+    assert display_text(text, {"A": "1"}) == text
 
 
 def test_substitution_errors_and_escape_char() -> None:
