@@ -28,6 +28,7 @@ COMMANDS = {
     "load": "transfer", "save": "transfer", "export": "transfer", "pull": "transfer",
     "push": "transfer", "login": "transfer", "logout": "transfer",
     "build": "build",
+    "events": "events", "update": "update", "pause": "pause", "unpause": "pause",
 }
 # Docker: run/create/start report their own failures as 125 (or the command's 126/127).
 _RUNTIME_VERBS = {"run", "create"}
