@@ -65,12 +65,19 @@ _LAYOUTS = {
 }
 
 
+def _q(text: str) -> str:
+    """Go's %q, near enough: quoted, control characters escaped (one line always)."""
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
+
+
 def go_duration_ns(text: str) -> int:
     """Go's ``time.ParseDuration`` (sign allowed, ``0`` alone too); ValueError otherwise."""
     if text in ("0", "+0", "-0"):
         return 0
     if not _GO_DURATION.fullmatch(text):
-        raise ValueError(f'time: invalid duration "{text}"')
+        raise ValueError(f"time: invalid duration {_q(text)}")
     total = sum(float(m.group(1)) * _GO_UNITS[m.group(2)]
                 for m in _GO_DURATION_PART.finditer(text))
     return -int(total) if text.startswith("-") else int(total)
@@ -97,7 +104,7 @@ def _parse_layout(value: str, layout: str, local: bool, now_ns: int) -> int:
 
     m = _LAYOUTS[layout].match(value)
     if m is None:
-        raise ValueError(f'parsing time "{value}" as "{layout}": cannot parse "{value}" '
+        raise ValueError(f'parsing time {_q(value)} as "{layout}": cannot parse {_q(value)} '
                          f'as "{layout}"')
     groups = list(m.groups())
     zone = groups.pop() if layout.endswith("Z07:00") else None
@@ -106,7 +113,7 @@ def _parse_layout(value: str, layout: str, local: bool, now_ns: int) -> int:
     y, mo, d, h, mi, s = nums
     if not (1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1] and h < 24
             and mi < 60 and s < 60):
-        raise ValueError(f'parsing time "{value}": value out of range')
+        raise ValueError(f"parsing time {_q(value)}: value out of range")
     secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
     if local:
         secs -= time.localtime(now_ns // 1_000_000_000).tm_gmtoff
@@ -136,7 +143,7 @@ def docker_timestamp(value: str, now_ns: int | None = None) -> int:
     whole, dot, frac = value.partition(".")
     if not re.fullmatch(r"[+-]?\d+", whole, re.ASCII) or (
             dot and not re.fullmatch(r"[+-]?\d+", frac, re.ASCII)):
-        raise ValueError(f'failed to parse value as time or duration: "{value}"') from None
+        raise ValueError(f"failed to parse value as time or duration: {_q(value)}") from None
     sign = -1 if whole.startswith("-") else 1
     ns = int(whole) * 1_000_000_000
     if dot:

@@ -119,7 +119,10 @@ def update_container(paths: Paths, cid: str, changes: dict[str, Any],
     store = Store(paths)
     with store.lock(cid):
         cfg = store.load(cid)
-        host = merge(cfg["HostConfig"], changes)
+        try:
+            host = merge(cfg["HostConfig"], changes)
+        except Conflict as e:  # moby: UpdateContainer's refusals are "Cannot update"
+            raise Conflict(f"Cannot update container {cid}: {e}") from None
         if policy is not None:
             if host.get("AutoRemove") and policy["Name"] != "no":
                 raise Conflict(f"Cannot update container {cid}: Restart policy cannot be "
