@@ -167,7 +167,7 @@ def _replay_files(root: str) -> Iterator[dict]:
     for name in (path + ".1", path):
         try:
             f = open(name, "rb")
-        except FileNotFoundError:
+        except OSError:  # absent, or not a file: nothing journaled there
             continue
         with f:
             for line in _lines(f):
@@ -196,7 +196,7 @@ class Follower:
                 with open(old, "rb") as f:
                     if os.fstat(f.fileno()).st_ino != self._ino:
                         out.extend(self._read(f))
-            except FileNotFoundError:
+            except OSError:
                 pass
         if self._f is None:
             self._open_current()
@@ -204,7 +204,7 @@ class Follower:
             out.extend(self._read(self._f))
             try:
                 ino = os.stat(self.path).st_ino
-            except FileNotFoundError:
+            except OSError:
                 ino = -1
             if ino != self._ino:  # rotated: finish the old file, then start the new one
                 out.extend(self._read(self._f))
@@ -219,7 +219,7 @@ class Follower:
         try:
             self._f = open(self.path, "rb")
             self._ino = os.fstat(self._f.fileno()).st_ino
-        except FileNotFoundError:
+        except OSError:  # absent, or not a file: nothing journaled there
             self._f, self._ino = None, -1
 
     @staticmethod
