@@ -99,3 +99,21 @@ def test_paused_state_in_refs_and_metrics(box) -> None:
         assert ("pause", None) in sink.actions(cid) and ("unpause", None) in sink.actions(cid)
     finally:
         pipe.close()
+
+
+def test_spec_metrics_follow_box_update(box) -> None:
+    sink = RecordingSink()
+    pipe = _pipeline([box.root], sink, spec_every=1)
+    try:
+        cid = box.ok("run", "-d", "--network", "none", "-m", "32m", "busybox", "sleep",
+                     "30").strip()
+        pipe.tick()
+        spec = [s for s in sink.batches[-1] if s.ref.id == cid][0].spec
+        assert spec.memory_limit == 32 << 20
+        box.ok("update", "-m", "64m", "--memory-swap", "128m", "--pids-limit", "77", cid)
+        pipe.tick()
+        sample = [s for s in sink.batches[-1] if s.ref.id == cid][0]
+        assert sample.spec.memory_limit == 64 << 20
+        assert sample.pids.max == 77
+    finally:
+        pipe.close()

@@ -121,6 +121,20 @@ def test_pause_update_network_and_volume_events(box: Box) -> None:
     assert actions(box, t0, "--filter", "container=ev8", "--filter", "event=pause",
                    "--filter", "event=unpause", "--filter", "event=update") == [
         "container pause", "container unpause", "container update"]
+    box.ok("restart", "-t", "1", "ev8")
+    assert actions(box, t0, "--filter", "container=ev8")[-5:] == [
+        "container kill", "container die", "container stop", "container start",
+        "container restart"]
+    net = box.ok("network", "create", "ev-net").strip()
+    cid = box.ok("run", "-d", "busybox", "sleep", "30").strip()  # on the default bridge
+    box.ok("network", "connect", "ev-net", cid)
+    box.ok("network", "disconnect", "ev-net", cid)
+    box.ok("rm", "-f", cid)
+    box.ok("network", "rm", "ev-net")
+    nets = replay(box, t0, "--filter", "type=network", "--filter", "network=ev-net")
+    assert [n.split()[2:4] for n in nets] == [["create", net], ["connect", net],
+                                              ["disconnect", net], ["destroy", net]]
+    assert nets[1].endswith(f"(container={cid}, name=ev-net, type=bridge)")
     vols = replay(box, t0, "--filter", "type=volume")
     assert [v.split()[2:4] for v in vols] == [["create", "ev-vol"], ["destroy", "ev-vol"]]
     assert all(v.endswith("(driver=local)") for v in vols)
