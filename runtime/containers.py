@@ -65,6 +65,8 @@ class Containers:
                 cfg = self.store.load(cid)
                 box = cfg.get("Box") or {}
                 if is_running(cfg):
+                    if cfg["State"].get("Status") == "paused":  # docker's refusal
+                        raise Conflict("cannot start a paused container, try unpause instead")
                     return cfg["State"]["Pid"], box.get("MonitorPid", 0), None
                 if not monitor_alive(cfg):
                     cfg["HasBeenManuallyStopped"] = False

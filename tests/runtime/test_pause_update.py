@@ -77,6 +77,9 @@ def test_pause_and_unpause_refusals_are_dockers(box: Box) -> None:
     assert proc.returncode == 1
     assert f"Container {run_id} is already paused" in proc.stderr
     assert "No such container: nosuch" in proc.stderr and len(proc.stderr.splitlines()) == 2
+    proc = box("start", "pz3")
+    assert proc.returncode == 1
+    assert proc.stderr.endswith("cannot start a paused container, try unpause instead\n")
     proc = box("exec", "pz3", "true")
     assert proc.returncode != 0 and "is paused, unpause the container before exec" in proc.stderr
 
