@@ -35,13 +35,13 @@ def _store(paths: Paths):
 def add_import(p: FlagParser) -> None:
     p.add_argument("-c", "--change", action="append", default=[])
     p.add_argument("-m", "--message")
-    p.add_argument("file")
-    p.add_argument("reference", nargs="?")
+    p.add_argument("file", metavar="file|URL|-")
+    p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
 
 
-def _parse_changes(changes: list[str]) -> dict:
-    """Dockerfile instructions ``docker import -c`` accepts: CMD, ENTRYPOINT, ENV, WORKDIR,
-    USER, LABEL, EXPOSE, STOPSIGNAL."""
+def parse_changes(changes: list[str]) -> dict:
+    """Dockerfile instructions ``docker import -c`` and ``docker commit -c`` accept: CMD,
+    ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL."""
     import json
     import shlex
 
@@ -67,6 +67,10 @@ def _parse_changes(changes: list[str]) -> dict:
         elif inst == "EXPOSE":
             for port in rest.split():
                 out.setdefault("ExposedPorts", {})[port if "/" in port else f"{port}/tcp"] = {}
+        elif inst == "VOLUME":
+            targets = json.loads(rest) if rest.startswith("[") else rest.split()
+            for target in targets:
+                out.setdefault("Volumes", {})[target] = {}
         elif inst == "LABEL":
             for item in shlex.split(rest):
                 k, _, v = item.partition("=")
@@ -77,7 +81,7 @@ def _parse_changes(changes: list[str]) -> dict:
 
 
 def cmd_import(paths: Paths, args: Namespace) -> int:
-    changes = _parse_changes(args.change)
+    changes = parse_changes(args.change)
     ref = args.reference
     if not ref:
         raise InvalidArgument("box import needs a NAME[:TAG] for the image")
@@ -111,8 +115,9 @@ class _ImageRow:
 
 
 def add_images(p: FlagParser) -> None:
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="Show all images (default hides intermediate images)")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--digests", action="store_true")
     p.add_argument("--format")
@@ -213,8 +218,8 @@ def cmd_images(paths: Paths, args: Namespace) -> int:
 
 
 def add_rmi(p: FlagParser) -> None:
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("images", nargs="+")
+    p.add_argument("-f", "--force", action="store_true", help="Force removal of the image")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
 
 
 def cmd_rmi(paths: Paths, args: Namespace) -> int:
@@ -245,8 +250,8 @@ def cmd_rmi(paths: Paths, args: Namespace) -> int:
 
 
 def add_tag(p: FlagParser) -> None:
-    p.add_argument("source")
-    p.add_argument("target")
+    p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
+    p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
 
 
 def cmd_tag(paths: Paths, args: Namespace) -> int:
@@ -302,10 +307,10 @@ def _text(value: object) -> str:
 
 def add_history(p: FlagParser) -> None:
     p.add_argument("-H", "--human", action="store_true", default=True)
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--format")
-    p.add_argument("image")
+    p.add_argument("image", metavar="IMAGE")
 
 
 def cmd_history(paths: Paths, args: Namespace) -> int:
@@ -361,12 +366,13 @@ def _go_duration_ns(text: str) -> int:
 
 
 def add_image_prune(p: FlagParser) -> None:
-    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="Remove all unused images, not just dangling ones")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--filter", action="append", default=[])
 
 
-def _prune_keep(filters: list[str]):
+def prune_keep(filters: list[str]):
     """docker image prune's filters: ``until=<RFC3339 or duration>``, ``label=k[=v]``,
     ``label!=k[=v]``; returns a predicate saying which images to keep."""
     import time
@@ -408,7 +414,7 @@ def cmd_image_prune(paths: Paths, args: Namespace) -> int:
     from runtime.format.human import human_size
     from runtime.images.usage import prune
 
-    keep = _prune_keep(args.filter)
+    keep = prune_keep(args.filter)
     if not args.force:
         what = "images without at least one container associated to them" if args.all \
             else "dangling images"

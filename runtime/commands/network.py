@@ -24,16 +24,6 @@ def _nets(paths: Paths) -> Any:
     return NetworkStore(paths.root)
 
 
-def add_network(p: FlagParser) -> None:
-    p.add_argument("rest", nargs="*")
-
-
-def cmd_network(paths: Paths, args: Namespace) -> int:
-    sys.stdout.write("Usage:  box network COMMAND\n\nCommands: connect create disconnect "
-                     "inspect ls prune rm\n")
-    return 0 if not args.rest else 1
-
-
 # -- create -------------------------------------------------------------------------
 def add_network_create(p: FlagParser) -> None:
     p.add_argument("-d", "--driver", default="bridge")
@@ -149,7 +139,7 @@ class _NetRow:
 
 
 def add_network_ls(p: FlagParser) -> None:
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display network IDs")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--format")
@@ -235,8 +225,9 @@ def remove_network(paths: Paths, net: dict[str, Any]) -> None:
 
 
 def add_network_rm(p: FlagParser) -> None:
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("names", nargs="+")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="Do not error if the network does not exist")
+    p.add_argument("names", nargs="+", metavar="NETWORK")
 
 
 def cmd_network_rm(paths: Paths, args: Namespace) -> int:
@@ -270,7 +261,15 @@ def add_network_prune(p: FlagParser) -> None:
 
 
 def cmd_network_prune(paths: Paths, args: Namespace) -> int:
-    """User networks no container (in any state) is attached to."""
+    removed = prune_networks(paths)
+    if removed:
+        print("Deleted Networks:\n" + "\n".join(removed))
+    return 0
+
+
+def prune_networks(paths: Paths) -> list[str]:
+    """User networks no container (in any state) is attached to, removed; their names
+    (``box network prune`` and ``box system prune``)."""
     nets = _nets(paths)
     used = set()
     for c in Store(paths).all():
@@ -283,9 +282,7 @@ def cmd_network_prune(paths: Paths, args: Namespace) -> int:
                 remove_network(paths, net)
                 _event(paths, net, "destroy")
                 removed.append(net["Name"])
-    if removed:
-        print("Deleted Networks:\n" + "\n".join(removed))
-    return 0
+    return removed
 
 
 # -- connect / disconnect ----------------------------------------------------------------

@@ -52,7 +52,7 @@ def _output(path: str | None, what: str):
 
 def add_load(p: FlagParser) -> None:
     p.add_argument("-i", "--input")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress the load output")
 
 
 def cmd_load(paths: Paths, args: Namespace) -> int:
@@ -72,7 +72,7 @@ def cmd_load(paths: Paths, args: Namespace) -> int:
 
 def add_save(p: FlagParser) -> None:
     p.add_argument("-o", "--output")
-    p.add_argument("images", nargs="+")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
 
 
 def cmd_save(paths: Paths, args: Namespace) -> int:
@@ -103,7 +103,7 @@ def cmd_export(paths: Paths, args: Namespace) -> int:
 
 
 def _add_registry_flags(p: FlagParser) -> None:
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress verbose output")
     p.add_argument("--insecure-registry", action="append", default=[])
 
 
