@@ -51,6 +51,7 @@ def test_pause_freezes_and_shows_paused_everywhere(box: Box) -> None:
     status = box.ok("ps", "--filter", "name=pz1", "--format", "{{.Status}}|{{.State}}").strip()
     assert status.startswith("Up ") and status.endswith("(Paused)|paused")
     assert box.ok("ps", "-q", "--filter", "status=paused") == cid[:12] + "\n"
+    assert box.ok("info", "--format", "{{.ContainersPaused}}").strip() == "1"
     # frozen: the shell's loop makes no progress (its sleep children are not replaced)
     pids = (group(box, cid, "pids") / "cgroup.procs").read_text().split()
     time.sleep(0.3)
