@@ -89,12 +89,11 @@ def matches(msg: dict[str, Any], filters: dict[str, list[str]]) -> bool:
         return False
     if not _exact(filters.get("type"), kind) or not _exact(filters.get("scope"), "local"):
         return False
+    # moby's fuzzyMatchName: the actor's id or name attribute, whatever the event's type
     for key in ("container", "network", "volume", "plugin", "node", "service", "secret",
-                "config"):
-        if filters.get(key) and not (kind == key and _fuzzy(filters[key], actor_id, name)):
+                "config", "daemon"):
+        if not _fuzzy(filters.get(key), actor_id, name):
             return False
-    if filters.get("daemon") and kind != "daemon":
-        return False
     image_name = attrs.get("name" if kind == "image" else "image", "")
     if not _exact(filters.get("image"), actor_id, image_name, _strip_tag(actor_id),
                   _strip_tag(image_name)):

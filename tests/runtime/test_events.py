@@ -195,3 +195,30 @@ def test_an_unwritable_journal_never_fails_a_command(make_box, busybox_tar: Path
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "hi\n", "")
     proc = box("events", "--since", "1h", "--until", "0s")
     assert proc.returncode == 0
+
+
+def test_filter_rules_are_mobys() -> None:
+    from formats.events import message
+    from runtime.commands.events import matches, parse_filters, pretty
+
+    start = message("container", "start", "abc123" + "0" * 58,
+                    {"name": "web", "image": "busybox:1.36", "tier": "db"},
+                    1_700_000_000_000_000_005)
+    health = message("container", "health_status: healthy", "abc", {"name": "web"})
+    tag = message("image", "tag", "sha256:ff", {"name": "app:2"})
+
+    def m(msg: dict, *items: str) -> bool:
+        return matches(msg, parse_filters(list(items)))
+
+    assert m(start) and m(start, "container=web") and m(start, "container=abc1")
+    assert m(start, "container=we") and not m(start, "container=bc")  # prefixes, as moby
+    assert m(start, "image=busybox") and m(start, "image=busybox:1.36")
+    assert not m(start, "image=busy")
+    assert m(tag, "image=app") and m(tag, "image=sha256:ff") and not m(tag, "type=container")
+    assert m(start, "label=tier") and m(start, "label=tier=db")
+    assert not m(start, "label=tier=web") and not m(start, "label=tier", "label=zone")
+    assert m(health, "event=health_status") and not m(health, "event=start")
+    assert m(start, "event=die", "event=start") and not m(start, "event=star")
+    assert m(start, "type=image", "type=container") and not m(start, "scope=swarm")
+    assert pretty(start) == ("2023-11-14T22:13:20.000000005Z container start "
+                             f"abc123{'0' * 58} (image=busybox:1.36, name=web, tier=db)\n")
