@@ -109,6 +109,30 @@ def merge(host: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Resources field -> the host feature it needs; a limit this host cannot apply is warned
+# about in docker's words and not recorded (as `box run` does)
+_FEATURES = {"memory_reservation": "memory_reservation", "cpu_shares": "cpu_shares",
+             "cpu_period": "cpu_cfs", "cpu_quota": "cpu_cfs", "nano_cpus": "cpu_cfs",
+             "cpuset_cpus": "cpuset", "cpuset_mems": "cpuset", "pids_limit": "pids",
+             "blkio_weight": "blkio_weight"}
+
+
+def unsupported(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``changes`` without the limits this host lacks, and docker's warnings for them."""
+    from runtime.cgroups import open_driver
+    from runtime.cgroups.base import Resources
+
+    driver = open_driver()
+    features = driver.host().features
+    droppable = {_FIELDS[d][1]: v for d, v in changes.items()
+                 if _FIELDS[d][1] in _FEATURES and isinstance(v, str | int) and v
+                 and not (isinstance(v, int) and v < 0)}
+    warnings = driver.warnings(Resources(**droppable)) if droppable else []
+    kept = {d: v for d, v in changes.items()
+            if _FIELDS[d][1] not in _FEATURES or _FEATURES[_FIELDS[d][1]] in features}
+    return kept, warnings
+
+
 def update_container(paths: Paths, cid: str, changes: dict[str, Any],
                      policy: dict[str, Any] | None) -> None:
     from runtime.cgroups import open_driver
@@ -153,6 +177,13 @@ def cmd_update(paths: Paths, args: Namespace) -> int:
     except BoxError as e:  # a bad flag value: docker's CLI refuses it with 125
         e.exit_code, e.command_exit = 125, True
         raise
+    try:
+        changes, warnings = unsupported(changes)
+    except BoxError as e:  # a value docker's daemon refuses for every container
+        print(f"box: Error response from daemon: {e}", file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
     store = Store(paths)
     status = 0
     for ref in args.containers:

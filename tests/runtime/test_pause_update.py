@@ -168,6 +168,16 @@ def test_update_refusals_are_dockers(box: Box) -> None:
                            "update the memoryswap at the same time\n")
     proc = box("update", "-m", "3m", "up3")
     assert proc.returncode == 1 and proc.stderr.endswith("Minimum memory limit allowed is 6MB\n")
+    proc = box("update", "--blkio-weight", "5", "up3")
+    assert (proc.returncode, proc.stderr) == (
+        1, "box: Error response from daemon: Range of blkio weight is from 10 to 1000\n")
+    if not Path("/sys/fs/cgroup/blkio/blkio.weight").exists():  # this host: no BFQ weight
+        proc = box("update", "--blkio-weight", "500", "--pids-limit", "9", "up3")
+        assert proc.returncode == 0 and proc.stdout == "up3\n"
+        assert proc.stderr == ("WARNING: Your kernel does not support Block I/O weight or the "
+                               "cgroup is not mounted. Weight discarded.\n")
+        assert (hostconfig(box, cid)["BlkioWeight"], hostconfig(box, cid)["PidsLimit"]) == \
+            (0, 9)
     proc = box("update", "--cpus", "1", "nosuch")
     assert (proc.returncode, proc.stderr) == (
         1, "box: Error response from daemon: No such container: nosuch\n")
