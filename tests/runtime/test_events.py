@@ -222,3 +222,19 @@ def test_filter_rules_are_mobys() -> None:
     assert m(start, "type=image", "type=container") and not m(start, "scope=swarm")
     assert pretty(start) == ("2023-11-14T22:13:20.000000005Z container start "
                              f"abc123{'0' * 58} (image=busybox:1.36, name=web, tier=db)\n")
+
+
+def test_rename_and_commit_events(box: Box) -> None:
+    t0 = since()
+    cid = box.ok("create", "--network", "none", "--name", "ev9", "busybox", "true").strip()
+    box.ok("rename", "ev9", "ev10")
+    image = box.ok("commit", "-m", "snap", "ev10", "ev-commit:1").strip()
+    got = replay(box, t0, "--filter", f"container={cid}", "--format",
+                 "{{.Action}} {{json .Actor.Attributes}}")
+    assert [g.split(" ", 1)[0] for g in got] == ["create", "rename", "commit"]
+    assert json.loads(got[1].split(" ", 1)[1]) == {"image": "busybox", "name": "ev10",
+                                                   "oldName": "/ev9"}
+    commit = json.loads(got[2].split(" ", 1)[1])
+    assert (commit["comment"], commit["imageID"], commit["imageRef"]) == \
+        ("snap", image, "ev-commit:1")
+    box.ok("rmi", "-f", "ev-commit:1")
