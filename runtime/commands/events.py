@@ -125,7 +125,7 @@ def add_events(p: FlagParser) -> None:
     p.add_argument("--format")
 
 
-def _time(value: str | None, flag: str, now_ns: int) -> int | None:
+def _time(value: str | None, now_ns: int) -> int | None:
     from runtime.timeutil import docker_timestamp
 
     if value is None:
@@ -140,8 +140,8 @@ def cmd_events(paths: Paths, args: Namespace) -> int:
     now = time.time_ns()
     try:
         filters = parse_filters(args.filter)
-        since = _time(args.since, "--since", now)
-        until = _time(args.until, "--until", now)
+        since = _time(args.since, now)
+        until = _time(args.until, now)
     except BoxError as e:  # refused before anything is read: one line, docker's code
         e.command_exit = True  # 125 for what the CLI refuses, 1 for the daemon's refusal
         raise
