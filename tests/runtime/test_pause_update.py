@@ -263,3 +263,14 @@ def test_v2_update_writes_the_unified_files(tmp_path: Path) -> None:
     assert read("pids.max") == "max"
     drv.update(paths, Resources(memory=0, memory_swap=-1), frozenset({"memory"}))
     assert (read("memory.max"), read("memory.swap.max")) == ("max", "max")
+
+
+def test_first_memory_limit_needs_the_swap_too_as_in_docker(box: Box) -> None:
+    cid = run(box, "busybox", "sleep", "60")  # no limit: no memory+swap recorded
+    proc = box("update", "-m", "64m", cid)
+    assert proc.returncode == 1 and "update the memoryswap at the same time" in proc.stderr
+    box.ok("update", "-m", "64m", "--memory-swap", "-1", cid)
+    mem = group(box, cid, "memory")
+    assert (mem / "memory.limit_in_bytes").read_text().strip() == str(64 * MiB)
+    assert int((mem / "memory.memsw.limit_in_bytes").read_text()) > 1 << 60  # unlimited
+    assert (hostconfig(box, cid)["Memory"], hostconfig(box, cid)["MemorySwap"]) == (64 * MiB, -1)
