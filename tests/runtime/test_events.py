@@ -238,3 +238,16 @@ def test_rename_and_commit_events(box: Box) -> None:
     assert (commit["comment"], commit["imageID"], commit["imageRef"]) == \
         ("snap", image, "ev-commit:1")
     box.ok("rmi", "-f", "ev-commit:1")
+
+
+def test_image_prune_journals_untag_and_delete(box: Box) -> None:
+    t0 = since()
+    cid = box.ok("create", "--network", "none", "busybox", "true").strip()
+    image = box.ok("commit", "-c", "LABEL ev.prune=yes", cid, "ev-prune:1").strip()
+    box.ok("rm", cid)
+    # only the labelled image: the session's busybox stays
+    box.ok("image", "prune", "-a", "-f", "--filter", "label=ev.prune=yes")
+    assert box("image", "inspect", "busybox").returncode == 0
+    got = replay(box, t0, "--filter", "type=image", "--filter", f"image={image}", "--format",
+                 "{{.Action}} {{.Actor.Attributes.name}} {{index .Actor.Attributes \"ev.prune\"}}")
+    assert got == [f"untag {image} yes", f"delete {image} yes"]
