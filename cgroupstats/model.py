@@ -47,6 +47,7 @@ class ContainerRef:  # frozen: shared by readers, sinks and caches keyed on it
     pod: str = ""
     namespace: str = ""
     container: str = ""
+    paused: bool = False  # State.Paused: frozen (docker pause), still running
 
     @property
     def unified_path(self) -> str:

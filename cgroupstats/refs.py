@@ -102,6 +102,7 @@ def _ref(doc: dict, config: str, whitelist: LabelWhitelist, mtime_ns: int, cgrou
         started_at=started_at(doc),
         restart_count=statefile.restart_count(doc),
         source=source,
+        paused=statefile.paused(doc),
     )
 
 

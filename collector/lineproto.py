@@ -217,10 +217,11 @@ class Encoder:
         return out
 
     def state(self, ref: ContainerRef, time_ns: int) -> str:
-        """One ``container_state`` line (``running=1i``): the container's state file says
-        it runs, written whether or not it could be sampled, so "running but silent" is a
-        query over data rather than a guess."""
-        return f"container_state{self._ref_tags(ref).base} running=1i {time_ns}"
+        """One ``container_state`` line (``running=1i``, and ``paused=1i`` while frozen):
+        the container's state file says it runs, written whether or not it could be
+        sampled, so "running but silent" is a query over data rather than a guess."""
+        paused = ",paused=1i" if ref.paused else ""
+        return f"container_state{self._ref_tags(ref).base} running=1i{paused} {time_ns}"
 
     def event(
         self, time_ns: int, ref: ContainerRef, action: str, exit_code: int | None = None

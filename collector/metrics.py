@@ -244,6 +244,15 @@ STATE_FAMILY = Family(
 )
 
 
+# Ours too: 1 while the state file says the container is paused (frozen by `box pause` /
+# `docker pause`), 0 for the other running ones; beside container_state_running.
+PAUSED_FAMILY = Family(
+    "container_state_paused", "gauge",
+    "1 while the container's state file says it is paused (frozen), 0 while it runs.",
+    (), lambda ref: 1.0 if ref.paused else 0.0,
+)
+
+
 # boxwatch_collector_*: (name, type, help, SelfStats attribute)
 SELF_METRICS = (
     ("boxwatch_collector_samples_total", "counter", "Container samples taken.", "samples_total"),

@@ -27,6 +27,7 @@ from cgroupstats.oomkills import HostOomKills
 from collector.discover import Discovery
 from collector.events import EventTracker
 from collector.history import History
+from collector.journal import JournalSource
 from collector.layers import LayerSizes
 from collector.records import Event
 from collector.sinks.base import Sink
@@ -121,6 +122,8 @@ class Pipeline:
         self.running: dict[str, ContainerRef] = {}
         self.history = History(max(1, round(history / interval)) if history > 0 else 0)
         self.events = EventTracker()
+        # box roots' own journal, where there is one; derived events for the rest
+        self.journal = JournalSource(getattr(discovery, "roots", ()))
         self._readers: dict[str, Reader] = {}
         self.net = NetNamespaces(proc_root)  # net/dev held once per network namespace
         self.oom = HostOomKills(proc_root)  # per-container OOM counters read when it moves
@@ -186,7 +189,16 @@ class Pipeline:
             self._open(cid, ref)
         self.stats.scan_duration_seconds = time.perf_counter() - t0
         self.stats.containers = len(readers)
-        return self.events.scanned(refs, time.time_ns(), self.discovery.exited)
+        derived = self.events.scanned(refs, time.time_ns(), self.discovery.exited)
+        return self._lifecycle(derived, refs)
+
+    def _lifecycle(self, derived: list[Event], refs: dict[str, ContainerRef]) -> list[Event]:
+        """The journal's events, and the derived ones of containers no journal covers."""
+        journal = self.journal
+        events = journal.poll(refs, self.discovery.exited)
+        if not journal.covers_any():
+            return derived + events
+        return [e for e in derived if not journal.covers(e.ref)] + events
 
     def read_all(self) -> list[Sample]:
         """One sample of every open reader; vanished groups are dropped and counted."""
@@ -253,13 +265,14 @@ class Pipeline:
         if rescan:
             events = self.reconcile()
         else:
-            events = []
+            events = self._lifecycle([], self.running)  # the journal's, between scans
             if self._dead:
                 self._retry_opens()
         running = list(self.running.values())
         now_ns = time.time_ns()
         samples = self.read_all()
-        events.extend(self.events.sampled(samples))
+        sampled = self.events.sampled(samples)  # OOM kills seen in the counters
+        events.extend(e for e in sampled if not self.journal.covers(e.ref))
         self.latest = {s.ref.id: s for s in samples}
         self.history.record(samples, self.latest)
         self.stats.ticks_total += 1
@@ -428,6 +441,7 @@ class Pipeline:
             reader.close()
         self.net.close()
         self.oom.close()
+        self.journal.close()
         if self.layers is not None:
             self.layers.close()
         for sink in self.sinks:

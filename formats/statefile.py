@@ -56,6 +56,11 @@ def says_running(doc: dict) -> bool:
     return bool(state(doc).get("Running"))
 
 
+def paused(doc: dict) -> bool:
+    """``State.Paused``: frozen by ``docker pause`` (``Running`` stays true meanwhile)."""
+    return state(doc).get("Paused") is True
+
+
 def pid(doc: dict) -> int:
     return int(state(doc).get("Pid") or 0)
 

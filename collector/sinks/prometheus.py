@@ -27,6 +27,7 @@ from prometheus_client.utils import floatToGoString
 
 from cgroupstats.model import ContainerRef, Sample
 from collector.metrics import (
+    PAUSED_FAMILY,
     SELF_METRICS,
     SINK_METRICS,
     STATE_FAMILY,
@@ -211,10 +212,11 @@ class PrometheusSink(Sink):
                 for xs, v in get(s):
                     fam.add_sample(mname, {**labels.values, **dict(zip(extra, xs, strict=True))}, v)
             yield fam
-        fam = Metric(STATE_FAMILY.name, STATE_FAMILY.help, STATE_FAMILY.type)
-        for labels, ref in state_rows:
-            fam.add_sample(STATE_FAMILY.name, dict(labels.values), STATE_FAMILY.get(ref))
-        yield fam
+        for st in (STATE_FAMILY, PAUSED_FAMILY):
+            fam = Metric(st.name, st.help, st.type)
+            for labels, ref in state_rows:
+                fam.add_sample(st.name, dict(labels.values), st.get(ref))
+            yield fam
         yield from self._collect_self()
 
     def _collect_self(self) -> Iterator[Metric]:
@@ -244,9 +246,9 @@ class PrometheusSink(Sink):
         for fam in self.table:
             emit(f"# HELP {fam.name} {fam.help}\n# TYPE {fam.name} {fam.type}\n")
             _render_family(fam, rows, fmt, cache, out)
-        st = STATE_FAMILY
-        emit(f"# HELP {st.name} {st.help}\n# TYPE {st.name} {st.type}\n")
-        _render_family(st, state_rows, fmt, cache, out)
+        for st in (STATE_FAMILY, PAUSED_FAMILY):
+            emit(f"# HELP {st.name} {st.help}\n# TYPE {st.name} {st.type}\n")
+            _render_family(st, state_rows, fmt, cache, out)
         for fam in self._collect_self():
             mname = fam.name + ("_total" if fam.type == "counter" else "")
             emit(f"# HELP {mname} {fam.documentation}\n# TYPE {mname} {fam.type}\n")

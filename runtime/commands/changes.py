@@ -51,6 +51,9 @@ def cmd_rename(paths: Paths, args: Namespace) -> int:
         store.release_name(new)
         raise
     store.release_name(current)
+    from runtime.journal import container_event
+
+    container_event(paths.root, cfg, "rename", oldName="/" + current)  # moby's attribute
     networks = set((cfg.get("NetworkSettings") or {}).get("Networks") or {}) - {"bridge"}
     if networks:
         refresh(store, {cid}, networks)

@@ -76,6 +76,10 @@ def cmd_commit(paths: Paths, args: Namespace) -> int:
         image_id = _store(images, base, staged, cfg, config, args, refs)
     finally:
         staged.discard()  # what commit did not move into the store
+    from runtime.journal import container_event
+
+    container_event(paths.root, cfg, "commit", comment=args.message or "", imageID=image_id,
+                    imageRef=refs[0] if refs else "")
     print(image_id)
     return 0
 

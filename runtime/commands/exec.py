@@ -39,6 +39,8 @@ def cmd_exec(paths: Paths, args: Namespace) -> int:
     store = Store(paths)
     cid = store.resolve(args.container)
     cfg = store.load(cid)
+    if cfg["State"].get("Status") == "paused" and is_running(cfg):
+        raise Conflict(f"Container {cid} is paused, unpause the container before exec")
     if not is_running(cfg) or cfg["State"].get("Status") != "running":
         raise Conflict(f"container {cid} is not running")
     spec = sandbox_spec(paths, cfg)

@@ -11,6 +11,10 @@ from runtime.paths import Paths
 from runtime.state import Store, report_damaged
 
 TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.images.store import ImageStore
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the store module is imported lazily, per verb
     from runtime.images.store import ImageStore
 
@@ -174,7 +178,7 @@ def _image_filter(store, filters: list[str]):
 
 def cmd_images(paths: Paths, args: Namespace) -> int:
     from runtime.format import render_format
-    from runtime.images.store import parse_ref
+    from runtime.images.reference import parse_ref
 
     store = _store(paths)
     keep = _image_filter(store, args.filter)
@@ -227,8 +231,18 @@ def cmd_rmi(paths: Paths, args: Namespace) -> int:
     status = 0
     for ref in args.images:
         try:
-            for line in _store(paths).remove(ref, args.force, in_use):
+            images = _store(paths)
+            try:
+                image_id = images.resolve(ref).id
+            except BoxError:
+                image_id = ""
+            for line in images.remove(ref, args.force, in_use):
                 print(line)
+                # moby's ImageDelete: untag/delete events named by the image's id
+                if image_id and line.startswith("Untagged: "):
+                    image_event(paths, images, image_id, "untag", image_id)
+                elif image_id and line == f"Deleted: {image_id}":
+                    image_event(paths, images, image_id, "delete", image_id)
         except BoxError as e:
             print(f"box: {e}", file=sys.stderr)
             status = 1
@@ -241,8 +255,25 @@ def add_tag(p: FlagParser) -> None:
 
 
 def cmd_tag(paths: Paths, args: Namespace) -> int:
-    _store(paths).tag(args.source, args.target)
+    from runtime.images.store import parse_ref
+
+    store = _store(paths)
+    image_id = store.tag(args.source, args.target)
+    name, tag = parse_ref(args.target)
+    image_event(paths, store, image_id, "tag", f"{name}:{tag}")
     return 0
+
+
+def image_event(paths: Paths, store: ImageStore, image_id: str, action: str, name: str) -> None:
+    """moby's LogImageEvent: the image's labels and ``name``; never fails the command."""
+    from runtime.journal import event
+
+    try:
+        labels = (store.resolve(image_id).config or {}).get("Labels") or {}
+    except BoxError:
+        labels = {}
+    event(paths.root, "image", action, image_id, **{str(k): v for k, v in labels.items()},
+          name=name)
 
 
 HISTORY_TABLE = ("table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}")

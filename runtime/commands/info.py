@@ -68,7 +68,8 @@ class PsRow:
 def _ports(cfg: dict[str, Any], state: dict[str, Any]) -> str:
     """Docker's PORTS column: published ports while running, exposed ones always."""
     ports = (
-        (cfg.get("NetworkSettings") or {}).get("Ports") if state["Status"] == "running" else None
+        (cfg.get("NetworkSettings") or {}).get("Ports") if state["Status"] in ("running", "paused")
+        else None
     )
     exposed = cfg["Config"].get("ExposedPorts")
     if not ports and not exposed:

@@ -47,6 +47,9 @@ def cmd_restart(paths: Paths, args: Namespace) -> int:
         _pid, _mon, status = c.start(cid)
         if status is not None:
             status.close()
+        from runtime.journal import container_event
+
+        container_event(paths.root, c.store.load(cid), "restart")  # docker: after the start
     return _each(paths, args.containers, restart)
 
 

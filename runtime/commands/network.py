@@ -113,8 +113,17 @@ def _create(paths: Paths, args: Namespace) -> int:
                 Nft().delete_subnet(subnet)
             nets.delete(rec)
             raise
+    _event(paths, rec, "create")
     print(rec["Id"])
     return 0
+
+
+def _event(paths: Paths, net: dict[str, Any], action: str, **attrs: str) -> None:
+    """moby's LogNetworkEvent(WithAttributes): the network's id, name and driver."""
+    from runtime.journal import event
+
+    event(paths.root, "network", action, net["Id"], **attrs, name=net["Name"],
+          type=net.get("Driver") or "bridge")
 
 
 # -- ls / inspect ----------------------------------------------------------------------
@@ -235,6 +244,7 @@ def cmd_network_rm(paths: Paths, args: Namespace) -> int:
                     raise Conflict(f"error while removing network: network {net['Name']} id "
                                    f"{net['Id']} has active endpoints ({', '.join(users)})")
                 remove_network(paths, net)
+            _event(paths, net, "destroy")
             print(ref)
         except NotFound:
             if not args.force:
@@ -270,6 +280,7 @@ def prune_networks(paths: Paths) -> list[str]:
         for net in nets.all():
             if net["Name"] not in ("bridge", "host", "none") and net["Name"] not in used:
                 remove_network(paths, net)
+                _event(paths, net, "destroy")
                 removed.append(net["Name"])
     return removed
 
@@ -286,7 +297,13 @@ def cmd_network_connect(paths: Paths, args: Namespace) -> int:
     from runtime.network.attach import connect
 
     connect(paths, args.network, args.container, args.ip, args.alias)
+    _connect_event(paths, args.network, args.container, "connect")
     return 0
+
+
+def _connect_event(paths: Paths, network: str, container: str, action: str) -> None:
+    cid = Store(paths).resolve(container)
+    _event(paths, _nets(paths).get(network), action, container=cid)
 
 
 def add_network_disconnect(p: FlagParser) -> None:
@@ -299,6 +316,7 @@ def cmd_network_disconnect(paths: Paths, args: Namespace) -> int:
     from runtime.network.attach import disconnect
 
     disconnect(paths, args.network, args.container)
+    _connect_event(paths, args.network, args.container, "disconnect")
     return 0
 
 

@@ -118,7 +118,15 @@ def cmd_pull(paths: Paths, args: Namespace) -> int:
     progress = _progress(args.quiet)
     if args.quiet:  # docker -q: only the reference
         progress.message = lambda text: None
-    print(pull(_store(paths), args.image, args.insecure_registry, progress))
+    store = _store(paths)
+    ref = pull(store, args.image, args.insecure_registry, progress)
+    print(ref)
+    from runtime.commands.images import image_event
+
+    # moby: a pull is named by the reference pulled, its name without the tag
+    name = ref.split("@", 1)[0].rsplit(":", 1)[0] if "@" in ref or ":" in ref.rsplit("/", 1)[-1] \
+        else ref
+    image_event(paths, store, ref, "pull", name)
     return 0
 
 
