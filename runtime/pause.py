@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from runtime.cgroups import open_driver
 from runtime.cgroups.base import Driver
 from runtime.errors import BoxError, Conflict
@@ -46,6 +49,23 @@ def set_paused(store: Store, cid: str, paused: bool) -> dict[str, Any]:
         store.save(cfg)
     container_event(store.paths.root, cfg, "pause" if paused else "unpause")
     return cfg
+
+
+@contextmanager
+def paused_while(store: Store, cid: str) -> Iterator[None]:
+    """``docker commit --pause``: a running container is frozen while its layer is read
+    (and thawed after, even on failure); a stopped or already paused one is left as is."""
+    cfg = store.load(cid)
+    status = effective_state(cfg)["Status"]
+    froze = False
+    if status == "running" and cfg["State"].get("Pid"):
+        set_paused(store, cid, True)
+        froze = True
+    try:
+        yield
+    finally:
+        if froze:
+            set_paused(store, cid, False)
 
 
 def thaw_for_signal(store: Store, cfg: dict[str, Any]) -> None:

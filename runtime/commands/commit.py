@@ -71,15 +71,20 @@ def cmd_commit(paths: Paths, args: Namespace) -> int:
         raise Conflict(f"container {cfg['ID'][:12]} has no writable layer to commit")
     skip = {str(m.get("Destination", "")).strip("/")
             for m in (cfg.get("MountPoints") or {}).values() if isinstance(m, dict)}
-    staged = stage_upper(images, upper, images.layers, skip - {""})
-    try:
-        image_id = _store(images, base, staged, cfg, config, args, refs)
-    finally:
-        staged.discard()  # what commit did not move into the store
-    from runtime.journal import container_event
+    from contextlib import nullcontext
 
-    container_event(paths.root, cfg, "commit", comment=args.message or "", imageID=image_id,
-                    imageRef=refs[0] if refs else "")
+    from runtime.journal import container_event
+    from runtime.pause import paused_while
+
+    # moby: paused from reading the layer until the commit event, unpaused after
+    with paused_while(store, cfg["ID"]) if args.pause else nullcontext():
+        staged = stage_upper(images, upper, images.layers, skip - {""})
+        try:
+            image_id = _store(images, base, staged, cfg, config, args, refs)
+        finally:
+            staged.discard()  # what commit did not move into the store
+        container_event(paths.root, cfg, "commit", comment=args.message or "",
+                        imageID=image_id, imageRef=refs[0] if refs else "")
     print(image_id)
     return 0
 

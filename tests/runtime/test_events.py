@@ -240,6 +240,21 @@ def test_rename_and_commit_events(box: Box) -> None:
     box.ok("rmi", "-f", "ev-commit:1")
 
 
+def test_commit_pauses_a_running_container_unless_told_not_to(box: Box) -> None:
+    t0 = since()
+    cid = box.ok("run", "-d", "--network", "none", "--name", "ev-cp", "busybox",
+                 "sh", "-c", "echo x > /made; sleep 60").strip()
+    box.ok("commit", "ev-cp", "ev-cp:1")
+    box.ok("commit", "--pause=false", "ev-cp", "ev-cp:2")
+    got = replay(box, t0, "--filter", f"container={cid}", "--format", "{{.Action}}")
+    # docker: pause, commit, unpause around the first; the second reads it running
+    assert got == ["create", "start", "pause", "commit", "unpause", "commit"], got
+    assert box.inspect("ev-cp", "{{.State.Status}}") == "running"
+    assert box.ok("run", "--rm", "--network", "none", "ev-cp:2", "cat", "/made") == "x\n"
+    box.ok("rm", "-f", "ev-cp")
+    box.ok("rmi", "ev-cp:1", "ev-cp:2")
+
+
 def test_image_prune_journals_untag_and_delete(box: Box) -> None:
     t0 = since()
     cid = box.ok("create", "--network", "none", "busybox", "true").strip()
