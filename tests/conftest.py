@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.busybox import build_busybox_tar
+from tests.support.cgroup2 import hierarchies
 
 BOX = str(Path(sys.executable).parent / "box")
 
@@ -52,8 +53,8 @@ class Box:
 
 def _box_cgroups() -> set[str]:
     found: set[str] = set()
-    for ctrl in Path("/sys/fs/cgroup").iterdir():
-        for d in (ctrl / "box",):
+    for hierarchy in hierarchies():  # each v1 controller and unified, or the v2 root
+        for d in (hierarchy / "box",):
             if d.is_dir():
                 # Container groups (64-hex ids). Tests' own groups (box/test-*) and
                 # benchmarks' (box/bench-*) are checked by the tests that make them.
@@ -150,8 +151,11 @@ def nft_box_elements(with_table: bool = False) -> set[str]:
     also "table ip box" while the table exists (the last root's teardown drops it)."""
     import json as _json
 
-    proc = subprocess.run(["nft", "-j", "list", "table", "ip", "box"], capture_output=True,
-                          text=True, check=False)
+    try:
+        proc = subprocess.run(["nft", "-j", "list", "table", "ip", "box"], capture_output=True,
+                              text=True, check=False)
+    except FileNotFoundError:  # no nftables yet (a fresh machine before bootstrap, a node)
+        return set()
     if proc.returncode:
         return set()
     out = {"table ip box"} if with_table else set()
@@ -219,7 +223,7 @@ def _box_mounts() -> list[str]:
 def _box_parents() -> set[str]:
     """The ``box`` parent groups (one per hierarchy, the unified one included): the
     runtime removes each once its last container's group is gone, and so must tests."""
-    return {str(d / "box") for d in Path("/sys/fs/cgroup").iterdir() if (d / "box").is_dir()}
+    return {str(d / "box") for d in hierarchies() if (d / "box").is_dir()}
 
 
 def _kernel_objects(mine: Path) -> set[str]:

@@ -30,6 +30,9 @@ QEMU_CPUS = 2
 QEMU_MEMORY = "1536M"
 GUEST_PYTHON = (3, 11)  # Debian 12's python3
 BOOT_TIMEOUT = float(os.environ.get("BOXWATCH_NODE_TIMEOUT", "900"))
+# pytest-timeout for a node test: the first one's setup builds the image (2-3 min fresh,
+# 10 allowed), the wheels, and waits for its node's boot
+TEST_TIMEOUT = 600 + BOOT_TIMEOUT
 CMDLINE = "root=/dev/vda rw console=ttyS0 apparmor=0 panic=-1 quiet loglevel=3"
 INITS = {"systemd": "", "script": " init=/usr/local/sbin/boxwatch-node-init"}
 TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "debootstrap": "debootstrap",
@@ -46,6 +49,12 @@ def missing_tools() -> str:
     if missing:
         return (f"node tests need {', '.join(missing)} (apt-get install {' '.join(missing)}, "
                 "or scripts/bootstrap)")
+    # the guests run under TCG (KVM guests hang at early boot on these machines)
+    proc = subprocess.run(["qemu-system-x86_64", "-accel", "help"], capture_output=True,
+                          text=True, check=False)
+    if "tcg" not in proc.stdout.split():
+        return ("node tests need qemu-system-x86_64 with the TCG accelerator; "
+                f"`qemu-system-x86_64 -accel help` says: {' '.join(proc.stdout.split())!r}")
     return ""
 
 
