@@ -25,6 +25,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("BOXWATCH_NODE_CACHE", "/var/cache/boxwatch-nodes"))
 GUEST_EXTRAS = ("bench", "tests/support", "tests/nodes/guest")  # beside the packages
+# pytest, for the host's kernel tests a node runs (its PAYLOAD_FILES), beside the project's
+# dependencies (pyproject.toml sets a timeout)
+GUEST_TEST_DEPS = ("pytest>=8", "pytest-timeout>=2.2")
 # 2 host cores are shared with other work: 2 vCPUs, 1.5 GiB; TCG (KVM guests hang here).
 QEMU_CPUS = 2
 QEMU_MEMORY = "1536M"
@@ -94,7 +97,7 @@ def _pyproject() -> dict[str, Any]:
 
 
 def _dependencies() -> list[str]:
-    return list(_pyproject()["project"]["dependencies"])
+    return [*_pyproject()["project"]["dependencies"], *GUEST_TEST_DEPS]
 
 
 def _sources() -> list[str]:
@@ -131,8 +134,9 @@ sys.exit({func}())
 """
 
 
-def make_payload(work: Path, node_script: str) -> Path:
-    """The payload disk image: site/, src/, bin/{box,boxwatch}, run-node.sh."""
+def make_payload(work: Path, node_script: str, files: tuple[str, ...] = ()) -> Path:
+    """The payload disk image: site/, src/ (with ``files``, single files of the repo),
+    bin/{box,boxwatch}, run-node.sh."""
     tree = work / "payload"
     shutil.rmtree(tree, ignore_errors=True)
     tree.mkdir(parents=True)
@@ -140,6 +144,9 @@ def make_payload(work: Path, node_script: str) -> Path:
     for rel in _sources():
         shutil.copytree(REPO / rel, tree / "src" / rel,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for rel in files:
+        (tree / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, tree / "src" / rel)
     if sys.version_info[:2] == GUEST_PYTHON:
         # bytecode made here: the guest would otherwise compile every module again in
         # each boot, seconds under TCG (the .pyc records the source's mtime, which the
@@ -171,6 +178,12 @@ class Boot:
     console: str = ""
     guest_log: str = ""
     error: str = ""
+    back: Path | None = None  # the guest's results/ directory, copied out
+
+    def file(self, name: str) -> str:
+        """A file the guest left in results/ ("" when it did not)."""
+        path = self.back / name if self.back else None
+        return path.read_text(errors="replace") if path and path.exists() else ""
 
     def tail(self, lines: int = 40) -> str:
         """The guest's log tail (or its console's, when the log never came back)."""
@@ -198,11 +211,12 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(1, 9)
 
 
-def boot(node: str, image: Image, work: Path, node_script: str, init: str) -> Boot:
+def boot(node: str, image: Image, work: Path, node_script: str, init: str,
+         files: tuple[str, ...] = ()) -> Boot:
     """Boot ``node`` once with ``init`` ("systemd" or "script"), run its script, return
     what came back. Never raises for a guest failure: ``Boot.error`` says what failed."""
     work.mkdir(parents=True, exist_ok=True)
-    disk = make_payload(work, node_script)
+    disk = make_payload(work, node_script, files)
     console = work / "console.log"
     argv = ["qemu-system-x86_64", "-accel", "tcg", "-smp", str(QEMU_CPUS), "-m", QEMU_MEMORY,
             "-kernel", str(image.directory / "vmlinuz"),
@@ -233,6 +247,7 @@ def boot(node: str, image: Image, work: Path, node_script: str, init: str) -> Bo
     back.mkdir()
     subprocess.run(["debugfs", "-R", f"rdump /results {back}", str(disk)],
                    capture_output=True, check=False)
+    result.back = back / "results"
     log = back / "results" / "guest.log"
     result.guest_log = log.read_text(errors="replace") if log.exists() else ""
     found = back / "results" / "results.json"
