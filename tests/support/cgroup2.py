@@ -53,3 +53,14 @@ def hierarchies(root: Path = CGROUP) -> list[Path]:
 
 
 needs_v2 = pytest.mark.skipif(not (pure_v2() and os.geteuid() == 0), reason=NEEDS_V2_REASON)
+
+
+def container_groups(cid: str, root: Path = CGROUP) -> list[Path]:
+    """The container's groups (``box/<cid>``) in every hierarchy that has one."""
+    return [h / "box" / cid for h in hierarchies(root) if (h / "box" / cid).is_dir()]
+
+
+def controller_group(controller: str, cid: str, root: Path = CGROUP) -> Path:
+    """The directory holding ``controller``'s files for container ``cid``: its one group
+    on pure v2, the controller's hierarchy on v1 and hybrid."""
+    return root / "box" / cid if pure_v2(root) else root / controller / "box" / cid
