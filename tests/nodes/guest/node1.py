@@ -33,7 +33,8 @@ CG = Path("/sys/fs/cgroup")
 # the host's kernel tests that need real v2 files (``needs_v2``): run here under pytest,
 # with the conftests and pyproject.toml's pytest settings they need
 PYTEST_FILES = ("tests/runtime/test_cgroups_v2_real.py",
-                "tests/collector/test_collector_kernel_v2.py")
+                "tests/collector/test_collector_kernel_v2.py",
+                "tests/collector/test_collector_kmsg.py")
 PAYLOAD_FILES = ("pyproject.toml", "tests/conftest.py", "tests/collector/conftest.py",
                  *PYTEST_FILES)
 RUN = """#!/bin/sh
