@@ -94,13 +94,18 @@ class KmsgOomKills:
                     self.kills.popitem(last=False)
         return found
 
-    def killed(self, cgroup: str) -> KernelOomKill | None:
-        """The last logged OOM kill of the group ``cgroup`` ("/box/<id>") or of a group
-        below it, read anew."""
+    def killed(self, cgroup: str = "", container_id: str = "") -> KernelOomKill | None:
+        """The last logged OOM kill of the group ``cgroup`` ("/box/<id>") or a group below
+        it; or, for a container whose group is gone and unknown (an ended ref), of a group
+        named by its id, as every engine names them ("/box/<id>", "/docker/<id>",
+        "/system.slice/docker-<id>.scope"). Read anew."""
         self.drain()
-        cgroup = "/" + cgroup.strip("/")
+        cgroup = "/" + cgroup.strip("/") if cgroup else ""
         for kill in reversed(self.kills.values()):
-            if kill.oom_memcg == cgroup or kill.oom_memcg.startswith(cgroup + "/"):
+            if cgroup and (kill.oom_memcg == cgroup or kill.oom_memcg.startswith(cgroup + "/")):
+                return kill
+            if len(container_id) >= 12 and any(
+                    container_id in part for part in kill.oom_memcg.split("/")):
                 return kill
         return None
 

@@ -226,8 +226,8 @@ class OomWatcher:
                 self._ever_watched[ref.id] = None
             state = read_state(ref.state_file)
             killed = state is not None and state.get("OOMKilled")
-            if not killed and self._kmsg is not None and ref.cgroup:
-                killed = self._kmsg.killed(ref.cgroup) is not None  # Docker may not say it
+            if not killed and self._kmsg is not None:  # Docker may not say it: the kernel
+                killed = self._kmsg.killed(ref.cgroup, ref.id) is not None
             if killed:
                 alert = OomAlert(time.time_ns(), ref, self.host, 1, 0, 0, tail_log(log_path(ref)))
                 self.alerts += 1
