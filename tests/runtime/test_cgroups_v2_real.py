@@ -143,6 +143,16 @@ def test_real_cpu_max_throttles_a_busy_loop(groups: list[dict[str, str]]) -> Non
     assert int(stat["usage_usec"]) < 0.5 * 1.5e6 * 1.5, stat  # capped near 0.2 of a cpu
 
 
+def _alive(pid: int) -> bool:
+    """Running or sleeping; a zombie (killed, its parent gone, not yet reaped by init) is
+    dead."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
 def test_real_destroy_kills_forks_with_cgroup_kill(groups: list[dict[str, str]]) -> None:
     drv, paths = make(groups, Resources())
     proc = run_in(drv, paths, ["sh", "-c", "for i in 1 2 3 4 5; do sleep 60 & done; "
@@ -154,6 +164,6 @@ def test_real_destroy_kills_forks_with_cgroup_kill(groups: list[dict[str, str]])
     drv.destroy(paths)
     took = time.monotonic() - t0
     assert proc.wait(timeout=5) == -9
-    assert not [p for p in pids if Path(f"/proc/{p}").exists()]
+    assert not [p for p in pids if _alive(p)]
     assert not os.path.exists(paths["unified"])
     assert took < 2.0, f"destroy took {took:.2f} s: the kill was not one write"
