@@ -248,6 +248,10 @@ def boot(node: str, image: Image, work: Path, node_script: str, init: str,
     subprocess.run(["debugfs", "-R", f"rdump /results {back}", str(disk)],
                    capture_output=True, check=False)
     result.back = back / "results"
+    # the payload (a 1 GB image and its tree) is rebuilt every boot: only what came back
+    # and the console stay in the work directory
+    disk.unlink(missing_ok=True)
+    shutil.rmtree(work / "payload", ignore_errors=True)
     log = back / "results" / "guest.log"
     result.guest_log = log.read_text(errors="replace") if log.exists() else ""
     found = back / "results" / "results.json"
