@@ -102,6 +102,8 @@ def _ref(doc: dict, config: str, whitelist: LabelWhitelist, mtime_ns: int, cgrou
         started_at=started_at(doc),
         restart_count=statefile.restart_count(doc),
         source=source,
+        created_at=_seconds(statefile.created(doc)),
+        health=statefile.health_status(doc),
     )
 
 

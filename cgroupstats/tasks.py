@@ -113,8 +113,9 @@ class Tasks:
         flags = os.O_RDONLY | os.O_CLOEXEC
         if self._netlink is not None:
             self._fd = os.open(directory, flags | os.O_DIRECTORY)
-        else:
-            self._fd = os.open(os.path.join(directory, "cgroup.threads"), flags)
+        else:  # v2's thread list, or v1's when taskstats is not available
+            name = "cgroup.threads" if version == 2 else "tasks"
+            self._fd = os.open(os.path.join(directory, name), flags)
 
     def read(self) -> TaskStats:
         if self._netlink is not None:

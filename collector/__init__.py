@@ -6,7 +6,7 @@ layer's ``cgroupstats``; it never imports the runtime or the shipper.
 
 Checklist, a new sink: 1. a class in ``sinks/<backend>.py`` deriving ``sinks.base.Sink``
 with ``from_args(url, args)`` (its flags in the module's ``add_arguments``); 2. register
-it in ``pipeline.SINKS`` (``"kind": "collector.sinks.<backend>:Class"``); 3. if it has
+it in ``sinks/registry.SINKS`` (``"kind": "collector.sinks.<backend>:Class"``); 3. if it has
 its own enabling flag, list the module in ``cli.SINK_OPTIONS``; 4. a test against the
 real server (``tests/support/servers.py``) or its contract.
 """

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from argparse import Namespace
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from prometheus_client.core import Metric
@@ -27,6 +27,7 @@ from prometheus_client.utils import floatToGoString
 
 from cgroupstats.model import ContainerRef, Sample
 from collector.metrics import (
+    DEFAULT,
     SELF_METRICS,
     SINK_METRICS,
     STATE_FAMILY,
@@ -108,12 +109,15 @@ class PrometheusSink(Sink):
     def __init__(
         self,
         label_whitelist: tuple[str, ...] = (),
-        per_cpu: bool = False,
+        per_cpu: bool | None = None,
         sys_root: str = "/sys",
         self_metrics: Callable[[], dict[str, Any]] | None = None,
+        categories: Collection[str] = DEFAULT,
     ) -> None:
+        """``categories``: cAdvisor's metric categories to export (``collector.metrics.
+        categories.included``); ``per_cpu`` None follows whether ``percpu`` is one."""
         self.whitelist = tuple(label_whitelist)
-        self.table = metric_table(DeviceNames(sys_root), per_cpu)
+        self.table = metric_table(DeviceNames(sys_root), categories, per_cpu)
         self.self_metrics = self_metrics  # set by whoever owns the pipeline
         # (samples, refs whose state says running) of one interval, swapped as one, so a
         # scrape never pairs this interval's samples with another's running set (a
@@ -195,13 +199,15 @@ class PrometheusSink(Sink):
 
     def collect(self) -> Iterator[Metric]:
         """Fresh families from the latest batch (prometheus_client's collector protocol).
-        ``container_memory_failcnt`` is a counter in cAdvisor, but a counter without
-        ``_total`` fails ``promtool check metrics`` (and prometheus_client would rename
-        it), so it is untyped in both paths; the name stays cAdvisor's."""
+        A cAdvisor counter whose name lacks ``_total`` (``container_memory_failcnt``,
+        ``container_hugetlb_failcnt``) cannot be written by prometheus_client as a
+        counter (it would add ``_total`` to its HELP and TYPE lines), so this path types
+        it unknown; ``render()``, which ``/metrics`` serves, keeps cAdvisor's counter."""
         rows, state_rows = self._rows()
         for mname, mtype, doc, extra, get in self.table:
-            fam = Metric(mname[:-6] if mtype == "counter" else mname, doc,
-                         "unknown" if mtype == "untyped" else mtype)
+            if mtype == "counter" and not mname.endswith("_total"):
+                mtype = "unknown"
+            fam = Metric(mname[:-6] if mtype == "counter" else mname, doc, mtype)
             for labels, s in rows:
                 if not extra:
                     v = get(s)

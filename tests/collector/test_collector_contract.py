@@ -190,7 +190,10 @@ def test_v1_blkio_falls_back_when_throttle_counters_are_empty(tmp_path: Path) ->
     (g / "blkio.bfq.io_serviced_recursive").write_text("8:0 Read 1\n8:0 Write 2\nTotal 3\n")
     blkio = read(tree).blkio
     assert set(blkio) == {"8:0"}
-    assert dataclasses.astuple(blkio["8:0"]) == (4096, 8192, 1, 2)
+    io = blkio["8:0"]
+    assert (io.read_bytes, io.write_bytes, io.read_ops, io.write_ops) == (4096, 8192, 1, 2)
+    assert io.by_op == {"Read": 4096, "Write": 8192, "Sync": 0, "Async": 0, "Discard": 0,
+                        "Total": 12288}
 
 
 def test_v1_comounted_cpu_cpuacct(tmp_path: Path) -> None:

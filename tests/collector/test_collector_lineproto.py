@@ -156,9 +156,12 @@ REF = ContainerRef(
 SAMPLE = Sample(
     timestamp_ns=1_700_000_000_000_000_007,
     ref=REF,
-    cpu=CpuStats(11, 7, 3, (5, 6), 100, 20, 3_000_000_000),
-    memory=MemoryStats(1000, 900, 500, 400, 30, 2, 4, 50, 6, 2000, 0, 0, 0, 1),
-    blkio={"8:0": IoStats(4096, 8192, 1, 2), "253:1": IoStats(0, 512, 0, 1)},
+    cpu=CpuStats(11, 7, 3, (5, 6), 100, 20, 3_000_000_000, 9, 40_000),
+    memory=MemoryStats(1000, 900, 500, 400, 30, 2, 4, 50, 6, 2000, 0, 0, 0, 1, kernel=70,
+                       active_file=80, inactive_file=100, file_dirty=12, file_writeback=13,
+                       pgscan=14, pgsteal=15, refault_anon=16, refault_file=17),
+    blkio={"8:0": IoStats(4096, 8192, 1, 2, by_op={"Read": 4096, "Write": 8192, "Sync": 12288}),
+           "253:1": IoStats(0, 512, 0, 1)},
     network={"eth0": NetStats(1, 2, 3, 4, 5, 6, 7, 8)},
     pids=PidsStats(3, 64),
     psi=PsiStats(cpu=Psi(PsiLine(1.5, 0.5, 0.25, 1234), PsiLine(0.0, 0.0, 0.0, 99))),
@@ -179,8 +182,8 @@ def test_collector_lineproto_sample_fields_carry_model_values() -> None:
           for m, t, f, ts in points}
     assert sorted(by) == sorted([
         ("container_cpu", ""), ("container_mem", ""), ("container_pids", ""),
-        ("container_spec", ""), ("container_blkio", "8:0"), ("container_blkio", "253:1"),
-        ("container_net", "eth0"), ("container_psi", "cpu"),
+        ("container_spec", ""), ("container_info", ""), ("container_blkio", "8:0"),
+        ("container_blkio", "253:1"), ("container_net", "eth0"), ("container_psi", "cpu"),
     ])
     for (m, extra), (tags, _, ts) in by.items():
         assert ts == SAMPLE.timestamp_ns
@@ -191,15 +194,19 @@ def test_collector_lineproto_sample_fields_carry_model_values() -> None:
         assert tags == want, m
     assert by["container_cpu", ""][1] == {
         "usage_total": 11, "usage_user": 7, "usage_system": 3, "periods": 100,
-        "throttled_periods": 20, "throttled_time": 3_000_000_000,
+        "throttled_periods": 20, "throttled_time": 3_000_000_000, "burst_periods": 9,
+        "burst_time": 40_000,
     }
     assert by["container_mem", ""][1] == {
         "usage": 1000, "working_set": 900, "rss": 500, "cache": 400, "mapped_file": 30,
         "swap": 2, "failcnt": 4, "pgfault": 50, "pgmajfault": 6, "max_usage": 2000,
-        "limit": 67108864, "oom_kill": 1,
+        "limit": 67108864, "oom_kill": 1, "kernel": 70, "active_file": 80,
+        "inactive_file": 100, "file_dirty": 12, "file_writeback": 13, "pgscan": 14,
+        "pgsteal": 15, "workingset_refault_anon": 16, "workingset_refault_file": 17,
     }
     assert by["container_blkio", "8:0"][1] == {
-        "read_bytes": 4096, "write_bytes": 8192, "reads": 1, "writes": 2}
+        "read_bytes": 4096, "write_bytes": 8192, "reads": 1, "writes": 2, "sync_bytes": 12288}
+    assert by["container_info", ""][1] == {"health_state": -1, "created": 0.0, "started": 0.0}
     assert by["container_net", "eth0"][1] == {
         "rx_bytes": 1, "rx_packets": 2, "rx_errors": 3, "rx_dropped": 4,
         "tx_bytes": 5, "tx_packets": 6, "tx_errors": 7, "tx_dropped": 8,
