@@ -1,10 +1,14 @@
 """Tasks of a group by state, and cAdvisor's smoothed load (its ``cpuLoad`` group).
 
 cgroup v1: one netlink request per group (taskstats' CGROUPSTATS_CMD_GET on the
-directory's descriptor: what cAdvisor's load reader asks), which counts sleeping,
-running, stopped, uninterruptible and iowait tasks in the kernel. The kernel answers it
-for v1 directories only (EINVAL on cgroup2), so on v2 the group's ``cgroup.threads`` are
-read and each task's state letter from ``/proc/<tid>/stat`` (no iowait there: 0).
+directory's descriptor: what cAdvisor's load reader asks), which counts running,
+stopped, uninterruptible and iowait tasks in the kernel, and the group's ``tasks`` file
+for how many there are. The kernel's own sleeping count compares the task state exactly
+with TASK_INTERRUPTIBLE, so since 6.1 (TASK_FREEZABLE is or-ed into most sleeps) it
+misses nearly every sleeping task (0 for a process in nanosleep, checked here): sleeping
+is taken as the tasks not counted in another state. The kernel answers for v1
+directories only (EINVAL on cgroup2), so on v2 the group's ``cgroup.threads`` are read
+and each task's state letter from ``/proc/<tid>/stat`` (no iowait there: 0).
 
 Load: cAdvisor's ``loadAvg = loadAvg*d + n*(1-d)``, ``d = exp(-interval/10)``, first
 sample taken as is, exported as ``int(loadAvg*1000)`` ("milli-load"): the same number.
@@ -110,21 +114,29 @@ class Tasks:
         self._proc_root = proc_root
         self._decay = math.exp(-max(interval, 0.001) / 10)
         self._load = self._load_d = -1.0
+        self._fd = -1
         flags = os.O_RDONLY | os.O_CLOEXEC
+        self._dir = -1
         if self._netlink is not None:
-            self._fd = os.open(directory, flags | os.O_DIRECTORY)
-        else:  # v2's thread list, or v1's when taskstats is not available
-            name = "cgroup.threads" if version == 2 else "tasks"
+            self._dir = os.open(directory, flags | os.O_DIRECTORY)
+        # v2's thread list, or v1's (also counted beside taskstats' answer)
+        name = "cgroup.threads" if version == 2 else "tasks"
+        try:
             self._fd = os.open(os.path.join(directory, name), flags)
+        except OSError:
+            self.close()
+            raise
 
     def read(self) -> TaskStats:
         if self._netlink is not None:
+            tasks = pread(self._fd, READ_SIZE, 0).count(b"\n")
             try:
-                counts = self._netlink.cgroupstats(self._fd)
+                _, running, stopped, unint, iowait = self._netlink.cgroupstats(self._dir)
             except OSError as exc:
                 if exc.errno in GONE_ERRNOS:
                     raise
                 raise OSError(exc.errno, f"cgroupstats: {exc.strerror}") from None
+            counts = (max(0, tasks - running - stopped - unint), running, stopped, unint, iowait)
         else:
             counts = count_proc(pread(self._fd, READ_SIZE, 0), self._proc_root)
         d = self._decay
@@ -135,6 +147,8 @@ class Tasks:
         return TaskStats(*counts, float(int(self._load * 1000)), float(int(self._load_d * 1000)))
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        for attr in ("_fd", "_dir"):
+            fd = getattr(self, attr, -1)
+            if fd >= 0:
+                os.close(fd)
+                setattr(self, attr, -1)
