@@ -176,7 +176,8 @@ def test_a_real_container_through_the_pipeline_with_every_exported_category(box)
         for _ in range(50):
             samples = pipe.tick()
             mine = [s for s in samples if s.ref.id == cid]
-            if mine and mine[0].extra and mine[0].extra.tcp.get("listen"):
+            ex = mine[0].extra if mine else None
+            if ex and ex.tcp.get("listen", 0) + ex.tcp6.get("listen", 0):
                 break
             time.sleep(0.1)
         text = prom.render().decode()
@@ -188,7 +189,9 @@ def test_a_real_container_through_the_pipeline_with_every_exported_category(box)
             if s.labels.get("name") == "i16a-web":
                 got[(s.name, tuple(sorted((k, v) for k, v in s.labels.items()
                                           if k not in ("id", "image", "name"))))] = s.value
-    assert got[("container_network_tcp_usage_total", (("tcp_state", "listen"),))] == 1
+    # httpd listens on [::]:8080, a dual-stack socket: /proc/net/tcp6's
+    assert got[("container_network_tcp_usage_total", (("tcp_state", "listen"),))] + got[
+        ("container_network_tcp6_usage_total", (("tcp_state", "listen"),))] == 1
     assert ("container_network_udp_usage_total", (("udp_state", "listen"),)) in got
     assert got[("container_processes", ())] == 1
     assert got[("container_threads", ())] >= 1
