@@ -24,7 +24,9 @@ container_net      interface           rx_/tx_ bytes packets errors dropped
 container_pids                         current max
 container_spec                         memory_limit swap_limit reservation cpu_quota
                                        cpu_period (us) cpu_shares pids_max, cpuset_cpus
-                                       cpuset_mems (strings)
+                                       cpuset_mems (strings), health_state (1 healthy,
+                                       0 starting/unhealthy, -1 no healthcheck), created
+                                       (epoch s, float)
 container_fs       device             usage (the writable layer, bytes: moby's SizeRw),
                                        limit (its filesystem's capacity, bytes),
                                        inodes_free inodes_total
@@ -33,8 +35,6 @@ container_psi      resource            some_/full_ avg10 avg60 avg300 (float %),
 container_events   action              exit_code, message
 container_state                        running (1i while the state file says running,
                                        sampled or not)
-container_info                         health_state (1 healthy, 0 starting/unhealthy,
-                                       -1 no healthcheck), created, started (epoch s)
 =================  ==================  ==============================================
 
 cAdvisor's opt-in categories add (``collector.lineproto_extra``): container_tasks
@@ -155,13 +155,14 @@ def _mem_line(tags: str, mem: MemoryStats, spec: Spec) -> str:
             f"workingset_refault_file={mem.refault_file}i")
 
 
-def _spec_line(tags: str, spec: Spec) -> str:
+def _spec_line(tags: str, spec: Spec, ref: ContainerRef) -> str:
     return (f"container_spec{tags} memory_limit={spec.memory_limit}i,"
             f"swap_limit={spec.swap_limit}i,reservation={spec.memory_reservation}i,"
             f"cpu_quota={spec.cpu_quota_us}i,cpu_period={spec.cpu_period_us}i,"
             f"cpu_shares={spec.cpu_shares}i,pids_max={spec.pids_max}i,"
             f'cpuset_cpus="{escape_string(spec.cpuset_cpus)}",'
-            f'cpuset_mems="{escape_string(spec.cpuset_mems)}"')
+            f'cpuset_mems="{escape_string(spec.cpuset_mems)}",'
+            f"health_state={HEALTH.get(ref.health, 0)}i,created={float(ref.created_at)}")
 
 
 def _io_extra(io: IoStats) -> str:
@@ -246,15 +247,8 @@ class Encoder:
                                             f"current={pids.current}i,max={pids.max}i")
         out.append(f"{m[2]} {t}")
         m = made.get("spec")
-        if m is None or m[0] is not spec:
-            m = made["spec"] = (spec, None, _spec_line(tags, spec))
-        out.append(f"{m[2]} {t}")
-        ref = s.ref
-        m = made.get("info")
-        if m is None or m[0] is not ref:
-            m = made["info"] = (ref, None, f"container_info{tags} "
-                                           f"health_state={HEALTH.get(ref.health, 0)}i,"
-                                           f"created={ref.created_at},started={ref.started_at}")
+        if m is None or m[0] is not spec or m[1] is not s.ref:
+            m = made["spec"] = (spec, s.ref, _spec_line(tags, spec, s.ref))
         out.append(f"{m[2]} {t}")
         if blkio and on["blkio"]:
             m = made.get("blkio")

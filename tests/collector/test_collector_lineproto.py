@@ -182,8 +182,8 @@ def test_collector_lineproto_sample_fields_carry_model_values() -> None:
           for m, t, f, ts in points}
     assert sorted(by) == sorted([
         ("container_cpu", ""), ("container_mem", ""), ("container_pids", ""),
-        ("container_spec", ""), ("container_info", ""), ("container_blkio", "8:0"),
-        ("container_blkio", "253:1"), ("container_net", "eth0"), ("container_psi", "cpu"),
+        ("container_spec", ""), ("container_blkio", "8:0"), ("container_blkio", "253:1"),
+        ("container_net", "eth0"), ("container_psi", "cpu"),
     ])
     for (m, extra), (tags, _, ts) in by.items():
         assert ts == SAMPLE.timestamp_ns
@@ -206,7 +206,7 @@ def test_collector_lineproto_sample_fields_carry_model_values() -> None:
     }
     assert by["container_blkio", "8:0"][1] == {
         "read_bytes": 4096, "write_bytes": 8192, "reads": 1, "writes": 2, "sync_bytes": 12288}
-    assert by["container_info", ""][1] == {"health_state": -1, "created": 0.0, "started": 0.0}
+
     assert by["container_net", "eth0"][1] == {
         "rx_bytes": 1, "rx_packets": 2, "rx_errors": 3, "rx_dropped": 4,
         "tx_bytes": 5, "tx_packets": 6, "tx_errors": 7, "tx_dropped": 8,
@@ -215,7 +215,7 @@ def test_collector_lineproto_sample_fields_carry_model_values() -> None:
     assert by["container_spec", ""][1] == {
         "memory_limit": 67108864, "swap_limit": 134217728, "reservation": 1024,
         "cpu_quota": 50000, "cpu_period": 100000, "cpu_shares": 512, "pids_max": 64,
-        "cpuset_cpus": "0-1", "cpuset_mems": "0",
+        "cpuset_cpus": "0-1", "cpuset_mems": "0", "health_state": -1, "created": 0.0,
     }
     assert by["container_psi", "cpu"][1] == {
         "some_avg10": 1.5, "some_avg60": 0.5, "some_avg300": 0.25, "some_total": 1234,
