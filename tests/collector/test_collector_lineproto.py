@@ -306,3 +306,37 @@ def test_collector_lineproto_reused_objects_are_restamped_new_ones_rewritten() -
     assert (
         by["container_mem"]["limit"] == 1 << 20 and by["container_spec"]["memory_limit"] == 1 << 20
     )
+
+
+def test_collector_lineproto_opt_in_groups_and_switched_off_categories() -> None:
+    """cAdvisor's opt-in groups as their own measurements; a category switched off
+    writes no measurement (the same switches as /metrics)."""
+    from tests.collector.test_opt_in_groups import with_extras
+
+    sample = with_extras(SAMPLE)
+    every = {"cpu", "memory", "diskIO", "network", "pressure", "cpuLoad", "process", "tcp",
+             "udp", "hugetlb", "memory_numa", "cpuset"}
+    points = [parse_line(x) for x in Encoder("node1", every).sample(sample)]
+    by = {}
+    for m, tags, fields, _ in points:
+        key = tags.get("family") or tags.get("pagesize") or tags.get("node", "")
+        by[m, key, tags.get("scope", "")] = fields
+    assert by["container_tasks", "", ""] == {
+        "sleeping": 3, "running": 1, "stopped": 0, "uninterruptible": 1, "iowaiting": 0,
+        "load_average_10s": 1500.0, "load_d_average_10s": 250.0}
+    assert by["container_process", "", ""] == {
+        "processes": 2, "file_descriptors": 17, "sockets": 3, "threads": 3, "threads_max": 64,
+        "ulimit_max_open_files": 1024}
+    assert by["container_tcp", "tcp", ""] == {"established": 2, "listen": 1}
+    assert by["container_tcp", "tcp6", ""] == {"listen": 1}
+    assert ("container_udp", "udp6", "") not in by  # nothing read for udp6
+    assert by["container_hugetlb", "2MB", ""] == {"usage": 2 << 20, "max_usage": 4 << 20,
+                                                  "failcnt": 1}
+    assert by["container_numa", "0", "hierarchy"] == {"file": 12}
+    assert by["container_numa", "0", "container"] == {"anon": 3}
+    assert by["container_cpuset", "", ""] == {"memory_migrate": 0}
+    # the default set: no opt-in measurement; network and pressure off: none of theirs
+    lines = Encoder("node1", {"cpu", "memory", "diskIO"}).sample(sample)
+    names = {ln.split(",", 1)[0] for ln in lines}
+    assert names == {"container_cpu", "container_mem", "container_pids", "container_spec",
+                     "container_blkio"}
