@@ -215,3 +215,14 @@ def test_a_real_container_through_the_pipeline_with_every_exported_category(box)
     has_hugetlb = bool(group) and any(n.startswith("hugetlb.") for n in os.listdir(group))
     assert bool(hugetlb) == has_hugetlb, group
     assert "# TYPE container_hugetlb_usage_bytes gauge\n" in text
+
+
+def test_readme_lists_every_family_and_category() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Metrics: cAdvisor's families"):]
+    for cat, fams in by_category(DeviceNames(), True).items():
+        assert cat == "always" or f"`{cat}`" in section, cat
+        for f in fams:
+            assert f"`{f.name}" in section, f.name
+    for cat in cats.NOT_EXPORTED:
+        assert f"`{cat}`" in section, cat
