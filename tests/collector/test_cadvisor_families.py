@@ -226,3 +226,20 @@ def test_readme_lists_every_family_and_category() -> None:
             assert f"`{f.name}" in section, f.name
     for cat in cats.NOT_EXPORTED:
         assert f"`{cat}`" in section, cat
+
+
+def test_shipped_configs_enable_what_the_alert_rules_query() -> None:
+    """The pids-limit alert queries container_threads (cAdvisor's opt-in "process"): every
+    shipped collector configuration enables it beside cAdvisor's default set."""
+    import re
+
+    from boxwatch.stack.plan import PROCESS_TOO
+
+    top = Path(__file__).resolve().parents[2]
+    assert "container_threads" in (top / "grafana/prometheus/rules.yml").read_text()
+    values = [PROCESS_TOO]
+    for f in ("compose/docker-compose.yml", "compose/kubernetes/collector-daemonset.yaml"):
+        values += re.findall(r"--enable_metrics=(\S+)", (top / f).read_text())
+    assert len(values) == 3
+    for value in values:
+        assert included(value) == included() | {"process"}, value
