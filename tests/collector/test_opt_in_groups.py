@@ -364,3 +364,18 @@ def test_process_counts_unaffected_by_subprocess_leftovers() -> None:
                           capture_output=True, text=True).stdout.strip()
     stats = process_stats(f"{os.getpid()}\n{dead}\n".encode(), "/proc", os.getpid())
     assert stats.processes == 2 and stats.fds >= 3
+
+
+def test_api_json_of_a_sample_with_every_group() -> None:
+    import orjson
+
+    from collector.api import dumps, sample_to_dict
+    from tests.collector.test_collector_prometheus import _synthetic
+
+    s = with_extras(_synthetic(2)[1])
+    doc = orjson.loads(dumps(sample_to_dict(s)))
+    assert doc["extra"]["numa"] == {"file/hierarchy/0": 12, "anon/container/0": 3}
+    assert doc["extra"]["hugetlb"]["2MB"] == {"usage": 2 << 20, "max_usage": 4 << 20,
+                                              "failcnt": 1}
+    assert doc["extra"]["tasks"]["load"] == 1500.0 and doc["health"] == ""
+    assert doc["blkio"]["8:0"]["has"] == []
