@@ -76,17 +76,32 @@ class ExtrasReader:
                 self._held.append(held)
                 self.hugetlb = V2Hugetlb(held) if v2 else V1Hugetlb(held)
 
+        self._only_tasks = self.groups == {"cpuLoad"} and self.tasks is not None
+        self._last: Extras | None = None
+
     def _keep(self, fd: int) -> int:
         if fd >= 0:
             self._fds.append(fd)
         return fd
 
-    def read(self) -> Extras:
-        """One reading of every asked-for group (empty where unreadable)."""
-        out = Extras()
+    def read(self, usage_ns: int = -1) -> Extras:
+        """One reading of every asked-for group (empty where unreadable); ``usage_ns``:
+        the group's cpu usage in this sample (lets the task counts of an idle group be
+        kept, see ``cgroupstats.tasks``). With only ``cpuLoad`` asked for (cAdvisor's
+        default set) an unchanged reading hands out the previous object again."""
         groups = self.groups
-        if self.tasks is not None:
-            out.tasks = _try(self.tasks.read)
+        reader = self.tasks
+        if reader is not None:
+            tasks = _try(lambda: reader.read(usage_ns))
+            if self._only_tasks:
+                last = self._last
+                if last is not None and last.tasks is tasks:
+                    return last
+                self._last = Extras(tasks=tasks)
+                return self._last
+        else:
+            tasks = None
+        out = Extras(tasks=tasks)
         if self._procs >= 0:
             out.processes = _try(lambda: process_stats(pread(self._procs, READ_SIZE, 0),
                                                        self._proc_root, self.ref.pid))

@@ -10,6 +10,14 @@ is taken as the tasks not counted in another state. The kernel answers for v1
 directories only (EINVAL on cgroup2), so on v2 the group's ``cgroup.threads`` are read
 and each task's state letter from ``/proc/<tid>/stat`` (no iowait there: 0).
 
+Cost: a netlink round trip is ~17 us and /proc/<tid>/stat more, so the counts are asked
+for again only when the group's cpu usage moved since the last reading or that reading
+had a running, uninterruptible or stopped task: a task changes state only by running
+(forking, exiting, sleeping, waking into D or T all run kernel code on its behalf), so
+an idle group's counts cannot have changed. Not seen until it first runs: a task woken
+by another that then gets no cpu at all for a whole interval, or one moved into the
+group from outside while it sleeps.
+
 Load: cAdvisor's ``loadAvg = loadAvg*d + n*(1-d)``, ``d = exp(-interval/10)``, first
 sample taken as is, exported as ``int(loadAvg*1000)`` ("milli-load"): the same number.
 """
@@ -115,6 +123,9 @@ class Tasks:
         self._decay = math.exp(-max(interval, 0.001) / 10)
         self._load = self._load_d = -1.0
         self._fd = -1
+        self._usage = -1
+        self._last: TaskStats | None = None
+        self._counts = self._last_counts = (0, 0, 0, 0, 0)
         flags = os.O_RDONLY | os.O_CLOEXEC
         self._dir = -1
         if self._netlink is not None:
@@ -127,7 +138,29 @@ class Tasks:
             self.close()
             raise
 
-    def read(self) -> TaskStats:
+    def read(self, usage_ns: int = -1) -> TaskStats:
+        """The counts and smoothed loads; ``usage_ns`` (the group's cpu usage this
+        sample, -1 unknown) lets an idle group's counts be kept (see the module)."""
+        last = self._last
+        if usage_ns < 0 or usage_ns != self._usage or last is None or (
+                last.running or last.uninterruptible or last.stopped):
+            self._usage = usage_ns
+            self._counts = self._count()
+        counts = self._counts
+        d = self._decay
+        running, uninterruptible = counts[1], counts[3]
+        self._load = running if self._load < 0 else self._load * d + running * (1 - d)
+        self._load_d = (uninterruptible if self._load_d < 0
+                        else self._load_d * d + uninterruptible * (1 - d))
+        load, load_d = float(int(self._load * 1000)), float(int(self._load_d * 1000))
+        if (last is not None and load == last.load and load_d == last.load_d
+                and counts == self._last_counts):
+            return last  # samples are never changed once made: hand the same one out
+        self._last_counts = counts
+        self._last = TaskStats(*counts, load, load_d)
+        return self._last
+
+    def _count(self) -> tuple[int, int, int, int, int]:
         if self._netlink is not None:
             tasks = pread(self._fd, READ_SIZE, 0).count(b"\n")
             try:
@@ -136,15 +169,8 @@ class Tasks:
                 if exc.errno in GONE_ERRNOS:
                     raise
                 raise OSError(exc.errno, f"cgroupstats: {exc.strerror}") from None
-            counts = (max(0, tasks - running - stopped - unint), running, stopped, unint, iowait)
-        else:
-            counts = count_proc(pread(self._fd, READ_SIZE, 0), self._proc_root)
-        d = self._decay
-        running, uninterruptible = counts[1], counts[3]
-        self._load = running if self._load < 0 else self._load * d + running * (1 - d)
-        self._load_d = (uninterruptible if self._load_d < 0
-                        else self._load_d * d + uninterruptible * (1 - d))
-        return TaskStats(*counts, float(int(self._load * 1000)), float(int(self._load_d * 1000)))
+            return max(0, tasks - running - stopped - unint), running, stopped, unint, iowait
+        return count_proc(pread(self._fd, READ_SIZE, 0), self._proc_root)
 
     def close(self) -> None:
         for attr in ("_fd", "_dir"):

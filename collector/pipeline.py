@@ -219,7 +219,7 @@ class Pipeline:
                     ex.close()
                 ex = extras[ref.id] = ExtrasReader(ref, self.extra_groups, self.interval,
                                                    self.proc_root, self._netlink)
-            s.extra = ex.read()
+            s.extra = ex.read(s.cpu.usage_ns)
         if len(extras) > len(samples):
             for cid in [c for c in extras if c not in self._readers]:
                 extras.pop(cid).close()

@@ -18,15 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 
 from collector.metrics import container, cpu, disk, hugetlb, memory, network, process
-from collector.metrics.base import NS, US, Family, Values
+from collector.metrics.base import NS, US, Family, Values, active, batch_flags
 from collector.metrics.categories import DEFAULT, MetricsError, included
 from collector.metrics.disk import LAYER_ROWS, DeviceNames
 from collector.metrics.selfstats import SELF_METRICS, SINK_METRICS, STATE_FAMILY
 
 __all__ = [
     "DEFAULT", "LAYER_ROWS", "NS", "SELF_METRICS", "SINK_METRICS", "STATE_FAMILY", "US",
-    "DeviceNames", "Family", "MetricsError", "Values", "by_category", "included",
-    "metric_table",
+    "DeviceNames", "Family", "MetricsError", "Values", "active", "batch_flags", "by_category",
+    "included", "metric_table",
 ]
 
 # exposition order of the categories

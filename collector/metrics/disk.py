@@ -17,7 +17,7 @@ from collections.abc import Callable
 from operator import attrgetter
 
 from cgroupstats.model import Sample
-from collector.metrics.base import COUNTER, GAUGE, NS, US, Family, Values, fams
+from collector.metrics.base import COUNTER, GAUGE, NS, US, Family, Values, fams, only_when
 
 Devices = Callable[[str], str]
 
@@ -67,8 +67,9 @@ def _dev(field: str, devices: Devices, scale: float = 1.0,
          needs: str = "") -> Callable[[Sample], Values]:
     get = attrgetter(field)
     if needs:
-        return lambda s: [((devices(d),), get(io) * scale) for d, io in s.blkio.items()
-                          if needs in io.has] if s.blkio else []
+        return only_when("io:" + needs, lambda s: [
+            ((devices(d),), get(io) * scale) for d, io in s.blkio.items() if needs in io.has]
+            if s.blkio else [])
     if scale != 1.0:
         return lambda s: [((devices(d),), get(io) * scale) for d, io in s.blkio.items()] \
             if s.blkio else []
@@ -77,6 +78,9 @@ def _dev(field: str, devices: Devices, scale: float = 1.0,
 
 def _none(s: Sample) -> Values:
     return []
+
+
+only_when("never", _none)  # cAdvisor's diskstats-only families: no series for containers
 
 
 def _by_op(devices: Devices) -> Callable[[Sample], Values]:

@@ -33,6 +33,8 @@ from collector.metrics import (
     STATE_FAMILY,
     DeviceNames,
     Family,
+    active,
+    batch_flags,
     metric_table,
 )
 from collector.sinks.base import Sink
@@ -204,11 +206,12 @@ class PrometheusSink(Sink):
         counter (it would add ``_total`` to its HELP and TYPE lines), so this path types
         it unknown; ``render()``, which ``/metrics`` serves, keeps cAdvisor's counter."""
         rows, state_rows = self._rows()
-        for mname, mtype, doc, extra, get in self.table:
+        on = active(self.table, batch_flags(s for _, s in rows))
+        for (mname, mtype, doc, extra, get), live in zip(self.table, on, strict=True):
             if mtype == "counter" and not mname.endswith("_total"):
                 mtype = "unknown"
             fam = Metric(mname[:-6] if mtype == "counter" else mname, doc, mtype)
-            for labels, s in rows:
+            for labels, s in rows if live else ():
                 if not extra:
                     v = get(s)
                     if v is not None:
@@ -247,9 +250,11 @@ class PrometheusSink(Sink):
         out: list[str] = []
         emit = out.append
         fmt, cache = self._fmt, self._formatted
-        for fam in self.table:
+        on = active(self.table, batch_flags(s for _, s in rows))
+        for fam, live in zip(self.table, on, strict=True):
             emit(f"# HELP {fam.name} {fam.help}\n# TYPE {fam.name} {fam.type}\n")
-            _render_family(fam, rows, fmt, cache, out)
+            if live:
+                _render_family(fam, rows, fmt, cache, out)
         st = STATE_FAMILY
         emit(f"# HELP {st.name} {st.help}\n# TYPE {st.name} {st.type}\n")
         _render_family(st, state_rows, fmt, cache, out)

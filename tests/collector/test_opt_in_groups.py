@@ -379,3 +379,25 @@ def test_api_json_of_a_sample_with_every_group() -> None:
                                               "failcnt": 1}
     assert doc["extra"]["tasks"]["load"] == 1500.0 and doc["health"] == ""
     assert doc["blkio"]["8:0"]["has"] == []
+
+
+def test_task_counts_of_an_idle_group_are_kept_until_its_usage_moves(v2_group) -> None:
+    """Counts are asked for again only when usage moved (or a task was running, D or
+    stopped): the usage handed in decides, so a second sleeper added while the usage
+    given stays the same is seen once it moves."""
+    v2_group.spawn(SLEEP)
+    tasks = Tasks(v2_group.paths["unified"], 2, 1.0)
+    try:
+        for _ in range(100):
+            first = tasks.read()
+            if (first.sleeping, first.running) == (1, 0):
+                break
+            time.sleep(0.05)
+        assert tasks.read(5) is not None and tasks.read(5).sleeping == 1
+        v2_group.spawn(SLEEP)
+        time.sleep(0.3)
+        kept = tasks.read(5)
+        assert kept.sleeping == 1
+        assert tasks.read(6).sleeping == 2
+    finally:
+        tasks.close()
