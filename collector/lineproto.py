@@ -277,8 +277,12 @@ class Encoder:
                                 _psi_fields(p), t)
                     if text is not None:
                         out.append(text)
-        if self._extra and s.extra is not None:
-            out.extend(extra_lines(tags, c.with_tag, s.extra, s.pids, t))
+        ex = s.extra
+        if self._extra and ex is not None:
+            m = made.get("extra")
+            if m is None or m[0] is not ex or m[1] is not pids:
+                m = made["extra"] = (ex, pids, extra_lines(tags, c.with_tag, ex, pids))
+            out.extend([f"{x} {t}" for x in m[2]])
         return out
 
     def state(self, ref: ContainerRef, time_ns: int) -> str:

@@ -25,9 +25,12 @@ from cgroupstats.model import Extras, PidsStats
 from formats.lineproto import line
 
 
-def extra_lines(tags: str, with_tag: Callable[[str, str], str], ex: Extras, pids: PidsStats,
-                t: int) -> list[str]:
-    """Every opt-in line of one sample (``tags``: its base tag set)."""
+def extra_lines(tags: str, with_tag: Callable[[str, str], str], ex: Extras,
+                pids: PidsStats) -> list[str]:
+    """Every opt-in line of one sample without its timestamp (``tags``: its base tag
+    set): the encoder keeps them while the objects they were made from are the same
+    (readers hand out the same objects while nothing changed) and only stamps them."""
+    t = 0
     out: list[str | None] = []
     task = ex.tasks
     if task is not None:
@@ -58,7 +61,7 @@ def extra_lines(tags: str, with_tag: Callable[[str, str], str], ex: Extras, pids
             out.append(line("container_numa", _two(tags, with_tag, node, scope), fields, t))
     if ex.memory_migrate is not None:
         out.append(line("container_cpuset", tags, {"memory_migrate": ex.memory_migrate}, t))
-    return [x for x in out if x is not None]
+    return [x[:-2] for x in out if x is not None]  # without the " 0" timestamp
 
 
 def _two(tags: str, with_tag: Callable[[str, str], str], node: str, scope: str) -> str:
