@@ -37,8 +37,6 @@ NOT_EXPORTED = {
                   "(perf_event_open); not implemented",
     "referenced_memory": "works by clearing every process's referenced bits "
                          "(/proc/<pid>/clear_refs), changing what it measures; not implemented",
-    "cpu_topology": "machine_* families (the machine's caches, nodes, siblings), not "
-                    "containers'; not implemented",
     "resctrl": "needs Intel RDT / AMD PQoS (/sys/fs/resctrl); not implemented",
 }
 INERT_BY_DEFAULT = frozenset({"perf_event", "app"})

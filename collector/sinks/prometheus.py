@@ -37,6 +37,7 @@ from collector.metrics import (
     batch_flags,
     metric_table,
 )
+from collector.metrics.machine import BASE, Machine
 from collector.sinks.base import Sink
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
@@ -120,6 +121,8 @@ class PrometheusSink(Sink):
         categories.included``); ``per_cpu`` None follows whether ``percpu`` is one."""
         self.whitelist = tuple(label_whitelist)
         self.table = metric_table(DeviceNames(sys_root), categories, per_cpu)
+        # cAdvisor's cpu_topology: machine_* families (collector.metrics.machine)
+        self.machine = Machine(sys_root) if "cpu_topology" in categories else None
         self.self_metrics = self_metrics  # set by whoever owns the pipeline
         # (samples, refs whose state says running) of one interval, swapped as one, so a
         # scrape never pairs this interval's samples with another's running set (a
@@ -224,7 +227,18 @@ class PrometheusSink(Sink):
         for labels, ref in state_rows:
             fam.add_sample(STATE_FAMILY.name, dict(labels.values), STATE_FAMILY.get(ref))
         yield fam
+        yield from self._collect_machine()
         yield from self._collect_self()
+
+    def _collect_machine(self) -> Iterator[Metric]:
+        if self.machine is None:
+            return
+        base = dict(zip(BASE, self.machine.base, strict=True))
+        for mname, doc, extra, series in self.machine.series():
+            fam = Metric(mname, doc, "gauge")
+            for xs, v in series:
+                fam.add_sample(mname, {**base, **dict(zip(extra, xs, strict=True))}, v)
+            yield fam
 
     def _collect_self(self) -> Iterator[Metric]:
         if self.self_metrics is None:
@@ -258,7 +272,7 @@ class PrometheusSink(Sink):
         st = STATE_FAMILY
         emit(f"# HELP {st.name} {st.help}\n# TYPE {st.name} {st.type}\n")
         _render_family(st, state_rows, fmt, cache, out)
-        for fam in self._collect_self():
+        for fam in (*self._collect_machine(), *self._collect_self()):
             mname = fam.name + ("_total" if fam.type == "counter" else "")
             emit(f"# HELP {mname} {fam.documentation}\n# TYPE {mname} {fam.type}\n")
             for smp in fam.samples:

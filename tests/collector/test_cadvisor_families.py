@@ -243,3 +243,42 @@ def test_shipped_configs_enable_what_the_alert_rules_query() -> None:
     assert len(values) == 3
     for value in values:
         assert included(value) == included() | {"process"}, value
+
+
+def test_cpu_topology_machine_families_from_sysfs() -> None:
+    """cpu_topology: cAdvisor's machine_* families with its labels, read from this
+    machine's sysfs (checked against the files directly), both serialisers alike."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.exposition import generate_latest
+
+    prom = PrometheusSink(categories=included("cpu,cpu_topology"))
+    text = prom.render()
+    registry = CollectorRegistry()
+    registry.register(prom)
+    assert text == generate_latest(registry)
+    fams = {f.name: f for f in text_string_to_metric_families(text.decode())
+            if f.name.startswith("machine_")}
+    base = {"boot_id", "machine_id", "system_uuid"}
+    assert {n: set(f.samples[0].labels) - base for n, f in fams.items()} == {
+        "machine_cpu_cache_capacity_bytes": {"node_id", "core_id", "type", "level"},
+        "machine_thread_siblings_count": {"node_id", "core_id", "thread_id"},
+        "machine_node_memory_capacity_bytes": {"node_id"},
+        "machine_node_hugepages_count": {"node_id", "page_size"},
+        "machine_node_distance": {"node_id", "target_node_id"},
+    }
+    assert all(f.type == "gauge" for f in fams.values())
+    online = Path("/sys/devices/system/cpu/online").read_text().strip()
+    from collector.metrics.machine import cpu_list
+
+    threads = {s.labels["thread_id"] for s in fams["machine_thread_siblings_count"].samples}
+    assert threads == {str(c) for c in cpu_list(online)}
+    mem = Path("/sys/devices/system/node/node0/meminfo").read_text()
+    kb = int(next(ln for ln in mem.splitlines() if "MemTotal:" in ln).split()[-2])
+    node0 = [s for s in fams["machine_node_memory_capacity_bytes"].samples
+             if s.labels["node_id"] == "0"]
+    assert node0[0].value == kb * 1024
+    l1 = [s for s in fams["machine_cpu_cache_capacity_bytes"].samples
+          if s.labels["level"] == "1" and s.labels["core_id"] == "0"]
+    size = Path("/sys/devices/system/cpu/cpu0/cache/index0/size").read_text().strip()
+    assert l1 and int(size.rstrip("K")) * 1024 in {s.value for s in l1}
+    assert promtool_unexpected(text) == []

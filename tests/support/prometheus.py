@@ -54,6 +54,10 @@ CADVISOR_LINT = {
     ("container_network_udp_usage_total", 'non-counter metrics should not have "_total" suffix'),
     ("container_network_udp6_usage_total", 'non-counter metrics should not have "_total" suffix'),
     ("container_cpu_load_d_average_10s", "metric names should not contain abbreviated units"),
+    ("machine_node_hugepages_count",
+     'non-histogram and non-summary metrics should not have "_count" suffix'),
+    ("machine_thread_siblings_count",
+     'non-histogram and non-summary metrics should not have "_count" suffix'),
 }
 
 
@@ -64,7 +68,7 @@ def promtool_objections(exposition: bytes) -> tuple[set[tuple[str, str]], str]:
     found, other = set(), []
     for line in (check.stdout + check.stderr).splitlines():
         name, _, problem = line.strip().partition(" ")
-        if name.startswith(("container_", "boxwatch_")) and problem:
+        if name.startswith(("container_", "boxwatch_", "machine_")) and problem:
             found.add((name, problem))
         elif line.strip():
             other.append(line)
