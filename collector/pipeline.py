@@ -216,9 +216,12 @@ class Pipeline:
             ex = extras.get(ref.id)
             if ex is None or (ex.ref is not ref and ex.ref != ref):
                 if ex is not None:
-                    ex.close()
-                ex = extras[ref.id] = ExtrasReader(ref, self.extra_groups, self.interval,
-                                                   self.proc_root, self._netlink)
+                    extras.pop(ref.id).close()
+                try:
+                    ex = extras[ref.id] = ExtrasReader(ref, self.extra_groups, self.interval,
+                                                       self.proc_root, self._netlink)
+                except (ContainerGone, OSError):
+                    continue  # went meanwhile: its main reader finds out next tick
             s.extra = ex.read(s.cpu.usage_ns)
         if len(extras) > len(samples):
             for cid in [c for c in extras if c not in self._readers]:

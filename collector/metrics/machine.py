@@ -5,15 +5,19 @@ carries ``boot_id``, ``machine_id`` and ``system_uuid``; caches per NUMA node an
 (a cache shared only by one core's threads is that core's; one shared wider, such as an
 L3, is the node's, with an empty ``core_id``), thread siblings per thread, node memory
 (bytes), hugepages per node and page size (kB, as cAdvisor writes it), node distances.
-Read per scrape (hugepage counts change); sysfs only, a few hundred small files at most.
+Read from sysfs at most every ``REFRESH`` seconds (a few hundred small files: ~2 ms on
+this machine; the topology is fixed and hugepage counts are changed by an administrator),
+and the same series served in between.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 GAUGE = "gauge"
+REFRESH = 60.0
 Series = list[tuple[tuple[str, ...], float]]
 BASE = ("boot_id", "machine_id", "system_uuid")
 FAMILIES = (
@@ -65,6 +69,17 @@ class Machine:
         self.base = (_read(f"{proc_root}/sys/kernel/random/boot_id"),
                      _read(f"{etc_root}/machine-id"),
                      _read(f"{sys_root}/class/dmi/id/product_uuid"))
+        self._cached: list[tuple[str, str, tuple[str, ...], Series]] = []
+        self._read_at = 0.0
+
+    def series(self) -> list[tuple[str, str, tuple[str, ...], Series]]:
+        """(name, help, extra labels, series) of each family, cAdvisor's order; read
+        again once ``REFRESH`` seconds passed."""
+        now = time.monotonic()
+        if not self._cached or now - self._read_at >= REFRESH:
+            self._cached = list(self._read_series())
+            self._read_at = now
+        return self._cached
 
     def nodes(self) -> dict[int, list[int]]:
         """NUMA node -> its cpus (one node 0 with every cpu when there is no node dir)."""
@@ -75,8 +90,7 @@ class Machine:
                 out[int(name[4:])] = cpu_list(_read(f"{node_dir}/{name}/cpulist"))
         return out or {0: cpu_list(_read(f"{self.sys}/cpu/online"))}
 
-    def series(self) -> Iterator[tuple[str, str, tuple[str, ...], Series]]:
-        """(name, help, extra labels, series) of each family, cAdvisor's order."""
+    def _read_series(self) -> Iterator[tuple[str, str, tuple[str, ...], Series]]:
         nodes = self.nodes()
         caches: Series = []
         siblings: Series = []
