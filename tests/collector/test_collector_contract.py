@@ -336,9 +336,9 @@ def test_v1_unlimited_group_reads_failcnt_and_throttling_with_the_spec(tmp_path:
 def test_v1_memory_stat_layouts(tmp_path: Path) -> None:
     """The total_ values are picked by learned position; another kernel's order or a
     missing key (no swap accounting) is learned again, never misread."""
-    from cgroupstats.v1.memory import total_fields
+    from cgroupstats.v1.memory import OWN_KEYS, total_fields
 
-    keys = ["cache", "rss", "mapped_file", "swap", "pgfault", "pgmajfault", "inactive_file"]
+    keys = [k.decode() for k in OWN_KEYS]  # cache, rss, ..., the refaults
     own = "".join(f"{k} 1\n" for k in keys)
 
     def stat(order: list[str]) -> bytes:
@@ -348,7 +348,7 @@ def test_v1_memory_stat_layouts(tmp_path: Path) -> None:
     want = [10 + i for i in range(len(keys))]
     assert total_fields(stat(keys)) == want
     assert total_fields(stat(keys)) == want  # by position now
-    shuffled = [*keys[3:], "dirty", *keys[:3]]
+    shuffled = [*keys[3:], "shmem", *keys[:3]]
     assert total_fields(stat(shuffled)) == want
     no_swap = [k for k in keys if k != "swap"]
     assert total_fields(stat(no_swap)) == [*want[:3], 0, *want[4:]]
