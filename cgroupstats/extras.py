@@ -25,6 +25,7 @@ from cgroupstats.v2 import numa as numa_v2
 from cgroupstats.v2.hugetlb import Hugetlb as V2Hugetlb
 
 T = TypeVar("T")
+NetCache = dict[tuple[int, int], tuple[dict[str, int], ...]]
 # the cAdvisor categories read here (the rest come from the Sample)
 GROUPS = frozenset({"cpuLoad", "process", "tcp", "udp", "hugetlb", "memory_numa", "cpuset"})
 
@@ -76,19 +77,40 @@ class ExtrasReader:
                 self._held.append(held)
                 self.hugetlb = V2Hugetlb(held) if v2 else V1Hugetlb(held)
 
+        # the network namespace's identity: tcp/udp are read once per namespace and tick
+        # when the caller shares a cache (a pod's containers share one namespace)
+        self._netns: tuple[int, int] | None = None
+        if ref.pid and self.groups & {"tcp", "udp"}:
+            try:
+                st = os.stat(f"{proc_root}/{ref.pid}/ns/net")
+                self._netns = (st.st_dev, st.st_ino)
+            except OSError:
+                self._netns = None
         self._only_tasks = self.groups == {"cpuLoad"} and self.tasks is not None
         self._last: Extras | None = None
+
+    def _read_net(self, pid: int) -> tuple[dict[str, int], ...]:
+        root, groups = self._proc_root, self.groups
+        tcp = "tcp" in groups
+        udp = "udp" in groups
+        return (_net(root, pid, "tcp", count_tcp) if tcp else {},
+                _net(root, pid, "tcp6", count_tcp) if tcp else {},
+                _net(root, pid, "udp", count_udp) if udp else {},
+                _net(root, pid, "udp6", count_udp) if udp else {})
 
     def _keep(self, fd: int) -> int:
         if fd >= 0:
             self._fds.append(fd)
         return fd
 
-    def read(self, usage_ns: int = -1) -> Extras:
+    def read(self, usage_ns: int = -1, net_cache: NetCache | None = None) -> Extras:
         """One reading of every asked-for group (empty where unreadable); ``usage_ns``:
         the group's cpu usage in this sample (lets the task counts of an idle group be
         kept, see ``cgroupstats.tasks``). With only ``cpuLoad`` asked for (cAdvisor's
-        default set) an unchanged reading hands out the previous object again."""
+        default set) an unchanged reading hands out the previous object again.
+        ``net_cache`` (emptied by the caller every tick) holds each network namespace's
+        tcp/udp counts, read once per namespace: reading /proc/<pid>/net/tcp walks the
+        kernel's whole established hash (~5-9 ms here), whoever asks."""
         groups = self.groups
         reader = self.tasks
         if reader is not None:
@@ -106,12 +128,14 @@ class ExtrasReader:
             out.processes = _try(lambda: process_stats(pread(self._procs, READ_SIZE, 0),
                                                        self._proc_root, self.ref.pid))
         pid = self.ref.pid
-        if pid and "tcp" in groups:
-            out.tcp = _net(self._proc_root, pid, "tcp", count_tcp)
-            out.tcp6 = _net(self._proc_root, pid, "tcp6", count_tcp)
-        if pid and "udp" in groups:
-            out.udp = _net(self._proc_root, pid, "udp", count_udp)
-            out.udp6 = _net(self._proc_root, pid, "udp6", count_udp)
+        if pid and groups & {"tcp", "udp"}:
+            key = self._netns
+            shared = net_cache.get(key) if net_cache is not None and key is not None else None
+            if shared is None:
+                shared = self._read_net(pid)
+                if net_cache is not None and key is not None:
+                    net_cache[key] = shared
+            out.tcp, out.tcp6, out.udp, out.udp6 = shared
         if self.hugetlb is not None:
             out.hugetlb = _try(self.hugetlb.read) or {}
         if self._numa >= 0:

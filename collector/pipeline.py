@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from cgroupstats import ContainerGone, ParseError, Reader, open_reader
 from cgroupstats.extras import GROUPS as EXTRA_GROUPS
-from cgroupstats.extras import ExtrasReader, Netlink
+from cgroupstats.extras import ExtrasReader, NetCache, Netlink
 from cgroupstats.model import ContainerRef, Sample
 from cgroupstats.net import NetNamespaces
 from cgroupstats.oomkills import HostOomKills
@@ -211,6 +211,7 @@ class Pipeline:
         """The opt-in groups of each sample, from one ExtrasReader per container, made
         anew when the container's ref changed and closed when it went."""
         extras = self._extras
+        net_cache: NetCache = {}  # one reading of tcp/udp per network namespace and tick
         for s in samples:
             ref = s.ref
             ex = extras.get(ref.id)
@@ -222,7 +223,7 @@ class Pipeline:
                                                        self.proc_root, self._netlink)
                 except (ContainerGone, OSError):
                     continue  # went meanwhile: its main reader finds out next tick
-            s.extra = ex.read(s.cpu.usage_ns)
+            s.extra = ex.read(s.cpu.usage_ns, net_cache)
         if len(extras) > len(samples):
             for cid in [c for c in extras if c not in self._readers]:
                 extras.pop(cid).close()

@@ -401,3 +401,28 @@ def test_task_counts_of_an_idle_group_are_kept_until_its_usage_moves(v2_group) -
         assert tasks.read(6).sleeping == 2
     finally:
         tasks.close()
+
+
+def test_tcp_udp_read_once_per_network_namespace_and_tick(v1_group) -> None:
+    """Two processes in one namespace share one reading (a pod's containers); one in
+    its own namespace gets its own."""
+    g = v1_group()
+    a, b = g.spawn(SLEEP), g.spawn(SLEEP)
+    own = subprocess.Popen(["unshare", "--net", *SLEEP])
+    mine = os.stat("/proc/self/ns/net").st_ino
+    for _ in range(200):  # until unshare has its namespace (then it execs the sleeper)
+        if os.stat(f"/proc/{own.pid}/ns/net").st_ino != mine:
+            break
+        time.sleep(0.01)
+    readers = [ExtrasReader(ref(g.paths, 1, p.pid), {"tcp", "udp"}) for p in (a, b, own)]
+    try:
+        cache: dict = {}
+        ra, rb, rown = (r.read(net_cache=cache) for r in readers)
+        assert ra.tcp is rb.tcp and ra.udp6 is rb.udp6 and len(cache) == 2
+        assert rown.tcp is not ra.tcp and sum(rown.tcp.values()) == 0  # a fresh namespace
+        assert readers[0].read(net_cache={}).tcp is not ra.tcp  # a new tick reads again
+    finally:
+        for r in readers:
+            r.close()
+        own.kill()
+        own.wait()
