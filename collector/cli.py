@@ -98,7 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(memory_numa,tcp,udp,advtcp,sched,process,hugetlb,referenced_memory,"
                         "cpu_topology,resctrl,cpuset), as cAdvisor's flag does")
     parser.add_argument("--per-cpu", action="store_true",
-                        help="export container_cpu_usage_seconds_total per cpu (cpu00...)")
+                        help="add cAdvisor's percpu category (per-cpu container_cpu_usage_"
+                        "seconds_total; in the default set already, off when the switches "
+                        "leave it out)")
     parser.add_argument("--fs-interval", type=_duration, default=60.0,
                         help="walk each container's writable layer this often for "
                              "container_fs_usage_bytes (1m; 0 = never)")
