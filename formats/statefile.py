@@ -79,6 +79,20 @@ def finished_at(doc: dict) -> str:
     return _time(doc, "FinishedAt")
 
 
+def created(doc: dict) -> str:
+    """``Created`` (RFC 3339, top level as Docker writes it); "" when absent."""
+    value = doc.get("Created")
+    return value if isinstance(value, str) and not value.startswith("0001-") else ""
+
+
+def health_status(doc: dict) -> str:
+    """``State.Health.Status`` ("starting", "healthy", "unhealthy"); "" without a
+    healthcheck (Docker's and box's monitor write the same key)."""
+    health = state(doc).get("Health")
+    status = health.get("Status") if isinstance(health, dict) else None
+    return status if isinstance(status, str) else ""
+
+
 def _time(doc: dict, key: str) -> str:
     value = state(doc).get(key)
     if not isinstance(value, str) or value.startswith("0001-"):
