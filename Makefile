@@ -4,9 +4,10 @@
 bootstrap:
 	@bash scripts/bootstrap
 
+# Everything, the virtual-machine nodes (tests/nodes) included: one pytest run, one junit.
 test: bootstrap
 	.venv/bin/ruff check .
-	.venv/bin/pytest -q -p no:cacheprovider -m "not nodes" --junitxml=build/junit.xml
+	.venv/bin/pytest -q -p no:cacheprovider --junitxml=build/junit.xml
 	@.venv/bin/python bench/suite_times.py build/junit.xml
 
 # The inner loop: everything but the tests marked slow (real server stacks, torture
@@ -27,4 +28,4 @@ bench: bootstrap
 # The node tests only (tests/nodes): boots Debian 12 virtual machines under qemu (TCG), the
 # image built once by scripts/node-image and cached in /var/cache/boxwatch-nodes.
 test-nodes: bootstrap
-	.venv/bin/pytest -q -p no:cacheprovider -m nodes tests/nodes
+	.venv/bin/pytest -q -p no:cacheprovider -m nodes --junitxml=build/junit-nodes.xml tests/nodes

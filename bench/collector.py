@@ -63,6 +63,7 @@ from fleet import CGROUP_ROOT, BenchGroups, Fleet
 
 from collector.discover import Discovery
 from collector.lineproto import Encoder
+from collector.metrics import included
 from collector.pipeline import Pipeline, ensure_nofile
 from collector.sinks.prometheus import PrometheusSink
 
@@ -148,20 +149,24 @@ def run(n: int, ticks: int, churn: int, churn_batch: int, limited: bool = True,
         own_netns: bool = True, spec_every: int = 10, rounds: int = 5,
         rescan_every: int = 10, active: bool = False,
         interval: float = 1.0, netdata: bool = False,
-        scrape15_rounds: int = 3) -> dict[str, object]:
+        scrape15_rounds: int = 3, metrics: str = "") -> dict[str, object]:
     ensure_nofile(n * 20 + 1024)
+    cats = included(metrics or None)
     root = Path(tempfile.mkdtemp(prefix="box-bench-"))
     factory = BenchGroups()
     fleet = Fleet(root, factory, limited, own_netns, active)
-    prom = PrometheusSink(("bench",))
+    prom = PrometheusSink(("bench",), categories=cats)
     pipeline = Pipeline(Discovery([root], CGROUP_ROOT, ("bench",), factories=(factory,)),
-                        [prom], history=300.0, spec_every=spec_every)
+                        [prom], history=300.0, spec_every=spec_every, categories=cats,
+                        interval=interval)
     prom.self_metrics = pipeline.self_metrics
-    encoder = Encoder("bench")
+    encoder = Encoder("bench", cats)
     out: dict[str, object] = {"containers": n, "ticks": ticks, "rounds": rounds,
                               "limited": limited, "own_netns": own_netns, "active": active,
                               "spec_every": spec_every, "rescan_every": rescan_every,
-                              "interval_s": interval, "scrape_interval_s": interval}
+                              "interval_s": interval, "scrape_interval_s": interval,
+                              "metrics": ",".join(sorted(cats)),
+                              "families": len(prom.table)}
     try:
         t0 = time.perf_counter()
         for i in range(n):
@@ -339,13 +344,16 @@ def main() -> None:
     ap.add_argument("--netdata", action="store_true",
                     help="also run netdata's cgroups plugin on the same groups "
                          "(bench/netdata_baseline.py)")
+    ap.add_argument("--enable_metrics", "--enable-metrics", default="", metavar="LIST",
+                    help="cAdvisor's categories, as the collector takes them (default: "
+                         "cAdvisor's default set)")
     ap.add_argument("--active", action="store_true",
                     help="each container's process wakes every 0.5 s instead of sleeping")
     args = ap.parse_args()
     print(json.dumps(run(args.containers, args.ticks, args.churn, args.churn_batch,
                          not args.unlimited, args.netns == "own", args.spec_every,
                          args.rounds, args.rescan_every, args.active, args.interval,
-                         args.netdata, args.scrape15_rounds)))
+                         args.netdata, args.scrape15_rounds, args.enable_metrics)))
 
 
 if __name__ == "__main__":

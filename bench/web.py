@@ -5,9 +5,12 @@ The collector is a stand-in (FAKE ROWS, said so in the output): an aiohttp serve
 answers ``/api/v1/containers`` with N containers in the collector's own JSON shape
 (``collector.api.sample_to_dict`` fields, counters moving every second) and
 ``/api/v1/containers/{id}`` with 300 rows of history, so 100 containers need no 100 real
-ones. InfluxDB and Alertmanager are left unreachable: they are asked once when a page
-loads (the cost counted in ``load_bytes``), not in the steady state measured here. The
-client reads the page's Server-Sent Events stream as the browser would.
+ones. InfluxDB is a real (empty) influxd: an open container page asks it for new events
+every 2 s and the shared poller asks it for other hosts' containers every 5 s, so that
+steady-state work is in the numbers; influxd's own CPU is reported beside the server's
+(``store_cpu_percent``). Alertmanager is left unreachable (asked only when a page loads,
+counted in ``load_bytes``). The client reads the page's Server-Sent Events stream as the
+browser would.
 
     .venv/bin/python bench/web.py [--seconds 30]
 """
@@ -22,6 +25,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import asdict
 from pathlib import Path
 
@@ -31,7 +36,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cgroupstats import model
-from tests.support.servers import free_port
+from tests.support.servers import free_port, influxd
 
 HISTORY_FIELDS = ("timestamp_ns", "cpu_usage_ns", "cpu_throttled_ns", "memory_usage",
                   "memory_working_set", "rx_bytes", "tx_bytes", "blkio_read_bytes",
@@ -96,12 +101,45 @@ def serve_fake_collector(port: int, count: list[int]) -> None:
     threading.Thread(target=run, daemon=True).start()
 
 
+def remote_writer(influx_url: str, n: int, stop: threading.Event) -> threading.Thread:
+    """Another host's collector, simulated: every second a state, cpu and memory point for
+    each of ``n`` containers tagged ``host=node2``, written into the real influxd (with
+    a minute of them written first)."""
+    from formats.lineproto import line, tag_set
+
+    def write(now: int) -> None:
+        out = []
+        for i in range(n):
+            tags = tag_set([("host", "node2"), ("container_name", f"remote-{i:03d}"),
+                            ("container_id", f"{i + 1000:064x}"), ("image", "busybox")])
+            out += [line("container_state", tags, {"running": 1}, now),
+                    line("container_cpu", tags, {"usage_total": int(now / 1e9 * 2e8)}, now),
+                    line("container_mem", tags, {"working_set": (20 + i % 40) << 20,
+                                                 "limit": 128 << 20}, now)]
+        body = "\n".join(str(x) for x in out).encode()
+        urllib.request.urlopen(influx_url + "/write?db=boxwatch&precision=ns", body,
+                               timeout=10).close()
+
+    now = time.time_ns()
+    for back in range(60, 0, -1):
+        write(now - back * 10**9)
+
+    def run() -> None:
+        while not stop.wait(1.0):
+            write(time.time_ns())
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure(base: str, load: list[str], stream: str, seconds: float, pid: int) -> dict:
+async def measure(base: str, load: list[str], stream: str, seconds: float, pid: int,
+                  store_pid: int) -> dict:
     async with aiohttp.ClientSession() as http:
         load_bytes = 0
         for path in load:
@@ -112,7 +150,7 @@ async def measure(base: str, load: list[str], stream: str, seconds: float, pid: 
         async with http.get(base + stream) as resp:
             await resp.content.readline()  # the stream is up
             await asyncio.sleep(2)  # warm: the poller running, first rates derived
-            t0, c0 = time.monotonic(), cpu_seconds(pid)
+            t0, c0, s0 = time.monotonic(), cpu_seconds(pid), cpu_seconds(store_pid)
             deadline = t0 + seconds
             while time.monotonic() < deadline:
                 try:
@@ -123,7 +161,9 @@ async def measure(base: str, load: list[str], stream: str, seconds: float, pid: 
                 got += len(chunk)
                 events += chunk.count(b"\n\n")
             elapsed, used = time.monotonic() - t0, cpu_seconds(pid) - c0
+            store = cpu_seconds(store_pid) - s0
     return {"load_bytes": load_bytes, "cpu_percent": round(100 * used / elapsed, 2),
+            "store_cpu_percent": round(100 * store / elapsed, 2),
             "bytes_per_second": round(got / elapsed), "events_per_second":
             round(events / elapsed, 2), "seconds": round(elapsed, 1)}
 
@@ -145,32 +185,51 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=30)
     args = ap.parse_args()
+    with influxd() as store:
+        for q in ("CREATE DATABASE boxwatch", "CREATE DATABASE logs"):
+            urllib.request.urlopen(store.url + "/query", urllib.parse.urlencode(
+                {"q": q}).encode(), timeout=10).close()
+        run(args.seconds, store.url, store.proc.pid if store.proc else 0)
+
+
+def run(seconds: float, influx_url: str, store_pid: int) -> None:
     cport, wport = free_port(), free_port()
     count = [1]
     serve_fake_collector(cport, count)
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: degraded, asked on load
     proc = subprocess.Popen([sys.executable, "-m", "boxwatch.cli", "web", "--listen",
                              f"127.0.0.1:{wport}", "--collector-url",
-                             f"http://127.0.0.1:{cport}", "--influx-url", closed,
+                             f"http://127.0.0.1:{cport}", "--influx-url", influx_url,
                              "--alertmanager-url", closed], stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{wport}"
-    results = {"collector": "FAKE ROWS: a stand-in collector API serving N synthetic "
-                            "containers in the collector's JSON shape"}
+    results: dict = {"collector": "FAKE ROWS: a stand-in collector API serving N synthetic "
+                                  "containers in the collector's JSON shape",
+                     "influxdb": "a real influxd (empty)", "load_average": os.getloadavg()}
     try:
         wait_healthy(base + "/healthz")
         cid = f"{0:064x}"
-        for n, page in ((1, "container"), (100, "container"), (100, "overview")):
+        for n, page in ((1, "container"), (100, "container"), (100, "overview"),
+                        (0, "overview")):
             count[0] = n
+            if n == 0:  # the overview of 100 containers of another host, from the store
+                stop = threading.Event()
+                remote_writer(influx_url, 100, stop)
+                results["overview_page_100_remote_containers"] = asyncio.run(
+                    measure(base, ["/", "/api/overview"], "/api/overview/live", seconds,
+                            proc.pid, store_pid))
+                stop.set()
+                continue
             if page == "container":
                 load = [f"/c/{cid}", f"/api/containers/{cid}/history"]
                 stream = f"/api/containers/{cid}/live"
             else:
                 load, stream = ["/", "/api/overview"], "/api/overview/live"
             results[f"{page}_page_{n}_containers"] = asyncio.run(
-                measure(base, load, stream, args.seconds, proc.pid))
+                measure(base, load, stream, seconds, proc.pid, store_pid))
     finally:
         proc.terminate()
         proc.wait(10)
+    results["load_average_after"] = os.getloadavg()
     print(json.dumps(results, indent=1))
 
 

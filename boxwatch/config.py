@@ -70,8 +70,8 @@ OPTIONS: tuple[Option, ...] = (
            "container state roots the collector and shipper watch (repeatable flag; "
            "comma-separated in the environment)"),
     Option("", "listen_host", "str", "127.0.0.1", "address every part of the stack listens on"),
-    Option("", "host", "str", "", "node name the shipper puts on every log entry (default: the "
-                                  "hostname)"),
+    Option("", "host", "str", "", "node name the collector, the shipper and the web UI tag "
+                                  "every point and log entry with (default: the hostname)"),
     Option("influxdb", "binary", "str", "/usr/bin/influxd", "InfluxDB 1.x server"),
     Option("influxdb", "port", "int", 8086, "InfluxDB HTTP port"),
     Option("influxdb", "rpc_port", "int", 8088, "InfluxDB backup/restore RPC port"),

@@ -4,14 +4,15 @@ cgroup v1 or v2 alike (the collector's and ``box stats``'s readers).
 What lives here: ``model`` (``ContainerRef``, ``Sample`` and its parts), ``refs`` (a ref
 from the state files), ``layout`` (where the hierarchies are mounted), ``parse`` (shared
 parse helpers, ``ParseError``, ``ContainerGone``), ``v1/`` and ``v2/`` (one module per
-controller), ``net`` (``/proc/<pid>/net/dev``), ``oomkills`` (host OOM counter), and
-``open_reader`` (this module).
+controller), ``net`` (``/proc/<pid>/net/dev``), ``oomkills`` (host OOM counter),
+``extras`` (cAdvisor's opt-in groups beside a sample: ``tasks``, ``procs``, ``v1|v2/
+hugetlb``, ``v1|v2/numa``), and ``open_reader`` (this module).
 
 Checklist, a new cgroup file: 1. its field in ``model`` (a unit fixed in the docstring);
 2. the v1 reader and 3. the v2 reader that fill it (``v1/<controller>.py``,
 ``v2/<controller>.py``; the contract test ``tests/collector/test_collector_contract.py``
 runs both over ``tests/fixtures/cgroup_v1|v2``); 4. the line protocol field
-(``collector/lineproto.py``); 5. the metric table (``collector/metrics.py``), which
+(``collector/lineproto.py``); 5. the metric table (``collector/metrics/<category>.py``), which
 Prometheus' ``/metrics`` is made from.
 
 ``open_reader`` picks the version once, from the ``ContainerRef``; the controller modules

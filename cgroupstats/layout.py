@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "blkio", "pids")
+CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "blkio", "pids", "hugetlb")
 
 
 @dataclass(frozen=True)

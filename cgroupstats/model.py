@@ -43,10 +43,14 @@ class ContainerRef:  # frozen: shared by readers, sinks and caches keyed on it
     started_at: float = 0.0  # epoch seconds, 0 when unknown
     restart_count: int = 0
     source: Source = "cgroup"
+    created_at: float = 0.0  # epoch seconds of ``Created``, 0 when unknown
+    # State.Health.Status: "starting", "healthy", "unhealthy"; "" without a healthcheck
+    health: str = ""
     # Kubernetes names of a pod container (the kubelet's labels), "" elsewhere
     pod: str = ""
     namespace: str = ""
     container: str = ""
+    paused: bool = False  # State.Paused: frozen (docker pause), still running
 
     @property
     def unified_path(self) -> str:
@@ -63,6 +67,8 @@ class CpuStats:
     nr_periods: int = 0
     nr_throttled: int = 0
     throttled_ns: int = 0
+    nr_bursts: int = 0  # v2 cpu.stat (cpu.max.burst), 0 elsewhere
+    burst_ns: int = 0
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -81,6 +87,16 @@ class MemoryStats:
     events_max: int = 0  # v2 only
     events_oom: int = 0  # v2 only
     events_oom_kill: int = 0  # v1 memory.oom_control oom_kill, v2 memory.events
+    # memory.stat (v1 total_*, v2 flat): kernel = v2 "kernel" (v1: kmem usage when read)
+    kernel: int = 0
+    active_file: int = 0
+    inactive_file: int = 0
+    file_dirty: int = 0  # v1 total_dirty, v2 file_dirty
+    file_writeback: int = 0  # v1 total_writeback, v2 file_writeback
+    pgscan: int = 0  # v2 only
+    pgsteal: int = 0  # v2 only
+    refault_anon: int = 0  # v2 workingset_refault_anon (5.9+)
+    refault_file: int = 0  # v2 workingset_refault_file (5.9+)
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -91,6 +107,24 @@ class IoStats:
     write_bytes: int = 0
     read_ops: int = 0
     write_ops: int = 0
+    # Beyond bytes/ops, where the kernel writes them (cAdvisor's DiskIo names): v1
+    # cfq/bfq's io_merged, io_service_time (ns: read, write, total) and io_queued; v2
+    # io.cost's cost.* (us). ``has`` names the groups present ("merged", "time",
+    # "queued", "cost"), so a counter the kernel lacks is no series rather than a 0.
+    read_merged: int = 0
+    write_merged: int = 0
+    read_time_ns: int = 0
+    write_time_ns: int = 0
+    time_ns: int = 0
+    queued: int = 0
+    cost_usage_us: int = 0
+    cost_wait_us: int = 0
+    cost_indebt_us: int = 0
+    cost_indelay_us: int = 0
+    has: frozenset[str] = frozenset()
+    # io_service_bytes per operation as the kernel names it (v1: Read Write Sync Async
+    # Discard Total; v2: Read Write Discard): container_blkio_device_usage_total
+    by_op: Mapping[str, int] = field(default_factory=dict, hash=False)
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -157,6 +191,50 @@ class LayerUsage:
     device: str  # that filesystem's source ("/dev/vda"), cAdvisor's ``device`` label
     usage: int  # bytes: the layer's size as ``docker ps -s`` counts it
     limit: int  # bytes: the filesystem's capacity
+    inodes_free: int = 0  # that filesystem's free inodes (statvfs f_favail)
+    inodes_total: int = 0  # and all of them (f_files)
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class TaskStats:
+    """Tasks of the group by state (cgroupstats netlink on v1; /proc on v2, no iowait),
+    and cAdvisor's 10 s exponentially smoothed load of running / uninterruptible ones."""
+
+    sleeping: int = 0
+    running: int = 0
+    stopped: int = 0
+    uninterruptible: int = 0
+    iowait: int = 0
+    load: float = 0.0
+    load_d: float = 0.0
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class ProcessStats:
+    """cAdvisor's ``process`` group: the group's processes, their descriptors."""
+
+    processes: int = 0
+    fds: int = 0
+    sockets: int = 0
+    max_open_files: int = -1  # RLIMIT_NOFILE soft of the init process, -1 unknown
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class Extras:
+    """The opt-in groups' values of one sample; a group not asked for stays empty.
+    ``hugetlb``: page size ("2MB") -> (usage, max_usage, failcnt); ``numa``: (type,
+    scope, node) -> pages; ``tcp``/``tcp6``: state -> sockets; ``udp``/``udp6``: state ->
+    count (cAdvisor's listen/dropped/rxqueued/txqueued)."""
+
+    tasks: TaskStats | None = None
+    processes: ProcessStats | None = None
+    hugetlb: Mapping[str, tuple[int, int, int]] = field(default_factory=dict, hash=False)
+    numa: Mapping[tuple[str, str, str], int] = field(default_factory=dict, hash=False)
+    tcp: Mapping[str, int] = field(default_factory=dict, hash=False)
+    tcp6: Mapping[str, int] = field(default_factory=dict, hash=False)
+    udp: Mapping[str, int] = field(default_factory=dict, hash=False)
+    udp6: Mapping[str, int] = field(default_factory=dict, hash=False)
+    memory_migrate: int | None = None  # v1 cpuset.memory_migrate
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -171,3 +249,5 @@ class Sample:
     psi: PsiStats
     spec: Spec
     writable_layer: LayerUsage | None = None  # set by the collector when it sizes layers
+    # opt-in groups (``cgroupstats.extras``), None when not asked for or not readable
+    extra: Extras | None = None

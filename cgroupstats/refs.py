@@ -102,6 +102,9 @@ def _ref(doc: dict, config: str, whitelist: LabelWhitelist, mtime_ns: int, cgrou
         started_at=started_at(doc),
         restart_count=statefile.restart_count(doc),
         source=source,
+        paused=statefile.paused(doc),
+        created_at=_seconds(statefile.created(doc)),
+        health=statefile.health_status(doc),
     )
 
 

@@ -17,7 +17,8 @@ The set of containers comes from the pipeline's scans (``sync(refs)``). A contai
 killed before its first scan (an instant hog) is caught at registration: a non-zero
 counter on a container started in the last ``FRESH_SECONDS`` is alerted at once. One
 that started and was killed between two scans never gets a watch: its state file
-(``OOMKilled``, handed over by the scan, ``ended``) says it, and it is alerted then.
+(``OOMKilled``, handed over by the scan, ``ended``) says it, or, where the engine did not
+record it, the kernel's ``oom-kill:`` line for its group (``cgroupstats.kmsg``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from cgroupstats.kmsg import KmsgOomKills
 from cgroupstats.model import ContainerRef
 from collector.alert_sender import AlertError, OomAlert, Sender, payload
 from collector.events import read_state
@@ -193,6 +195,7 @@ class OomWatcher:
         self._epoll.register(self._wake, select.EPOLLIN)
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="boxwatch-oom-watch", daemon=True)
+        self._kmsg = KmsgOomKills.open()  # None without /dev/kmsg (not root)
 
     # -- the set of containers (called from the pipeline's thread) -------------------------
 
@@ -222,7 +225,10 @@ class OomWatcher:
                     continue
                 self._ever_watched[ref.id] = None
             state = read_state(ref.state_file)
-            if state is not None and state.get("OOMKilled"):
+            killed = state is not None and state.get("OOMKilled")
+            if not killed and self._kmsg is not None:  # Docker may not say it: the kernel
+                killed = self._kmsg.killed(ref.cgroup, ref.id) is not None
+            if killed:
                 alert = OomAlert(time.time_ns(), ref, self.host, 1, 0, 0, tail_log(log_path(ref)))
                 self.alerts += 1
                 self._send(alert)
@@ -376,6 +382,8 @@ class OomWatcher:
                 self._inotify = None
         self._epoll.close()
         os.close(self._wake)
+        if self._kmsg is not None:
+            self._kmsg.close()
         if self.sender is not None:
             self.sender.close()
 
@@ -401,4 +409,4 @@ def from_args(args: argparse.Namespace,
     if not url:
         return None
     sender = Sender(url, timeout=float(getattr(args, "alert_timeout", 5.0)), on_error=on_error)
-    return OomWatcher(sender, on_error=on_error)
+    return OomWatcher(sender, host=getattr(args, "host", "") or None, on_error=on_error)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from cgroupstats.model import Sample
+from cgroupstats.model import Extras, Sample
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -43,7 +43,9 @@ def sample_to_dict(s: Sample) -> dict[str, Any]:
         "timestamp_ns": s.timestamp_ns,
         "cpu": asdict(s.cpu),
         "memory": asdict(s.memory),
-        "blkio": {dev: asdict(io) for dev, io in s.blkio.items()},
+        "created_at": ref.created_at,
+        "health": ref.health,
+        "blkio": {dev: {**asdict(io), "has": sorted(io.has)} for dev, io in s.blkio.items()},
         "network": {name: asdict(n) for name, n in s.network.items()},
         "pids": asdict(s.pids),
         "psi": asdict(s.psi),
@@ -52,7 +54,17 @@ def sample_to_dict(s: Sample) -> dict[str, Any]:
         "writable_layer": asdict(s.writable_layer) if s.writable_layer is not None else None,
         **({"kubernetes": {"pod": ref.pod, "namespace": ref.namespace,
                            "container": ref.container}} if ref.pod else {}),
+        **({"extra": _extra(s.extra)} if s.extra is not None else {}),
     }
+
+
+def _extra(ex: Extras) -> dict[str, Any]:
+    """The opt-in groups read (cAdvisor's categories), JSON-ready."""
+    out = asdict(ex)
+    out["numa"] = {"/".join(k): v for k, v in ex.numa.items()}  # "file/hierarchy/0"
+    out["hugetlb"] = {size: dict(zip(("usage", "max_usage", "failcnt"), v, strict=True))
+                      for size, v in ex.hugetlb.items()}
+    return out
 
 
 def dumps(data: object) -> bytes:

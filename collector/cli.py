@@ -4,7 +4,7 @@ the HTTP server together.
 Each sink module listed in ``SINK_OPTIONS`` may offer two hooks: ``add_arguments(parser)``
 (its own flags) and ``from_args(args) -> list[Sink]`` (the sinks its flags alone ask for,
 e.g. ``--influx-url``). ``--sink KIND[=URL]`` builds one sink by the registry
-(``collector.pipeline.SINKS``): ``sink_class(kind).from_args(url, args)``, as the
+(``collector.sinks.registry.SINKS``): ``sink_class(kind).from_args(url, args)``, as the
 shipper does; the hooks build theirs the same way. The Prometheus sink is always on: it
 is what ``/metrics`` serves.
 """
@@ -79,6 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=_duration, default=1.0, help="sampling interval (1s)")
     parser.add_argument("--jitter", type=float, default=0.1,
                         help="random spread of each interval, as a fraction of it (0.1)")
+    parser.add_argument("--host", default="", metavar="NAME",
+                        help="node name on every point and alert (default: the hostname; "
+                             "the shipper's --host)")
     parser.add_argument("--listen", default="127.0.0.1:9180", help="HTTP HOST:PORT ('' = off)")
     parser.add_argument("--label-whitelist", action="append", default=[], metavar="KEYS",
                         help="container labels to export, comma-separated (repeatable)")
@@ -90,8 +93,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rescan", type=_duration, default=10.0,
                         help="full discovery scan at least this often while inotify reports "
                              "new containers at once (10s; 0 = every interval)")
+    parser.add_argument("--enable_metrics", "--enable-metrics", default=None, metavar="LIST",
+                        help="cAdvisor's metric categories to export, comma-separated "
+                        "(overrides --disable_metrics)")
+    parser.add_argument("--disable_metrics", "--disable-metrics", default=None, metavar="LIST",
+                        help="cAdvisor's categories not to export; replaces the default "
+                        "(memory_numa,tcp,udp,advtcp,sched,process,hugetlb,referenced_memory,"
+                        "cpu_topology,resctrl,cpuset), as cAdvisor's flag does")
     parser.add_argument("--per-cpu", action="store_true",
-                        help="export container_cpu_usage_seconds_total per cpu (cpu00...)")
+                        help="add cAdvisor's percpu category (per-cpu container_cpu_usage_"
+                        "seconds_total; in the default set already, off when the switches "
+                        "leave it out)")
     parser.add_argument("--fs-interval", type=_duration, default=60.0,
                         help="walk each container's writable layer this often for "
                              "container_fs_usage_bytes (1m; 0 = never)")
@@ -122,7 +134,7 @@ def build_sinks(args: argparse.Namespace) -> list[Sink]:
     """The sinks asked for with --sink KIND[=URL], then those the sink modules' own
     flags ask for; SinkError when one cannot be built. One way for both:
     ``sink_class(kind).from_args(url, args)``."""
-    from collector.pipeline import sink_class
+    from collector.sinks.registry import sink_class
 
     sinks: list[Sink] = []
     for spec in args.sink:
@@ -139,6 +151,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
     add_arguments(parser)
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     args.label_whitelist = whitelist(args)
+    from collector.metrics import MetricsError, included
+
+    try:
+        args.categories = included(args.enable_metrics, args.disable_metrics)
+    except MetricsError as exc:
+        for line in exc.lines:
+            print(f"{prog}: {line}", file=sys.stderr)
+        return 2
+    if args.per_cpu:
+        args.categories = args.categories | {"percpu"}
     from collector.discover import Discovery
     from collector.pipeline import Pipeline
     from collector.sinks.prometheus import PrometheusSink
@@ -157,7 +179,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
     except SinkError as exc:
         print(f"boxwatch collector: {exc}", file=sys.stderr)
         return 2
-    prometheus = PrometheusSink(args.label_whitelist, args.per_cpu, args.sys_root)
+    prometheus = PrometheusSink(args.label_whitelist, None, args.sys_root,
+                                categories=args.categories)
     layers = None
     if args.fs_interval > 0:
         from collector.filesystems import Filesystems
@@ -168,7 +191,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch collector") ->
     pipeline = Pipeline(discovery, [prometheus, *extra], cgroup_root=args.cgroup_root,
                         proc_root=args.proc_root, interval=args.interval, jitter=args.jitter,
                         history=args.history, spec_every=args.spec_every, rescan=args.rescan,
-                        on_error=lambda msg: print(msg, file=sys.stderr), layers=layers)
+                        on_error=lambda msg: print(msg, file=sys.stderr), layers=layers,
+                        categories=args.categories)
     prometheus.self_metrics = pipeline.self_metrics
     server = None
     if args.listen:

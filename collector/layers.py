@@ -28,6 +28,7 @@ same number ``box ps -s`` prints.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -170,7 +171,11 @@ class LayerSizes:
                 return None
         self.walks_total += 1
         self.entries_total += walk.entries
-        return LayerUsage(device, walk.size, limit)
+        try:  # cAdvisor's container_fs_inodes_free/total: the layer's filesystem's
+            vfs = os.statvfs(path)
+        except OSError:
+            return None
+        return LayerUsage(device, walk.size, limit, vfs.f_ffree, vfs.f_files)
 
     def close(self) -> None:
         self._stop.set()

@@ -10,51 +10,32 @@ and sooner by inotify on the state directories.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import os
 import random
 import resource
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from cgroupstats import ContainerGone, ParseError, Reader, open_reader
+from cgroupstats.extras import GROUPS as EXTRA_GROUPS
+from cgroupstats.extras import ExtrasReader, NetCache, Netlink
 from cgroupstats.model import ContainerRef, Sample
 from cgroupstats.net import NetNamespaces
 from cgroupstats.oomkills import HostOomKills
 from collector.discover import Discovery
 from collector.events import EventTracker
 from collector.history import History
+from collector.journal import JournalSource
 from collector.layers import LayerSizes
+from collector.metrics.categories import DEFAULT
 from collector.records import Event
 from collector.sinks.base import Sink
-from formats.delivery import SinkError
+from collector.watch import Watches
 
-# name -> Sink class, or "module:Class" imported only when that sink is asked for.
-SINKS: dict[str, type[Sink] | str] = {
-    "prometheus": "collector.sinks.prometheus:PrometheusSink",
-    "influxdb-v1": "collector.sinks.influx:InfluxV1Sink",
-    "influxdb-v2": "collector.sinks.influx:InfluxV2Sink",
-}
 FDS_PER_CONTAINER = 16  # a v1 reader holds ~13 (hot files of six controllers, net/dev)
 FD_HEADROOM = 256
 OPEN_TRIES = 5  # a group gone at open is tried again on this many ticks
-
-
-def sink_class(kind: str) -> type[Sink]:
-    """The class registered under ``kind``; SinkError for an unknown or missing one."""
-    entry = SINKS.get(kind)
-    if entry is None:
-        raise SinkError(kind, f"unknown sink kind (known: {', '.join(sorted(SINKS))})")
-    if isinstance(entry, str):
-        module, _, name = entry.partition(":")
-        try:
-            entry = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError) as exc:
-            raise SinkError(kind, f"cannot load {module}:{name}: {exc}") from None
-    return entry
 
 
 def ensure_nofile(needed: int) -> int:
@@ -106,6 +87,7 @@ class Pipeline:
         rescan: float = 10.0,
         on_error: Callable[[str], None] | None = None,
         layers: LayerSizes | None = None,
+        categories: Collection[str] = DEFAULT,
     ) -> None:
         self.discovery = discovery
         self.sinks = list(sinks)
@@ -121,7 +103,18 @@ class Pipeline:
         self.running: dict[str, ContainerRef] = {}
         self.history = History(max(1, round(history / interval)) if history > 0 else 0)
         self.events = EventTracker()
+        # box roots' own journal, where there is one; derived events for the rest
+        self.journal = JournalSource(getattr(discovery, "roots", ()))
         self._readers: dict[str, Reader] = {}
+        # cAdvisor's opt-in groups read beside the samples (cgroupstats.extras), if any
+        self.extra_groups = frozenset(categories) & EXTRA_GROUPS
+        self._extras: dict[str, ExtrasReader] = {}
+        self._netlink: Netlink | None = None
+        if "cpuLoad" in self.extra_groups:
+            try:
+                self._netlink = Netlink()
+            except OSError:
+                self._netlink = None  # no taskstats: task states from /proc instead
         self.net = NetNamespaces(proc_root)  # net/dev held once per network namespace
         self.oom = HostOomKills(proc_root)  # per-container OOM counters read when it moves
         # gone at open: (ref, opens tried); retried on the next ticks (a runtime creates a
@@ -131,10 +124,7 @@ class Pipeline:
         self._errors_seen: set[str] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._observer: object | None = None
-        self._group_watches: dict[str, object] = {}  # cgroup dir -> watchdog ObservedWatch
-        self._root_watches: dict[str, tuple[str, object]] = {}  # root -> (watched dir, watch)
-        self._handler: object | None = None
+        self._watches: Watches | None = None  # inotify, while ``run`` watches
         self._nofile = 0
         # called with each scan's refs (e.g. collector.alerts.OomWatcher.sync)
         self.on_scan: list[Callable[[dict[str, ContainerRef]], None]] = []
@@ -186,7 +176,16 @@ class Pipeline:
             self._open(cid, ref)
         self.stats.scan_duration_seconds = time.perf_counter() - t0
         self.stats.containers = len(readers)
-        return self.events.scanned(refs, time.time_ns(), self.discovery.exited)
+        derived = self.events.scanned(refs, time.time_ns(), self.discovery.exited)
+        return self._lifecycle(derived, refs)
+
+    def _lifecycle(self, derived: list[Event], refs: dict[str, ContainerRef]) -> list[Event]:
+        """The journal's events, and the derived ones of containers no journal covers."""
+        journal = self.journal
+        events = journal.poll(refs, self.discovery.exited)
+        if not journal.covers_any():
+            return derived + events
+        return [e for e in derived if not journal.covers(e.ref)] + events
 
     def read_all(self) -> list[Sample]:
         """One sample of every open reader; vanished groups are dropped and counted."""
@@ -208,6 +207,8 @@ class Pipeline:
             usage = self.layers.usage.get
             for s in samples:
                 s.writable_layer = usage(s.ref.id)
+        if self.extra_groups:
+            self._read_extras(samples)
         for cid in gone:
             reader = self._readers.pop(cid)
             reader.close()
@@ -217,6 +218,27 @@ class Pipeline:
         self.stats.read_duration_seconds = time.perf_counter() - t0
         self.stats.containers = len(self._readers)
         return samples
+
+    def _read_extras(self, samples: list[Sample]) -> None:
+        """The opt-in groups of each sample, from one ExtrasReader per container, made
+        anew when the container's ref changed and closed when it went."""
+        extras = self._extras
+        net_cache: NetCache = {}  # one reading of tcp/udp per network namespace and tick
+        for s in samples:
+            ref = s.ref
+            ex = extras.get(ref.id)
+            if ex is None or (ex.ref is not ref and ex.ref != ref):
+                if ex is not None:
+                    extras.pop(ref.id).close()
+                try:
+                    ex = extras[ref.id] = ExtrasReader(ref, self.extra_groups, self.interval,
+                                                       self.proc_root, self._netlink)
+                except (ContainerGone, OSError):
+                    continue  # went meanwhile: its main reader finds out next tick
+            s.extra = ex.read(s.cpu.usage_ns, net_cache)
+        if len(extras) > len(samples):
+            for cid in [c for c in extras if c not in self._readers]:
+                extras.pop(cid).close()
 
     def _open(self, cid: str, ref: ContainerRef) -> None:
         try:
@@ -253,13 +275,14 @@ class Pipeline:
         if rescan:
             events = self.reconcile()
         else:
-            events = []
+            events = self._lifecycle([], self.running)  # the journal's, between scans
             if self._dead:
                 self._retry_opens()
         running = list(self.running.values())
         now_ns = time.time_ns()
         samples = self.read_all()
-        events.extend(self.events.sampled(samples))
+        sampled = self.events.sampled(samples)  # OOM kills seen in the counters
+        events.extend(e for e in sampled if not self.journal.covers(e.ref))
         self.latest = {s.ref.id: s for s in samples}
         self.history.record(samples, self.latest)
         self.stats.ticks_total += 1
@@ -316,86 +339,31 @@ class Pipeline:
         self._wake.set()
 
     def _watch(self) -> bool:
-        """inotify on each root's containers/ directory (recursive: state files) and on
-        the cgroup directories discovery walks (not recursive: a new or removed group);
-        False when inotify cannot be used, and then every tick scans."""
-        try:
-            from watchdog.events import FileSystemEvent, FileSystemEventHandler
-            from watchdog.observers.inotify import InotifyObserver
-        except ImportError:
+        """Start inotify (``collector.watch``); False when it cannot be used, and then
+        every tick scans."""
+        watches = Watches(self.discovery, self._wake)
+        if not watches.start():
             return False
-        wake = self._wake
-
-        class Wake(FileSystemEventHandler):
-            def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.event_type in ("created", "moved", "deleted", "closed"):
-                    wake.set()
-
-        self._handler = Wake()
-        observer = InotifyObserver()
-        observer.daemon = True
-        observer.start()
-        self._observer = observer
-        if not self._watch_roots():
-            self._unwatch()
-            return False
+        self._watches = watches
         self.reconcile()  # the walk now lists the cgroup directories to watch
         self._watch_groups()
         return True
 
     def _watch_roots(self) -> bool:
-        """Each root's containers/ recursively once it exists; until then the root itself
-        (not recursively), whose wake-up for the new containers/ brings the loop here
-        again before it scans. A root that does not exist yet is left to the rescans.
-        False when inotify refuses a watch (its limits)."""
-        observer, watches = self._observer, self._root_watches
-        if observer is None:
-            return True
-        for root in self.discovery.roots:
-            containers = str(root / "containers")
-            want = containers if os.path.isdir(containers) else str(root)
-            if watches.get(str(root), (None,))[0] == want:
-                continue
-            if not os.path.isdir(want):
-                continue
-            try:
-                watch = observer.schedule(self._handler, want,
-                                          recursive=want == containers)
-            except OSError:
-                return False
-            old = watches.get(str(root))
-            watches[str(root)] = (want, watch)
-            if old is not None:
-                with contextlib.suppress(KeyError, OSError):
-                    observer.unschedule(old[1])
-        return True
+        return self._watches.roots() if self._watches is not None else True
 
     def _watch_groups(self) -> None:
-        """Follow discovery's walked cgroup directories with non-recursive watches (a
-        missing parent such as /docker is seen appearing in the hierarchy's root)."""
-        observer, watches = self._observer, self._group_watches
-        if observer is None:
-            return
-        walked = self.discovery.walked
-        for d in [d for d in watches if d not in walked]:
-            try:
-                observer.unschedule(watches.pop(d))
-            except (KeyError, OSError):
-                pass  # its directory went first
-        for d in walked:
-            if d not in watches:
-                try:
-                    watches[d] = observer.schedule(self._handler, d, recursive=False)
-                except OSError:
-                    self.rescan = 0.0  # cannot watch (inotify limits): scan every tick
+        if self._watches is not None and not self._watches.groups():
+            self.rescan = 0.0  # cannot watch (inotify limits): scan every tick
+
+    @property
+    def _root_watches(self) -> dict[str, tuple[str, object]]:
+        return self._watches.root_watches if self._watches is not None else {}
 
     def _unwatch(self) -> None:
-        self._group_watches.clear()
-        self._root_watches.clear()
-        observer, self._observer = self._observer, None
-        if observer is not None:
-            observer.stop()
-            observer.join(5)
+        watches, self._watches = self._watches, None
+        if watches is not None:
+            watches.stop()
 
     # -- views --------------------------------------------------------------------------
 
@@ -426,8 +394,14 @@ class Pipeline:
         readers, self._readers = self._readers, {}
         for reader in readers.values():
             reader.close()
+        extras, self._extras = self._extras, {}
+        for ex in extras.values():
+            ex.close()
+        if self._netlink is not None:
+            self._netlink.close()
         self.net.close()
         self.oom.close()
+        self.journal.close()
         if self.layers is not None:
             self.layers.close()
         for sink in self.sinks:

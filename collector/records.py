@@ -8,7 +8,7 @@ from typing import Literal
 
 from cgroupstats.model import ContainerRef
 
-Action = Literal["start", "stop", "die", "oom_kill", "restart"]
+Action = Literal["start", "stop", "die", "oom_kill", "restart", "pause", "unpause"]
 
 
 @dataclass(frozen=True, slots=True)

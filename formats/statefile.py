@@ -56,6 +56,11 @@ def says_running(doc: dict) -> bool:
     return bool(state(doc).get("Running"))
 
 
+def paused(doc: dict) -> bool:
+    """``State.Paused``: frozen by ``docker pause`` (``Running`` stays true meanwhile)."""
+    return state(doc).get("Paused") is True
+
+
 def pid(doc: dict) -> int:
     return int(state(doc).get("Pid") or 0)
 
@@ -72,6 +77,20 @@ def started_at(doc: dict) -> str:
 def finished_at(doc: dict) -> str:
     """``State.FinishedAt`` (RFC 3339); "" when it never ended (Docker's zero time)."""
     return _time(doc, "FinishedAt")
+
+
+def created(doc: dict) -> str:
+    """``Created`` (RFC 3339, top level as Docker writes it); "" when absent."""
+    value = doc.get("Created")
+    return value if isinstance(value, str) and not value.startswith("0001-") else ""
+
+
+def health_status(doc: dict) -> str:
+    """``State.Health.Status`` ("starting", "healthy", "unhealthy"); "" without a
+    healthcheck (Docker's and box's monitor write the same key)."""
+    health = state(doc).get("Health")
+    status = health.get("Status") if isinstance(health, dict) else None
+    return status if isinstance(status, str) else ""
 
 
 def _time(doc: dict, key: str) -> str:

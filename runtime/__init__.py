@@ -5,7 +5,8 @@ to ``commands/``; ``create`` (validate -> resolve -> write -> save) and ``contai
 facts only through the bottom layer (``formats``, ``cgroupstats``).
 
 Checklist, a new ``box`` verb: 1. ``commands/<group>.py``: an ``add_<verb>(parser)`` and
-a ``cmd_<verb>(paths, args)``; 2. map the verb to its module in ``cli.COMMANDS``;
+a ``cmd_<verb>(paths, args)``; 2. its row in ``commands/table.py`` (module, docker's
+description, every path: help and completions follow);
 3. docker's wording and exit codes (125/126/127) for bad input, tested in
 ``tests/runtime/test_bad_input.py``.
 A new ``run``/``create`` flag: declare it in ``commands/run.py`` (``_add_create_flags``),

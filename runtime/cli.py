@@ -12,23 +12,6 @@ import sys
 from runtime.errors import BoxError
 from runtime.flags import FlagError, FlagParser
 
-# verb -> module under runtime/commands that defines add_<verb>(parser) and cmd_<verb>(paths, args)
-COMMANDS = {
-    "run": "run", "create": "run", "start": "run",
-    "stop": "lifecycle", "kill": "lifecycle", "restart": "lifecycle", "rm": "lifecycle",
-    "wait": "lifecycle",
-    "ps": "info", "inspect": "info", "logs": "info", "top": "info",
-    "exec": "exec", "cp": "cp", "stats": "stats",
-    "port": "network", "network": "network", "volume": "volume",
-    **{f"network_{sub}": "network" for sub in
-       ("create", "ls", "inspect", "rm", "connect", "disconnect", "prune")},
-    **{f"volume_{sub}": "volume" for sub in ("create", "ls", "inspect", "rm", "prune")},
-    "import": "images", "images": "images", "rmi": "images", "tag": "images",
-    "history": "images", "image_prune": "images", "system_df": "system",
-    "load": "transfer", "save": "transfer", "export": "transfer", "pull": "transfer",
-    "push": "transfer", "login": "transfer", "logout": "transfer",
-    "build": "build",
-}
 # Docker: run/create/start report their own failures as 125 (or the command's 126/127).
 _RUNTIME_VERBS = {"run", "create"}
 
@@ -37,72 +20,89 @@ class UsageError(BoxError):
     """A flag docker's CLI would reject before contacting anything: always 125."""
 
 
-
-
-def _usage() -> str:
-    verbs = ", ".join(sorted(COMMANDS))
-    return ("usage: box [--root DIR] [--exec-root DIR] COMMAND [ARGS...]\n\n"
-            f"A daemonless, docker-compatible container runtime.\nCommands: {verbs}\n"
-            "Run 'box COMMAND --help' for more information on a command.\n")
+def _globals(argv: list[str]) -> tuple[str | None, str | None, int | None]:
+    """Strip ``--root``/``--exec-root`` (pflag's forms) off the front of ``argv``; an
+    exit code when one is malformed or unknown."""
+    root = exec_root = None
+    while argv and argv[0].startswith("--") and argv[0] not in ("--help", "--version"):
+        flag, eq, value = argv.pop(0).partition("=")
+        if flag not in ("--root", "--exec-root"):
+            print(f"unknown flag: {flag}\nSee 'box --help'.", file=sys.stderr)
+            return None, None, 125
+        if not eq:
+            if not argv:
+                print(f"flag needs an argument: {flag}\nSee 'box --help'.", file=sys.stderr)
+                return None, None, 125
+            value = argv.pop(0)
+        if flag == "--root":
+            root = value
+        else:
+            exec_root = value
+    return root, exec_root, None
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    root = exec_root = None
-    while argv and argv[0].startswith("--") and argv[0] not in ("--help", "--version"):
-        flag, _, value = argv.pop(0).partition("=")
-        if not value:
-            if not argv:
-                print(f"box: flag needs an argument: {flag}", file=sys.stderr)
-                return 125
-            value = argv.pop(0)
-        if flag == "--root":
-            root = value
-        elif flag == "--exec-root":
-            exec_root = value
-        else:
-            print(f"box: unknown flag: {flag}\nSee 'box --help'.", file=sys.stderr)
-            return 125
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        sys.stdout.write(_usage())
+    root, exec_root, bad = _globals(argv)
+    if bad is not None:
+        return bad
+    from runtime.commands import table
+
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write(table.main_help())
         return 0
-    if argv[0] == "--version":
-        print("box version 0.1.0")
+    if argv[0] in ("-v", "--version"):
+        from runtime.commands.sysinfo import short_version
+
+        print(short_version())
         return 0
-    verb = argv.pop(0)
-    if verb == "container" and argv:  # `box container ls` etc.
-        verb = {"ls": "ps", "list": "ps"}.get(argv[0], argv[0])
-        argv.pop(0)
-    if verb == "image" and argv:
-        verb = {"ls": "images", "list": "images", "rm": "rmi",
-                "prune": "image_prune"}.get(argv[0], argv[0])  # `box image build` too
-        argv.pop(0)
-    if verb == "system" and argv and argv[0] == "df":
-        verb = "system_df"
-        argv.pop(0)
-    if verb in ("network", "volume") and argv and not argv[0].startswith("-"):
-        sub = argv.pop(0)  # `box network create` -> add_network_create / cmd_network_create
-        verb = f"{verb}_{ {'list': 'ls', 'remove': 'rm'}.get(sub, sub) }"
-    if verb not in COMMANDS:
-        print(f"box: '{verb}' is not a box command.\nSee 'box --help'", file=sys.stderr)
+    if argv[0] == "help":  # `box help run` is `box run --help`, as docker's
+        argv = argv[1:] + ["--help"] if len(argv) > 1 else ["--help"]
+        if len(argv) == 1:
+            sys.stdout.write(table.main_help())
+            return 0
+    if argv[0] in table.GROUPS and (len(argv) == 1 or argv[1] in ("-h", "--help")):
+        sys.stdout.write(table.group_help(argv[0]))
+        return 0
+    found = table.lookup(argv)
+    if found is None and argv[0] in table.GROUPS and argv[1].startswith("-"):
+        print(f"unknown flag: {argv[1].partition('=')[0]}\nSee 'box {argv[0]} --help'.",
+              file=sys.stderr)
         return 125
+    if found is None:
+        what = " ".join(argv[:2]) if argv[0] in table.GROUPS else argv[0]
+        print(f"box: '{what}' is not a box command.\nSee 'box --help'", file=sys.stderr)
+        return 125
+    key, taken = found
+    path, argv = " ".join(argv[:taken]), argv[taken:]
+    module_name, description, paths_of = table.COMMANDS[key]
+    func, preset = table.HANDLERS.get(key, (key, {}))
+    try:
+        module = importlib.import_module(f"runtime.commands.{module_name}")
+    except ModuleNotFoundError as e:  # a verb listed before its module is merged
+        if e.name != f"runtime.commands.{module_name}":
+            raise
+        print(f"box: '{path}' is not a box command.\nSee 'box --help'", file=sys.stderr)
+        return 125
+    parser = FlagParser(prog=f"box {path}", add_help=func not in table.NO_SHORT_HELP,
+                        description=description,
+                        aliases=tuple(f"box {p}" for p in paths_of) if len(paths_of) > 1 else ())
+    getattr(module, f"add_{func}")(parser)
+    parser.set_defaults(**preset)
     from runtime.paths import ROOT_MODE, Paths, private_dir
 
-    module = importlib.import_module(f"runtime.commands.{COMMANDS[verb]}")
-    # run/create use -h for --hostname, as docker does; they add --help themselves.
-    parser = FlagParser(prog=f"box {verb.replace('_', ' ')}", add_help=verb not in _RUNTIME_VERBS)
-    getattr(module, f"add_{verb}")(parser)
     try:
         try:
             args = parser.parse_args(argv)
         except FlagError as e:
             raise UsageError(f"{e}\nSee '{parser.prog} --help'.") from None
         paths = Paths.from_env(root, exec_root)
-        private_dir(paths.root, ROOT_MODE)
-        return int(getattr(module, f"cmd_{verb}")(paths, args) or 0)
+        if func not in table.STATELESS:
+            private_dir(paths.root, ROOT_MODE)
+        return int(getattr(module, f"cmd_{func}")(paths, args) or 0)
     except BoxError as e:
-        print(f"box: {e}", file=sys.stderr)
-        if (isinstance(e, UsageError) or verb in _RUNTIME_VERBS or e.exit_code in (126, 127)
+        print(e if isinstance(e, UsageError) else f"box: {e}", file=sys.stderr)
+        if (isinstance(e, UsageError) or func in _RUNTIME_VERBS or e.exit_code in (126, 127)
                 or getattr(e, "command_exit", False)):  # a failed RUN: its code (docker)
             return e.exit_code
         return 1  # docker's CLI: a daemon-side failure of any other verb exits 1

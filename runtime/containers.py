@@ -13,6 +13,7 @@ import signal
 import time
 
 from runtime.errors import BoxError, Conflict
+from runtime.journal import container_event
 from runtime.paths import Paths
 from runtime.state import (
     Store,
@@ -64,6 +65,8 @@ class Containers:
                 mon_pid, status_fd = launched
                 break
             if is_running(cfg):
+                if cfg["State"].get("Status") == "paused":  # docker's refusal
+                    raise Conflict("cannot start a paused container, try unpause instead")
                 return cfg["State"]["Pid"], (cfg.get("Box") or {}).get("MonitorPid", 0), None
             # Another monitor is starting (or finishing) this container: let it decide.
             if time.monotonic() > deadline:
@@ -122,31 +125,41 @@ class Containers:
         pid = cfg["State"].get("Pid", 0)
         num = signal_number(sig or cfg["Config"].get("StopSignal") or "SIGTERM")
         if pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, num)
+            self._signal(cfg, num)
         if not self._wait_stopped(cid, timeout):
             cfg = self.store.load(cid)
             if cfg["State"].get("Pid"):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(cfg["State"]["Pid"], signal.SIGKILL)
+                self._signal(cfg, signal.SIGKILL)
             self._wait_stopped(cid, 30)
         # Like docker, stop returns once the container's network is torn down (its
         # published ports and addresses free again): the monitor does that as it ends.
         self.wait_monitor_gone(cid, 10)
+        container_event(self.paths.root, cfg, "stop")
+
+    def _signal(self, cfg: dict[str, Any], num: int) -> None:
+        """``num`` to PID 1, journaled as docker's ``kill`` event; a paused container is
+        thawed first (as docker does), so the signal is delivered at once."""
+        container_event(self.paths.root, cfg, "kill", signal=num)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(cfg["State"]["Pid"], num)
+        if cfg["State"].get("Paused"):
+            from runtime.pause import thaw_for_signal
+
+            thaw_for_signal(self.store, cfg)
 
     def kill(self, cid: str, sig: str | int = "SIGKILL") -> None:
         num = signal_number(sig)
         cfg = self.store.load(cid)
         if not is_running(cfg) or not cfg["State"].get("Pid"):
             raise Conflict(f"Cannot kill container: {cid[:12]}: Container {cid} is not running")
-        os.kill(cfg["State"]["Pid"], num)
+        self._signal(cfg, num)
 
     def _wait_stopped(self, cid: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while True:
             cfg = self.store.load(cid)
             state = effective_state(cfg)
-            if state["Status"] not in ("running", "restarting"):
+            if state["Status"] not in ("running", "restarting", "paused"):
                 return True
             if state["Status"] == "running" and not process_alive(state.get("Pid", 0), None):
                 pass  # exited; the monitor is recording it
@@ -194,8 +207,7 @@ class Containers:
                     cfg["HasBeenManuallyStopped"] = True  # no restart policy brings it back
                     self.store.save(cfg)
                 if is_running(cfg) and cfg["State"].get("Pid"):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(cfg["State"]["Pid"], signal.SIGKILL)
+                    self._signal(cfg, signal.SIGKILL)  # journaled; a paused one thawed
                     killed = True
             # A monitor still starting (no pid to kill yet) is looked at again shortly.
             starting = force and not killed and monitor_alive(cfg)
@@ -214,6 +226,7 @@ class Containers:
             if time.monotonic() > deadline:
                 raise Conflict(f"container {cid[:12]}: its monitor did not stop; "
                                f"not removed")
+        container_event(self.paths.root, cfg, "destroy")
         if volumes and cfg.get("MountPoints"):
             from runtime.volumes import remove_anonymous
 

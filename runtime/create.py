@@ -489,9 +489,12 @@ def create(paths: Paths, opts: Namespace, image: Image | None = None) -> dict[st
         write(paths, opts, plan)
         cfg = config_v2(paths, opts, plan, name)
         store.save(cfg)
-        return cfg
     except BaseException as e:
         store.delete({"ID": plan.cid, "Name": name})
         if isinstance(e, OSError):
             raise BoxError(f"cannot create container {name}: {e}") from None
         raise
+    from runtime.journal import container_event
+
+    container_event(paths.root, cfg, "create")
+    return cfg

@@ -26,12 +26,12 @@ class Namespace:
 
 
 class _Flag:
-    __slots__ = ("names", "dest", "action", "default", "type", "choices", "help")
+    __slots__ = ("names", "dest", "action", "default", "type", "choices", "help", "metavar")
 
     def __init__(self, names: tuple[str, ...], dest: str, action: str, default: object,
-                 type_: object, choices: object, help_: str) -> None:
+                 type_: object, choices: object, help_: str, metavar: str | None = None) -> None:
         self.names, self.dest, self.action, self.default = names, dest, action, default
-        self.type, self.choices, self.help = type_, choices, help_
+        self.type, self.choices, self.help, self.metavar = type_, choices, help_, metavar
 
     @property
     def takes_value(self) -> bool:
@@ -39,36 +39,78 @@ class _Flag:
 
 
 class _Positional:
-    __slots__ = ("dest", "nargs", "type", "choices")
+    __slots__ = ("dest", "nargs", "type", "choices", "metavar")
 
-    def __init__(self, dest: str, nargs: object, type_: object, choices: object) -> None:
+    def __init__(self, dest: str, nargs: object, type_: object, choices: object,
+                 metavar: str | None = None) -> None:
         self.dest, self.nargs, self.type, self.choices = dest, nargs, type_, choices
+        self.metavar = metavar
+
+    def usage(self) -> str:
+        """docker's usage words: ``CONTAINER [CONTAINER...]``, ``[COMMAND] [ARG...]``."""
+        word = self.metavar or self.dest.upper()
+        if self.nargs == "+":
+            return f"{word} [{word}...]"
+        if self.nargs == "*":
+            return f"[{word}...]"
+        if self.nargs == REMAINDER:
+            return f"[{word}] [ARG...]"
+        return f"[{word}]" if self.nargs == "?" else word
+
+
+def _sort_key(f: _Flag) -> str:
+    return next((n for n in f.names if n.startswith("--")), f.names[0]).lstrip("-")
+
+
+def _option_row(f: _Flag) -> tuple[str, str]:
+    """pflag's row: ``  -m, --memory string``, ``      --rm``, and the help text with
+    ``(default X)`` when the default is not the type's zero value."""
+    short = next((n for n in f.names if len(n) == 2), "")
+    long = next((n for n in f.names if n.startswith("--")), "")
+    left = f"  {short}, {long}" if short and long else f"  {short}" if short else f"      {long}"
+    if f.takes_value:
+        left += " " + (f.metavar or ("list" if f.action == "append" else
+                                     "int" if f.type is int else "string"))
+    text = f.help
+    if not text:
+        from runtime.flaghelp import HELP
+
+        text = HELP.get(long or short, "")
+    default = f.default
+    if f.action == "store_true":
+        shown = "true" if default else ""
+    elif f.action == "append" or default in (None, ""):
+        shown = ""
+    else:
+        shown = str(default) if f.type is int else f'"{default}"'
+    return left, f"{text} (default {shown})" if shown else text
 
 
 class FlagParser:
     """The argparse subset our commands use: store, store_true, append, help; positionals
     with nargs None, "?", "*", "+" or REMAINDER; type, choices, dest, default, set_defaults."""
 
-    def __init__(self, prog: str, add_help: bool = True) -> None:
-        self.prog = prog
+    def __init__(self, prog: str, add_help: bool = True, description: str = "",
+                 aliases: tuple[str, ...] = ()) -> None:
+        self.prog, self.description, self.aliases = prog, description, aliases
         self.flags: dict[str, _Flag] = {}
         self.ordered: list[_Flag] = []
         self.positionals: list[_Positional] = []
         self.defaults: dict[str, object] = {}
         if add_help:
-            self.add_argument("-h", "--help", action="help")
+            self.add_argument("-h", "--help", action="help", help="Print usage")
 
     def add_argument(self, *names: str, action: str = "store", default: object = None,
                      type: object = None, dest: str | None = None, nargs: object = None,
-                     choices: object = None, help: str = "") -> None:
+                     choices: object = None, help: str = "", metavar: str | None = None) -> None:
         if not names[0].startswith("-"):
-            self.positionals.append(_Positional(names[0], nargs, type, choices))
+            self.positionals.append(_Positional(names[0], nargs, type, choices, metavar))
             return
         long = next((n for n in names if n.startswith("--")), names[0])
         dest = dest or long.lstrip("-").replace("-", "_")
         if action == "store_true" and default is None:
             default = False
-        flag = _Flag(names, dest, action, default, type, choices, help)
+        flag = _Flag(names, dest, action, default, type, choices, help, metavar)
         self.ordered.append(flag)
         for n in names:
             self.flags[n] = flag
@@ -77,13 +119,17 @@ class FlagParser:
         self.defaults.update(values)
 
     def usage(self) -> str:
-        lines = [f"Usage:  {self.prog} [OPTIONS] "
-                 + " ".join(p.dest.upper() + ("..." if p.nargs in ("*", "+", REMAINDER) else "")
-                            for p in self.positionals), "", "Options:"]
-        for f in self.ordered:
-            names = ", ".join(f.names)
-            line = f"  {names}{' value' if f.takes_value else ''}"
-            lines.append(f"{line}   {f.help}" if f.help else line)
+        """docker's ``box COMMAND --help``: usage line, description, aliases, then the
+        options sorted by long name with their type and default, pflag's columns."""
+        words = " ".join(p.usage() for p in self.positionals)
+        lines = ["", f"Usage:  {self.prog} [OPTIONS]{' ' + words if words else ''}", ""]
+        if self.description:
+            lines += [self.description, ""]
+        if self.aliases:
+            lines += ["Aliases:", "  " + ", ".join(self.aliases), ""]
+        rows = [_option_row(f) for f in sorted(self.ordered, key=_sort_key)]
+        width = max((len(left) for left, _ in rows), default=0) + 3
+        lines += ["Options:", *(f"{left.ljust(width)}{text}".rstrip() for left, text in rows)]
         return "\n".join(lines) + "\n"
 
     # -- parsing -------------------------------------------------------------
@@ -144,11 +190,13 @@ class FlagParser:
         return Namespace(**values)
 
     def _rest_begins(self, count: int) -> bool:
-        """True once the positional that takes the remainder has its first argument."""
+        """True once every positional before the one that takes the remainder has its
+        argument: pflag's non-interspersed rule (``box run --entrypoint sh IMAGE -c CMD``
+        passes ``-c`` to the command, as docker does)."""
         seen = 0
         for p in self.positionals:
             if p.nargs == REMAINDER:
-                return count > seen
+                return count >= seen
             seen += 1 if p.nargs in (None, "?") else 1
         return False
 
@@ -186,6 +234,12 @@ class FlagParser:
                             f'{", ".join(map(str, choices))}')
         return out
 
+    def _arity_error(self, need: int) -> FlagError:
+        """cobra's ExactArgs / MinimumNArgs words."""
+        exact = all(p.nargs is None for p in self.positionals)
+        return FlagError(f'"{self.prog}" requires {"exactly" if exact else "at least"} {need} '
+                         f'argument{"s" if need != 1 else ""}.')
+
     def _bind_positionals(self, args: list[str], values: dict[str, object]) -> None:
         need = sum(1 for p in self.positionals if p.nargs in (None, "+"))
         rest = list(args)
@@ -193,16 +247,16 @@ class FlagParser:
             later_need = sum(1 for q in self.positionals[idx + 1:] if q.nargs in (None, "+"))
             if p.nargs is None:
                 if not rest:
-                    raise FlagError(f'"{self.prog}" requires at least {need} '
-                                    f'argument{"s" if need != 1 else ""}.')
+                    raise self._arity_error(need)
                 values[p.dest] = self._convert(p.type, p.choices, rest.pop(0), p.dest)
             elif p.nargs == "?":
                 values[p.dest] = rest.pop(0) if len(rest) > later_need else None
             elif p.nargs in ("*", "+", REMAINDER):
                 take = max(0, len(rest) - later_need)
                 if p.nargs == "+" and take == 0:
-                    raise FlagError(f'"{self.prog}" requires at least {need} '
-                                    f'argument{"s" if need != 1 else ""}.')
+                    raise self._arity_error(need)
                 values[p.dest], rest = rest[:take], rest[take:]
+        if rest and self.positionals and all(p.nargs is None for p in self.positionals):
+            raise self._arity_error(need)
         if rest:
             raise FlagError(f'"{self.prog}" accepts no argument(s) like {rest[0]!r}.')

@@ -313,6 +313,7 @@ class HealthChecker:
         """moby's handleProbeResult."""
         if self._stopping() or self._exiting():  # stopped while probing: dropped
             return
+        before = self.status
         self.log = [*self.log, {**result, "Start": rfc3339nano(result["Start"]),
                                 "End": rfc3339nano(result["End"])}][-MAX_LOG:]
         if result["ExitCode"] == 0:
@@ -323,11 +324,15 @@ class HealthChecker:
             self.streak += 1
             if self.streak >= self.retries:
                 self.status = "unhealthy"
-        self._write()
+        cfg = self._write()
+        if self.status != before:  # moby's handleProbeResult: an event on each change
+            from runtime.journal import container_event
 
-    def _write(self) -> None:
-        self.store.update(self.cid, Health={"Status": self.status, "FailingStreak": self.streak,
-                                            "Log": self.log})
+            container_event(self.store.paths.root, cfg, f"health_status: {self.status}")
+
+    def _write(self) -> dict[str, Any]:
+        return self.store.update(self.cid, Health={"Status": self.status,
+                                                   "FailingStreak": self.streak, "Log": self.log})
 
 
 class _Output:

@@ -23,6 +23,7 @@ from formats.units import rfc3339nano
 from runtime import syscalls as sc
 from runtime.cgroups import open_driver
 from runtime.cgroups.base import Driver
+from runtime.journal import container_event
 from runtime.logging.options import parse_log_opts
 from runtime.paths import CGROUP_PARENT, Paths
 from runtime.sandbox import SandboxSpec, enter
@@ -173,6 +174,7 @@ class Monitor:
                 cfg["Box"] = box
                 if cfg["HostConfig"].get("AutoRemove"):
                     self.store.delete(cfg)
+                    container_event(self.paths.root, cfg, "destroy")
                     removed = True
                 else:
                     self.store.save(cfg)
@@ -205,6 +207,7 @@ class Monitor:
                 return exit_code
             # Counted when it happens: a stop during the back-off is not a restart.
             cfg = self.store.update(self.cid, top_RestartCount=cfg.get("RestartCount", 0) + 1)
+            container_event(self.paths.root, cfg, "restart")
             delay = min(delay * 2, 60.0)
 
     def _sleep_unless_stopped(self, seconds: float) -> bool:
@@ -267,9 +270,10 @@ class Monitor:
                 self._tell(f"error {code} {message}")
             return None
         running = self.store.update(self.cid, Status="running", Running=True, Restarting=False,
-                                    Pid=pid, ExitCode=0, Error="", OOMKilled=False,
+                                    Paused=False, Pid=pid, ExitCode=0, Error="", OOMKilled=False,
                                     StartedAt=rfc3339nano(), top_HasBeenManuallyStopped=False,
                                     durable=False)  # a running process: ended by a reboot
+        container_event(self.paths.root, running, "start")
         health = self._start_health(running)
         if first:
             self._tell(f"started {pid}")
@@ -283,13 +287,18 @@ class Monitor:
         exit_code = os.waitstatus_to_exitcode(status)
         if exit_code < 0:
             exit_code = 128 - exit_code
+        oom = self.driver.oom_kills(self.cgroup_paths) > oom_before
+        ended_state = dict(Status="exited", Running=False, Paused=False, Pid=0,
+                           ExitCode=exit_code, OOMKilled=oom, FinishedAt=rfc3339nano())
         if cfg["HostConfig"].get("AutoRemove"):
             # Its record is deleted as the monitor finishes (--rm never restarts): a
             # durable "exited" written just before would be two fsyncs for nothing.
-            return exit_code
-        oom = self.driver.oom_kills(self.cgroup_paths) > oom_before
-        self.store.update(self.cid, Status="exited", Running=False, Pid=0, ExitCode=exit_code,
-                          OOMKilled=oom, FinishedAt=rfc3339nano())
+            ended = {**running, "State": {**running["State"], **ended_state}}
+        else:
+            ended = self.store.update(self.cid, **ended_state)
+        if oom:
+            container_event(self.paths.root, ended, "oom")
+        container_event(self.paths.root, ended, "die", exitCode=exit_code)
         return exit_code
 
     def _start_health(self, cfg: dict[str, Any]) -> Any:

@@ -37,6 +37,12 @@ def _json_bytes(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
+def write_json_atomic(path: str, data: Any) -> None:
+    """One state file (``box update``'s hostconfig.json): never torn, durable
+    (formats.atomicfile: fsync, rename, fsync the directory)."""
+    write_atomic_many({path: _json_bytes(data)}, 0o600)
+
+
 # State of a container that never ran; Docker's zero time for the times.
 ZERO_TIME = "0001-01-01T00:00:00Z"
 CREATED_STATE = {"Status": "created", "Running": False, "Paused": False, "Restarting": False,
@@ -324,11 +330,12 @@ def effective_state(cfg: dict[str, Any]) -> dict[str, Any]:
     """The State as a reader should see it: a running container whose monitor died
     (``kill -9``) is reported as dead, like Docker reports a container it lost."""
     state = dict(cfg["State"])
-    if state.get("Status") in ("running", "restarting") and not monitor_alive(cfg):
-        state.update(Status="dead", Running=False, Restarting=False, Dead=True)
+    if state.get("Status") in ("running", "restarting", "paused") and not monitor_alive(cfg):
+        state.update(Status="dead", Running=False, Restarting=False, Paused=False, Dead=True)
     return state
 
 
 def is_running(cfg: dict[str, Any]) -> bool:
-    """Running or restarting, as a reader of the state file should see it."""
-    return effective_state(cfg)["Status"] in ("running", "restarting")
+    """Running (paused too: its processes are there, frozen) or restarting, as a reader
+    of the state file should see it."""
+    return effective_state(cfg)["Status"] in ("running", "restarting", "paused")

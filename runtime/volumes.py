@@ -190,6 +190,7 @@ class VolumeStore:
     """Local volumes of one root."""
 
     def __init__(self, root: str) -> None:
+        self.root = root
         self.dir = os.path.join(root, "volumes")
 
     def _meta(self, name: str) -> str:
@@ -217,6 +218,9 @@ class VolumeStore:
                "Mountpoint": self.path(name), "Name": name, "Options": {}, "Scope": "local",
                "Anonymous": anonymous}
         write_atomic(self._meta(name), json.dumps(rec).encode(), 0o666)
+        from runtime.journal import event
+
+        event(self.root, "volume", "create", name, driver="local")
         return rec
 
     def get(self, name: str) -> dict[str, Any]:
@@ -257,6 +261,9 @@ class VolumeStore:
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
         remove_tree(os.path.join(self.dir, name))
+        from runtime.journal import event
+
+        event(self.root, "volume", "destroy", name, driver="local")
 
 
 def mount_points(paths: Paths, mounts: list[dict[str, Any]], image_volumes: dict[str, Any]

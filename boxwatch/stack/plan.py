@@ -128,9 +128,13 @@ def build(cfg: Config, python: str = sys.executable) -> Plan:
     collector = [python, "-m", "boxwatch.cli", "collector", *roots,
                  "--listen", _hostport(host, cport), "--interval", cfg["collector.interval"],
                  "--influx-url", influx_url, "--influx-api", "v1",
-                 "--influx-db", cfg["influxdb.metrics_db"], "--influx-credentials", creds]
+                 "--influx-db", cfg["influxdb.metrics_db"], "--influx-credentials", creds,
+                 # cAdvisor's default set and "process" (the pids alert's container_threads)
+                 "--enable_metrics", PROCESS_TOO]
     if webhook:
         collector += ["--alert-webhook", webhook]
+    if cfg["host"]:
+        collector += ["--host", cfg["host"]]
     comps.append(Component("collector", collector + cfg["collector.args"], cport,
                            url(cport) + "/healthz", "--collector-port"))
     shipper = [python, "-m", "boxwatch.cli", "shipper", *roots,
@@ -188,7 +192,12 @@ def web_component(cfg: Config, python: str, roots: list[str], influx_url: str,
         argv += ["--auth-token-file", cfg["web.auth_token_file"]]
     if cfg["web.enable_exec"] == "true":
         argv += ["--enable-exec"]
+    if cfg["host"]:
+        argv += ["--host", cfg["host"]]
     return Component("web", argv, cfg["web.port"], web_url + "/healthz", "--web-port")
+
+
+PROCESS_TOO = "cpu,percpu,memory,cpuLoad,disk,diskIO,network,oom_event,pressure,process"
 
 
 def prometheus_yml(collectors: list[str], shippers: list[str], rules: str, alertmanager: str,

@@ -75,7 +75,8 @@ def middleware(token: str) -> Callable[[web.Request, Handler], Awaitable[web.Str
         if good(request.cookies.get(COOKIE)):
             return await handler(request)
         if good(request.query.get("token")) and request.method == "GET":
-            clean = request.rel_url.without_query("token")
+            url = request.rel_url  # yarl has no without_query: the other params kept
+            clean = url.with_query([(k, v) for k, v in url.query.items() if k != "token"])
             resp = web.HTTPFound(str(clean))
             resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
             return resp

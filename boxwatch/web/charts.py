@@ -18,6 +18,11 @@ LINES = ("cpu", "throttled", "mem", "peak", "limit", "rx", "tx", "read", "write"
 RANGES = {"1h": "10s", "6h": "1m", "24h": "4m", "7d": "30m"}
 
 
+def seconds(rng: str) -> float:
+    """"5m", "1h", "7d" as seconds."""
+    return float(rng[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[rng[-1]]
+
+
 class RangeError(ValueError):
     def __init__(self, value: str) -> None:
         super().__init__(f"range must be one of {', '.join(RANGES)}, got {value!r}")
@@ -62,29 +67,39 @@ def _by_time(series: list[dict[str, Any]], into: dict[float, dict[str, float]]) 
                     point[key] = point.get(key, 0) + v
 
 
-async def from_store(src: Sources, cid: str, rng: str) -> dict[str, Any]:
-    """``rng`` back from now, downsampled by InfluxDB to RANGES[rng] steps."""
-    step = RANGES.get(rng)
-    if step is None:
+async def from_store(src: Sources, cid: str, rng: str, step: str = "") -> dict[str, Any]:
+    """``rng`` back from now, downsampled by InfluxDB to RANGES[rng] steps; ``step="raw"``
+    is every sample, rates between consecutive samples (another host's 5 minutes and its
+    live points: exact whatever the jitter of its collector, which 1 s buckets are not)."""
+    step = step or RANGES.get(rng, "")
+    if not step:
         raise RangeError(rng)
     where = f'"container_id" = {string(cid)} AND time > now() - {rng}'
-    group = f"GROUP BY time({step})"
-    fill = "fill(none)"
+    raw = step == "raw"
+    group = "" if raw else f"GROUP BY time({step})"
+    fill = "" if raw else "fill(none)"
+
+    def by(tag: str) -> str:
+        return f'GROUP BY "{tag}"' if raw else f'{group}, "{tag}"'
 
     def rate(field: str, name: str, scale: str = "") -> str:
-        return f'non_negative_derivative(max("{field}"), 1s){scale} AS "{name}"'
+        arg = f'"{field}"' if raw else f'max("{field}")'
+        return f'non_negative_derivative({arg}, 1s){scale} AS "{name}"'
+
+    def top(field: str, name: str) -> str:
+        return f'"{field}" AS "{name}"' if raw else f'max("{field}") AS "{name}"'
 
     statements = [
         f'SELECT {rate("usage_total", "cpu", " / 10000000")}, '
         f'{rate("throttled_time", "throttled", " / 10000000")} FROM "container_cpu" '
         f"WHERE {where} {group} {fill}",
-        f'SELECT max("working_set") AS "mem", max("max_usage") AS "peak", max("limit") AS '
-        f'"limit" FROM "container_mem" WHERE {where} {group} {fill}',
+        f'SELECT {top("working_set", "mem")}, {top("max_usage", "peak")}, '
+        f'{top("limit", "limit")} FROM "container_mem" WHERE {where} {group} {fill}',
         f'SELECT {rate("rx_bytes", "rx")}, {rate("tx_bytes", "tx")} FROM "container_net" '
-        f'WHERE {where} {group}, "interface" {fill}',
+        f'WHERE {where} {by("interface")} {fill}',
         f'SELECT {rate("read_bytes", "read")}, {rate("write_bytes", "write")} FROM '
-        f'"container_blkio" WHERE {where} {group}, "device" {fill}',
-        f'SELECT max("current") AS "pids" FROM "container_pids" WHERE {where} {group} {fill}',
+        f'"container_blkio" WHERE {where} {by("device")} {fill}',
+        f'SELECT {top("current", "pids")} FROM "container_pids" WHERE {where} {group} {fill}',
     ]
     results = await asyncio.gather(*(src.influx(s) for s in statements))
     points: dict[float, dict[str, float]] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -35,6 +36,9 @@ def parse_args(argv: Sequence[str], prog: str) -> argparse.Namespace:
                         "them); never on the command line")
     p.add_argument("--alertmanager-url", default="http://127.0.0.1:9093",
                    help="'' when there is no Alertmanager")
+    p.add_argument("--host", default="", metavar="NAME",
+                   help="this host's name in the store, as the shipper and the collector tag "
+                        "it (default: the hostname)")
     p.add_argument("--interval", type=float, default=1.0, help="live update interval (s)")
     return p.parse_args(list(argv))
 
@@ -63,7 +67,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "boxwatch web") -> int:
     store = (InfluxLogs(args.influx_url, args.logs_db, username=user, password=password,
                         timeout=10) if args.influx_url else None)
     settings = Settings(sources, args.root or ["/var/lib/box"], store, token,
-                        args.enable_exec, args.interval)
+                        args.enable_exec, args.interval, args.host or socket.gethostname())
 
     async def run() -> None:
         task = asyncio.current_task()

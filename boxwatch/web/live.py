@@ -3,7 +3,11 @@
 Each tick (1 s, only while someone listens) it fetches ``/api/v1/containers`` once,
 derives rates from the previous sample of each container (CPU % of one core, throttled %,
 bytes per second) and hands the same :class:`Tick` to every subscriber's queue. A slow
-page drops ticks instead of growing memory; one fetch serves any number of pages."""
+page drops ticks instead of growing memory; one fetch serves any number of pages.
+
+Containers of other hosts have no collector here: every ``STORE_EVERY`` the same poller
+asks InfluxDB once for their newest CPU rate and memory (``Tick.remote``), so their
+overview rows move too, a few seconds behind."""
 
 from __future__ import annotations
 
@@ -13,9 +17,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from boxwatch.web.sources import SourceDown, Sources
+from boxwatch.web.sources import SourceDown, Sources, string
 
 QUEUE_SIZE = 8
+STORE_EVERY = 5.0
 
 
 def totals(sample: dict[str, Any]) -> dict[str, float]:
@@ -58,12 +63,15 @@ class Tick:
     samples: dict[str, dict[str, Any]] = field(default_factory=dict)
     rates: dict[str, dict[str, float]] = field(default_factory=dict)
     error: str = ""
+    remote: dict[str, list[float]] = field(default_factory=dict)  # id -> [cpu, mem, limit]
 
 
 class Hub:
-    def __init__(self, sources: Sources, interval: float = 1.0) -> None:
+    def __init__(self, sources: Sources, interval: float = 1.0, host: str = "") -> None:
         self.sources = sources
         self.interval = interval
+        self.host = host
+        self._store_due = 0.0
         self.subscribers: set[asyncio.Queue[Tick]] = set()
         self.last: Tick | None = None
         self._before: dict[str, dict[str, float]] = {}
@@ -89,12 +97,42 @@ class Hub:
     async def _run(self) -> None:
         while self.subscribers:
             started = time.monotonic()
-            tick = await self.poll()
+            if started >= self._store_due:
+                self._store_due = started + STORE_EVERY
+                tick, remote = await asyncio.gather(self.poll(), self.poll_store())
+                tick.remote = {c: v for c, v in remote.items() if c not in tick.samples}
+            else:
+                tick = await self.poll()
             for q in list(self.subscribers):
                 if q.full():
                     q.get_nowait()  # a slow page loses its oldest tick, not our memory
                 q.put_nowait(tick)
             await asyncio.sleep(max(0.05, self.interval - (time.monotonic() - started)))
+
+    async def poll_store(self) -> dict[str, list[float]]:
+        """Other hosts' containers: the CPU rate over their last few raw samples (exact
+        whatever the store's bucket boundaries) and their newest memory."""
+        where = f'"host" != {string(self.host)} AND time > now() - 30s'
+        try:
+            cpu, mem = await asyncio.gather(
+                self.sources.influx(f'SELECT "usage_total" FROM "container_cpu" WHERE {where} '
+                                    f'GROUP BY "container_id" ORDER BY time DESC LIMIT 6'),
+                self.sources.influx(f'SELECT last("working_set") AS "mem", last("limit") AS '
+                                    f'"limit" FROM "container_mem" WHERE {where} GROUP BY '
+                                    f'"container_id"'))
+        except SourceDown:
+            return {}
+        out: dict[str, list[float]] = {}
+        for s in cpu:
+            pts = [v for v in s["values"] if v[1] is not None]
+            if len(pts) >= 2 and pts[0][0] > pts[-1][0]:
+                rate = (pts[0][1] - pts[-1][1]) / ((pts[0][0] - pts[-1][0]) / 1000) / 1e7
+                out[(s.get("tags") or {}).get("container_id", "")] = [max(0.0, rate), 0, 0]
+        for s in mem:
+            cid = (s.get("tags") or {}).get("container_id", "")
+            if cid in out and s["values"]:
+                out[cid][1:] = [s["values"][-1][1] or 0, s["values"][-1][2] or 0]
+        return out
 
     async def poll(self) -> Tick:
         self.polls += 1

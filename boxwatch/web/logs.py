@@ -9,8 +9,13 @@ none is in both and none in neither (as long as the shipper is less than a windo
 behind). The answer carries a cursor (every container's file position); the live stream
 (Server-Sent Events) starts there, and every event's ``id:`` is the cursor just after it,
 so a reconnect with ``Last-Event-ID`` resumes at exactly the next entry, even from another
-server process or after the file rotated. Containers not on this host have the store's
-history only."""
+server process or after the file rotated.
+
+Containers on other hosts (``c=NAME@HOST``, or a ``NAME`` this host does not run) exist
+here only in the store: their history ends at the store tail's watermark and their live
+part polls the store from there (``storetail``); their cursor part is ``s<i>:<t>:<n>``.
+A local container's history asks the store for this host's entries only, so containers
+of the same name on other hosts stay out of it."""
 
 from __future__ import annotations
 
@@ -23,8 +28,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from boxwatch.logs.query import LogEntry, LogQuery, LogStore, LogStoreError, Match, QueryError
+from boxwatch.logs.query import LogEntry, LogStore, LogStoreError, Match, QueryError
 from boxwatch.logs.query import parse_time as parse_since
+from boxwatch.web.storetail import POLL as STORE_POLL
+from boxwatch.web.storetail import Selection, StoreTail, watermark
 from boxwatch.web.tail import Line, LocalContainer, Tail, find_local
 
 WINDOW = 256 * 1024
@@ -45,6 +52,9 @@ class Filters:
         names = tuple(dict.fromkeys(n for n in query.getall("c", []) if n))
         if not names:
             raise QueryError("c (a container) is required", "")
+        for n in names:
+            if n.startswith("@") or n.endswith("@"):
+                raise QueryError("c must be NAME or NAME@HOST", n)
         stream = query.get("stream") or None
         if stream not in (None, "stdout", "stderr"):
             raise QueryError("stream must be stdout or stderr", stream)
@@ -77,25 +87,43 @@ def decode_cursor(text: str) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _entry(name: str, line: Line | LogEntry) -> dict[str, Any]:
+def _entry(label: str, line: Line | LogEntry, remote: bool = False) -> dict[str, Any]:
     if isinstance(line, Line):
-        return {"t": line.time_ns, "c": name, "s": line.stream, "m": line.message}
-    return {"t": line.time_ns, "c": line.container, "s": line.stream, "m": line.message,
-            "h": line.host}
+        return {"t": line.time_ns, "c": label, "s": line.stream, "m": line.message}
+    c = f"{line.container}@{line.host}" if remote and line.host else label
+    return {"t": line.time_ns, "c": c, "s": line.stream, "m": line.message, "h": line.host}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One ``c=`` of the view: a local container (its json-file) or a selection of the
+    store's (another host's container)."""
+
+    label: str
+    sel: Selection
+    local: LocalContainer | None
+    key: str  # its part of the cursor
 
 
 class LogsView:
-    def __init__(self, store: LogStore | None, roots: list[str]) -> None:
+    def __init__(self, store: LogStore | None, roots: list[str], host: str = "") -> None:
         self.store = store
         self.roots = roots
+        self.host = host
 
-    def local(self, names: tuple[str, ...]) -> dict[str, LocalContainer]:
-        found = {}
-        for name in names:
-            c = find_local(self.roots, name)
-            if c is not None:
-                found[name] = c
-        return found
+    def resolve(self, names: tuple[str, ...]) -> list[Source]:
+        """``NAME`` is this host's container when it runs here, else NAME on any host in
+        the store; ``NAME@HOST`` is that host's."""
+        out = []
+        for i, raw in enumerate(names):
+            name, _, host = raw.rpartition("@") if "@" in raw else (raw, "", "")
+            local = (find_local(self.roots, name) if host in ("", self.host) else None)
+            if local is not None:
+                if all(s.key != local.id[:16] for s in out):  # web and web@here: once
+                    out.append(Source(name, Selection(name, self.host), local, local.id[:16]))
+            else:
+                out.append(Source(raw, Selection(name, host), None, f"s{i}"))
+        return out
 
     async def history(self, request: web.Request) -> web.Response:
         """``?c=NAME&c=...&stream=&grep=&since=1h&limit=1000`` -> entries, cursor, errors."""
@@ -103,45 +131,49 @@ class LogsView:
             f = Filters.parse(request.query)
         except QueryError as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        local = self.local(f.names)
+        sources = self.resolve(f.names)
         now = time.time_ns()
         entries: list[dict[str, Any]] = []
         errors: list[str] = []
         positions: dict[str, tuple[int, int]] = {}
-        cutoffs: dict[str, int] = {}
-        for name, c in local.items():
-            tail = Tail(c.log_path, back_bytes=WINDOW)
+        untils: dict[str, int] = {}
+        for src in sources:
+            if src.local is None:
+                untils[src.key] = watermark(now)
+                positions[src.key] = (untils[src.key] + 1, 0)
+                continue
+            tail = Tail(src.local.log_path, back_bytes=WINDOW)
             lines = tail.read()
-            positions[c.id] = tail.position
+            positions[src.key] = tail.position
             tail.close()
-            cutoffs[name] = lines[0].time_ns if lines else now
-            entries += [_entry(name, ln) for ln in lines
+            untils[src.key] = (lines[0].time_ns if lines else now) - 1
+            entries += [_entry(src.label, ln) for ln in lines
                         if f.accepts(ln.stream, ln.message)
                         and (f.since_ns is None or ln.time_ns >= f.since_ns)]
         stored = await asyncio.get_running_loop().run_in_executor(
-            None, self._search, f, cutoffs, errors)
+            None, self._search, f, sources, untils, errors)
         entries += stored
         entries.sort(key=lambda e: e["t"])
         if f.limit:
             entries = entries[-f.limit:]
-        missing = [n for n in f.names if n not in local]
-        if missing:
-            errors.append(f"no live tail for {', '.join(missing)}: not on this host")
+        remote = [s.label for s in sources if s.local is None]
+        if remote and self.store is not None:
+            errors.append(f"{', '.join(remote)}: not on this host; live from the log store "
+                          f"(a few seconds behind)")
         body = {"entries": entries, "cursor": encode_cursor(positions), "errors": errors,
-                "local": sorted(local)}
+                "local": sorted(s.label for s in sources if s.local is not None)}
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
-    def _search(self, f: Filters, cutoffs: dict[str, int], errors: list[str]) -> list[dict]:
+    def _search(self, f: Filters, sources: list[Source], untils: dict[str, int],
+                errors: list[str]) -> list[dict]:
         if self.store is None:
             errors.append("log store not configured: only what the log files still hold")
             return []
         out: list[dict[str, Any]] = []
-        for name in f.names:
-            q = LogQuery(container=Match(name, False), stream=f.stream, since_ns=f.since_ns,
-                         until_ns=cutoffs[name] - 1 if name in cutoffs else None,
-                         grep=f.grep, limit=f.limit)
+        for src in sources:
+            q = src.sel.query(f.stream, f.grep, f.since_ns, untils[src.key], f.limit)
             try:
-                out += [_entry(name, e) for e in self.store.search(q)]
+                out += [_entry(src.label, e, src.local is None) for e in self.store.search(q)]
             except LogStoreError as exc:
                 errors.append(f"log store unavailable: {exc}")
                 break
@@ -155,20 +187,26 @@ class LogsView:
             return web.json_response({"error": str(exc)}, status=400)
         start = decode_cursor(request.headers.get("Last-Event-ID")
                               or request.query.get("cursor", ""))
-        local = self.local(f.names)
         tails: dict[str, tuple[str, Tail]] = {}
+        remote: dict[str, tuple[str, StoreTail]] = {}
         positions: dict[str, tuple[int, int]] = {}
-        for name, c in local.items():
-            tail = Tail(c.log_path, start.get(c.id[:16]))
-            tails[c.id] = (name, tail)
-            positions[c.id] = tail.position
+        for src in self.resolve(f.names):
+            if src.local is not None:
+                tail = Tail(src.local.log_path, start.get(src.key))
+                tails[src.key] = (src.label, tail)
+                positions[src.key] = tail.position
+            elif self.store is not None:
+                at = start.get(src.key) or (watermark() + 1, 0)
+                remote[src.key] = (src.label, StoreTail(self.store, src.sel, at, f.stream,
+                                                        f.grep))
+                positions[src.key] = at
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
         await resp.prepare(request)
         try:
             await resp.write(b"retry: 500\n\n")
-            await self._pump(resp, f, tails, positions)
+            await self._pump(resp, f, tails, remote, positions)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -176,21 +214,43 @@ class LogsView:
                 tail.close()
         return resp
 
+    async def _poll_store(self, remote: dict[str, tuple[str, StoreTail]]
+                          ) -> list[tuple[int, str, dict | None, tuple[int, int]]]:
+        """New store entries of every remote part: (time, cursor key, entry, position)."""
+        out = []
+        loop = asyncio.get_running_loop()
+        for key, (label, st) in remote.items():
+            try:
+                got = await loop.run_in_executor(None, st.read)
+            except LogStoreError:
+                continue  # the next poll retries from the same position
+            out += [(e.time_ns, key, _entry(label, e, True), pos) for e, pos in got]
+        return out
+
     async def _pump(self, resp: web.StreamResponse, f: Filters,
                     tails: dict[str, tuple[str, Tail]],
+                    remote: dict[str, tuple[str, StoreTail]],
                     positions: dict[str, tuple[int, int]]) -> None:
         quiet_since = time.monotonic()
+        store_due = 0.0
         while True:
-            batch: list[tuple[int, str, str, Line]] = []
-            for cid, (name, tail) in tails.items():
-                batch += [(ln.time_ns, cid, name, ln) for ln in tail.read()]
+            batch: list[tuple[int, str, dict | None, tuple[int, int]]] = []
+            for key, (label, tail) in tails.items():
+                batch += [(ln.time_ns, key, _entry(label, ln) if f.accepts(ln.stream,
+                                                                           ln.message)
+                           else None, ln.position) for ln in tail.read()]
+            if remote and time.monotonic() >= store_due:
+                store_due = time.monotonic() + STORE_POLL
+                batch += await self._poll_store(remote)
             batch.sort(key=lambda b: b[0])
             out = []
-            for _, cid, name, ln in batch:
-                positions[cid] = ln.position
-                if f.accepts(ln.stream, ln.message):
+            for _, key, entry, pos in batch:
+                positions[key] = pos
+                if entry is not None:
                     out.append(b"id: " + encode_cursor(positions).encode() + b"\ndata: "
-                               + orjson.dumps(_entry(name, ln)) + b"\n\n")
+                               + orjson.dumps(entry) + b"\n\n")
+            for key, (_, st) in remote.items():
+                positions[key] = st.position  # everything up to its watermark is out
             if out:
                 await resp.write(b"".join(out))
                 quiet_since = time.monotonic()

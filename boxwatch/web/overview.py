@@ -27,11 +27,26 @@ def _series_rows(series: list[dict[str, Any]]) -> list[tuple[dict[str, str], lis
     return out
 
 
-async def store_containers(src: Sources) -> dict[str, dict[str, Any]]:
-    """id -> row for every container with a state point in the store's window."""
-    series = await src.influx(
-        f'SELECT last("running") AS "running" FROM "container_state" WHERE time > now() - '
-        f'{STORE_WINDOW} GROUP BY "host", "container_name", "container_id", "image"')
+async def store_containers(src: Sources, here: str = "") -> dict[str, dict[str, Any]]:
+    """id -> row for every container with a state point in the store's window, on any
+    host (``here`` is this host's name: its rows are ``local``)."""
+    window = f"time > now() - {STORE_WINDOW}"
+    series, starts, restarts, limits = await asyncio.gather(
+        src.influx(f'SELECT last("running") AS "running" FROM "container_state" WHERE '
+                   f'{window} GROUP BY "host", "container_name", "container_id", "image"'),
+        src.influx(f'SELECT last("exit_code") FROM "container_events" WHERE ("action" = '
+                   f"'start' OR \"action\" = 'restart') AND {window} GROUP BY "
+                   f'"container_id"'),
+        src.influx(f'SELECT count("exit_code") AS "n" FROM "container_events" WHERE '
+                   f'"action" = \'restart\' AND {window} GROUP BY "container_id"'),
+        src.influx(f'SELECT last("limit") AS "limit" FROM "container_mem" WHERE {window} '
+                   f'GROUP BY "container_id"'))
+    extra: dict[str, dict[str, Any]] = {}
+    for key, found in (("started_at", starts), ("restarts", restarts), ("limit", limits)):
+        for tags, values in _series_rows(found):
+            v = values[-1] if values else {}
+            extra.setdefault(tags.get("container_id", ""), {})[key] = (
+                v.get("time", 0) / 1000 if key == "started_at" else v.get("n", v.get(key)))
     rows: dict[str, dict[str, Any]] = {}
     for tags, values in _series_rows(series):
         cid = tags.get("container_id", "")
@@ -44,7 +59,11 @@ async def store_containers(src: Sources) -> dict[str, dict[str, Any]]:
                      "host": tags.get("host", ""), "image": tags.get("image", ""),
                      "state": "running" if last.get("running") and time.time() - seen < 30
                      else "exited", "last_seen": seen, "started_at": 0, "restarts": None,
-                     "labels": {}, "local": False, "limit": 0}
+                     "labels": {}, "local": tags.get("host", "") == here, "limit": 0}
+        rows[cid].update(extra.get(cid, {}))
+        if rows[cid]["started_at"] and rows[cid]["restarts"] is None:
+            rows[cid]["restarts"] = 0  # its start is in the store, and no restart
+        rows[cid]["limit"] = rows[cid]["limit"] or 0
     return rows
 
 
@@ -97,12 +116,12 @@ async def alerts(src: Sources) -> tuple[list[dict[str, Any]], list[str]]:
     return found, errors
 
 
-def merge_local(rows: dict[str, dict[str, Any]], tick: Tick | None) -> None:
+def merge_local(rows: dict[str, dict[str, Any]], tick: Tick | None, here: str = "") -> None:
     """What the collector sees now wins over the store (state, uptime, restarts, labels)."""
     if tick is None:
         return
     for cid, s in tick.samples.items():
-        row = rows.setdefault(cid, {"id": cid, "host": "", "last_seen": tick.time})
+        row = rows.setdefault(cid, {"id": cid, "host": here, "last_seen": tick.time})
         row.update({"name": s.get("name", ""), "image": s.get("image", ""), "state": "running",
                     "started_at": s.get("started_at") or 0,
                     "restarts": s.get("restart_count"), "labels": s.get("labels") or {},
@@ -110,11 +129,11 @@ def merge_local(rows: dict[str, dict[str, Any]], tick: Tick | None) -> None:
                     "last_seen": tick.time})
 
 
-async def snapshot(src: Sources, tick: Tick | None) -> dict[str, Any]:
-    """Everything the overview shows on load."""
+async def snapshot(src: Sources, tick: Tick | None, here: str = "") -> dict[str, Any]:
+    """Everything the overview shows on load; ``here`` is this host's name."""
     errors: list[str] = []
     stored, spark, (found, alert_errors) = await asyncio.gather(
-        store_containers(src), sparklines(src), alerts(src), return_exceptions=True)
+        store_containers(src, here), sparklines(src), alerts(src), return_exceptions=True)
     rows: dict[str, dict[str, Any]] = {}
     for part in (stored, spark):
         if isinstance(part, SourceDown):
@@ -125,15 +144,17 @@ async def snapshot(src: Sources, tick: Tick | None) -> dict[str, Any]:
         rows = stored
     if tick is not None and tick.error:
         errors.append(tick.error)
-    merge_local(rows, tick)
+    merge_local(rows, tick, here)
     return {"containers": sorted(rows.values(), key=lambda r: (r["name"], r["host"])),
             "spark": spark if isinstance(spark, dict) else {},
-            "alerts": found, "errors": sorted(set(errors + alert_errors)), "now": time.time()}
+            "alerts": found, "errors": sorted(set(errors + alert_errors)), "now": time.time(),
+            "host": here}
 
 
 def compact(tick: Tick) -> dict[str, Any]:
     """One live tick for the overview: id -> [cpu %, working set, limit] (small on purpose:
     it goes to every open overview each second)."""
-    return {"t": round(tick.time, 3), "error": tick.error,
-            "v": {cid: [round(r["cpu"], 2), int(r["mem"]), int(r["limit"])]
-                  for cid, r in tick.rates.items()}}
+    v = {cid: [round(r["cpu"], 2), int(r["mem"]), int(r["limit"])]
+         for cid, r in tick.rates.items()}
+    v.update({cid: [round(c, 2), int(m), int(lim)] for cid, (c, m, lim) in tick.remote.items()})
+    return {"t": round(tick.time, 3), "error": tick.error, "v": v}

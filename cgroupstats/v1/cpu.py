@@ -42,6 +42,7 @@ NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 STAT_KEYS = [b"user", b"system"]
 TIMER_SLACK_NS = 100_000_000  # beyond the two periods: timer latency on a loaded host
 CFS_KEYS = [b"nr_periods", b"nr_throttled", b"throttled_time"]
+BURST_KEYS = [b"nr_bursts", b"burst_time"]  # cpu.cfs_burst_us's counters (5.14+)
 
 
 class Cpu:
@@ -51,7 +52,7 @@ class Cpu:
         self._usage = self._stat = self._percpu = -1
         self._cfs = -1
         self._quota = self._period = self._shares = ""
-        self._throttling = (0, 0, 0)  # the last cpu.stat reading
+        self._throttling = (0, 0, 0, 0, 0)  # the last cpu.stat reading
         self._split = (0, 0)  # the last cpuacct.stat reading (user, system ns)
         self._split_usage = -1  # usage when it was taken
         self._cfs_due = True  # read cpu.stat with the next sample whatever the quota
@@ -110,12 +111,14 @@ class Cpu:
                 self._cfs_read_at = monotonic_ns()
                 self._throttling = self._read_cfs()
             self._cfs_due = False
-        periods, throttled, throttled_ns = self._throttling
+        periods, throttled, throttled_ns, bursts, burst_ns = self._throttling
         if (usage == last.usage_ns and per_cpu is last.per_cpu_ns and user == last.user_ns
                 and system == last.system_ns and throttled_ns == last.throttled_ns
-                and periods == last.nr_periods and throttled == last.nr_throttled):
+                and periods == last.nr_periods and throttled == last.nr_throttled
+                and bursts == last.nr_bursts and burst_ns == last.burst_ns):
             return last  # samples are never changed once made: hand the same one out
-        self._last = CpuStats(usage, user, system, per_cpu, periods, throttled, throttled_ns)
+        self._last = CpuStats(usage, user, system, per_cpu, periods, throttled, throttled_ns,
+                              bursts, burst_ns)
         return self._last
 
     def _read_split(self) -> tuple[int, int]:
@@ -126,14 +129,16 @@ class Cpu:
         d = parse_flat(b" ".join(words))
         return int(d.get(b"user", 0)) * NS_PER_TICK, int(d.get(b"system", 0)) * NS_PER_TICK
 
-    def _read_cfs(self) -> tuple[int, int, int]:
-        # "nr_periods 25\nnr_throttled 22\nthrottled_time 1052011886\n..."
+    def _read_cfs(self) -> tuple[int, int, int, int, int]:
+        # "nr_periods 25\nnr_throttled 22\nthrottled_time 1052011886\nnr_bursts 0\n
+        # burst_time 0\n"
         words = pread(self._cfs, READ_SIZE, 0).split()
-        if words[0:5:2] == CFS_KEYS:
-            return int(words[1]), int(words[3]), int(words[5])
+        if words[0:5:2] == CFS_KEYS and words[6:9:2] == BURST_KEYS:
+            return int(words[1]), int(words[3]), int(words[5]), int(words[7]), int(words[9])
         d = parse_flat(b" ".join(words))
         return (int(d.get(b"nr_periods", 0)), int(d.get(b"nr_throttled", 0)),
-                int(d.get(b"throttled_time", 0)))
+                int(d.get(b"throttled_time", 0)), int(d.get(b"nr_bursts", 0)),
+                int(d.get(b"burst_time", 0)))
 
     def read_spec(self) -> tuple[int, int, int]:
         """(quota_us, period_us, shares); quota 0 when unlimited (-1). cpu.stat is read

@@ -34,6 +34,8 @@ OOM_KILL = [b"oom_kill"]
 TOTAL_KEYS = (
     b"total_cache", b"total_rss", b"total_mapped_file", b"total_swap",
     b"total_pgfault", b"total_pgmajfault", b"total_inactive_file",
+    b"total_active_file", b"total_dirty", b"total_writeback",
+    b"total_workingset_refault_anon", b"total_workingset_refault_file",
 )
 # The group's own counterparts, for a kernel without the hierarchical half.
 OWN_KEYS = tuple(k[len(b"total_"):] for k in TOTAL_KEYS)
@@ -78,6 +80,8 @@ class Memory:
         self._failcnt = held.open("memory.failcnt", "int")
         self._stat = held.open("memory.stat", "flat", required=True)
         self._oom = held.open("memory.oom_control", "flat")
+        # cAdvisor's kernel usage on v1 (absent when the kernel has no kmem accounting)
+        self._kmem = held.open("memory.kmem.usage_in_bytes", "int")
         self._limit = held.cold("memory.limit_in_bytes", "limit")
         self._memsw_limit = held.cold("memory.memsw.limit_in_bytes", "limit")
         self._soft = held.cold("memory.soft_limit_in_bytes", "limit")
@@ -98,6 +102,7 @@ class Memory:
         oom_kill."""
         usage = int(pread(self._usage, INT_SIZE, 0))
         data = pread(self._stat, READ_SIZE, 0)
+        kmem = int(pread(self._kmem, INT_SIZE, 0)) if self._kmem >= 0 else 0
         max_usage = self._max_seen
         if usage > max_usage:
             max_usage = self._max_seen = usage
@@ -115,13 +120,14 @@ class Memory:
         last = self._last
         if (data == self._last_data and usage == last.usage and max_usage == last.max_usage
                 and self._last_failcnt == last.failcnt
-                and self._last_oom_kill == last.events_oom_kill):
+                and self._last_oom_kill == last.events_oom_kill and kmem == last.kernel):
             return last  # an idle group: the same bytes parse the same
         # Only the hierarchical half is needed (what cAdvisor and Docker report).
         totals = total_fields(data)
         if totals is None:  # use_hierarchy off on an old kernel: the group's own counters
             totals = flat_values(data, OWN_KEYS)
-        cache, rss, mapped, swap, pgfault, pgmajfault, inactive_file = totals
+        (cache, rss, mapped, swap, pgfault, pgmajfault, inactive_file, active_file, dirty,
+         writeback, refault_anon, refault_file) = totals
         self._last_data = data
         self._last = MemoryStats(
             usage,
@@ -138,6 +144,13 @@ class Memory:
             0,
             0,
             self._last_oom_kill,
+            kernel=kmem,
+            active_file=active_file,
+            inactive_file=inactive_file,
+            file_dirty=dirty,
+            file_writeback=writeback,
+            refault_anon=refault_anon,
+            refault_file=refault_file,
         )
         return self._last
 

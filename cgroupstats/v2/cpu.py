@@ -40,6 +40,8 @@ class Cpu:
             int(get(b"nr_periods", 0)),
             int(get(b"nr_throttled", 0)),
             int(get(b"throttled_usec", 0)) * 1000,
+            int(get(b"nr_bursts", 0)),
+            int(get(b"burst_usec", 0)) * 1000,
         )
 
     def read_spec(self) -> tuple[int, int, int]:

@@ -22,7 +22,9 @@ from cgroupstats.parse import (
 
 NO_MEMORY = MemoryStats()
 EVENT_KEYS = [b"low", b"high", b"max", b"oom", b"oom_kill"]
-STAT_KEYS = (b"inactive_file", b"anon", b"file", b"file_mapped", b"pgfault", b"pgmajfault")
+STAT_KEYS = (b"inactive_file", b"anon", b"file", b"file_mapped", b"pgfault", b"pgmajfault",
+             b"kernel", b"active_file", b"file_dirty", b"file_writeback", b"pgscan",
+             b"pgsteal", b"workingset_refault_anon", b"workingset_refault_file")
 
 
 class Memory:
@@ -44,10 +46,10 @@ class Memory:
         if self._current < 0:
             return NO_MEMORY  # memory controller not enabled here
         usage = int(pread(self._current, INT_SIZE, 0))
-        inactive_file = rss = cache = mapped = pgfault = pgmajfault = 0
+        st = [0] * len(STAT_KEYS)
         if self._stat >= 0:
-            inactive_file, rss, cache, mapped, pgfault, pgmajfault = flat_values(
-                pread(self._stat, READ_SIZE, 0), STAT_KEYS)
+            st = flat_values(pread(self._stat, READ_SIZE, 0), STAT_KEYS)
+        inactive_file, rss, cache, mapped, pgfault, pgmajfault = st[:6]
         high = max_ = oom = oom_kill = 0
         if self._events >= 0:
             words = pread(self._events, READ_SIZE, 0).split()
@@ -79,6 +81,15 @@ class Memory:
             max_,
             oom,
             oom_kill,
+            kernel=st[6],
+            active_file=st[7],
+            inactive_file=inactive_file,
+            file_dirty=st[8],
+            file_writeback=st[9],
+            pgscan=st[10],
+            pgsteal=st[11],
+            refault_anon=st[12],
+            refault_file=st[13],
         )
 
     def read_spec(self) -> tuple[int, int, int]:

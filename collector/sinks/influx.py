@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Collection
 from typing import Any
 
 from cgroupstats.model import ContainerRef, Sample
@@ -95,6 +96,7 @@ def common_options(args: argparse.Namespace) -> dict[str, Any]:
         "flush_interval": duration(_get(args, "interval", 1.0)),
         "backoff": Backoff(maximum=duration(_get(args, "influx_retry_max", 30.0))),
         "timeout": duration(_get(args, "influx_timeout", 10.0)),
+        "host": _get(args, "host", "") or None,  # the host tag (--host; default hostname)
     }
 
 
@@ -103,6 +105,7 @@ def build(kind: str, url: str, args: argparse.Namespace) -> Sink:
     options = common_options(args)
     create = bool(_get(args, "influx_create_db", True))
     options["gzip"] = _get(args, "influx_gzip", "auto")
+    options["categories"] = _get(args, "categories", None)
     user, password = _get(args, "influx_user", ""), _get(args, "influx_password", "")
     token = _get(args, "influx_token", "")
     try:
@@ -144,9 +147,11 @@ class InfluxSink(Sink):
     name = "influxdb"
 
     def __init__(self, transport: Transport, host: str | None = None,
-                 **sender_options: Any) -> None:
+                 categories: Collection[str] | None = None, **sender_options: Any) -> None:
+        """``categories``: cAdvisor's metric categories (the measurements of the others
+        are not written); None for the default set."""
         self.url = transport.base
-        self.encoder = Encoder(host)
+        self.encoder = Encoder(host, categories)
         sender_options.setdefault("secrets", transport.secrets)
         self.sender = Sender(self.name, transport, **sender_options)
 

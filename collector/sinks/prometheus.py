@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from argparse import Namespace
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from prometheus_client.core import Metric
@@ -27,13 +27,18 @@ from prometheus_client.utils import floatToGoString
 
 from cgroupstats.model import ContainerRef, Sample
 from collector.metrics import (
+    DEFAULT,
+    PAUSED_FAMILY,
     SELF_METRICS,
     SINK_METRICS,
     STATE_FAMILY,
     DeviceNames,
     Family,
+    active,
+    batch_flags,
     metric_table,
 )
+from collector.metrics.machine import BASE, Machine
 from collector.sinks.base import Sink
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
@@ -108,12 +113,17 @@ class PrometheusSink(Sink):
     def __init__(
         self,
         label_whitelist: tuple[str, ...] = (),
-        per_cpu: bool = False,
+        per_cpu: bool | None = None,
         sys_root: str = "/sys",
         self_metrics: Callable[[], dict[str, Any]] | None = None,
+        categories: Collection[str] = DEFAULT,
     ) -> None:
+        """``categories``: cAdvisor's metric categories to export (``collector.metrics.
+        categories.included``); ``per_cpu`` None follows whether ``percpu`` is one."""
         self.whitelist = tuple(label_whitelist)
-        self.table = metric_table(DeviceNames(sys_root), per_cpu)
+        self.table = metric_table(DeviceNames(sys_root), categories, per_cpu)
+        # cAdvisor's cpu_topology: machine_* families (collector.metrics.machine)
+        self.machine = Machine(sys_root) if "cpu_topology" in categories else None
         self.self_metrics = self_metrics  # set by whoever owns the pipeline
         # (samples, refs whose state says running) of one interval, swapped as one, so a
         # scrape never pairs this interval's samples with another's running set (a
@@ -195,14 +205,17 @@ class PrometheusSink(Sink):
 
     def collect(self) -> Iterator[Metric]:
         """Fresh families from the latest batch (prometheus_client's collector protocol).
-        ``container_memory_failcnt`` is a counter in cAdvisor, but a counter without
-        ``_total`` fails ``promtool check metrics`` (and prometheus_client would rename
-        it), so it is untyped in both paths; the name stays cAdvisor's."""
+        A cAdvisor counter whose name lacks ``_total`` (``container_memory_failcnt``,
+        ``container_hugetlb_failcnt``) cannot be written by prometheus_client as a
+        counter (it would add ``_total`` to its HELP and TYPE lines), so this path types
+        it unknown; ``render()``, which ``/metrics`` serves, keeps cAdvisor's counter."""
         rows, state_rows = self._rows()
-        for mname, mtype, doc, extra, get in self.table:
-            fam = Metric(mname[:-6] if mtype == "counter" else mname, doc,
-                         "unknown" if mtype == "untyped" else mtype)
-            for labels, s in rows:
+        on = active(self.table, batch_flags(s for _, s in rows))
+        for (mname, mtype, doc, extra, get), live in zip(self.table, on, strict=True):
+            if mtype == "counter" and not mname.endswith("_total"):
+                mtype = "unknown"
+            fam = Metric(mname[:-6] if mtype == "counter" else mname, doc, mtype)
+            for labels, s in rows if live else ():
                 if not extra:
                     v = get(s)
                     if v is not None:
@@ -211,11 +224,23 @@ class PrometheusSink(Sink):
                 for xs, v in get(s):
                     fam.add_sample(mname, {**labels.values, **dict(zip(extra, xs, strict=True))}, v)
             yield fam
-        fam = Metric(STATE_FAMILY.name, STATE_FAMILY.help, STATE_FAMILY.type)
-        for labels, ref in state_rows:
-            fam.add_sample(STATE_FAMILY.name, dict(labels.values), STATE_FAMILY.get(ref))
-        yield fam
+        for st in (STATE_FAMILY, PAUSED_FAMILY):
+            fam = Metric(st.name, st.help, st.type)
+            for labels, ref in state_rows:
+                fam.add_sample(st.name, dict(labels.values), st.get(ref))
+            yield fam
+        yield from self._collect_machine()
         yield from self._collect_self()
+
+    def _collect_machine(self) -> Iterator[Metric]:
+        if self.machine is None:
+            return
+        base = dict(zip(BASE, self.machine.base, strict=True))
+        for mname, doc, extra, series in self.machine.series():
+            fam = Metric(mname, doc, "gauge")
+            for xs, v in series:
+                fam.add_sample(mname, {**base, **dict(zip(extra, xs, strict=True))}, v)
+            yield fam
 
     def _collect_self(self) -> Iterator[Metric]:
         if self.self_metrics is None:
@@ -241,13 +266,15 @@ class PrometheusSink(Sink):
         out: list[str] = []
         emit = out.append
         fmt, cache = self._fmt, self._formatted
-        for fam in self.table:
+        on = active(self.table, batch_flags(s for _, s in rows))
+        for fam, live in zip(self.table, on, strict=True):
             emit(f"# HELP {fam.name} {fam.help}\n# TYPE {fam.name} {fam.type}\n")
-            _render_family(fam, rows, fmt, cache, out)
-        st = STATE_FAMILY
-        emit(f"# HELP {st.name} {st.help}\n# TYPE {st.name} {st.type}\n")
-        _render_family(st, state_rows, fmt, cache, out)
-        for fam in self._collect_self():
+            if live:
+                _render_family(fam, rows, fmt, cache, out)
+        for st in (STATE_FAMILY, PAUSED_FAMILY):
+            emit(f"# HELP {st.name} {st.help}\n# TYPE {st.name} {st.type}\n")
+            _render_family(st, state_rows, fmt, cache, out)
+        for fam in (*self._collect_machine(), *self._collect_self()):
             mname = fam.name + ("_total" if fam.type == "counter" else "")
             emit(f"# HELP {mname} {fam.documentation}\n# TYPE {mname} {fam.type}\n")
             for smp in fam.samples:

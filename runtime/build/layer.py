@@ -21,18 +21,18 @@ from runtime.images.store import ImageStore, StagedLayer
 RUNTIME_PLACEHOLDERS = ("proc", "sys", "dev", "etc/hosts", "etc/hostname", "etc/resolv.conf")
 
 
-def _is_whiteout(st: os.stat_result) -> bool:
+def is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0)
 
 
-def _is_opaque(path: str) -> bool:
+def is_opaque(path: str) -> bool:
     try:
         return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
     except OSError:
         return False
 
 
-def _placeholder(path: str, st: os.stat_result) -> bool:
+def is_placeholder(path: str, st: os.stat_result) -> bool:
     if stat.S_ISDIR(st.st_mode):
         return not os.listdir(path)
     return stat.S_ISREG(st.st_mode) and st.st_size == 0
@@ -60,10 +60,10 @@ class _Writer:
     def add(self, root: str, rel: str) -> None:
         path = os.path.join(root, rel)
         st = os.lstat(path)
-        if rel in self.skip and _placeholder(path, st):
+        if rel in self.skip and is_placeholder(path, st):
             return
         head, _, base = rel.rpartition("/")
-        if _is_whiteout(st):
+        if is_whiteout(st):
             info = _info(f"{head}/{WHITEOUT_PREFIX}{base}" if head else WHITEOUT_PREFIX + base,
                          st)
             info.type, info.mode = tarfile.REGTYPE, 0o644
@@ -74,7 +74,7 @@ class _Writer:
         if stat.S_ISDIR(mode):
             info.type = tarfile.DIRTYPE
             self.tf.addfile(info)
-            if _is_opaque(path):
+            if is_opaque(path):
                 marker = _info(f"{rel}/{OPAQUE_MARKER}", st)
                 marker.type, marker.mode = tarfile.REGTYPE, 0o644
                 self.tf.addfile(marker)

@@ -158,6 +158,22 @@ class Driver:
     def destroy(self, paths: dict[str, str]) -> None:
         """Kill what is left inside and remove every directory; missing is fine."""
 
+    def freeze(self, paths: dict[str, str], frozen: bool) -> None:
+        """Freeze (``docker pause``) or thaw every process of the group; returns once the
+        kernel reports the group frozen (or thawed). BoxError when it cannot."""
+        raise NotImplementedError
+
+    def frozen(self, paths: dict[str, str]) -> bool:
+        """Whether the kernel holds the group frozen."""
+        raise NotImplementedError
+
+    def update(self, paths: dict[str, str], res: Resources, fields: frozenset[str]) -> None:
+        """``docker update``: write the ``fields`` of ``res`` (the container's limits after
+        the update, already ``applicable``) into its live group. A zero or negative value
+        of a limit the user gave means unlimited. The kernel's refusal is a CgroupError,
+        or a BoxError worded as runc words it (a memory limit below the usage)."""
+        raise NotImplementedError
+
 
 # --- Shared by both drivers ---
 
@@ -417,6 +433,15 @@ def read_counter(path: str, key: str) -> int:
     except FileNotFoundError:
         pass
     return 0
+
+
+def read_counter_file(path: str) -> int:
+    """A file holding one number (``memory.usage_in_bytes``); 0 when absent."""
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return 0
 
 
 def remove_group(paths: list[str]) -> None:

@@ -20,6 +20,7 @@ from runtime.cgroups.base import (
     kill_all,
     kill_until_empty,
     read_counter,
+    read_counter_file,
     read_pids,
     remove_group,
     translate,
@@ -201,6 +202,86 @@ class V1Driver(Driver):
         if left:
             raise BoxError(f"cannot empty cgroup {dirs[0]}: pids {left} survive SIGKILL")
         remove_group(dirs)
+
+    def freeze(self, paths: dict[str, str], frozen: bool) -> None:
+        if "freezer" not in paths:
+            raise BoxError("the freezer cgroup controller is not mounted")
+        state = os.path.join(paths["freezer"], "freezer.state")
+        try:
+            write_value(state, "FROZEN" if frozen else "THAWED")
+            if frozen:
+                self._wait_frozen(state, 5.0)
+        except CgroupError as err:
+            raise translate(err) from None
+
+    def frozen(self, paths: dict[str, str]) -> bool:
+        try:
+            with open(os.path.join(paths.get("freezer", ""), "freezer.state")) as f:
+                return f.read().strip() == "FROZEN"
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    def update(self, paths: dict[str, str], res: Resources, fields: frozenset[str]) -> None:
+        def put(ctrl: str, name: str, value: int | str) -> None:
+            write_value(os.path.join(paths[ctrl], name), str(value))
+
+        if "cpuset_cpus" in fields:
+            put("cpuset", "cpuset.cpus", res.cpuset_cpus)
+        if "cpuset_mems" in fields:
+            put("cpuset", "cpuset.mems", res.cpuset_mems)
+        if fields & {"memory", "memory_swap"}:
+            self._update_memory(paths["memory"], res)
+        if "memory_reservation" in fields:
+            put("memory", "memory.soft_limit_in_bytes", res.memory_reservation or -1)
+        if "cpu_shares" in fields and res.cpu_shares:
+            put("cpu", "cpu.shares", res.cpu_shares)
+        if fields & {"nano_cpus", "cpu_period", "cpu_quota"}:
+            quota, period = cfs_quota_period(res)
+            put("cpu", "cpu.cfs_quota_us", -1)  # any period is valid while unlimited
+            if period:
+                put("cpu", "cpu.cfs_period_us", period)
+            if quota > 0:
+                put("cpu", "cpu.cfs_quota_us", quota)
+        if "pids_limit" in fields:
+            put("pids", "pids.max", res.pids_limit if res.pids_limit > 0 else "max")
+        if "blkio_weight" in fields and res.blkio_weight:
+            weight = "blkio.weight"
+            if not os.path.exists(os.path.join(paths["blkio"], weight)):
+                weight = "blkio.bfq.weight"
+            put("blkio", weight, res.blkio_weight)
+
+    @staticmethod
+    def _update_memory(path: str, res: Resources) -> None:
+        """runc's setMemoryAndSwap: memory and memory+swap in the order the kernel
+        accepts (memsw may never be below memory); EBUSY from a limit below the usage
+        becomes runc's message."""
+        memory = res.memory if res.memory > 0 else -1
+        swap = res.memory_swap if res.memory_swap else 0
+        has_swap = os.path.exists(os.path.join(path, "memory.memsw.limit_in_bytes"))
+
+        def set_memory() -> None:
+            limit = os.path.join(path, "memory.limit_in_bytes")
+            try:
+                write_value(limit, str(memory))
+            except CgroupError as err:
+                if "busy" not in str(err):
+                    raise
+                usage = read_counter_file(os.path.join(path, "memory.usage_in_bytes"))
+                peak = read_counter_file(os.path.join(path, "memory.max_usage_in_bytes"))
+                raise BoxError(f"unable to set memory limit to {memory} (current usage: "
+                               f"{usage}, peak usage: {peak})") from None
+
+        def set_swap() -> None:
+            if has_swap and swap:
+                write_value(os.path.join(path, "memory.memsw.limit_in_bytes"), str(swap))
+
+        current = read_counter_file(os.path.join(path, "memory.limit_in_bytes"))
+        if swap == -1 or (swap and current < swap):
+            set_swap()
+            set_memory()
+        else:
+            set_memory()
+            set_swap()
 
     @staticmethod
     def _wait_frozen(state: str, timeout: float = 1.0) -> None:

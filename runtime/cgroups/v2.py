@@ -131,6 +131,53 @@ class V2Driver(Driver):
     def oom_kills(self, paths: dict[str, str]) -> int:
         return read_counter(os.path.join(paths["unified"], "memory.events"), "oom_kill")
 
+    def freeze(self, paths: dict[str, str], frozen: bool) -> None:
+        path = paths["unified"]
+        try:
+            write_value(os.path.join(path, "cgroup.freeze"), "1" if frozen else "0")
+        except CgroupError as err:
+            raise translate(err) from None
+        deadline = time.monotonic() + 5.0
+        while self.frozen(paths) != frozen:  # cgroup.events says when it is done
+            if time.monotonic() > deadline:
+                raise BoxError(f"cgroup {path}: not {'frozen' if frozen else 'thawed'} "
+                               "after 5s")
+            time.sleep(0.005)
+
+    def frozen(self, paths: dict[str, str]) -> bool:
+        return read_counter(os.path.join(paths["unified"], "cgroup.events"), "frozen") == 1
+
+    def update(self, paths: dict[str, str], res: Resources, fields: frozenset[str]) -> None:
+        path = paths["unified"]
+
+        def put(name: str, value: int | str) -> None:
+            write_value(os.path.join(path, name), str(value), create=True)
+
+        if "cpuset_cpus" in fields:
+            put("cpuset.cpus", res.cpuset_cpus)
+        if "cpuset_mems" in fields:
+            put("cpuset.mems", res.cpuset_mems)
+        if fields & {"memory", "memory_swap"}:
+            if res.memory_swap:  # runc: swap first, it is independent of memory.max on v2
+                swap = res.memory_swap - res.memory if res.memory_swap > 0 and res.memory > 0 \
+                    else "max"
+                put("memory.swap.max", swap)
+            put("memory.max", res.memory if res.memory > 0 else "max")
+        if "memory_reservation" in fields:
+            put("memory.low", res.memory_reservation if res.memory_reservation > 0 else 0)
+        if "cpu_shares" in fields and res.cpu_shares:
+            put("cpu.weight", shares_to_weight(res.cpu_shares))
+        if fields & {"nano_cpus", "cpu_period", "cpu_quota"}:
+            quota, period = cfs_quota_period(res)
+            put("cpu.max", f"{quota if quota > 0 else 'max'} {period or 100000}")
+        if "pids_limit" in fields:
+            put("pids.max", res.pids_limit if res.pids_limit > 0 else "max")
+        if "blkio_weight" in fields and res.blkio_weight:
+            if os.path.exists(os.path.join(path, "io.bfq.weight")):
+                put("io.bfq.weight", res.blkio_weight)
+            else:
+                put("io.weight", blkio_to_io_weight(res.blkio_weight))
+
     def destroy(self, paths: dict[str, str]) -> None:
         path = paths["unified"]
         if not os.path.isdir(path):

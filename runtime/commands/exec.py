@@ -16,7 +16,8 @@ from runtime.stdio import copy_winsize
 
 
 def add_exec(p: FlagParser) -> None:
-    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-d", "--detach", action="store_true",
+                   help="Detached mode: run command in the background")
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("-t", "--tty", action="store_true")
     p.add_argument("-e", "--env", action="append", default=[])
@@ -24,8 +25,8 @@ def add_exec(p: FlagParser) -> None:
     p.add_argument("-u", "--user")
     p.add_argument("-w", "--workdir")
     p.add_argument("--privileged", action="store_true")
-    p.add_argument("container")
-    p.add_argument("command", nargs=REMAINDER)
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("command", nargs=REMAINDER, metavar="COMMAND")
 
 
 def cmd_exec(paths: Paths, args: Namespace) -> int:
@@ -38,6 +39,8 @@ def cmd_exec(paths: Paths, args: Namespace) -> int:
     store = Store(paths)
     cid = store.resolve(args.container)
     cfg = store.load(cid)
+    if cfg["State"].get("Status") == "paused" and is_running(cfg):
+        raise Conflict(f"Container {cid} is paused, unpause the container before exec")
     if not is_running(cfg) or cfg["State"].get("Status") != "running":
         raise Conflict(f"container {cid} is not running")
     spec = sandbox_spec(paths, cfg)

@@ -11,6 +11,10 @@ from runtime.paths import Paths
 from runtime.state import Store, report_damaged
 
 TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.images.store import ImageStore
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the store module is imported lazily, per verb
     from runtime.images.store import ImageStore
 
@@ -31,13 +35,13 @@ def _store(paths: Paths):
 def add_import(p: FlagParser) -> None:
     p.add_argument("-c", "--change", action="append", default=[])
     p.add_argument("-m", "--message")
-    p.add_argument("file")
-    p.add_argument("reference", nargs="?")
+    p.add_argument("file", metavar="file|URL|-")
+    p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
 
 
-def _parse_changes(changes: list[str]) -> dict:
-    """Dockerfile instructions ``docker import -c`` accepts: CMD, ENTRYPOINT, ENV, WORKDIR,
-    USER, LABEL, EXPOSE, STOPSIGNAL."""
+def parse_changes(changes: list[str]) -> dict:
+    """Dockerfile instructions ``docker import -c`` and ``docker commit -c`` accept: CMD,
+    ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL."""
     import json
     import shlex
 
@@ -63,6 +67,10 @@ def _parse_changes(changes: list[str]) -> dict:
         elif inst == "EXPOSE":
             for port in rest.split():
                 out.setdefault("ExposedPorts", {})[port if "/" in port else f"{port}/tcp"] = {}
+        elif inst == "VOLUME":
+            targets = json.loads(rest) if rest.startswith("[") else rest.split()
+            for target in targets:
+                out.setdefault("Volumes", {})[target] = {}
         elif inst == "LABEL":
             for item in shlex.split(rest):
                 k, _, v = item.partition("=")
@@ -73,7 +81,7 @@ def _parse_changes(changes: list[str]) -> dict:
 
 
 def cmd_import(paths: Paths, args: Namespace) -> int:
-    changes = _parse_changes(args.change)
+    changes = parse_changes(args.change)
     ref = args.reference
     if not ref:
         raise InvalidArgument("box import needs a NAME[:TAG] for the image")
@@ -107,8 +115,9 @@ class _ImageRow:
 
 
 def add_images(p: FlagParser) -> None:
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="Show all images (default hides intermediate images)")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--digests", action="store_true")
     p.add_argument("--format")
@@ -169,7 +178,7 @@ def _image_filter(store, filters: list[str]):
 
 def cmd_images(paths: Paths, args: Namespace) -> int:
     from runtime.format import render_format
-    from runtime.images.store import parse_ref
+    from runtime.images.reference import parse_ref
 
     store = _store(paths)
     keep = _image_filter(store, args.filter)
@@ -209,8 +218,8 @@ def cmd_images(paths: Paths, args: Namespace) -> int:
 
 
 def add_rmi(p: FlagParser) -> None:
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("images", nargs="+")
+    p.add_argument("-f", "--force", action="store_true", help="Force removal of the image")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
 
 
 def cmd_rmi(paths: Paths, args: Namespace) -> int:
@@ -222,8 +231,18 @@ def cmd_rmi(paths: Paths, args: Namespace) -> int:
     status = 0
     for ref in args.images:
         try:
-            for line in _store(paths).remove(ref, args.force, in_use):
+            images = _store(paths)
+            try:
+                image_id = images.resolve(ref).id
+            except BoxError:
+                image_id = ""
+            for line in images.remove(ref, args.force, in_use):
                 print(line)
+                # moby's ImageDelete: untag/delete events named by the image's id
+                if image_id and line.startswith("Untagged: "):
+                    image_event(paths, images, image_id, "untag", image_id)
+                elif image_id and line == f"Deleted: {image_id}":
+                    image_event(paths, images, image_id, "delete", image_id)
         except BoxError as e:
             print(f"box: {e}", file=sys.stderr)
             status = 1
@@ -231,13 +250,30 @@ def cmd_rmi(paths: Paths, args: Namespace) -> int:
 
 
 def add_tag(p: FlagParser) -> None:
-    p.add_argument("source")
-    p.add_argument("target")
+    p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
+    p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
 
 
 def cmd_tag(paths: Paths, args: Namespace) -> int:
-    _store(paths).tag(args.source, args.target)
+    from runtime.images.store import parse_ref
+
+    store = _store(paths)
+    image_id = store.tag(args.source, args.target)
+    name, tag = parse_ref(args.target)
+    image_event(paths, store, image_id, "tag", f"{name}:{tag}")
     return 0
+
+
+def image_event(paths: Paths, store: ImageStore, image_id: str, action: str, name: str) -> None:
+    """moby's LogImageEvent: the image's labels and ``name``; never fails the command."""
+    from runtime.journal import event
+
+    try:
+        labels = (store.resolve(image_id).config or {}).get("Labels") or {}
+    except BoxError:
+        labels = {}
+    event(paths.root, "image", action, image_id, **{str(k): v for k, v in labels.items()},
+          name=name)
 
 
 HISTORY_TABLE = ("table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}")
@@ -271,10 +307,10 @@ def _text(value: object) -> str:
 
 def add_history(p: FlagParser) -> None:
     p.add_argument("-H", "--human", action="store_true", default=True)
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--format")
-    p.add_argument("image")
+    p.add_argument("image", metavar="IMAGE")
 
 
 def cmd_history(paths: Paths, args: Namespace) -> int:
@@ -330,12 +366,13 @@ def _go_duration_ns(text: str) -> int:
 
 
 def add_image_prune(p: FlagParser) -> None:
-    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="Remove all unused images, not just dangling ones")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--filter", action="append", default=[])
 
 
-def _prune_keep(filters: list[str]):
+def prune_keep(filters: list[str]):
     """docker image prune's filters: ``until=<RFC3339 or duration>``, ``label=k[=v]``,
     ``label!=k[=v]``; returns a predicate saying which images to keep."""
     import time
@@ -377,7 +414,7 @@ def cmd_image_prune(paths: Paths, args: Namespace) -> int:
     from runtime.format.human import human_size
     from runtime.images.usage import prune
 
-    keep = _prune_keep(args.filter)
+    keep = prune_keep(args.filter)
     if not args.force:
         what = "images without at least one container associated to them" if args.all \
             else "dangling images"

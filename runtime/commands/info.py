@@ -68,7 +68,8 @@ class PsRow:
 def _ports(cfg: dict[str, Any], state: dict[str, Any]) -> str:
     """Docker's PORTS column: published ports while running, exposed ones always."""
     ports = (
-        (cfg.get("NetworkSettings") or {}).get("Ports") if state["Status"] == "running" else None
+        (cfg.get("NetworkSettings") or {}).get("Ports") if state["Status"] in ("running", "paused")
+        else None
     )
     exposed = cfg["Config"].get("ExposedPorts")
     if not ports and not exposed:
@@ -133,8 +134,9 @@ def _check_filters(filters: list[str]) -> None:
 
 
 def add_ps(p: FlagParser) -> None:
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="Show all containers (default shows just running)")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--format")
@@ -176,8 +178,9 @@ def cmd_ps(paths: Paths, args: Namespace) -> int:
 def add_inspect(p: FlagParser) -> None:
     p.add_argument("-f", "--format")
     p.add_argument("--type", choices=["container", "image"])
-    p.add_argument("-s", "--size", action="store_true")
-    p.add_argument("names", nargs="+")
+    p.add_argument("-s", "--size", action="store_true",
+                   help="Display total file sizes if the type is container")
+    p.add_argument("names", nargs="+", metavar="NAME|ID")
 
 
 def cmd_inspect(paths: Paths, args: Namespace) -> int:
@@ -233,7 +236,8 @@ def container_sizes(paths: Paths, cid: str, lower_dirs: list[str],
 
 def add_logs(p: FlagParser) -> None:
     p.add_argument("-f", "--follow", action="store_true")
-    p.add_argument("-n", "--tail", default="all")
+    p.add_argument("-n", "--tail", default="all",
+                   help="Number of lines to show from the end of the logs")
     p.add_argument("--since")
     p.add_argument("--until")
     p.add_argument("-t", "--timestamps", action="store_true")
@@ -288,8 +292,8 @@ def cmd_logs(paths: Paths, args: Namespace) -> int:
 
 
 def add_top(p: FlagParser) -> None:
-    p.add_argument("container")
-    p.add_argument("ps_args", nargs="*")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("ps_args", nargs="*", metavar="ps OPTIONS")
 
 
 def cmd_top(paths: Paths, args: Namespace) -> int:

@@ -29,7 +29,7 @@ def _each(paths: Paths, refs: list[str], action: Callable[[Containers, str], str
 def add_stop(p: FlagParser) -> None:
     p.add_argument("-t", "--time", "--timeout", type=int, dest="time")
     p.add_argument("-s", "--signal")
-    p.add_argument("containers", nargs="+")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def cmd_stop(paths: Paths, args: Namespace) -> int:
@@ -47,12 +47,15 @@ def cmd_restart(paths: Paths, args: Namespace) -> int:
         _pid, _mon, status = c.start(cid)
         if status is not None:
             status.close()
+        from runtime.journal import container_event
+
+        container_event(paths.root, c.store.load(cid), "restart")  # docker: after the start
     return _each(paths, args.containers, restart)
 
 
 def add_kill(p: FlagParser) -> None:
     p.add_argument("-s", "--signal", default="KILL")
-    p.add_argument("containers", nargs="+")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def cmd_kill(paths: Paths, args: Namespace) -> int:
@@ -60,9 +63,10 @@ def cmd_kill(paths: Paths, args: Namespace) -> int:
 
 
 def add_rm(p: FlagParser) -> None:
-    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="Force the removal of a running container (uses SIGKILL)")
     p.add_argument("-v", "--volumes", action="store_true")
-    p.add_argument("containers", nargs="+")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def cmd_rm(paths: Paths, args: Namespace) -> int:
@@ -71,7 +75,7 @@ def cmd_rm(paths: Paths, args: Namespace) -> int:
 
 
 def add_wait(p: FlagParser) -> None:
-    p.add_argument("containers", nargs="+")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def cmd_wait(paths: Paths, args: Namespace) -> int:

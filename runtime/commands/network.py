@@ -24,16 +24,6 @@ def _nets(paths: Paths) -> Any:
     return NetworkStore(paths.root)
 
 
-def add_network(p: FlagParser) -> None:
-    p.add_argument("rest", nargs="*")
-
-
-def cmd_network(paths: Paths, args: Namespace) -> int:
-    sys.stdout.write("Usage:  box network COMMAND\n\nCommands: connect create disconnect "
-                     "inspect ls prune rm\n")
-    return 0 if not args.rest else 1
-
-
 # -- create -------------------------------------------------------------------------
 def add_network_create(p: FlagParser) -> None:
     p.add_argument("-d", "--driver", default="bridge")
@@ -123,8 +113,17 @@ def _create(paths: Paths, args: Namespace) -> int:
                 Nft().delete_subnet(subnet)
             nets.delete(rec)
             raise
+    _event(paths, rec, "create")
     print(rec["Id"])
     return 0
+
+
+def _event(paths: Paths, net: dict[str, Any], action: str, **attrs: str) -> None:
+    """moby's LogNetworkEvent(WithAttributes): the network's id, name and driver."""
+    from runtime.journal import event
+
+    event(paths.root, "network", action, net["Id"], **attrs, name=net["Name"],
+          type=net.get("Driver") or "bridge")
 
 
 # -- ls / inspect ----------------------------------------------------------------------
@@ -140,7 +139,7 @@ class _NetRow:
 
 
 def add_network_ls(p: FlagParser) -> None:
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display network IDs")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--format")
@@ -226,8 +225,9 @@ def remove_network(paths: Paths, net: dict[str, Any]) -> None:
 
 
 def add_network_rm(p: FlagParser) -> None:
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("names", nargs="+")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="Do not error if the network does not exist")
+    p.add_argument("names", nargs="+", metavar="NETWORK")
 
 
 def cmd_network_rm(paths: Paths, args: Namespace) -> int:
@@ -244,6 +244,7 @@ def cmd_network_rm(paths: Paths, args: Namespace) -> int:
                     raise Conflict(f"error while removing network: network {net['Name']} id "
                                    f"{net['Id']} has active endpoints ({', '.join(users)})")
                 remove_network(paths, net)
+            _event(paths, net, "destroy")
             print(ref)
         except NotFound:
             if not args.force:
@@ -260,7 +261,15 @@ def add_network_prune(p: FlagParser) -> None:
 
 
 def cmd_network_prune(paths: Paths, args: Namespace) -> int:
-    """User networks no container (in any state) is attached to."""
+    removed = prune_networks(paths)
+    if removed:
+        print("Deleted Networks:\n" + "\n".join(removed))
+    return 0
+
+
+def prune_networks(paths: Paths) -> list[str]:
+    """User networks no container (in any state) is attached to, removed; their names
+    (``box network prune`` and ``box system prune``)."""
     nets = _nets(paths)
     used = set()
     for c in Store(paths).all():
@@ -271,10 +280,9 @@ def cmd_network_prune(paths: Paths, args: Namespace) -> int:
         for net in nets.all():
             if net["Name"] not in ("bridge", "host", "none") and net["Name"] not in used:
                 remove_network(paths, net)
+                _event(paths, net, "destroy")
                 removed.append(net["Name"])
-    if removed:
-        print("Deleted Networks:\n" + "\n".join(removed))
-    return 0
+    return removed
 
 
 # -- connect / disconnect ----------------------------------------------------------------
@@ -289,7 +297,13 @@ def cmd_network_connect(paths: Paths, args: Namespace) -> int:
     from runtime.network.attach import connect
 
     connect(paths, args.network, args.container, args.ip, args.alias)
+    _connect_event(paths, args.network, args.container, "connect")
     return 0
+
+
+def _connect_event(paths: Paths, network: str, container: str, action: str) -> None:
+    cid = Store(paths).resolve(container)
+    _event(paths, _nets(paths).get(network), action, container=cid)
 
 
 def add_network_disconnect(p: FlagParser) -> None:
@@ -302,6 +316,7 @@ def cmd_network_disconnect(paths: Paths, args: Namespace) -> int:
     from runtime.network.attach import disconnect
 
     disconnect(paths, args.network, args.container)
+    _connect_event(paths, args.network, args.container, "disconnect")
     return 0
 
 

@@ -24,11 +24,12 @@ CLEAR = "\033[2J\033[H"  # docker's redraw on a terminal: clear, cursor home
 
 
 def add_stats(p: FlagParser) -> None:
-    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="Show all containers (default shows just running)")
     p.add_argument("--no-stream", action="store_true")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--format")
-    p.add_argument("containers", nargs="*")
+    p.add_argument("containers", nargs="*", metavar="CONTAINER")
 
 
 def human3(size: float) -> str:

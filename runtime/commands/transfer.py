@@ -46,7 +46,7 @@ def _output(path: str | None, what: str):
 
 def add_load(p: FlagParser) -> None:
     p.add_argument("-i", "--input")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress the load output")
 
 
 def cmd_load(paths: Paths, args: Namespace) -> int:
@@ -66,7 +66,7 @@ def cmd_load(paths: Paths, args: Namespace) -> int:
 
 def add_save(p: FlagParser) -> None:
     p.add_argument("-o", "--output")
-    p.add_argument("images", nargs="+")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
 
 
 def cmd_save(paths: Paths, args: Namespace) -> int:
@@ -97,7 +97,7 @@ def cmd_export(paths: Paths, args: Namespace) -> int:
 
 
 def _add_registry_flags(p: FlagParser) -> None:
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress verbose output")
     p.add_argument("--insecure-registry", action="append", default=[])
 
 
@@ -112,7 +112,15 @@ def cmd_pull(paths: Paths, args: Namespace) -> int:
     progress = _progress(args.quiet)
     if args.quiet:  # docker -q: only the reference
         progress.message = lambda text: None
-    print(pull(_store(paths), args.image, args.insecure_registry, progress))
+    store = _store(paths)
+    ref = pull(store, args.image, args.insecure_registry, progress)
+    print(ref)
+    from runtime.commands.images import image_event
+
+    # moby: a pull is named by the reference pulled, its name without the tag
+    name = ref.split("@", 1)[0].rsplit(":", 1)[0] if "@" in ref or ":" in ref.rsplit("/", 1)[-1] \
+        else ref
+    image_event(paths, store, ref, "pull", name)
     return 0
 
 

@@ -26,17 +26,8 @@ class _VolRow:
         self.Labels = ",".join(f"{k}={v}" for k, v in sorted((rec.get("Labels") or {}).items()))
 
 
-def add_volume(p: FlagParser) -> None:
-    p.add_argument("rest", nargs="*")
-
-
-def cmd_volume(paths: Paths, args: Namespace) -> int:
-    sys.stdout.write("Usage:  box volume COMMAND\n\nCommands: create inspect ls prune rm\n")
-    return 0 if not args.rest else 1
-
-
 def add_volume_create(p: FlagParser) -> None:
-    p.add_argument("-d", "--driver", default="local")
+    p.add_argument("-d", "--driver", default="local", help="Specify volume driver name")
     p.add_argument("--label", action="append", default=[])
     p.add_argument("-o", "--opt", action="append", default=[])
     p.add_argument("name", nargs="?")
@@ -55,7 +46,7 @@ def cmd_volume_create(paths: Paths, args: Namespace) -> int:
 
 
 def add_volume_ls(p: FlagParser) -> None:
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display volume names")
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--format")
 
@@ -109,8 +100,9 @@ def cmd_volume_inspect(paths: Paths, args: Namespace) -> int:
 
 
 def add_volume_rm(p: FlagParser) -> None:
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("names", nargs="+")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="Force the removal of one or more volumes")
+    p.add_argument("names", nargs="+", metavar="VOLUME")
 
 
 def cmd_volume_rm(paths: Paths, args: Namespace) -> int:
@@ -132,20 +124,27 @@ def cmd_volume_rm(paths: Paths, args: Namespace) -> int:
 
 
 def add_volume_prune(p: FlagParser) -> None:
-    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="Remove all unused volumes, not just anonymous ones")
     p.add_argument("-f", "--force", action="store_true")
 
 
 def cmd_volume_prune(paths: Paths, args: Namespace) -> int:
-    """Unused anonymous volumes (named ones too with ``--all``), as docker 23+ does."""
-    volumes = VolumeStore(paths.root)
-    containers = list(Store(paths).all())
-    removed = []
-    for rec in volumes.all():
-        if (args.all or rec.get("Anonymous")) and not volumes.users(rec["Name"], containers):
-            volumes.remove(rec["Name"], containers)
-            removed.append(rec["Name"])
+    removed = prune_volumes(paths, args.all)
     if removed:
         print("Deleted Volumes:\n" + "\n".join(removed) + "\n")
     print("Total reclaimed space: 0B" if not removed else f"Deleted {len(removed)} volumes")
     return 0
+
+
+def prune_volumes(paths: Paths, named_too: bool) -> list[str]:
+    """Unused anonymous volumes (named ones too with ``named_too``, ``--all``), as docker
+    23+ does, removed; their names (``box volume prune`` and ``box system prune``)."""
+    volumes = VolumeStore(paths.root)
+    containers = list(Store(paths).all())
+    removed = []
+    for rec in volumes.all():
+        if (named_too or rec.get("Anonymous")) and not volumes.users(rec["Name"], containers):
+            volumes.remove(rec["Name"], containers)
+            removed.append(rec["Name"])
+    return removed

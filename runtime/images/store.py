@@ -364,8 +364,9 @@ class ImageStore:
             known[digest] = {**old, **info, "sources": sources}
         self._write_atomic(self.layer_dir(diff_id) + ".json", json.dumps(meta).encode())
 
-    def tag(self, src: str, dst: str) -> None:
-        """``box tag``: points ``dst`` at the image ``src`` names (moving it if it existed)."""
+    def tag(self, src: str, dst: str) -> str:
+        """``box tag``: points ``dst`` at the image ``src`` names (moving it if it existed);
+        the image's id."""
         name, tag = parse_ref(dst)
         with self._locked(exclusive=True):
             repos = self._load_repos()
@@ -374,6 +375,7 @@ class ImageStore:
                 raise NotFound(f"Error: No such image: {src}")
             repos.setdefault(name, {})[f"{name}:{tag}"] = found[0]
             self._save_repos(repos)
+            return found[0]
 
     def remove(
         self, ref: str, force: bool, in_use: Callable[[str], list[str]]

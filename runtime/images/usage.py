@@ -32,7 +32,8 @@ def prune(store: ImageStore, everything: bool, in_use: Callable[[str], list[str]
             blob = store._config_blob(image_id)
             if keep is not None and keep(image_id, blob):
                 continue
-            for ref in tags + store._digests_of(image_id, repos):
+            untagged = tags + store._digests_of(image_id, repos)
+            for ref in untagged:
                 lines.append(f"untagged: {ref}")
                 name = ref.split("@", 1)[0] if "@" in ref else ref.rsplit(":", 1)[0]
                 repos.get(name, {}).pop(ref, None)
@@ -42,7 +43,21 @@ def prune(store: ImageStore, everything: bool, in_use: Callable[[str], list[str]
                 ident = line.removeprefix("Deleted: ")
                 lines.append(f"deleted: {ident}")
                 freed += sizes.get(ident, 0)
+            _journal(store, image_id, blob, ["untag"] * len(untagged) + ["delete"])
     return lines, freed
+
+
+def _journal(store: ImageStore, image_id: str, blob: dict, actions: list[str]) -> None:
+    """moby's image events of a prune: untag and delete, named by the image's id."""
+    import os
+
+    from runtime.journal import event
+
+    labels = (blob.get("config") or {}).get("Labels") or {}
+    root = os.path.dirname(store.dir)
+    for action in actions:
+        event(root, "image", action, image_id, **{str(k): v for k, v in labels.items()},
+              name=image_id)
 
 
 def _layer_size(store: ImageStore, diff_id: str) -> int:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cgroup2 import V2_CONTROLLERS
+
 CGROUP = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "blkio", "pids")
 UNIFIED = CGROUP / "unified"
@@ -122,12 +124,36 @@ def v1_group() -> Iterator[Callable[..., Group]]:
 
 @pytest.fixture
 def v2_group() -> Iterator[Group]:
-    """A group on the unified mount (cpu.stat and PSI only: no controllers enabled)."""
+    """A group on the hybrid host's unified mount (cpu.stat and PSI only: no controllers
+    enabled there)."""
     d = UNIFIED / "box" / f"test-{uuid.uuid4().hex[:12]}"
     d.mkdir(parents=True)
     group = Group("/" + str(d.relative_to(UNIFIED)), {"unified": str(d)})
     yield group
     group.remove()
+
+
+@pytest.fixture
+def v2_real_group() -> Iterator[Callable[..., Group]]:
+    """Factory of groups on a pure-v2 root with the controllers enabled above them
+    (``box`` included), as box's V2Driver makes them: every v2 file is real."""
+    made: list[Group] = []
+
+    def make() -> Group:
+        box = CGROUP / "box"
+        box.mkdir(exist_ok=True)
+        for parent in (CGROUP, box):
+            offered = set((parent / "cgroup.controllers").read_text().split())
+            wanted = " ".join(f"+{c}" for c in V2_CONTROLLERS if c in offered)
+            (parent / "cgroup.subtree_control").write_text(wanted)
+        d = box / f"test-{uuid.uuid4().hex[:12]}"
+        d.mkdir()
+        made.append(Group("/" + str(d.relative_to(CGROUP)), {"unified": str(d)}))
+        return made[-1]
+
+    yield make
+    for group in made:
+        group.remove()
 
 
 def open_fds() -> int:

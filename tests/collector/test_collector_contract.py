@@ -190,7 +190,10 @@ def test_v1_blkio_falls_back_when_throttle_counters_are_empty(tmp_path: Path) ->
     (g / "blkio.bfq.io_serviced_recursive").write_text("8:0 Read 1\n8:0 Write 2\nTotal 3\n")
     blkio = read(tree).blkio
     assert set(blkio) == {"8:0"}
-    assert dataclasses.astuple(blkio["8:0"]) == (4096, 8192, 1, 2)
+    io = blkio["8:0"]
+    assert (io.read_bytes, io.write_bytes, io.read_ops, io.write_ops) == (4096, 8192, 1, 2)
+    assert io.by_op == {"Read": 4096, "Write": 8192, "Sync": 0, "Async": 0, "Discard": 0,
+                        "Total": 12288}
 
 
 def test_v1_comounted_cpu_cpuacct(tmp_path: Path) -> None:
@@ -333,9 +336,9 @@ def test_v1_unlimited_group_reads_failcnt_and_throttling_with_the_spec(tmp_path:
 def test_v1_memory_stat_layouts(tmp_path: Path) -> None:
     """The total_ values are picked by learned position; another kernel's order or a
     missing key (no swap accounting) is learned again, never misread."""
-    from cgroupstats.v1.memory import total_fields
+    from cgroupstats.v1.memory import OWN_KEYS, total_fields
 
-    keys = ["cache", "rss", "mapped_file", "swap", "pgfault", "pgmajfault", "inactive_file"]
+    keys = [k.decode() for k in OWN_KEYS]  # cache, rss, ..., the refaults
     own = "".join(f"{k} 1\n" for k in keys)
 
     def stat(order: list[str]) -> bytes:
@@ -345,7 +348,7 @@ def test_v1_memory_stat_layouts(tmp_path: Path) -> None:
     want = [10 + i for i in range(len(keys))]
     assert total_fields(stat(keys)) == want
     assert total_fields(stat(keys)) == want  # by position now
-    shuffled = [*keys[3:], "dirty", *keys[:3]]
+    shuffled = [*keys[3:], "shmem", *keys[:3]]
     assert total_fields(stat(shuffled)) == want
     no_swap = [k for k in keys if k != "swap"]
     assert total_fields(stat(no_swap)) == [*want[:3], 0, *want[4:]]

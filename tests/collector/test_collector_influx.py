@@ -8,6 +8,7 @@ import argparse
 import base64
 import json
 import logging
+import socket
 import time
 import urllib.parse
 import urllib.request
@@ -421,11 +422,14 @@ def test_collector_influx_flags_build_the_chosen_sink(monkeypatch: pytest.Monkey
         assert sink.sender.flush_interval == 0.25
     finally:
         sink.close()
+    assert sink.encoder.host == socket.gethostname()  # no --host: the hostname
     args = parser.parse_args(["--influx-url", "http://127.0.0.1:9", "--influx-org", "o"])
+    args.host = "node-7"  # the collector's --host (the stack's host)
     sink2 = InfluxV2Sink.from_args(args.influx_url, args)
     try:
         assert isinstance(sink2, InfluxV2Sink)
         assert sink2.sender.transport.token == TOKEN
+        assert sink2.encoder.host == "node-7"
     finally:
         sink2.close()
     with pytest.raises(SinkError):

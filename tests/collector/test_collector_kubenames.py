@@ -91,7 +91,7 @@ def test_pod_container_gets_kubelet_names_that_follow_the_pods(kube_group: str,
         pipe.tick()
         text = prometheus.render().decode()
         [line] = [ln for ln in text.splitlines()
-                  if ln.startswith("container_cpu_usage_seconds_total{")
+                  if ln.startswith("container_memory_usage_bytes{")
                   and f'id="{kube_group}"' in ln]
         assert 'container="nginx"' in line and 'namespace="shop"' in line
         assert 'pod="web-7d9f8"' in line

@@ -62,11 +62,18 @@ def test_writable_layer_size_follows_what_the_container_writes(box) -> None:
                            15, "the walk to see the second write",
                            seen=lambda: layers.usage.get(cid))
         assert grown.usage == tree_size(upper)
-        assert sample_to_dict(pipe.latest[cid])["writable_layer"] == {
-            "device": device, "usage": grown.usage, "limit": limit}
+        doc = sample_to_dict(pipe.latest[cid])["writable_layer"]
+        vfs = os.statvfs(upper)  # container_fs_inodes_*: the layer's filesystem's
+        assert doc == {"device": device, "usage": grown.usage, "limit": limit,
+                       "inodes_free": doc["inodes_free"], "inodes_total": vfs.f_files}
+        assert 0 < doc["inodes_free"] <= vfs.f_files
         lines = [ln for ln in Encoder("h").sample(pipe.latest[cid])
                  if ln.startswith("container_fs,")]
-        assert len(lines) == 1 and f"usage={grown.usage}i,limit={limit}i " in lines[0]
+        assert len(lines) == 1 and f"usage={grown.usage}i,limit={limit}i," in lines[0]
+        assert f",inodes_total={vfs.f_files}i " in lines[0]
+        text = prometheus.render().decode()
+        [inodes] = _series(text, "container_fs_inodes_total", cid)
+        assert f'device="{device}"' in inodes and float(inodes.split()[-1]) == vfs.f_files
 
         box.ok("exec", cid, "rm", "/first")
         wait_until(lambda: (u := layer()) and u.usage < grown.usage - 200_000, 15,

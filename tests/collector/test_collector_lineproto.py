@@ -156,9 +156,12 @@ REF = ContainerRef(
 SAMPLE = Sample(
     timestamp_ns=1_700_000_000_000_000_007,
     ref=REF,
-    cpu=CpuStats(11, 7, 3, (5, 6), 100, 20, 3_000_000_000),
-    memory=MemoryStats(1000, 900, 500, 400, 30, 2, 4, 50, 6, 2000, 0, 0, 0, 1),
-    blkio={"8:0": IoStats(4096, 8192, 1, 2), "253:1": IoStats(0, 512, 0, 1)},
+    cpu=CpuStats(11, 7, 3, (5, 6), 100, 20, 3_000_000_000, 9, 40_000),
+    memory=MemoryStats(1000, 900, 500, 400, 30, 2, 4, 50, 6, 2000, 0, 0, 0, 1, kernel=70,
+                       active_file=80, inactive_file=100, file_dirty=12, file_writeback=13,
+                       pgscan=14, pgsteal=15, refault_anon=16, refault_file=17),
+    blkio={"8:0": IoStats(4096, 8192, 1, 2, by_op={"Read": 4096, "Write": 8192, "Sync": 12288}),
+           "253:1": IoStats(0, 512, 0, 1)},
     network={"eth0": NetStats(1, 2, 3, 4, 5, 6, 7, 8)},
     pids=PidsStats(3, 64),
     psi=PsiStats(cpu=Psi(PsiLine(1.5, 0.5, 0.25, 1234), PsiLine(0.0, 0.0, 0.0, 99))),
@@ -191,15 +194,19 @@ def test_collector_lineproto_sample_fields_carry_model_values() -> None:
         assert tags == want, m
     assert by["container_cpu", ""][1] == {
         "usage_total": 11, "usage_user": 7, "usage_system": 3, "periods": 100,
-        "throttled_periods": 20, "throttled_time": 3_000_000_000,
+        "throttled_periods": 20, "throttled_time": 3_000_000_000, "burst_periods": 9,
+        "burst_time": 40_000,
     }
     assert by["container_mem", ""][1] == {
         "usage": 1000, "working_set": 900, "rss": 500, "cache": 400, "mapped_file": 30,
         "swap": 2, "failcnt": 4, "pgfault": 50, "pgmajfault": 6, "max_usage": 2000,
-        "limit": 67108864, "oom_kill": 1,
+        "limit": 67108864, "oom_kill": 1, "kernel": 70, "active_file": 80,
+        "inactive_file": 100, "file_dirty": 12, "file_writeback": 13, "pgscan": 14,
+        "pgsteal": 15, "workingset_refault_anon": 16, "workingset_refault_file": 17,
     }
     assert by["container_blkio", "8:0"][1] == {
-        "read_bytes": 4096, "write_bytes": 8192, "reads": 1, "writes": 2}
+        "read_bytes": 4096, "write_bytes": 8192, "reads": 1, "writes": 2, "sync_bytes": 12288}
+
     assert by["container_net", "eth0"][1] == {
         "rx_bytes": 1, "rx_packets": 2, "rx_errors": 3, "rx_dropped": 4,
         "tx_bytes": 5, "tx_packets": 6, "tx_errors": 7, "tx_dropped": 8,
@@ -208,7 +215,7 @@ def test_collector_lineproto_sample_fields_carry_model_values() -> None:
     assert by["container_spec", ""][1] == {
         "memory_limit": 67108864, "swap_limit": 134217728, "reservation": 1024,
         "cpu_quota": 50000, "cpu_period": 100000, "cpu_shares": 512, "pids_max": 64,
-        "cpuset_cpus": "0-1", "cpuset_mems": "0",
+        "cpuset_cpus": "0-1", "cpuset_mems": "0", "health_state": -1, "created": 0.0,
     }
     assert by["container_psi", "cpu"][1] == {
         "some_avg10": 1.5, "some_avg60": 0.5, "some_avg300": 0.25, "some_total": 1234,
@@ -299,3 +306,37 @@ def test_collector_lineproto_reused_objects_are_restamped_new_ones_rewritten() -
     assert (
         by["container_mem"]["limit"] == 1 << 20 and by["container_spec"]["memory_limit"] == 1 << 20
     )
+
+
+def test_collector_lineproto_opt_in_groups_and_switched_off_categories() -> None:
+    """cAdvisor's opt-in groups as their own measurements; a category switched off
+    writes no measurement (the same switches as /metrics)."""
+    from tests.collector.test_opt_in_groups import with_extras
+
+    sample = with_extras(SAMPLE)
+    every = {"cpu", "memory", "diskIO", "network", "pressure", "cpuLoad", "process", "tcp",
+             "udp", "hugetlb", "memory_numa", "cpuset"}
+    points = [parse_line(x) for x in Encoder("node1", every).sample(sample)]
+    by = {}
+    for m, tags, fields, _ in points:
+        key = tags.get("family") or tags.get("pagesize") or tags.get("node", "")
+        by[m, key, tags.get("scope", "")] = fields
+    assert by["container_tasks", "", ""] == {
+        "sleeping": 3, "running": 1, "stopped": 0, "uninterruptible": 1, "iowaiting": 0,
+        "load_average_10s": 1500.0, "load_d_average_10s": 250.0}
+    assert by["container_process", "", ""] == {
+        "processes": 2, "file_descriptors": 17, "sockets": 3, "threads": 3, "threads_max": 64,
+        "ulimit_max_open_files": 1024}
+    assert by["container_tcp", "tcp", ""] == {"established": 2, "listen": 1}
+    assert by["container_tcp", "tcp6", ""] == {"listen": 1}
+    assert ("container_udp", "udp6", "") not in by  # nothing read for udp6
+    assert by["container_hugetlb", "2MB", ""] == {"usage": 2 << 20, "max_usage": 4 << 20,
+                                                  "failcnt": 1}
+    assert by["container_numa", "0", "hierarchy"] == {"file": 12}
+    assert by["container_numa", "0", "container"] == {"anon": 3}
+    assert by["container_cpuset", "", ""] == {"memory_migrate": 0}
+    # the default set: no opt-in measurement; network and pressure off: none of theirs
+    lines = Encoder("node1", {"cpu", "memory", "diskIO"}).sample(sample)
+    names = {ln.split(",", 1)[0] for ln in lines}
+    assert names == {"container_cpu", "container_mem", "container_pids", "container_spec",
+                     "container_blkio"}

@@ -16,10 +16,11 @@ import pytest
 
 from cgroupstats.model import Sample
 from collector.discover import Discovery
-from collector.pipeline import Pipeline, ensure_nofile, sink_class
+from collector.pipeline import Pipeline, ensure_nofile
 from collector.records import Event
 from collector.sinks.base import Sink
 from collector.sinks.prometheus import PrometheusSink
+from collector.sinks.registry import sink_class
 from formats.delivery import SinkError
 from tests.collector.conftest import open_fds
 from tests.support.wait import poll

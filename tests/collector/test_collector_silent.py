@@ -22,6 +22,7 @@ from collector.lineproto import Encoder
 from collector.pipeline import Pipeline
 from collector.sinks.base import Sink
 from collector.sinks.prometheus import PrometheusSink
+from tests.collector.test_collector_prometheus import cadvisor_types
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -88,7 +89,7 @@ def test_collector_silent_container_keeps_running_marker(box) -> None:
     try:
         pipe.tick()
         text = prom.render()
-        assert text == generate_latest(registry)
+        assert text == cadvisor_types(generate_latest(registry))
         assert _series(text, "container_state_running", cid) == [1.0]
         assert len(_series(text, "container_last_seen", cid)) == 1
         assert _series(text, "container_state_running", quit_) == [1.0]
@@ -112,7 +113,7 @@ def test_collector_silent_container_keeps_running_marker(box) -> None:
             samples = pipe.tick()
             assert cid not in {s.ref.id for s in samples}
             text = prom.render()
-            assert text == generate_latest(registry)
+            assert text == cadvisor_types(generate_latest(registry))
             assert _series(text, "container_state_running", cid) == [1.0]
             assert _series(text, "container_last_seen", cid) == []
             assert _series(text, "container_memory_usage_bytes", cid) == []

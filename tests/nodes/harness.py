@@ -25,11 +25,17 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("BOXWATCH_NODE_CACHE", "/var/cache/boxwatch-nodes"))
 GUEST_EXTRAS = ("bench", "tests/support", "tests/nodes/guest")  # beside the packages
+# pytest, for the host's kernel tests a node runs (its PAYLOAD_FILES), beside the project's
+# dependencies (pyproject.toml sets a timeout)
+GUEST_TEST_DEPS = ("pytest>=8", "pytest-timeout>=2.2")
 # 2 host cores are shared with other work: 2 vCPUs, 1.5 GiB; TCG (KVM guests hang here).
 QEMU_CPUS = 2
 QEMU_MEMORY = "1536M"
 GUEST_PYTHON = (3, 11)  # Debian 12's python3
 BOOT_TIMEOUT = float(os.environ.get("BOXWATCH_NODE_TIMEOUT", "900"))
+# pytest-timeout for a node test: the first one's setup builds the image (2-3 min fresh,
+# 10 allowed), the wheels, and waits for its node's boot
+TEST_TIMEOUT = 600 + BOOT_TIMEOUT
 CMDLINE = "root=/dev/vda rw console=ttyS0 apparmor=0 panic=-1 quiet loglevel=3"
 INITS = {"systemd": "", "script": " init=/usr/local/sbin/boxwatch-node-init"}
 TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "debootstrap": "debootstrap",
@@ -46,6 +52,12 @@ def missing_tools() -> str:
     if missing:
         return (f"node tests need {', '.join(missing)} (apt-get install {' '.join(missing)}, "
                 "or scripts/bootstrap)")
+    # the guests run under TCG (KVM guests hang at early boot on these machines)
+    proc = subprocess.run(["qemu-system-x86_64", "-accel", "help"], capture_output=True,
+                          text=True, check=False)
+    if "tcg" not in proc.stdout.split():
+        return ("node tests need qemu-system-x86_64 with the TCG accelerator; "
+                f"`qemu-system-x86_64 -accel help` says: {' '.join(proc.stdout.split())!r}")
     return ""
 
 
@@ -85,7 +97,7 @@ def _pyproject() -> dict[str, Any]:
 
 
 def _dependencies() -> list[str]:
-    return list(_pyproject()["project"]["dependencies"])
+    return [*_pyproject()["project"]["dependencies"], *GUEST_TEST_DEPS]
 
 
 def _sources() -> list[str]:
@@ -122,8 +134,9 @@ sys.exit({func}())
 """
 
 
-def make_payload(work: Path, node_script: str) -> Path:
-    """The payload disk image: site/, src/, bin/{box,boxwatch}, run-node.sh."""
+def make_payload(work: Path, node_script: str, files: tuple[str, ...] = ()) -> Path:
+    """The payload disk image: site/, src/ (with ``files``, single files of the repo),
+    bin/{box,boxwatch}, run-node.sh."""
     tree = work / "payload"
     shutil.rmtree(tree, ignore_errors=True)
     tree.mkdir(parents=True)
@@ -131,6 +144,9 @@ def make_payload(work: Path, node_script: str) -> Path:
     for rel in _sources():
         shutil.copytree(REPO / rel, tree / "src" / rel,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for rel in files:
+        (tree / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, tree / "src" / rel)
     if sys.version_info[:2] == GUEST_PYTHON:
         # bytecode made here: the guest would otherwise compile every module again in
         # each boot, seconds under TCG (the .pyc records the source's mtime, which the
@@ -162,6 +178,12 @@ class Boot:
     console: str = ""
     guest_log: str = ""
     error: str = ""
+    back: Path | None = None  # the guest's results/ directory, copied out
+
+    def file(self, name: str) -> str:
+        """A file the guest left in results/ ("" when it did not)."""
+        path = self.back / name if self.back else None
+        return path.read_text(errors="replace") if path and path.exists() else ""
 
     def tail(self, lines: int = 40) -> str:
         """The guest's log tail (or its console's, when the log never came back)."""
@@ -189,11 +211,12 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(1, 9)
 
 
-def boot(node: str, image: Image, work: Path, node_script: str, init: str) -> Boot:
+def boot(node: str, image: Image, work: Path, node_script: str, init: str,
+         files: tuple[str, ...] = ()) -> Boot:
     """Boot ``node`` once with ``init`` ("systemd" or "script"), run its script, return
     what came back. Never raises for a guest failure: ``Boot.error`` says what failed."""
     work.mkdir(parents=True, exist_ok=True)
-    disk = make_payload(work, node_script)
+    disk = make_payload(work, node_script, files)
     console = work / "console.log"
     argv = ["qemu-system-x86_64", "-accel", "tcg", "-smp", str(QEMU_CPUS), "-m", QEMU_MEMORY,
             "-kernel", str(image.directory / "vmlinuz"),
@@ -224,6 +247,11 @@ def boot(node: str, image: Image, work: Path, node_script: str, init: str) -> Bo
     back.mkdir()
     subprocess.run(["debugfs", "-R", f"rdump /results {back}", str(disk)],
                    capture_output=True, check=False)
+    result.back = back / "results"
+    # the payload (a 1 GB image and its tree) is rebuilt every boot: only what came back
+    # and the console stay in the work directory
+    disk.unlink(missing_ok=True)
+    shutil.rmtree(work / "payload", ignore_errors=True)
     log = back / "results" / "guest.log"
     result.guest_log = log.read_text(errors="replace") if log.exists() else ""
     found = back / "results" / "results.json"

@@ -38,7 +38,7 @@ _started_at: list[float] = []
 def _boot(image: harness.Image, node: str) -> harness.Boot:
     guest, init = NODES[node]
     work = Path(tempfile.mkdtemp(prefix=f"boxwatch-{node}-"))
-    result = harness.boot(node, image, work, guest.RUN, init)
+    result = harness.boot(node, image, work, guest.RUN, init, getattr(guest, "PAYLOAD_FILES", ()))
     timings[f"{node}_boot_s"] = round(result.seconds, 1)
     timings[f"{node}_numbers"] = result.results.get("numbers", {})
     timings["boots_wall_s"] = round(time.monotonic() - _started_at[0], 1)

@@ -9,7 +9,7 @@ import pytest
 from tests.nodes import harness
 from tests.nodes.session import NODES, boot_node, expect
 
-pytestmark = pytest.mark.nodes
+pytestmark = [pytest.mark.nodes, pytest.mark.timeout(harness.TEST_TIMEOUT)]
 CASES = [(name, check) for name, (guest, _) in NODES.items() for check in guest.SUITE.names]
 
 

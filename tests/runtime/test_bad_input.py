@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Box
+from tests.support.cgroup2 import container_groups, hierarchies
 
 
 def _procs(cgroup: Path) -> str:
@@ -28,7 +29,7 @@ def snapshot(box: Box) -> dict[str, frozenset[str]]:
 
     # Container cgroups (64-hex names) with no process in them: what a failed create
     # would leak. Other sessions may run containers (or bench-N groups) meanwhile.
-    cgroups = frozenset(str(p) for ctrl in Path("/sys/fs/cgroup").iterdir()
+    cgroups = frozenset(str(p) for ctrl in hierarchies()
                         if (ctrl / "box").is_dir() for p in (ctrl / "box").iterdir()
                         if re.fullmatch(r"[0-9a-f]{64}", p.name) and p.is_dir()
                         and not _procs(p))
@@ -128,7 +129,7 @@ def test_command_cannot_run(box: Box, argv: tuple[str, ...], code: int, message:
     # like docker: the container stays, never started, its cgroup gone
     assert box.inspect("broken", "{{.State.Status}} {{.State.ExitCode}}") == f"created {code}"
     cid = box.inspect("broken", "{{.Id}}")
-    assert not list(Path("/sys/fs/cgroup").glob(f"*/box/{cid}"))
+    assert not container_groups(cid)
 
 
 def test_rm_of_a_running_container_needs_force(box: Box) -> None:

@@ -98,6 +98,9 @@ def test_push_then_pull_into_an_empty_root_and_run(src_box: Box, dst_box: Box,
     gets = len(proxy.requests("GET", "/blobs/"))
     assert "Status: Image is up to date for" in dst_box.ok("pull", target)
     assert len(proxy.requests("GET", "/blobs/")) == gets + 1  # the config only
+    pulls = dst_box.ok("events", "--since", "1h", "--until", "0s", "--filter", "event=pull",
+                       "--format", "{{.Type}} {{.Actor.ID}} {{.Actor.Attributes.name}}")
+    assert pulls.splitlines() == [f"image {target} {proxy.host}/team/layered"] * 2
 
 
 def test_second_push_reuses_layers_and_other_repo_mounts_them(src_box: Box,

@@ -14,6 +14,7 @@ import pytest
 from runtime.security.devices import DEFAULT_RULES, apply_device_rules, rules_for
 from tests.conftest import Box
 from tests.security.conftest import SECRET
+from tests.support.cgroup2 import unified_root
 
 
 def _numbers(dev: str) -> tuple[int, int]:
@@ -74,7 +75,7 @@ def test_bad_device_flag_is_one_line_and_125(box: Box, flag: str, message: str) 
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-UNIFIED = Path("/sys/fs/cgroup/unified")
+UNIFIED = unified_root()  # the v2 hierarchy: /sys/fs/cgroup/unified here, the root on v2
 
 
 def _open_in_group(group: Path, dev: str) -> str:
@@ -93,8 +94,8 @@ def _open_in_group(group: Path, dev: str) -> str:
 
 @pytest.fixture
 def v2_group() -> Path:
-    if not (UNIFIED / "cgroup.procs").exists():
-        pytest.skip("no cgroup v2 mount at /sys/fs/cgroup/unified")
+    if UNIFIED is None:
+        pytest.skip("no cgroup v2 hierarchy (neither /sys/fs/cgroup nor its unified mount)")
     group = UNIFIED / "box" / f"test-devices-{os.getpid()}"
     group.mkdir(parents=True)
     yield group

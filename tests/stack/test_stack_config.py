@@ -98,6 +98,8 @@ def test_plan_wires_the_parts_together(tmp_path: Path) -> None:
     assert "--alert-webhook" in collector and \
         collector[collector.index("--alert-webhook") + 1] == "http://127.0.0.1:9093/api/v2/alerts"
     assert "influxdb-v1=http://127.0.0.1:8086" in shipper and "node-7" in shipper
+    for argv in (collector, shipper, p.components[-1].argv):  # one host name on every tag
+        assert argv[argv.index("--host") + 1] == "node-7"
     assert f"{tmp_path}/shipper/registry.json" in shipper
     prom = p.files[f"{tmp_path}/prometheus/prometheus.yml"]
     assert '"127.0.0.1:9180"' in prom and '"127.0.0.1:9181"' in prom and "rules.yml" in prom

@@ -42,6 +42,47 @@ def promtool_check_metrics(exposition: bytes) -> subprocess.CompletedProcess[str
                           capture_output=True, text=True, timeout=60)
 
 
+# cAdvisor's names that ``promtool check metrics`` objects to: a counter without
+# ``_total`` and gauges whose names end in it. cAdvisor's name and TYPE win (dashboards
+# and rules query them), so these objections, and only these, are expected.
+CADVISOR_LINT = {
+    ("container_memory_failcnt", 'counter metrics should have "_total" suffix'),
+    ("container_hugetlb_failcnt", 'counter metrics should have "_total" suffix'),
+    ("container_fs_inodes_total", 'non-counter metrics should not have "_total" suffix'),
+    ("container_network_tcp_usage_total", 'non-counter metrics should not have "_total" suffix'),
+    ("container_network_tcp6_usage_total", 'non-counter metrics should not have "_total" suffix'),
+    ("container_network_udp_usage_total", 'non-counter metrics should not have "_total" suffix'),
+    ("container_network_udp6_usage_total", 'non-counter metrics should not have "_total" suffix'),
+    ("container_cpu_load_d_average_10s", "metric names should not contain abbreviated units"),
+    ("machine_node_hugepages_count",
+     'non-histogram and non-summary metrics should not have "_count" suffix'),
+    ("machine_thread_siblings_count",
+     'non-histogram and non-summary metrics should not have "_count" suffix'),
+}
+
+
+def promtool_objections(exposition: bytes) -> tuple[set[tuple[str, str]], str]:
+    """``promtool check metrics``'s (metric, problem) pairs, and anything else it said
+    (an error that is not a lint problem: a parse failure)."""
+    check = promtool_check_metrics(exposition)
+    found, other = set(), []
+    for line in (check.stdout + check.stderr).splitlines():
+        name, _, problem = line.strip().partition(" ")
+        if name.startswith(("container_", "boxwatch_", "machine_")) and problem:
+            found.add((name, problem))
+        elif line.strip():
+            other.append(line)
+    if check.returncode not in (0, 3):  # 3: lint problems only
+        other.append(f"promtool exit {check.returncode}")
+    return found, "\n".join(other)
+
+
+def promtool_unexpected(exposition: bytes) -> list[str]:
+    """What promtool objects to beyond cAdvisor's own names (``CADVISOR_LINT``)."""
+    found, other = promtool_objections(exposition)
+    return sorted(f"{n} {p}" for n, p in found - CADVISOR_LINT) + ([other] if other else [])
+
+
 class LoopbackServer:
     """One of the Prometheus project's servers on a free loopback port, in a temp dir and
     its own process group: ``start`` writes ``config()`` and waits for ``/-/ready``;

@@ -86,3 +86,20 @@ def test_find_local_by_name_id_and_prefix(tmp_path: Path) -> None:
         assert found is not None and found.id == cid and found.root == str(tmp_path)
     assert find_local([str(tmp_path)], "ab") is None  # too short a prefix
     assert find_local([str(tmp_path / "nowhere")], "web") is None
+
+
+def test_a_container_is_name_or_name_at_host() -> None:
+    from multidict import MultiDict
+
+    from boxwatch.logs.query import QueryError
+    from boxwatch.web.logs import Filters
+
+    assert Filters.parse(MultiDict([("c", "web"), ("c", "web@node2")])).names == (
+        "web", "web@node2")
+    for bad in ("@node2", "web@", "@"):
+        try:
+            Filters.parse(MultiDict([("c", bad)]))
+        except QueryError as exc:
+            assert repr(bad) in str(exc)
+        else:
+            raise AssertionError(f"{bad!r} accepted")

@@ -15,60 +15,21 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Box
 from tests.support.wait import wait_until as wait
-from tests.web.stack import SHOTS, Stack, browser_args, start, stop
+from tests.web.conftest import OtherHost, api, collector_rows
+from tests.web.stack import SHOTS, Stack
 
 pytestmark = pytest.mark.slow  # a whole stack, a browser
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+pytest.importorskip("playwright.sync_api", reason="playwright not installed")
 if not os.access("/usr/bin/chromium", os.X_OK):
     pytest.skip("Debian's chromium is not installed (scripts/bootstrap installs it)",
                 allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, box_session: Box) -> Iterator[Stack]:
-    s = start(tmp_path_factory.mktemp("web"), box_session)
-    try:
-        yield s
-    finally:
-        stop(s)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(**browser_args())
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = ctx.new_page()
-    yield pg
-    ctx.close()
-
-
-def api(stack: Stack, path: str) -> dict:
-    with urllib.request.urlopen(stack.url + path, timeout=10) as resp:
-        return json.load(resp)
-
-
-def collector_rows(stack: Stack, name: str) -> int:
-    port = stack.values["collector.port"]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/containers/{name}",
-                                timeout=10) as resp:
-        return len(json.load(resp)["history"])
 
 
 def test_overview_lists_the_containers_and_a_sparkline_moves(stack: Stack, page: Any) -> None:
@@ -95,8 +56,9 @@ def test_overview_lists_the_containers_and_a_sparkline_moves(stack: Stack, page:
 
     wait(busier, 20, "the burner's CPU above the logger's",
          seen=lambda: (row.locator(".cpuv").inner_text(), chat.inner_text()))
-    page.locator("#filter").fill("wchat")
+    page.locator("#filter").fill("wburn")  # (a simulated host's "wchat" may be listed too)
     assert page.locator("#containers tbody tr").count() == 1
+    assert page.locator("#containers tbody tr").get_attribute("data-id") == stack.ids["wburn"]
     page.locator("#filter").fill("")
     page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
 
@@ -203,11 +165,19 @@ def test_logs_search_stream_filter_and_download(stack: Stack, page: Any) -> None
     assert "chat err 10" in text and "chat line" not in text
 
 
-def test_a_killed_sse_connection_resumes_exactly(stack: Stack, page: Any) -> None:
-    page.goto(stack.url + "/logs?c=wchat&c=wburn&since=1h")
+def remote_numbers(page: Any) -> list[int]:
+    return [int(n) for n in re.findall(r"remote line (\d+)", page.locator("#lines").inner_text())]
+
+
+def test_a_killed_sse_connection_resumes_exactly(stack: Stack, node2: OtherHost,
+                                                 page: Any) -> None:
+    """Local files and another host's store tail in one view, across a killed server."""
+    page.goto(stack.url + "/logs?c=wchat&c=wburn&c=wchat%40node2&since=1h")
     wait(lambda: page.locator("#status").inner_text() == "live", 20, "the live stream")
     wait(lambda: len(chat_numbers(page)) > 5, 10, "lines")
     before = chat_numbers(page)[-1]
+    wait(lambda: remote_numbers(page), 10, "another host's lines")
+    remote_before = remote_numbers(page)[-1]
     web = stack.status()["web"]
     os.kill(web["pid"], signal.SIGKILL)  # the server side of the stream dies
     wait(lambda: page.locator("#status").inner_text() == "reconnecting…", 10, "the drop seen")
@@ -216,7 +186,10 @@ def test_a_killed_sse_connection_resumes_exactly(stack: Stack, page: Any) -> Non
          60, "the web UI restarted by the supervisor", logs=stack.logs())
     wait(lambda: chat_numbers(page)[-1] > before + 20, 30, "lines after the reconnect",
          seen=lambda: chat_numbers(page)[-3:])
+    wait(lambda: remote_numbers(page)[-1] > remote_before + 3, 30,
+         "another host's lines after the reconnect", seen=lambda: remote_numbers(page)[-3:])
     assert_contiguous(chat_numbers(page))
+    assert remote_numbers(page) == list(range(1, remote_numbers(page)[-1] + 1))
 
 
 def term_text(page: Any) -> str:
@@ -245,7 +218,8 @@ def test_exec_console_runs_echo_and_follows_the_window_size(stack: Stack, page: 
         assert (int(found.group(1)), int(found.group(2))) == (rows, cols)
 
 
-def test_a_non_loopback_server_without_the_token_answers_401(tmp_path: Path) -> None:
+def test_a_non_loopback_server_without_the_token_answers_401(tmp_path: Path,
+                                                             browser: Any) -> None:
     from tests.support.servers import free_port
 
     web = [sys.executable, "-m", "boxwatch.cli", "web"]
@@ -273,6 +247,19 @@ def test_a_non_loopback_server_without_the_token_answers_401(tmp_path: Path) -> 
         assert code == 200 and json.loads(body) == {"exec": False}
         code, _ = _get(base + "/api/config", {"Cookie": "boxwatch_token=s3cret-token"})
         assert code == 200
+        ctx = browser.new_context(viewport={"width": 1280, "height": 500})
+        try:  # the browser: a bare 401, then the page once the link carried the token
+            page = ctx.new_page()
+            resp = page.goto(base + "/")
+            assert resp.status == 401
+            assert page.locator("body").inner_text().strip() == "401 Unauthorized"
+            page.screenshot(path=str(SHOTS / "unauthorized.png"))
+            page.goto(base + "/?token=s3cret-token")
+            page.locator("#count").wait_for()
+            assert "token" not in page.url
+            assert page.evaluate("fetch('/api/config').then(r => r.status)") == 200
+        finally:
+            ctx.close()
     finally:
         proc.terminate()
         proc.wait(10)
@@ -323,3 +310,12 @@ def _status(url: str) -> int:
         return _get(url)[0]
     except OSError:
         return 0
+
+
+def test_the_readme_shows_a_screenshot_of_a_page() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    shots = re.findall(r"!\[[^\]]*\]\((docs/[^)]+\.png)\)", readme)
+    assert shots, "no screenshot in the README"
+    for rel in shots:
+        data = (Path(__file__).resolve().parents[2] / rel).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, rel

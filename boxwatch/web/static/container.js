@@ -10,6 +10,15 @@ const GROUPS = {
 };
 const BYTES = new Set(["mem", "io", "net"]);
 let data = null, events = [], source = null, mode = "live";
+window.bwEvents = () => events;
+
+// events pushed by the server while the page is open (health flips, restarts, kills)
+function addEvents(fresh) {
+  const seen = new Set(events.map(e => e.t.toFixed(3) + " " + e.action));
+  for (const e of fresh) if (!seen.has(e.t.toFixed(3) + " " + e.action)) events.push(e);
+  events.sort((a, b) => a.t - b.t);
+  if (charts.cpu) redraw();
+}
 const charts = {};
 window.bwCharts = charts;
 
@@ -20,7 +29,7 @@ function eventsPlugin() {
     for (const e of events) {
       const x = u.valToPos(e.t, "x", true);
       if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
-      ctx.strokeStyle = ctx.fillStyle = e.action === "oom_kill" || e.action === "die" ? "#d33" : "#17803d";
+      ctx.strokeStyle = ctx.fillStyle = /oom_kill|die|unhealthy/.test(e.action) ? "#d33" : "#17803d";
       ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + height); ctx.stroke();
       ctx.fillText(e.action, x + 2, top + 10);
     }
@@ -50,7 +59,7 @@ function redraw() {
     charts[name].setData(columns(name));
     document.getElementById("chart-" + name).dataset.points = data.t.length;
   }
-  document.getElementById("events").innerHTML = events.map(e => "<li>" +
+  document.getElementById("events").innerHTML = events.map(e => '<li class="' + (/oom_kill|die|unhealthy/.test(e.action) ? "bad" : "") + '">' +
     new Date(e.t * 1000).toISOString() + " " + bw.esc(e.action) + (e.exit_code != null ? " (exit " + e.exit_code + ")" : "") + "</li>").join("");
 }
 
@@ -64,31 +73,27 @@ function push(p) {
 async function show(range) {
   mode = range;
   if (source) { source.close(); source = null; }
-  // live: events that happen while the page is open are marked too
-setInterval(async () => {
-  if (mode !== "live" || !data) return;
-  try {
-    const d = await bw.json("/api/containers/" + encodeURIComponent(KEY) + "/events?range=5m");
-    events = d.events; redraw();
-  } catch (e) { /* the next try may work; the banner shows lasting trouble */ }
-}, 10000);
-
-document.querySelectorAll(".ranges button").forEach(b => b.classList.toggle("on", b.dataset.range === range));
+  document.querySelectorAll(".ranges button").forEach(b => b.classList.toggle("on", b.dataset.range === range));
   const url = "/api/containers/" + encodeURIComponent(KEY) + (range === "live" ? "/history" : "/range?range=" + range);
   const d = await bw.json(url);
   bw.banners(document.getElementById("errors"), d.errors);
   events = d.events || [];
   data = {t: d.t || []};
   for (const lines of Object.values(GROUPS)) for (const [k] of lines) data[k] = d[k] || [];
+  // another host's container: no console here (box exec runs on its own host)
+  document.getElementById("console-box").classList.toggle("remote", !!d.remote);
   if (d.container && d.container.name) {
-    document.getElementById("title").textContent = d.container.name + " (" + d.container.image + ")";
-    document.getElementById("logs-link").href = "/logs?c=" + encodeURIComponent(d.container.name);
+    document.getElementById("title").textContent = d.container.name + (d.remote ? " on " + d.container.host : "") +
+      " (" + d.container.image + ")";
+    document.getElementById("logs-link").href = "/logs?c=" + encodeURIComponent(d.container.name +
+      (d.remote ? "@" + d.container.host : ""));
   }
   if (!charts.cpu) build();
   redraw();
   if (range === "live") {
     source = new EventSource("/api/containers/" + encodeURIComponent(KEY) + "/live");
     source.onmessage = ev => { document.getElementById("status").textContent = ""; push(JSON.parse(ev.data)); };
+    source.addEventListener("events", ev => addEvents(JSON.parse(ev.data)));
     source.addEventListener("down", ev => { document.getElementById("status").textContent = "live: " + JSON.parse(ev.data); });
   }
 }

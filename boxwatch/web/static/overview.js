@@ -19,7 +19,7 @@ function render() {
       "</td><td>" + bw.esc(r.image) + '</td><td class="uptime">' + up + '</td><td class="num">' + (r.restarts ?? "") +
       '</td><td><canvas class="spark cpu"></canvas></td><td class="num cpuv"></td>' +
       '<td><canvas class="spark mem"></canvas></td><td class="num memv"></td>' +
-      '<td><a href="/logs?c=' + encodeURIComponent(r.name) + '">logs</a></td></tr>';
+      '<td><a href="/logs?c=' + encodeURIComponent(r.local ? r.name : r.name + "@" + r.host) + '">logs</a></td></tr>';
   }).join("");
   for (const tr of body.rows) draw(tr);
 }

@@ -8,6 +8,7 @@ wall time; Docker writes the same logs and image archives with either cgroup dri
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -131,6 +132,35 @@ def box_to_docker(ctx: dict[str, Any]) -> str:
     return "box save -> docker load -> docker run: from-box"
 
 
+BUILT = """FROM busybox
+ENV GREETING=built
+WORKDIR /app
+COPY hello.txt ./
+RUN rm /bin/vi && echo "$GREETING by box" > /app/made.txt
+CMD ["sh", "-c", "cat /app/hello.txt /app/made.txt; test -e /bin/vi || echo vi-gone"]
+"""
+
+
+def built_to_docker(ctx: dict[str, Any]) -> str:
+    """An image made by ``box build`` (a RUN layer with a whiteout, COPY, ENV, WORKDIR,
+    CMD) is accepted by ``docker load`` and runs the same under dockerd (issue 19)."""
+    build_ctx = Path("/tmp/boxbuilt")
+    build_ctx.mkdir(exist_ok=True)
+    (build_ctx / "Dockerfile").write_text(BUILT)
+    (build_ctx / "hello.txt").write_text("hello from the context\n")
+    env = {**os.environ, "BOX_DEFAULT_NETWORK": "none"}  # the guest has no network
+    sh(BOX, "build", "-t", "boxbuilt:1", str(build_ctx), env=env, timeout=300)
+    ours = out(BOX, "run", "--rm", "--network", "none", "boxbuilt:1")
+    sh(BOX, "save", "-o", "/tmp/boxbuilt.tar", "boxbuilt:1")
+    loaded = out("docker", "load", "-i", "/tmp/boxbuilt.tar")
+    theirs = out("docker", "run", "--rm", "--network", "none", "boxbuilt:1")
+    want = "hello from the context\nbuilt by box\nvi-gone"
+    assert ours == want and theirs == want, f"box run {ours!r}, docker run {theirs!r}"
+    cfg = engine("/images/boxbuilt:1/json")["Config"]
+    assert cfg["WorkingDir"] == "/app" and "GREETING=built" in cfg["Env"], cfg
+    return f"box build -> box save -> {loaded} -> docker run: {theirs!r}"
+
+
 def docker_to_box(ctx: dict[str, Any]) -> str:
     sh("docker", "tag", "busybox", "dockermade:1")
     sh("docker", "save", "-o", "/tmp/dockermade.tar", "dockermade:1")
@@ -177,5 +207,6 @@ def register(suite: Suite) -> None:
     """Add the shipper and interop checks, in this order."""
     suite.check("shipper_ships_what_docker_logs_shows")(shipper)
     suite.check("interop_box_save_docker_load_run")(box_to_docker)
+    suite.check("interop_box_build_docker_load_run")(built_to_docker)
     suite.check("interop_docker_save_box_load_run")(docker_to_box)
     suite.check("interop_jsonfile_same_as_dockerd")(same_log)

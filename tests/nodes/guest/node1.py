@@ -30,6 +30,13 @@ from tests.nodes.guest.suite import (
 
 SUITE = Suite()
 CG = Path("/sys/fs/cgroup")
+# the host's kernel tests that need real v2 files (``needs_v2``): run here under pytest,
+# with the conftests and pyproject.toml's pytest settings they need
+PYTEST_FILES = ("tests/runtime/test_cgroups_v2_real.py",
+                "tests/collector/test_collector_kernel_v2.py",
+                "tests/collector/test_collector_kmsg.py")
+PAYLOAD_FILES = ("pyproject.toml", "tests/conftest.py", "tests/collector/conftest.py",
+                 *PYTEST_FILES)
 RUN = """#!/bin/sh
 export PATH=/mnt/payload/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PYTHONPATH=/mnt/payload/src:/mnt/payload/site
@@ -181,6 +188,20 @@ def stats(ctx: dict[str, Any]) -> str:
     sh(BOX, "rm", "-f", "busy")
     return (f"box stats: {table}; collector: PSI cpu {psi['cpu']['some']}, "
             f"peak {s['memory']['max_usage']}, io write {wrote}")
+
+
+@SUITE.check("v2_kernel_tests_under_pytest")
+def kernel_tests(ctx: dict[str, Any]) -> str:
+    """The host's kernel tests that need real v2 files (``needs_v2``, skipped on the hybrid
+    host), under pytest here; the host reads the JUnit file back and reports each test
+    (tests/nodes/test_node1_v2.py). Exit 1 is a failed test: the host names it."""
+    results = Path("/mnt/payload/results")
+    proc = sh("python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs",
+              f"--junitxml={results}/v2-junit.xml", *PYTEST_FILES, check=False, timeout=600)
+    (results / "v2-pytest.log").write_text(proc.stdout + proc.stderr)
+    summary = (proc.stdout.strip().splitlines() or [""])[-1]
+    assert proc.returncode in (0, 1), f"pytest exit {proc.returncode}: {proc.stdout[-1500:]}"
+    return summary
 
 
 docker_view.register(SUITE, "/system.slice/docker-{id}.scope")

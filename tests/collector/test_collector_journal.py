@@ -1,0 +1,119 @@
+"""The collector's lifecycle events from box's journal (collector.journal) on real
+containers: the journal's own times, a start and a die between two scans, pause and
+unpause, the derived events kept for roots without a journal, and the paused state in
+the records and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collector.journal import JournalSource
+from collector.lineproto import Encoder
+from collector.sinks.prometheus import PrometheusSink
+from formats import events as journal
+from tests.collector.test_collector_pipeline import RecordingSink, _pipeline
+from tests.support.wait import poll
+
+
+def test_lifecycle_comes_from_the_journal_with_its_times(box) -> None:
+    sink = RecordingSink()
+    pipe = _pipeline([box.root], sink, interval=0.2)
+    try:
+        pipe.tick()  # baseline
+        cid = box.ok("run", "-d", "--network", "none", "busybox", "sh", "-c",
+                     "sleep 30").strip()
+        box.ok("pause", cid)
+        box.ok("unpause", cid)
+        box.ok("kill", cid)
+        assert poll(lambda: box.inspect(cid, "{{.State.Status}}") == "exited", 15)
+        pipe.tick()  # one scan after all of it: nothing lost in between
+        assert sink.actions(cid) == [("start", None), ("pause", None), ("unpause", None),
+                                     ("die", 137)]
+        journaled = {m["Action"]: m["timeNano"] for m in journal.replay(str(box.root))
+                     if m["Actor"]["ID"] == cid}
+        for e in sink.events:
+            if e.ref.id == cid:
+                want = {"die": "die", "start": "start"}.get(e.action, e.action)
+                assert e.time_ns == journaled[want]
+        named = [e for e in sink.events if e.ref.id == cid and e.action == "die"]
+        assert named[0].ref.image == "busybox"
+    finally:
+        pipe.close()
+
+
+def test_short_lived_container_between_two_scans(box) -> None:
+    sink = RecordingSink()
+    pipe = _pipeline([box.root], sink)
+    try:
+        pipe.tick()
+        proc = box("run", "--network", "none", "busybox", "sh", "-c", "exit 5")
+        assert proc.returncode == 5
+        cid = box("ps", "-alq", "--no-trunc").stdout.strip()
+        pipe.tick()
+        assert sink.actions(cid) == [("start", None), ("die", 5)]
+    finally:
+        pipe.close()
+
+
+def test_roots_without_a_journal_keep_the_derived_events(tmp_path: Path) -> None:
+    source = JournalSource([tmp_path])
+    assert source.poll({}) == [] and not source.covers_any()
+    # a journal that appears later is read from its start; one there at the start from
+    # its end (a restarted collector reports no history)
+    journal.append(str(tmp_path), "container", "start", "c1", {"name": "one"})
+    got = source.poll({})
+    assert [(e.action, e.ref.id, e.ref.name) for e in got] == [("start", "c1", "one")]
+    assert source.covers_any()
+    again = JournalSource([tmp_path])
+    assert again.poll({}) == []
+    journal.append(str(tmp_path), "container", "die", "c1", {"exitCode": "2"})
+    journal.append(str(tmp_path), "container", "create", "c2", {})  # not a lifecycle one
+    assert [(e.action, e.exit_code) for e in again.poll({})] == [("die", 2)]
+    source.close()
+    again.close()
+
+
+def test_paused_state_in_refs_and_metrics(box) -> None:
+    sink = RecordingSink()
+    pipe = _pipeline([box.root], sink)
+    prom = PrometheusSink()
+    try:
+        cid = box.ok("run", "-d", "--network", "none", "--name", "cj-paused", "busybox",
+                     "sleep", "30").strip()
+        box.ok("pause", cid)
+        pipe.tick()
+        ref = pipe.running[cid]
+        assert ref.paused
+        prom.write_states([ref], 0)
+        prom.write([])
+        text = prom.render().decode()
+        paused = [x for x in text.splitlines() if x.startswith("container_state_paused{")
+                  and cid in x]
+        assert len(paused) == 1 and paused[0].rsplit(" ", 1)[1] in ("1", "1.0")
+        line = Encoder().state(ref, 1)
+        assert line.endswith(" running=1i,paused=1i 1")
+        box.ok("unpause", cid)
+        pipe.tick()
+        assert not pipe.running[cid].paused
+        assert Encoder().state(pipe.running[cid], 1).endswith(" running=1i 1")
+        assert ("pause", None) in sink.actions(cid) and ("unpause", None) in sink.actions(cid)
+    finally:
+        pipe.close()
+
+
+def test_spec_metrics_follow_box_update(box) -> None:
+    sink = RecordingSink()
+    pipe = _pipeline([box.root], sink, spec_every=1)
+    try:
+        cid = box.ok("run", "-d", "--network", "none", "-m", "32m", "busybox", "sleep",
+                     "30").strip()
+        pipe.tick()
+        spec = [s for s in sink.batches[-1] if s.ref.id == cid][0].spec
+        assert spec.memory_limit == 32 << 20
+        box.ok("update", "-m", "64m", "--memory-swap", "128m", "--pids-limit", "77", cid)
+        pipe.tick()
+        sample = [s for s in sink.batches[-1] if s.ref.id == cid][0]
+        assert sample.spec.memory_limit == 64 << 20
+        assert sample.pids.max == 77
+    finally:
+        pipe.close()
