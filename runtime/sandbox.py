@@ -367,10 +367,11 @@ def become(args: list[str], env: list[str], user: str, cwd: str, caps: list[str]
         target = _find_executable(args[0], env)
         _default_signals()
         if init:
+            # Before the fork: the command may read /proc/1/environ the moment it runs.
+            _hide_host_environment()
             child = os.fork()
             if child:
                 os.close(errpipe)
-                _hide_host_environment()
                 _run_init(child)
         try:
             os.execve(target, args, dict(e.split("=", 1) for e in env if "=" in e))
