@@ -266,3 +266,24 @@ def test_image_prune_journals_untag_and_delete(box: Box) -> None:
     got = replay(box, t0, "--filter", "type=image", "--filter", f"image={image}", "--format",
                  "{{.Action}} {{.Actor.Attributes.name}} {{index .Actor.Attributes \"ev.prune\"}}")
     assert got == [f"untag {image} yes", f"delete {image} yes"]
+
+
+def test_exec_events_carry_the_exec_id_and_exit_code(box: Box) -> None:
+    t0 = since()
+    cid = box.ok("run", "-d", "--network", "none", "--name", "ev-ex", "busybox",
+                 "sleep", "60").strip()
+    assert box("exec", "ev-ex", "sh", "-c", "exit 5").returncode == 5
+    box.ok("exec", "-d", "ev-ex", "sleep", "0.3")
+    wait_until(lambda: len(replay(box, t0, "--filter", "event=exec_die")) == 2, timeout=10)
+    got = replay(box, t0, "--filter", f"container={cid}", "--filter", "event=exec_create",
+                 "--filter", "event=exec_start", "--filter", "event=exec_die", "--format",
+                 "{{.Action}}|{{.Actor.Attributes.execID}}|{{.Actor.Attributes.exitCode}}")
+    rows = [g.split("|") for g in got]
+    # moby's Action: the prefix, then Entrypoint + " " + Args
+    assert [r[0] for r in rows] == ["exec_create: sh -c exit 5", "exec_start: sh -c exit 5",
+                                    "exec_die", "exec_create: sleep 0.3",
+                                    "exec_start: sleep 0.3", "exec_die"]
+    assert [r[2] for r in rows] == ["<no value>"] * 2 + ["5"] + ["<no value>"] * 2 + ["0"]
+    assert rows[0][1] == rows[1][1] == rows[2][1] and re.fullmatch(r"[0-9a-f]{64}", rows[0][1])
+    assert rows[3][1] == rows[4][1] == rows[5][1] != rows[0][1]
+    box.ok("rm", "-f", "ev-ex")
