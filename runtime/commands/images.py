@@ -95,6 +95,7 @@ def cmd_import(paths: Paths, args: Namespace) -> int:
         with f:
             image_id = _store(paths).import_tarball(f, ref, changes)
     print(image_id)
+    image_event(paths, _store(paths), image_id, "import", image_id)  # moby: (id, id)
     return 0
 
 

@@ -63,10 +63,22 @@ def cmd_load(paths: Paths, args: Namespace) -> int:
     store = _store(paths)
     src = open_source(args.input or "-", os.path.join(store.dir, "tmp"))
     try:
-        for line in load(store, src, _progress(args.quiet)):
+        lines = load(store, src, _progress(args.quiet))
+        for line in lines:
             print(line)
     finally:
         src.close()
+    from runtime.commands.images import image_event
+
+    ids: list[str] = []
+    for line in lines:  # "Loaded image: REF" or "Loaded image ID: ID"
+        ref = line.split(": ", 1)[1]
+        with contextlib.suppress(BoxError):
+            image_id = ref if line.startswith("Loaded image ID") else store.resolve(ref).id
+            if image_id not in ids:
+                ids.append(image_id)
+    for image_id in ids:
+        image_event(paths, store, image_id, "load", image_id)
     return 0
 
 
@@ -78,8 +90,14 @@ def add_save(p: FlagParser) -> None:
 def cmd_save(paths: Paths, args: Namespace) -> int:
     from runtime.images.save import save
 
+    store = _store(paths)
     with _output(args.output, "images") as out:
-        save(_store(paths), args.images, out)
+        save(store, args.images, out)
+    from runtime.commands.images import image_event
+
+    ids = dict.fromkeys(store.resolve(ref).id for ref in args.images)
+    for image_id in ids:  # moby's tarexport: LogImageEvent(id, id, save) per image
+        image_event(paths, store, image_id, "save", image_id)
     return 0
 
 
@@ -99,6 +117,9 @@ def cmd_export(paths: Paths, args: Namespace) -> int:
         code = export_container(paths, cfg, out.fileno())
     if code:
         raise BoxError(f"export of {args.container} failed (exit {code})")
+    from runtime.journal import container_event
+
+    container_event(paths.root, cfg, "export")
     return 0
 
 
@@ -142,9 +163,15 @@ def cmd_push(paths: Paths, args: Namespace) -> int:
     progress = _progress(args.quiet)
     if args.quiet:
         progress.message = lambda text: None
-    digest = push(_store(paths), args.image, args.insecure_registry, progress, chunk)
+    store = _store(paths)
+    digest = push(store, args.image, args.insecure_registry, progress, chunk)
     if args.quiet:
         print(digest)
+    from runtime.commands.images import image_event
+    from runtime.images.reference import parse_ref
+
+    name, tag = parse_ref(args.image)
+    image_event(paths, store, f"{name}:{tag}", "push", name)
     return 0
 
 

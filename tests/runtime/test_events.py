@@ -287,3 +287,57 @@ def test_exec_events_carry_the_exec_id_and_exit_code(box: Box) -> None:
     assert rows[0][1] == rows[1][1] == rows[2][1] and re.fullmatch(r"[0-9a-f]{64}", rows[0][1])
     assert rows[3][1] == rows[4][1] == rows[5][1] != rows[0][1]
     box.ok("rm", "-f", "ev-ex")
+
+
+def test_attach_cp_and_export_events(box: Box, tmp_path: Path) -> None:
+    t0 = since()
+    cid = box.ok("run", "-d", "--network", "none", "--name", "ev-io", "busybox", "sh", "-c",
+                 TRAP).strip()
+    proc = subprocess.Popen([BOX, "attach", "ev-io"], env=box.env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: replay(box, t0, "--filter", "event=attach") != [], timeout=10)
+        box.ok("stop", "ev-io")
+        proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    box.ok("cp", "ev-io:/etc/hostname", str(tmp_path / "h"))
+    (tmp_path / "in").write_text("x")
+    box.ok("cp", str(tmp_path / "in"), "ev-io:/in")
+    box.ok("export", "-o", str(tmp_path / "fs.tar"), "ev-io")
+    got = replay(box, t0, "--filter", f"container={cid}", "--format", "{{.Action}}")
+    # moby: attach; cp out is archive-path, cp in is extract-to-dir; export
+    assert [g for g in got if g not in ("create", "start", "kill", "die", "stop")] == [
+        "attach", "archive-path", "extract-to-dir", "export"], got
+    assert box("cp", "ev-io:/nonexistent", str(tmp_path / "n")).returncode != 0
+    assert replay(box, t0, "--filter", "event=archive-path", "--format", "{{.Action}}") == \
+        ["archive-path"]  # a failed copy journals nothing
+
+
+def test_image_import_save_load_events(make_box, busybox_tar: Path, tmp_path: Path) -> None:
+    box = make_box(tmp_path / "root", tmp_path / "run")
+    t0 = since()
+    image = box.ok("import", str(busybox_tar), "ev-imp:1").strip()
+    box.ok("save", "-o", str(tmp_path / "s.tar"), "ev-imp:1", image)
+    box.ok("rmi", "ev-imp:1")
+    box.ok("load", "-i", str(tmp_path / "s.tar"))
+    got = replay(box, t0, "--filter", "event=import", "--filter", "event=save", "--filter",
+                 "event=load", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}} "
+                 "{{.Actor.Attributes.name}}")
+    # moby's LogImageEvent(id, id, action): the image ID as actor and name, once per image
+    assert got == [f"image {a} {image} {image}" for a in ("import", "save", "load")]
+
+
+@pytest.mark.slow
+def test_push_event_names_the_repository(box: Box) -> None:
+    from tests.support.registry import registry
+
+    t0 = since()
+    with registry() as reg:
+        target = f"{reg.host}/ev/push:1"
+        box.ok("tag", "busybox", target)
+        box.ok("push", target)
+        box.ok("rmi", target)
+    got = replay(box, t0, "--filter", "event=push", "--format",
+                 "{{.Type}} {{.Actor.ID}} {{.Actor.Attributes.name}}")
+    assert got == [f"image {target} {reg.host}/ev/push"]  # FamiliarString, FamiliarName
