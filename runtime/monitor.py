@@ -23,7 +23,7 @@ from formats.units import rfc3339nano
 from runtime import syscalls as sc
 from runtime.cgroups import open_driver
 from runtime.cgroups.base import Driver
-from runtime.journal import container_event
+from runtime.journal import container_event, network_events
 from runtime.logging.options import parse_log_opts
 from runtime.paths import CGROUP_PARENT, Paths
 from runtime.sandbox import SandboxSpec, enter
@@ -272,6 +272,8 @@ class Monitor:
         running = self.store.update(self.cid, Status="running", Running=True, Restarting=False,
                                     Paused=False, Pid=pid, ExitCode=0, Error="", OOMKilled=False,
                                     StartedAt=rfc3339nano(), top_HasBeenManuallyStopped=False)
+        if self.net is not None and not self.net.mode.startswith("container:"):
+            network_events(self.paths.root, running, "connect")
         container_event(self.paths.root, running, "start")
         health = self._start_health(running)
         if first:
@@ -291,6 +293,8 @@ class Monitor:
                                   ExitCode=exit_code, OOMKilled=oom, FinishedAt=rfc3339nano())
         if oom:
             container_event(self.paths.root, ended, "oom")
+        if self.net is not None and not self.net.mode.startswith("container:"):
+            network_events(self.paths.root, ended, "disconnect")  # moby: before die
         container_event(self.paths.root, ended, "die", exitCode=exit_code)
         return exit_code
 

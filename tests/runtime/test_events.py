@@ -341,3 +341,25 @@ def test_push_event_names_the_repository(box: Box) -> None:
     got = replay(box, t0, "--filter", "event=push", "--format",
                  "{{.Type}} {{.Actor.ID}} {{.Actor.Attributes.name}}")
     assert got == [f"image {target} {reg.host}/ev/push"]  # FamiliarString, FamiliarName
+
+
+def test_network_connect_on_start_and_disconnect_before_die(box: Box) -> None:
+    net = box.ok("network", "create", "ev-net2").strip()
+    t0 = since()
+    cid = box.ok("run", "-d", "--network", "ev-net2", "--name", "ev-nc", "busybox", "sh",
+                 "-c", TRAP).strip()
+    box.ok("stop", "ev-nc")
+    box.ok("run", "--rm", "--network", "none", "busybox", "true")  # none: no network event
+    rows = replay(box, t0, "--format", "{{.Type}} {{.Action}} {{.Actor.ID}} "
+                  "{{json .Actor.Attributes}}")
+    mine = [r.split(" ", 3) for r in rows if cid in r]
+    # moby: connectToNetwork before start; releaseNetwork (disconnect) before die
+    assert [(t, a) for t, a, _, _ in mine] == [
+        ("container", "create"), ("network", "connect"), ("container", "start"),
+        ("container", "kill"), ("network", "disconnect"), ("container", "die"),
+        ("container", "stop")], mine
+    assert mine[1][2] == mine[4][2] == net
+    assert json.loads(mine[1][3]) == {"container": cid, "name": "ev-net2", "type": "bridge"}
+    assert [r for r in rows if r.startswith("network") and cid not in r] == []
+    box.ok("rm", "ev-nc")
+    box.ok("network", "rm", "ev-net2")
