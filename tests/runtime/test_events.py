@@ -363,3 +363,15 @@ def test_network_connect_on_start_and_disconnect_before_die(box: Box) -> None:
     assert [r for r in rows if r.startswith("network") and cid not in r] == []
     box.ok("rm", "ev-nc")
     box.ok("network", "rm", "ev-net2")
+
+
+def test_type_and_event_values_are_free_form_as_in_moby(box: Box) -> None:
+    """moby validates neither (daemon/events/filter.go: ExactMatch): an unknown type or
+    action matches nothing, with no error."""
+    t0 = since()
+    box.ok("run", "--rm", "--network", "none", "--name", "ev-ff", "busybox", "true")
+    for flt in ("type=foo", "event=no-such-action", "type=Container"):
+        proc = box("events", "--since", t0, "--until", since(), "--filter", flt)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", ""), flt
+    assert actions(box, t0, "--filter", "type=foo", "--filter", "type=container",
+                   "--filter", "event=start", "--filter", "event=bogus") == ["container start"]
