@@ -67,6 +67,18 @@ def test_diff_reports_added_changed_and_deleted_in_dockers_order(box: Box) -> No
     assert box.ok("container", "diff", cid) == box.ok("diff", cid)
 
 
+def test_diff_judges_copied_up_entries_as_mobys_naive_differ(box: Box) -> None:
+    # moby (overlay2 Changes = naive diff, go-archive statDifferent): a directory's
+    # owner or mode is a change, its mtime alone is not; a copied-up file whose stat
+    # did not change is not; a file's mtime is
+    cid = _run(box, "busybox", "sh", "-c",
+               "touch /tmp && chown 0:0 /etc/group && touch /etc/passwd && chown 1:1 /home "
+               "&& touch /marker && sleep 30")
+    wait_until(lambda: "A /marker" in box.ok("diff", cid), timeout=20, what="the changes")
+    assert box.ok("diff", cid).splitlines() == ["C /etc", "C /etc/passwd", "C /home",
+                                                "A /marker"]
+
+
 def test_commit_makes_an_image_of_the_changes_with_message_author_and_changes(box: Box) -> None:
     cid = _run(box, "-e", "KEEP=1", "busybox", "sh", "-c",
                "echo data > /made && rm /bin/true && touch /ok && sleep 30")
