@@ -23,7 +23,9 @@ from runtime.state import Store
 def add_cp(p: FlagParser) -> None:
     p.add_argument("-a", "--archive", action="store_true")
     p.add_argument("-L", "--follow-link", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="Suppress progress output during copy. Progress output is "
+                   "automatically suppressed if no terminal is attached")
     p.add_argument("src")
     p.add_argument("dst")
 

@@ -119,10 +119,12 @@ def pretty(msg: dict[str, Any]) -> str:
 
 
 def add_events(p: FlagParser) -> None:
-    p.add_argument("--since")
-    p.add_argument("--until")
-    p.add_argument("-f", "--filter", action="append", default=[])
-    p.add_argument("--format")
+    p.add_argument("--since", help="Show all events created since timestamp")
+    p.add_argument("--until", help="Stream events until this timestamp")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="Filter output based on conditions provided")
+    p.add_argument("--format", help="Format output using a custom template: 'json' or a "
+                   "Go TEMPLATE")
 
 
 def _time(value: str | None, now_ns: int) -> int | None:
@@ -177,7 +179,7 @@ def cmd_events(paths: Paths, args: Namespace) -> int:
 def _renderer(fmt: str | None) -> Any:
     if not fmt:
         return pretty
-    if fmt.strip() == "{{json .}}":
+    if fmt.strip() in ("{{json .}}", "json"):  # docker/cli: 'json' is {{json .}}
         import json
 
         return lambda msg: json.dumps(msg, separators=(",", ":")) + "\n"

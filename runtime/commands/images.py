@@ -34,7 +34,7 @@ def _store(paths: Paths):
 
 def add_import(p: FlagParser) -> None:
     p.add_argument("-c", "--change", action="append", default=[])
-    p.add_argument("-m", "--message")
+    p.add_argument("-m", "--message", help="Set commit message for imported image")
     p.add_argument("file", metavar="file|URL|-")
     p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
 
@@ -123,7 +123,7 @@ def add_images(p: FlagParser) -> None:
     p.add_argument("--digests", action="store_true")
     p.add_argument("--format")
     p.add_argument("-f", "--filter", action="append", default=[])
-    p.add_argument("repository", nargs="?")
+    p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
 
 
 def _glob(pattern: str) -> re.Pattern[str]:

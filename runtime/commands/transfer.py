@@ -130,7 +130,7 @@ def _add_registry_flags(p: FlagParser) -> None:
 
 def add_pull(p: FlagParser) -> None:
     _add_registry_flags(p)
-    p.add_argument("image")
+    p.add_argument("image", metavar="NAME[:TAG|@DIGEST]")
 
 
 def cmd_pull(paths: Paths, args: Namespace) -> int:
@@ -153,7 +153,7 @@ def cmd_pull(paths: Paths, args: Namespace) -> int:
 
 def add_push(p: FlagParser) -> None:
     _add_registry_flags(p)
-    p.add_argument("image")
+    p.add_argument("image", metavar="NAME[:TAG]")
 
 
 def cmd_push(paths: Paths, args: Namespace) -> int:
