@@ -63,6 +63,8 @@ def test_json_format_is_dockers_message(box: Box) -> None:
     assert doc["Actor"] == {"ID": cid, "Attributes": {"exitCode": "3", "image": "busybox",
                                                       "name": "ev2"}}
     assert doc["scope"] == "local" and doc["time"] == doc["timeNano"] // 10**9
+    assert [json.loads(x) for x in replay(box, t0, "--format", "json", "--filter",
+                                          "event=die")] == docs  # docker/cli's 'json'
     tmpl = replay(box, t0, "--filter", "event=die", "--format",
                   "{{.Status}} {{.Actor.Attributes.exitCode}} {{.From}} {{.Actor.ID}}")
     assert tmpl == [f"die 3 busybox {cid}"]
