@@ -86,8 +86,10 @@ def test_filters(box: Box) -> None:
     assert both == ["container create", "container create", "image tag"]
     cid = box.inspect("ev3", "{{.Id}}")
     by_id = actions(box, t0, "--filter", f"container={cid[:10]}")
-    assert by_id == ["container create", "container start", "container die"]
-    assert len(actions(box, t0, "--filter", "image=busybox", "--filter", "type=container")) == 6
+    # a foreground run attaches before it starts, as docker's CLI does
+    assert by_id == ["container create", "container attach", "container start",
+                     "container die"]
+    assert len(actions(box, t0, "--filter", "image=busybox", "--filter", "type=container")) == 8
     box.ok("rmi", "ev-busybox:two")
     assert actions(box, t0, "--filter", "type=image") == ["image tag", "image untag"]
 
@@ -293,6 +295,11 @@ def test_exec_events_carry_the_exec_id_and_exit_code(box: Box) -> None:
 
 def test_attach_cp_and_export_events(box: Box, tmp_path: Path) -> None:
     t0 = since()
+    box.ok("create", "--network", "none", "--name", "ev-sa", "busybox", "true")
+    box.ok("start", "-a", "ev-sa")
+    assert actions(box, t0, "--filter", "container=ev-sa") == [
+        "container create", "container attach", "container start", "container die"]
+    box.ok("rm", "ev-sa")
     cid = box.ok("run", "-d", "--network", "none", "--name", "ev-io", "busybox", "sh", "-c",
                  TRAP).strip()
     proc = subprocess.Popen([BOX, "attach", "ev-io"], env=box.env, stdin=subprocess.DEVNULL,
