@@ -10,6 +10,7 @@ changes, as docker keeps them in its init layer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -96,6 +97,25 @@ class _Differ:
         lower = next((d for d in self.lowers if os.path.lexists(d + path)), None)
         return lower is not None and _capability(lower + path) != _capability(self.upper + path)
 
+    def _hidden(self, path: str) -> bool:
+        """D for each entry of the lower layers' ``path`` that the opaque upper
+        directory ``path`` hides (and does not hold again); whether there was one."""
+        kept = set(os.listdir(self.upper + path))
+        below: dict[str, str] = {}
+        for lower in self.lowers:
+            with contextlib.suppress(OSError):
+                for name in os.listdir(lower + path):
+                    below.setdefault(name, lower)
+            if is_opaque(lower + path):
+                break  # what lies deeper was already hidden in the image
+        found = False
+        for name in sorted(set(below) - kept):
+            with contextlib.suppress(OSError):
+                if not is_whiteout(os.lstat(f"{below[name]}{path}/{name}")):
+                    self.out.append(("D", f"{path}/{name}"))
+                    found = True
+        return found
+
     def walk(self, rel: str = "") -> bool:
         """Record the changes below ``rel``; whether there was any."""
         found = False
@@ -109,16 +129,22 @@ class _Differ:
 
     def _entry(self, path: str, st: os.stat_result) -> bool:
         is_dir = stat.S_ISDIR(st.st_mode)
-        if is_whiteout(st) or (is_dir and is_opaque(self.upper + path)):
+        if is_whiteout(st):
             kind = "D"
         else:
             below = self._lower(path)
             kind = "A" if below is None else "C"
             if kind == "C" and is_dir and stat.S_ISDIR(below.st_mode):
-                # a directory that only holds changes is C through its children
+                # a directory that only holds changes is C through its children; an
+                # opaque one (removed and made again) too, its hidden entries being D:
+                # moby's naive differ sees both trees, not overlay's markers
                 index = len(self.out)
                 self.changed_dirs.add(path)
-                if self.walk(path) or self._differs(path, below, st):
+                found = self.walk(path)
+                if is_opaque(self.upper + path) and self._hidden(path):
+                    found = True
+                    self.out[index:] = sorted(self.out[index:], key=lambda c: c[1].split("/"))
+                if found or self._differs(path, below, st):
                     self.out.insert(index, ("C", path))
                     return True
                 self.changed_dirs.discard(path)
