@@ -303,8 +303,14 @@ def cmd_network_connect(paths: Paths, args: Namespace) -> int:
 
 
 def _connect_event(paths: Paths, network: str, container: str, action: str) -> None:
-    cid = Store(paths).resolve(container)
-    _event(paths, _nets(paths).get(network), action, container=cid)
+    """moby's (Dis)ConnectToNetwork: an event only for a running container; a stopped
+    one's networks change in its config, and its next start journals the connect."""
+    from runtime.state import is_running
+
+    store = Store(paths)
+    cfg = store.load(store.resolve(container))
+    if is_running(cfg):
+        _event(paths, _nets(paths).get(network), action, container=cfg["ID"])
 
 
 def add_network_disconnect(p: FlagParser) -> None:

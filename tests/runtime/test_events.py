@@ -384,3 +384,17 @@ def test_type_and_event_values_are_free_form_as_in_moby(box: Box) -> None:
         assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", ""), flt
     assert actions(box, t0, "--filter", "type=foo", "--filter", "type=container",
                    "--filter", "event=start", "--filter", "event=bogus") == ["container start"]
+
+
+def test_network_connect_of_a_stopped_container_is_journaled_at_its_start(box: Box) -> None:
+    net = box.ok("network", "create", "ev-net3").strip()
+    t0 = since()
+    cid = box.ok("create", "--name", "ev-ns", "busybox", "true").strip()  # default bridge
+    box.ok("network", "connect", "ev-net3", "ev-ns")
+    assert replay(box, t0, "--filter", "network=ev-net3") == []  # moby: config only
+    box.ok("start", "-a", "ev-ns")
+    got = replay(box, t0, "--filter", "network=ev-net3", "--format",
+                 "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.container}}")
+    assert got == [f"connect {net} {cid}", f"disconnect {net} {cid}"]
+    box.ok("rm", "ev-ns")
+    box.ok("network", "rm", "ev-net3")
