@@ -15,9 +15,6 @@ from runtime.errors import BoxError, InvalidArgument
 from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
 
-# moby's accepted event filters
-FILTER_KEYS = ("config", "container", "daemon", "event", "image", "label", "network", "node",
-               "plugin", "scope", "secret", "service", "type", "volume")
 _FUZZY_EVENTS = ("health_status", "exec_create", "exec_start")
 
 
@@ -52,13 +49,14 @@ class Message:
 def parse_filters(items: list[str]) -> dict[str, list[str]]:
     filters: dict[str, list[str]] = {}
     for item in items:
+        if not item:
+            continue  # docker/cli: an empty --filter is no filter
         key, sep, value = item.partition("=")
         if not sep:
             raise InvalidArgument(f"bad format of filter (expected name=value): {item}")
-        key = key.strip().lower()
-        if key not in FILTER_KEYS:
-            raise BoxError(f"Error response from daemon: invalid filter '{key}'", 1)
-        filters.setdefault(key, []).append(value)
+        # docker/cli's FilterOpt; moby's events route validates no key (unlike the
+        # list and prune routes): one it does not know filters nothing
+        filters.setdefault(key.strip().lower(), []).append(value.strip())
     return filters
 
 

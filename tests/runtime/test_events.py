@@ -171,8 +171,6 @@ def test_until_in_the_future_follows_then_exits(box: Box) -> None:
     (("--since", "yesterday"), 125,
      'box: failed to parse value as time or duration: "yesterday"\n'),
     (("--until", "2026-99-01"), 125, None),
-    (("--filter", "colour=red", "--until", "0s"), 1,
-     "box: Error response from daemon: invalid filter 'colour'\n"),
     (("--filter", "nonsense", "--until", "0s"), 125,
      "box: bad format of filter (expected name=value): nonsense\n"),
     (("--since", "10s", "--until", "1m"), 1, None),
@@ -384,6 +382,9 @@ def test_type_and_event_values_are_free_form_as_in_moby(box: Box) -> None:
         assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", ""), flt
     assert actions(box, t0, "--filter", "type=foo", "--filter", "type=container",
                    "--filter", "event=start", "--filter", "event=bogus") == ["container start"]
+    # nor any key: the events route of moby runs no Validate, an unknown key is ignored
+    assert actions(box, t0, "--filter", "colour=red", "--filter", "container=ev-ff") == \
+        actions(box, t0, "--filter", "container=ev-ff") != []
 
 
 def test_network_connect_of_a_stopped_container_is_journaled_at_its_start(box: Box) -> None:
