@@ -55,7 +55,7 @@ def parse_filters(items: list[str]) -> dict[str, list[str]]:
         if not sep:
             raise InvalidArgument(f"bad format of filter (expected name=value): {item}")
         # docker/cli's FilterOpt; moby's events route validates no key (unlike the
-        # list and prune routes): one it does not know filters nothing
+        # list and prune routes): one it does not know is ignored
         filters.setdefault(key.strip().lower(), []).append(value.strip())
     return filters
 
