@@ -69,7 +69,8 @@ def _option_row(f: _Flag) -> tuple[str, str]:
     long = next((n for n in f.names if n.startswith("--")), "")
     left = f"  {short}, {long}" if short and long else f"  {short}" if short else f"      {long}"
     if f.takes_value:
-        left += " " + (f.metavar or ("list" if f.action == "append" else
+        left += " " + (f.metavar or ("filter" if long == "--filter" else  # opts.FilterOpt
+                                     "list" if f.action == "append" else
                                      "int" if f.type is int else "string"))
     text = f.help
     if not text:
@@ -121,8 +122,10 @@ class FlagParser:
     def usage(self) -> str:
         """docker's ``box COMMAND --help``: usage line, description, aliases, then the
         options sorted by long name with their type and default, pflag's columns."""
-        words = " ".join(p.usage() for p in self.positionals)
-        lines = ["", f"Usage:  {self.prog} [OPTIONS]{' ' + words if words else ''}", ""]
+        words = [p.usage() for p in self.positionals]
+        if any(f.action != "help" for f in self.ordered):  # docker: `box pause CONTAINER...`
+            words.insert(0, "[OPTIONS]")
+        lines = ["", f"Usage:  {' '.join([self.prog, *words])}", ""]
         if self.description:
             lines += [self.description, ""]
         if self.aliases:

@@ -32,3 +32,16 @@ def event(root: str, kind: str, action: str, actor_id: str, **attrs: object) -> 
     from formats.events import record
 
     record(root, kind, action, actor_id, {k: str(v) for k, v in attrs.items()})
+
+
+def network_events(root: str, cfg: dict[str, Any], action: str) -> None:
+    """moby's connectToNetwork on every start and releaseNetwork on every exit (before
+    ``die``): one network event per bridge network of the container ``cfg``. Events
+    only: box's monitor keeps the attachment across restart-policy restarts."""
+    from formats.events import record
+
+    cid = str(cfg.get("ID") or "")
+    for name, ep in ((cfg.get("NetworkSettings") or {}).get("Networks") or {}).items():
+        if ep and ep.get("NetworkID"):
+            record(root, "network", action, str(ep["NetworkID"]),
+                   {"container": cid, "name": str(name), "type": "bridge"})

@@ -23,7 +23,7 @@ from formats.units import rfc3339nano
 from runtime import syscalls as sc
 from runtime.cgroups import open_driver
 from runtime.cgroups.base import Driver
-from runtime.journal import container_event
+from runtime.journal import container_event, network_events
 from runtime.logging.options import parse_log_opts
 from runtime.paths import CGROUP_PARENT, Paths
 from runtime.sandbox import SandboxSpec, enter
@@ -273,6 +273,8 @@ class Monitor:
                                     Paused=False, Pid=pid, ExitCode=0, Error="", OOMKilled=False,
                                     StartedAt=rfc3339nano(), top_HasBeenManuallyStopped=False,
                                     durable=False)  # a running process: ended by a reboot
+        if self.net is not None and not self.net.mode.startswith("container:"):
+            network_events(self.paths.root, running, "connect")
         container_event(self.paths.root, running, "start")
         health = self._start_health(running)
         if first:
@@ -298,6 +300,8 @@ class Monitor:
             ended = self.store.update(self.cid, **ended_state)
         if oom:
             container_event(self.paths.root, ended, "oom")
+        if self.net is not None and not self.net.mode.startswith("container:"):
+            network_events(self.paths.root, ended, "disconnect")  # moby: before die
         container_event(self.paths.root, ended, "die", exitCode=exit_code)
         return exit_code
 

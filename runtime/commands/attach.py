@@ -111,6 +111,9 @@ def cmd_attach(paths: Paths, args: Namespace) -> int:
         except BoxError:
             return True
 
+    from runtime.journal import container_event
+
+    container_event(paths.root, cfg, "attach")
     out, err = sys.stdout.buffer, sys.stderr.buffer
     try:
         for entry in follow(cfg["LogPath"], None, start_at_end=True, stop=stop):
@@ -123,6 +126,7 @@ def cmd_attach(paths: Paths, args: Namespace) -> int:
         if watch is not None:
             watch.restore()
     if detached:
+        container_event(paths.root, cfg, "detach")
         return 0
     with contextlib.suppress(BoxError):
         return int(effective_state(store.load(cid)).get("ExitCode") or 0)

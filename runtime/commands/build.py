@@ -14,8 +14,9 @@ def add_build(p: FlagParser) -> None:
     a("--build-arg", action="append", default=[])
     a("--target")
     a("--no-cache", action="store_true")
-    a("--label", action="append", default=[])
-    a("-q", "--quiet", action="store_true")
+    a("--label", action="append", default=[], help="Set metadata for an image")
+    a("-q", "--quiet", action="store_true",
+      help="Suppress the build output and print image ID on success")
     a("--progress", default="auto",
       help="auto (default): docker's classic builder output (Step N/M, as with "
            "DOCKER_BUILDKIT=0) on stdout; plain: BuildKit's plain progress (#N lines) on "

@@ -10,6 +10,7 @@ changes, as docker keeps them in its init layer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -82,6 +83,39 @@ class _Differ:
                 continue
         return None
 
+    def _differs(self, path: str, old: os.stat_result, new: os.stat_result) -> bool:
+        """moby's naive differ (overlay2's Changes since 2018): go-archive's
+        statDifferent (mode, owner, rdev; mtime and size for non-directories only,
+        moby#9874) or a different ``security.capability``. A directory whose only change
+        is its mtime is not a change."""
+        if (old.st_mode != new.st_mode or old.st_uid != new.st_uid
+                or old.st_gid != new.st_gid or old.st_rdev != new.st_rdev):
+            return True
+        if not stat.S_ISDIR(new.st_mode) and (old.st_size != new.st_size or not _same_time(
+                old.st_mtime_ns, new.st_mtime_ns)):
+            return True
+        lower = next((d for d in self.lowers if os.path.lexists(d + path)), None)
+        return lower is not None and _capability(lower + path) != _capability(self.upper + path)
+
+    def _hidden(self, path: str) -> bool:
+        """D for each entry of the lower layers' ``path`` that the opaque upper
+        directory ``path`` hides (and does not hold again); whether there was one."""
+        kept = set(os.listdir(self.upper + path))
+        below: dict[str, str] = {}
+        for lower in self.lowers:
+            with contextlib.suppress(OSError):
+                for name in os.listdir(lower + path):
+                    below.setdefault(name, lower)
+            if is_opaque(lower + path):
+                break  # what lies deeper was already hidden in the image
+        found = False
+        for name in sorted(set(below) - kept):
+            with contextlib.suppress(OSError):
+                if not is_whiteout(os.lstat(f"{below[name]}{path}/{name}")):
+                    self.out.append(("D", f"{path}/{name}"))
+                    found = True
+        return found
+
     def walk(self, rel: str = "") -> bool:
         """Record the changes below ``rel``; whether there was any."""
         found = False
@@ -95,20 +129,28 @@ class _Differ:
 
     def _entry(self, path: str, st: os.stat_result) -> bool:
         is_dir = stat.S_ISDIR(st.st_mode)
-        if is_whiteout(st) or (is_dir and is_opaque(self.upper + path)):
+        if is_whiteout(st):
             kind = "D"
         else:
             below = self._lower(path)
             kind = "A" if below is None else "C"
             if kind == "C" and is_dir and stat.S_ISDIR(below.st_mode):
-                # a directory that only holds changes is C through its children
+                # a directory that only holds changes is C through its children; an
+                # opaque one (removed and made again) too, its hidden entries being D:
+                # moby's naive differ sees both trees, not overlay's markers
                 index = len(self.out)
                 self.changed_dirs.add(path)
-                if self.walk(path) or below.st_mode != st.st_mode:
+                found = self.walk(path)
+                if is_opaque(self.upper + path) and self._hidden(path):
+                    found = True
+                    self.out[index:] = sorted(self.out[index:], key=lambda c: c[1].split("/"))
+                if found or self._differs(path, below, st):
                     self.out.insert(index, ("C", path))
                     return True
                 self.changed_dirs.discard(path)
                 return False
+            if kind == "C" and not self._differs(path, below, st):
+                return False  # copied up (a no-op chown, an open for writing): as moby
         parent = os.path.dirname(path)
         if parent != "/" and parent not in self.changed_dirs:
             self.out.append(("C", parent))
@@ -119,6 +161,19 @@ class _Differ:
             if not is_whiteout(st):
                 self.walk(path)
         return True
+
+
+def _same_time(a: int, b: int) -> bool:
+    """go-archive's sameFsTime: equal, or the same second with one side whole (a time
+    that went through a tar without sub-second precision)."""
+    return a == b or (a // 10**9 == b // 10**9 and (a % 10**9 == 0 or b % 10**9 == 0))
+
+
+def _capability(path: str) -> bytes | None:
+    try:
+        return os.getxattr(path, "security.capability", follow_symlinks=False)
+    except OSError:
+        return None
 
 
 def container_changes(paths: Paths, cfg: dict) -> list[tuple[str, str]]:

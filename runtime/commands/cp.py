@@ -23,7 +23,9 @@ from runtime.state import Store
 def add_cp(p: FlagParser) -> None:
     p.add_argument("-a", "--archive", action="store_true")
     p.add_argument("-L", "--follow-link", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="Suppress progress output during copy. Progress output is "
+                   "automatically suppressed if no terminal is attached")
     p.add_argument("src")
     p.add_argument("dst")
 
@@ -45,9 +47,17 @@ def cmd_cp(paths: Paths, args: Namespace) -> int:
     store = Store(paths)
     ref = src_ctr or dst_ctr
     cfg = store.load(store.resolve(ref))
+    from runtime.journal import container_event
+
     if src_ctr:
-        return _from_container(paths, cfg, src, dst, args.follow_link, args.archive)
-    return _to_container(paths, cfg, src, dst, args.follow_link, args.archive)
+        code = _from_container(paths, cfg, src, dst, args.follow_link, args.archive)
+        action = "archive-path"  # moby's containerArchivePath
+    else:
+        code = _to_container(paths, cfg, src, dst, args.follow_link, args.archive)
+        action = "extract-to-dir"  # moby's containerExtractToDir
+    if code == 0:
+        container_event(paths.root, cfg, action)
+    return code
 
 
 def _tar_source(path: str, follow: bool) -> tuple[str, str]:

@@ -15,9 +15,6 @@ from runtime.errors import BoxError, InvalidArgument
 from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
 
-# moby's accepted event filters
-FILTER_KEYS = ("config", "container", "daemon", "event", "image", "label", "network", "node",
-               "plugin", "scope", "secret", "service", "type", "volume")
 _FUZZY_EVENTS = ("health_status", "exec_create", "exec_start")
 
 
@@ -52,13 +49,14 @@ class Message:
 def parse_filters(items: list[str]) -> dict[str, list[str]]:
     filters: dict[str, list[str]] = {}
     for item in items:
+        if not item:
+            continue  # docker/cli: an empty --filter is no filter
         key, sep, value = item.partition("=")
         if not sep:
             raise InvalidArgument(f"bad format of filter (expected name=value): {item}")
-        key = key.strip().lower()
-        if key not in FILTER_KEYS:
-            raise BoxError(f"Error response from daemon: invalid filter '{key}'", 1)
-        filters.setdefault(key, []).append(value)
+        # docker/cli's FilterOpt; moby's events route validates no key (unlike the
+        # list and prune routes): one it does not know is ignored
+        filters.setdefault(key.strip().lower(), []).append(value.strip())
     return filters
 
 
@@ -119,10 +117,12 @@ def pretty(msg: dict[str, Any]) -> str:
 
 
 def add_events(p: FlagParser) -> None:
-    p.add_argument("--since")
-    p.add_argument("--until")
-    p.add_argument("-f", "--filter", action="append", default=[])
-    p.add_argument("--format")
+    p.add_argument("--since", help="Show all events created since timestamp")
+    p.add_argument("--until", help="Stream events until this timestamp")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="Filter output based on conditions provided")
+    p.add_argument("--format", help="Format output using a custom template: 'json' or a "
+                   "Go TEMPLATE")
 
 
 def _time(value: str | None, now_ns: int) -> int | None:
@@ -177,7 +177,7 @@ def cmd_events(paths: Paths, args: Namespace) -> int:
 def _renderer(fmt: str | None) -> Any:
     if not fmt:
         return pretty
-    if fmt.strip() == "{{json .}}":
+    if fmt.strip() in ("{{json .}}", "json"):  # docker/cli: 'json' is {{json .}}
         import json
 
         return lambda msg: json.dumps(msg, separators=(",", ":")) + "\n"

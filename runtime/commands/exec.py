@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import selectors
 import signal
+from typing import Any
 
 from runtime.create import parse_env_files
 from runtime.errors import BoxError, Conflict
 from runtime.flags import REMAINDER, FlagParser, Namespace
+from runtime.journal import container_event
 from runtime.paths import Paths
 from runtime.state import Store, is_running
 from runtime.stdio import copy_winsize
@@ -57,6 +59,12 @@ def cmd_exec(paths: Paths, args: Namespace) -> int:
     proc = Process(list(args.command), env, args.user if args.user is not None else spec.user,
                    args.workdir or spec.cwd, caps, privileged, bool(args.tty), seccomp,
                    spec.no_new_privs)
+    exec_id = os.urandom(32).hex()  # moby's stringid.GenerateRandomID
+    label = f"{proc.args[0]} {' '.join(proc.args[1:])}"  # moby: Entrypoint + " " + Args
+    container_event(paths.root, cfg, f"exec_create: {label}", execID=exec_id)
+    container_event(paths.root, cfg, f"exec_start: {label}", execID=exec_id)
+    if args.detach and not args.tty:
+        return _detached(paths.root, cfg, proc, exec_id)
     master = slave = null = None
     pipes: _Pipes | None = None
     if args.tty:
@@ -64,9 +72,6 @@ def cmd_exec(paths: Paths, args: Namespace) -> int:
         if args.interactive:  # the caller's pane size before the command draws anything
             copy_winsize(0, master)
         stdio: tuple[int | None, int | None, int | None] = (slave, slave, slave)
-    elif args.detach:
-        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        stdio = (null, null, null)
     else:
         # Pipes that box owns, never our own fds: a terminal handed to the container
         # could be typed into (TIOCSTI) or reconfigured from inside.
@@ -95,7 +100,51 @@ def cmd_exec(paths: Paths, args: Namespace) -> int:
         code_s, _, message = failure.decode(errors="replace").partition("\n")
         raise BoxError(message, int(code_s) if code_s.isdigit() else 125)
     code = os.waitstatus_to_exitcode(status)
-    return code if code >= 0 else 128 - code
+    code = code if code >= 0 else 128 - code
+    if not args.detach:  # a detached -t exec's end is not ours to see
+        container_event(paths.root, cfg, "exec_die", execID=exec_id, exitCode=code)
+    return code
+
+
+def _detached(root: str, cfg: dict, proc: Any, exec_id: str) -> int:
+    """``exec -d``: a host-side waiter (its own session, stdio on /dev/null) spawns the
+    command, hands the spawn's outcome back to us and stays to journal ``exec_die``
+    when the command ends, as moby's monitor does; we return at once. Host-side
+    because the spawn's helper joins the container's mount namespace, where the
+    journal is not."""
+    from runtime.enter import spawn
+
+    res_r, res_w = os.pipe2(os.O_CLOEXEC)
+    waiter = os.fork()
+    if waiter == 0:
+        try:
+            os.close(res_r)
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            child, err_r = spawn(cfg, proc, (null, null, null), "relay")
+            failure = b""
+            while chunk := os.read(err_r, 4096):
+                failure += chunk
+            os.write(res_w, failure or b"0")
+            os.close(res_w)
+            _, status = os.waitpid(child, 0)
+            if not failure:
+                code = os.waitstatus_to_exitcode(status)
+                container_event(root, cfg, "exec_die", execID=exec_id,
+                                exitCode=code if code >= 0 else 128 - code)
+        finally:
+            os._exit(0)
+    os.close(res_w)
+    result = b""
+    while chunk := os.read(res_r, 4096):
+        result += chunk
+    os.close(res_r)
+    if result != b"0":
+        code_s, _, message = result.decode(errors="replace").partition("\n")
+        raise BoxError(message or "exec failed", int(code_s) if code_s.isdigit() else 125)
+    return 0
 
 
 class _Pipes:

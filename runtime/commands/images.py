@@ -34,7 +34,7 @@ def _store(paths: Paths):
 
 def add_import(p: FlagParser) -> None:
     p.add_argument("-c", "--change", action="append", default=[])
-    p.add_argument("-m", "--message")
+    p.add_argument("-m", "--message", help="Set commit message for imported image")
     p.add_argument("file", metavar="file|URL|-")
     p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
 
@@ -95,6 +95,7 @@ def cmd_import(paths: Paths, args: Namespace) -> int:
         with f:
             image_id = _store(paths).import_tarball(f, ref, changes)
     print(image_id)
+    image_event(paths, _store(paths), image_id, "import", image_id)  # moby: (id, id)
     return 0
 
 
@@ -122,7 +123,7 @@ def add_images(p: FlagParser) -> None:
     p.add_argument("--digests", action="store_true")
     p.add_argument("--format")
     p.add_argument("-f", "--filter", action="append", default=[])
-    p.add_argument("repository", nargs="?")
+    p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
 
 
 def _glob(pattern: str) -> re.Pattern[str]:

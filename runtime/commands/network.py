@@ -30,9 +30,10 @@ def add_network_create(p: FlagParser) -> None:
     p.add_argument("--subnet")
     p.add_argument("--gateway")
     p.add_argument("--internal", action="store_true")
-    p.add_argument("--label", action="append", default=[])
-    p.add_argument("-o", "--opt", action="append", default=[])
-    p.add_argument("name")
+    p.add_argument("--label", action="append", default=[], help="Set metadata on a network")
+    p.add_argument("-o", "--opt", action="append", default=[],
+                   help="Set driver specific options")
+    p.add_argument("name", metavar="NETWORK")
 
 
 def _free_subnet(paths: Paths, taken: list[str]) -> str:
@@ -184,7 +185,7 @@ def network_view(paths: Paths, net: dict[str, Any]) -> dict[str, Any]:
 
 def add_network_inspect(p: FlagParser) -> None:
     p.add_argument("-f", "--format")
-    p.add_argument("names", nargs="+")
+    p.add_argument("names", nargs="+", metavar="NETWORK")
 
 
 def cmd_network_inspect(paths: Paths, args: Namespace) -> int:
@@ -302,12 +303,19 @@ def cmd_network_connect(paths: Paths, args: Namespace) -> int:
 
 
 def _connect_event(paths: Paths, network: str, container: str, action: str) -> None:
-    cid = Store(paths).resolve(container)
-    _event(paths, _nets(paths).get(network), action, container=cid)
+    """moby's (Dis)ConnectToNetwork: an event only for a running container; a stopped
+    one's networks change in its config, and its next start journals the connect."""
+    from runtime.state import is_running
+
+    store = Store(paths)
+    cfg = store.load(store.resolve(container))
+    if is_running(cfg):
+        _event(paths, _nets(paths).get(network), action, container=cfg["ID"])
 
 
 def add_network_disconnect(p: FlagParser) -> None:
-    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="Force the container to disconnect from a network")
     p.add_argument("network")
     p.add_argument("container")
 
@@ -323,7 +331,7 @@ def cmd_network_disconnect(paths: Paths, args: Namespace) -> int:
 # -- port ---------------------------------------------------------------------------
 def add_port(p: FlagParser) -> None:
     p.add_argument("container")
-    p.add_argument("private_port", nargs="?")
+    p.add_argument("private_port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
 
 
 def cmd_port(paths: Paths, args: Namespace) -> int:

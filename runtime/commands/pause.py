@@ -11,7 +11,7 @@ from runtime.paths import Paths
 
 
 def add_pause(p: FlagParser) -> None:
-    p.add_argument("containers", nargs="+")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def add_unpause(p: FlagParser) -> None:

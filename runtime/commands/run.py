@@ -117,6 +117,10 @@ def cmd_run(paths: Paths, args: Namespace) -> int:
     cid = cfg["ID"]
     containers = Containers(paths)
     attached = not args.detach
+    if attached:  # docker's CLI attaches before it starts: create, attach, start
+        from runtime.journal import container_event
+
+        container_event(paths.root, cfg, "attach")
     try:
         pid, monitor, status = containers.start(cid, attached=attached,
                                                 interactive=args.interactive)
@@ -145,6 +149,10 @@ def cmd_start(paths: Paths, args: Namespace) -> int:
             cid = store.resolve(ref)
             cfg = store.load(cid)
             attached = args.attach or args.interactive
+            if attached:
+                from runtime.journal import container_event
+
+                container_event(paths.root, cfg, "attach")  # docker: attach, then start
             pid, monitor, status = containers.start(cid, attached=attached,
                                                     interactive=args.interactive)
         except BoxError as e:

@@ -57,10 +57,22 @@ def cmd_load(paths: Paths, args: Namespace) -> int:
     store = _store(paths)
     src = open_source(args.input or "-", os.path.join(store.dir, "tmp"))
     try:
-        for line in load(store, src, _progress(args.quiet)):
+        lines = load(store, src, _progress(args.quiet))
+        for line in lines:
             print(line)
     finally:
         src.close()
+    from runtime.commands.images import image_event
+
+    ids: list[str] = []
+    for line in lines:  # "Loaded image: REF" or "Loaded image ID: ID"
+        ref = line.split(": ", 1)[1]
+        with contextlib.suppress(BoxError):
+            image_id = ref if line.startswith("Loaded image ID") else store.resolve(ref).id
+            if image_id not in ids:
+                ids.append(image_id)
+    for image_id in ids:
+        image_event(paths, store, image_id, "load", image_id)
     return 0
 
 
@@ -72,8 +84,14 @@ def add_save(p: FlagParser) -> None:
 def cmd_save(paths: Paths, args: Namespace) -> int:
     from runtime.images.save import save
 
+    store = _store(paths)
     with _output(args.output, "images") as out:
-        save(_store(paths), args.images, out)
+        save(store, args.images, out)
+    from runtime.commands.images import image_event
+
+    ids = dict.fromkeys(store.resolve(ref).id for ref in args.images)
+    for image_id in ids:  # moby's tarexport: LogImageEvent(id, id, save) per image
+        image_event(paths, store, image_id, "save", image_id)
     return 0
 
 
@@ -93,6 +111,9 @@ def cmd_export(paths: Paths, args: Namespace) -> int:
         code = export_container(paths, cfg, out.fileno())
     if code:
         raise BoxError(f"export of {args.container} failed (exit {code})")
+    from runtime.journal import container_event
+
+    container_event(paths.root, cfg, "export")
     return 0
 
 
@@ -103,7 +124,7 @@ def _add_registry_flags(p: FlagParser) -> None:
 
 def add_pull(p: FlagParser) -> None:
     _add_registry_flags(p)
-    p.add_argument("image")
+    p.add_argument("image", metavar="NAME[:TAG|@DIGEST]")
 
 
 def cmd_pull(paths: Paths, args: Namespace) -> int:
@@ -126,7 +147,7 @@ def cmd_pull(paths: Paths, args: Namespace) -> int:
 
 def add_push(p: FlagParser) -> None:
     _add_registry_flags(p)
-    p.add_argument("image")
+    p.add_argument("image", metavar="NAME[:TAG]")
 
 
 def cmd_push(paths: Paths, args: Namespace) -> int:
@@ -136,9 +157,15 @@ def cmd_push(paths: Paths, args: Namespace) -> int:
     progress = _progress(args.quiet)
     if args.quiet:
         progress.message = lambda text: None
-    digest = push(_store(paths), args.image, args.insecure_registry, progress, chunk)
+    store = _store(paths)
+    digest = push(store, args.image, args.insecure_registry, progress, chunk)
     if args.quiet:
         print(digest)
+    from runtime.commands.images import image_event
+    from runtime.images.reference import parse_ref
+
+    name, tag = parse_ref(args.image)
+    image_event(paths, store, f"{name}:{tag}", "push", name)
     return 0
 
 

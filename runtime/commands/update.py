@@ -35,7 +35,7 @@ def add_update(p: FlagParser) -> None:
                   ("--cpuset-cpus",), ("--cpuset-mems",), ("--pids-limit",),
                   ("--blkio-weight",), ("--restart",)):
         p.add_argument(*names)
-    p.add_argument("containers", nargs="+")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def _int(value: str, flag: str) -> int:

@@ -28,9 +28,9 @@ class _VolRow:
 
 def add_volume_create(p: FlagParser) -> None:
     p.add_argument("-d", "--driver", default="local", help="Specify volume driver name")
-    p.add_argument("--label", action="append", default=[])
+    p.add_argument("--label", action="append", default=[], help="Set metadata for a volume")
     p.add_argument("-o", "--opt", action="append", default=[])
-    p.add_argument("name", nargs="?")
+    p.add_argument("name", nargs="?", metavar="VOLUME")
 
 
 def cmd_volume_create(paths: Paths, args: Namespace) -> int:
@@ -80,7 +80,7 @@ def cmd_volume_ls(paths: Paths, args: Namespace) -> int:
 
 def add_volume_inspect(p: FlagParser) -> None:
     p.add_argument("-f", "--format")
-    p.add_argument("names", nargs="+")
+    p.add_argument("names", nargs="+", metavar="VOLUME")
 
 
 def cmd_volume_inspect(paths: Paths, args: Namespace) -> int:

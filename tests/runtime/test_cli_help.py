@@ -74,7 +74,8 @@ def test_command_help_usage_description_aliases_and_options_with_defaults(box: B
                      run, re.M)
     assert re.search(r"^  -h, --hostname string +Container host name$", run, re.M)
     assert box.ok("help", "rename") == box.ok("rename", "--help")
-    assert "Usage:  box rename [OPTIONS] CONTAINER NEW_NAME" in box.ok("rename", "--help")
+    # docker: no [OPTIONS] where there is none but --help
+    assert "Usage:  box rename CONTAINER NEW_NAME\n" in box.ok("rename", "--help")
     # every option row of every command has a help text
     for key, (_mod, _desc, paths) in table.COMMANDS.items():
         if not _present(table.COMMANDS[key][0]):
@@ -172,3 +173,45 @@ def test_info_counts_containers_by_state_and_names_the_host(box: Box) -> None:
         assert box.ok("info", "-f", "{{.Containers}}").strip() == "2"
     finally:
         box("rm", "-f", running)
+
+
+def _parsers() -> list[tuple[str, object]]:
+    from runtime.flags import FlagParser
+
+    out = []
+    for key, (module, _desc, paths) in table.COMMANDS.items():
+        if not _present(module):
+            continue
+        func = table.HANDLERS.get(key, (key, {}))[0]
+        parser = FlagParser(prog=f"box {paths[0]}", add_help=func not in table.NO_SHORT_HELP)
+        getattr(importlib.import_module(f"runtime.commands.{module}"), f"add_{func}")(parser)
+        out.append((paths[0], parser))
+    return out
+
+
+def test_every_flag_of_every_command_has_a_help_text() -> None:
+    from runtime.flags import _option_row
+
+    bare = [(path, _option_row(f)[0].strip()) for path, parser in _parsers()
+            for f in parser.ordered if not _option_row(f)[1].strip()]
+    assert not bare, bare
+    # the logs wording is logs' own: events says what docker's events says
+    shared = [(path, _option_row(f)[0].strip()) for path, parser in _parsers()
+              if "logs" not in path for f in parser.ordered
+              if "logs" in _option_row(f)[1]]
+    assert not shared, shared
+
+
+def test_events_update_and_pause_help_read_as_dockers(box: Box) -> None:
+    out = box.ok("events", "--help")
+    assert re.search(r"^      --since string +Show all events created since timestamp$", out,
+                     re.M)
+    assert re.search(r"^      --until string +Stream events until this timestamp$", out, re.M)
+    assert re.search(r"^  -f, --filter filter +Filter output based on conditions provided$",
+                     out, re.M)
+    assert "--format string" in out and "logs" not in out
+    assert "Usage:  box update [OPTIONS] CONTAINER [CONTAINER...]\n" in box.ok("update", "--help")
+    for verb in ("pause", "unpause"):
+        assert f"Usage:  box {verb} CONTAINER [CONTAINER...]\n" in box.ok(verb, "--help")
+    assert "Usage:  box network inspect [OPTIONS] NETWORK [NETWORK...]\n" in box.ok(
+        "network", "inspect", "--help")

@@ -61,10 +61,24 @@ def test_diff_reports_added_changed_and_deleted_in_dockers_order(box: Box) -> No
     wait_until(lambda: "A /done" in box.ok("diff", cid), timeout=20, what="the container's changes")
     assert box.ok("diff", cid).splitlines() == [
         "C /bin", "D /bin/true", "A /done", "C /etc", "C /etc/passwd",
-        "A /new", "A /new/sub", "A /new/sub/f", "D /root", "A /root/n"]
+        "A /new", "A /new/sub", "A /new/sub/f", "C /root", "A /root/n"]
     fresh = box.ok("create", "--network", "none", "busybox", "true").strip()
     assert box.ok("diff", fresh) == ""  # box's own mount points are not changes
     assert box.ok("container", "diff", cid) == box.ok("diff", cid)
+
+
+def test_diff_judges_copied_up_entries_as_mobys_naive_differ(box: Box) -> None:
+    # moby (overlay2 Changes = naive diff, go-archive statDifferent): a directory's
+    # owner or mode is a change, its mtime alone is not; a copied-up file whose stat
+    # did not change is not; a file's mtime is
+    cid = _run(box, "busybox", "sh", "-c",
+               "touch /tmp && chown 0:0 /etc/group && touch /etc/passwd && chown 1:1 /home "
+               "&& rm -rf /usr && mkdir /usr && touch /usr/z && touch /marker && sleep 30")
+    wait_until(lambda: "A /marker" in box.ok("diff", cid), timeout=20, what="the changes")
+    # /usr removed and made again (opaque in the upper dir): C, what it hid D
+    assert box.ok("diff", cid).splitlines() == [
+        "C /etc", "C /etc/passwd", "C /home", "A /marker", "C /usr", "D /usr/bin",
+        "D /usr/sbin", "A /usr/z"]
 
 
 def test_commit_makes_an_image_of_the_changes_with_message_author_and_changes(box: Box) -> None:
