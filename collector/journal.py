@@ -24,6 +24,10 @@ from formats.events import Follower, journal_path
 ACTIONS = {"start": "start", "restart": "restart", "die": "die", "oom": "oom_kill",
            "stop": "stop", "pause": "pause", "unpause": "unpause"}
 KNOWN_MAX = 4096
+# An OOM kill of a process the container survives is journaled by nobody (the monitor
+# writes ``oom`` when the container dies of one), so the samples' memory.events counter
+# still reports kills; one kill seen both ways within this window is one event.
+OOM_WINDOW_NS = 10 * 10**9
 
 
 class JournalSource:
@@ -31,6 +35,7 @@ class JournalSource:
         self.roots = [os.fspath(r) for r in roots]
         self._followers: dict[str, Follower] = {}
         self._known: dict[str, ContainerRef] = {}  # id -> last ref seen, for who died
+        self._last_oom: dict[str, int] = {}  # id -> time of its last oom_kill, either source
         for root in self.roots:
             if _has_journal(root):
                 follower = Follower(root)
@@ -70,10 +75,26 @@ class JournalSource:
                     del known[cid]
         return events
 
+    def sampled(self, events: Iterable[Event]) -> list[Event]:
+        """Of the events the samples showed: all of containers no journal covers, and the
+        OOM kills of covered ones that the journal did not report already."""
+        return [e for e in events if not self.covers(e.ref)
+                or (e.action == "oom_kill" and not self._seen_oom(e.ref.id, e.time_ns))]
+
+    def _seen_oom(self, cid: str, time_ns: int) -> bool:
+        """Whether an oom_kill of ``cid`` was reported near ``time_ns``; records this one."""
+        last = self._last_oom.get(cid)
+        if len(self._last_oom) > KNOWN_MAX:
+            self._last_oom.clear()
+        self._last_oom[cid] = time_ns
+        return last is not None and abs(time_ns - last) < OOM_WINDOW_NS
+
     def _event(self, msg: dict) -> Event | None:
         action = ACTIONS.get(msg["Action"])
         if msg["Type"] != "container" or action is None:
             return None
+        if action == "oom_kill" and self._seen_oom(msg["Actor"]["ID"], msg["timeNano"]):
+            return None  # the samples reported it already
         actor = msg["Actor"]
         attrs = actor["Attributes"]
         ref = self._known.get(actor["ID"]) or ContainerRef(

@@ -282,7 +282,7 @@ class Pipeline:
         now_ns = time.time_ns()
         samples = self.read_all()
         sampled = self.events.sampled(samples)  # OOM kills seen in the counters
-        events.extend(e for e in sampled if not self.journal.covers(e.ref))
+        events.extend(self.journal.sampled(sampled))
         self.latest = {s.ref.id: s for s in samples}
         self.history.record(samples, self.latest)
         self.stats.ticks_total += 1

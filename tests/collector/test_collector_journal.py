@@ -55,6 +55,44 @@ def test_short_lived_container_between_two_scans(box) -> None:
         pipe.close()
 
 
+def test_an_oom_kill_the_container_survives_is_reported_once(box) -> None:
+    # docker reports "oom" for any kill in the container; only the counters see this one
+    sink = RecordingSink()
+    pipe = _pipeline([box.root], sink, interval=0.2)
+    try:
+        cid = box.ok("run", "-d", "--network", "none", "-m", "32m", "--memory-swap", "32m",
+                     "busybox", "sh", "-c",
+                     "sleep 1; dd if=/dev/zero of=/dev/shm/f bs=1M count=64; sleep 30").strip()
+        pipe.tick()  # baseline: the counter before the kill
+        assert poll(lambda: (pipe.tick(), ("oom_kill", None) in sink.actions(cid))[1], 20)
+        for _ in range(5):
+            pipe.tick()
+        assert sink.actions(cid).count(("oom_kill", None)) == 1
+        assert box.inspect(cid, "{{.State.Status}}") == "running"
+        box.ok("rm", "-f", cid)
+    finally:
+        pipe.close()
+
+
+def test_a_container_killed_by_the_oom_killer_has_one_oom_kill(box) -> None:
+    sink = RecordingSink()
+    pipe = _pipeline([box.root], sink, interval=0.2)
+    try:
+        pipe.tick()
+        cid = box.ok("run", "-d", "--network", "none", "-m", "32m", "--memory-swap", "32m",
+                     "busybox", "sh", "-c",
+                     "sleep 1; exec dd if=/dev/zero of=/dev/shm/f bs=1M count=64").strip()
+        assert poll(lambda: (pipe.tick(), ("die", 137) in sink.actions(cid)
+                             or ("die", 1) in sink.actions(cid))[1], 20), sink.actions(cid)
+        for _ in range(3):
+            pipe.tick()
+        # seen by a sample, by the monitor's journal, or both: one event
+        assert sink.actions(cid).count(("oom_kill", None)) == 1, sink.actions(cid)
+        box.ok("rm", "-f", cid)
+    finally:
+        pipe.close()
+
+
 def test_roots_without_a_journal_keep_the_derived_events(tmp_path: Path) -> None:
     source = JournalSource([tmp_path])
     assert source.poll({}) == [] and not source.covers_any()
