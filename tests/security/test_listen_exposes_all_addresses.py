@@ -54,32 +54,24 @@ def _bound_address(argv: list[str], port: int, log: Path) -> set[str]:
             proc.wait()
 
 
-@pytest.mark.parametrize("program", ["collector", "shipper"])
-def test_listen_without_a_host_is_loopback(program: str, tmp_path: Path) -> None:
-    port = _free_port()
+def _argv(program: str, tmp_path: Path, listen: str) -> list[str]:
     (tmp_path / "root").mkdir()
     if program == "collector":
-        argv = [BOXWATCH, "collector", "--root", str(tmp_path / "root"), "--interval", "1s",
-                "--listen", f":{port}"]
-    else:
-        argv = [sys.executable, "-m", "shipper.cli", "--root", str(tmp_path / "root"),
-                "--sink", f"file={tmp_path / 'out.jsonl'}", "--registry",
-                str(tmp_path / "reg.json"), "--listen", f":{port}"]
-    assert _bound_address(argv, port, tmp_path / "log") == {"127.0.0.1"}
+        return [BOXWATCH, "collector", "--root", str(tmp_path / "root"), "--interval", "1s",
+                "--listen", listen]
+    return [sys.executable, "-m", "shipper.cli", "--root", str(tmp_path / "root"),
+            "--sink", f"file={tmp_path / 'out.jsonl'}", "--registry",
+            str(tmp_path / "reg.json"), "--listen", listen]
 
 
 @pytest.mark.parametrize("program", ["collector", "shipper"])
-def test_all_addresses_only_when_named(program: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("host", "bound"), [("", "127.0.0.1"), ("0.0.0.0", "0.0.0.0")])
+def test_all_addresses_only_when_named(program: str, host: str, bound: str,
+                                       tmp_path: Path) -> None:
+    # `:PORT` is loopback for both (the collector's used to bind every address)
     port = _free_port()
-    (tmp_path / "root").mkdir()
-    if program == "collector":
-        argv = [BOXWATCH, "collector", "--root", str(tmp_path / "root"), "--interval", "1s",
-                "--listen", f"0.0.0.0:{port}"]
-    else:
-        argv = [sys.executable, "-m", "shipper.cli", "--root", str(tmp_path / "root"),
-                "--sink", f"file={tmp_path / 'out.jsonl'}", "--registry",
-                str(tmp_path / "reg.json"), "--listen", f"0.0.0.0:{port}"]
-    assert _bound_address(argv, port, tmp_path / "log") == {"0.0.0.0"}
+    argv = _argv(program, tmp_path, f"{host}:{port}")
+    assert _bound_address(argv, port, tmp_path / "log") == {bound}
 
 
 @pytest.mark.parametrize("value", ["9180", "host:", ":99999", "::1:80", "[::1:80"])
