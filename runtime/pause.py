@@ -52,10 +52,11 @@ def set_paused(store: Store, cid: str, paused: bool) -> dict[str, Any]:
 
 
 @contextmanager
-def paused_while(store: Store, cid: str) -> Iterator[None]:
-    """``docker commit --pause``: a running container is frozen while its layer is read
-    (and thawed after, even on failure); a stopped or already paused one is left as is."""
-    cfg = store.load(cid)
+def paused_while(store: Store, cfg: dict[str, Any]) -> Iterator[None]:
+    """``docker commit --pause``: a running container (``cfg`` as just loaded) is frozen
+    while its layer is read (and thawed after, even on failure); a stopped or already
+    paused one is left as is. ``set_paused`` re-checks under the lock."""
+    cid = cfg["ID"]
     status = effective_state(cfg)["Status"]
     froze = False
     if status == "running" and cfg["State"].get("Pid"):

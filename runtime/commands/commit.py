@@ -77,7 +77,7 @@ def cmd_commit(paths: Paths, args: Namespace) -> int:
     from runtime.pause import paused_while
 
     # moby: paused from reading the layer until the commit event, unpaused after
-    with paused_while(store, cfg["ID"]) if args.pause else nullcontext():
+    with paused_while(store, cfg) if args.pause else nullcontext():
         staged = stage_upper(images, upper, images.layers, skip - {""})
         try:
             image_id = _store(images, base, staged, cfg, config, args, refs)

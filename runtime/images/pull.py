@@ -61,8 +61,11 @@ def _fetch_manifest(client: Client, remote: Remote) -> tuple[dict[str, Any], str
         digest = mf.check_digest(desc.get("digest"), "index entry")
         resp = client.get_manifest(remote.path, digest, ACCEPT)
         got = "sha256:" + hashlib.sha256(resp.body).hexdigest()
-        if got != digest or len(resp.body) != desc.get("size", len(resp.body)):
+        if got != digest:
             raise RegistryError(f"manifest {remote.path}@{digest}: content has digest {got}")
+        if len(resp.body) != desc.get("size", len(resp.body)):
+            raise RegistryError(f"manifest {remote.path}@{digest}: {len(resp.body)} bytes, its "
+                                f"index entry says {desc.get('size')!r}")
         doc = json_body(resp, f"manifest {remote.path}@{digest}")
         kind = mf.media_type(doc, resp.headers.get("Content-Type", ""))
         return doc, top, digest

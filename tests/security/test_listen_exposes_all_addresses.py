@@ -13,14 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.prometheus import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 BOXWATCH = str(Path(sys.executable).parent / "boxwatch")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _listening_on(port: int) -> set[str]:
@@ -69,7 +65,7 @@ def _argv(program: str, tmp_path: Path, listen: str) -> list[str]:
 def test_all_addresses_only_when_named(program: str, host: str, bound: str,
                                        tmp_path: Path) -> None:
     # `:PORT` is loopback for both (the collector's used to bind every address)
-    port = _free_port()
+    port = free_port()
     argv = _argv(program, tmp_path, f"{host}:{port}")
     assert _bound_address(argv, port, tmp_path / "log") == {bound}
 
