@@ -148,7 +148,7 @@ _DROPPABLE = {"MemoryReservation": "memory_reservation", "OomKillDisable": "oom_
 
 def _drop_unsupported(host: dict[str, Any], res: Any, features: frozenset[str]) -> None:
     """What the kernel cannot do is not recorded as if it were applied."""
-    from runtime.cgroups.base import applicable
+    from runtime.cgroups.limits import applicable
 
     applied = applicable(res, features)
     for key, field in _DROPPABLE.items():

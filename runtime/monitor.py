@@ -21,7 +21,7 @@ import time
 from formats.units import rfc3339nano
 from runtime import syscalls as sc
 from runtime.cgroups import open_driver
-from runtime.cgroups.base import Driver
+from runtime.cgroups.driver import Driver
 from runtime.journal import container_event, network_events
 from runtime.paths import CGROUP_PARENT, Paths
 from runtime.pump import pump

@@ -136,7 +136,9 @@ def unsupported(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 def update_container(paths: Paths, cid: str, changes: dict[str, Any],
                      policy: dict[str, Any] | None) -> None:
     from runtime.cgroups import open_driver
-    from runtime.cgroups.base import CgroupError, applicable, translate
+    from runtime.cgroups.base import CgroupError
+    from runtime.cgroups.files import translate
+    from runtime.cgroups.limits import applicable
     from runtime.journal import container_event
     from runtime.spec import resources_from_hostconfig
 
