@@ -70,9 +70,9 @@ def parse_update(args: Namespace) -> tuple[dict[str, Any], dict[str, Any] | None
             changes[dest] = parse(value)
     policy = None
     if args.restart is not None:
-        from runtime.create import _restart_policy
+        from runtime.hostconfig import restart_policy
 
-        policy = _restart_policy(args.restart, False)
+        policy = restart_policy(args.restart, False)
     if not changes and policy is None:
         raise BoxError("you must provide one or more flags when using this command", 125)
     return changes, policy
