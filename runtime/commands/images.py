@@ -222,6 +222,8 @@ def add_rmi(p: FlagParser) -> None:
 
 
 def cmd_rmi(paths: Paths, args: Namespace) -> int:
+    from runtime.images.remove import remove
+
     store = Store(paths)
 
     def in_use(image_id: str) -> list[str]:
@@ -235,7 +237,7 @@ def cmd_rmi(paths: Paths, args: Namespace) -> int:
                 image_id = images.resolve(ref).id
             except BoxError:
                 image_id = ""
-            for line in images.remove(ref, args.force, in_use):
+            for line in remove(images, ref, args.force, in_use):
                 print(line)
                 # moby's ImageDelete: untag/delete events named by the image's id
                 if image_id and line.startswith("Untagged: "):
