@@ -15,7 +15,7 @@ import pytest
 
 from formats.units import parse_rfc3339
 from runtime.errors import Conflict, InvalidArgument, NotFound
-from runtime.images.extract import UnsafeArchive
+from runtime.images.layerfs import UnsafeArchive
 from runtime.images.remove import remove
 from runtime.images.store import ImageStore, parse_ref
 from tests.support.busybox import applets, build_busybox_tar
