@@ -64,7 +64,8 @@ from fleet import CGROUP_ROOT, BenchGroups, Fleet
 from collector.discover import Discovery
 from collector.lineproto import Encoder
 from collector.metrics import included
-from collector.pipeline import Pipeline, ensure_nofile
+from collector.nofile import ensure_nofile
+from collector.pipeline import Pipeline
 from collector.sinks.prometheus import PrometheusSink
 
 

@@ -24,79 +24,29 @@ record it, the kernel's ``oom-kill:`` line for its group (``cgroupstats.kmsg``).
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import os
 import select
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-import orjson
-
 from cgroupstats.kmsg import KmsgOomKills
 from cgroupstats.model import ContainerRef
+from collector.alert_logs import LOG_LINES, log_path, tail_log
 from collector.alert_sender import AlertError, OomAlert, Sender, payload
 from collector.events import read_state
+from collector.inotify import Inotify
 
-# The delivery side lives in collector.alert_sender; callers know these names from here.
-__all__ = ["AlertError", "OomAlert", "OomWatcher", "Sender", "add_arguments", "from_args",
-           "log_path", "payload", "tail_log"]
+# The delivery side lives in collector.alert_sender, the log tail an alert carries in
+# collector.alert_logs; callers know these names from here.
+__all__ = ["LOG_LINES", "AlertError", "OomAlert", "OomWatcher", "Sender", "add_arguments",
+           "from_args", "log_path", "payload", "tail_log"]
 
-LOG_LINES = 20
-LOG_TAIL_BYTES = 64 * 1024  # enough for 20 lines of ordinary logs; long lines are cut
 FRESH_SECONDS = 30.0
 RECHECK_STEP = 0.001  # seconds between rereads after a wake-up without a rise
 RECHECK_FOR = 2.0  # how long such a wake-up is followed up
-IN_MODIFY = 0x2
-IN_CLOEXEC = os.O_CLOEXEC
-IN_NONBLOCK = os.O_NONBLOCK
-_EVENT = struct.Struct("iIII")  # struct inotify_event without its name
-
-
-def tail_log(path: str, n: int = LOG_LINES) -> list[dict[str, str]]:
-    """The last ``n`` json-file entries of ``path`` as {"time", "stream", "log"}.
-
-    Read with orjson here rather than through ``shipper.parse`` so the collector stays
-    independent of the shipper (the format is Docker's, a public contract); a torn or
-    foreign line is kept raw rather than dropped."""
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            start = max(0, size - LOG_TAIL_BYTES)
-            f.seek(start)
-            data = f.read()
-    except OSError:
-        return []
-    lines = data.split(b"\n")
-    if start:
-        lines = lines[1:]  # the first one is cut in the middle
-    out: list[dict[str, str]] = []
-    for raw in lines[-(n + 1) :]:
-        if not raw:
-            continue
-        try:
-            doc = orjson.loads(raw)
-            out.append({"time": str(doc.get("time", "")), "stream": str(doc.get("stream", "")),
-                        "log": str(doc.get("log", "")).rstrip("\n")})
-        except (orjson.JSONDecodeError, AttributeError):
-            out.append({"time": "", "stream": "", "log": raw.decode(errors="replace")})
-    return out[-n:]
-
-
-def log_path(ref: ContainerRef) -> str:
-    """The json-file log of a container, from its config.v2.json (``LogPath``)."""
-    if not ref.state_file:
-        return ""
-    try:
-        with open(ref.state_file, "rb") as f:
-            value = orjson.loads(f.read()).get("LogPath")
-    except (OSError, orjson.JSONDecodeError, AttributeError):
-        return ""
-    return value if isinstance(value, str) else ""
 
 
 def _read_int(path: str) -> int:
@@ -119,48 +69,6 @@ def _oom_kill(data: bytes) -> int:
 
 
 # -- watching -------------------------------------------------------------------------
-
-
-class _Inotify:
-    """The two inotify calls Python lacks, through libc."""
-
-    def __init__(self) -> None:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        self._add = libc.inotify_add_watch
-        self._add.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32)
-        self._rm = libc.inotify_rm_watch
-        self._rm.argtypes = (ctypes.c_int, ctypes.c_int)
-        fd = libc.inotify_init1(IN_CLOEXEC | IN_NONBLOCK)
-        if fd < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"inotify_init1: {os.strerror(err)}")
-        self.fd = fd
-
-    def add(self, path: str) -> int:
-        wd = self._add(self.fd, os.fsencode(path), IN_MODIFY)
-        if wd < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), path)
-        return int(wd)
-
-    def remove(self, wd: int) -> None:
-        self._rm(self.fd, wd)  # EINVAL when the file is already gone: nothing to undo
-
-    def read(self) -> list[int]:
-        """Watch descriptors with pending events."""
-        try:
-            data = os.read(self.fd, 65536)
-        except BlockingIOError:
-            return []
-        wds, i = [], 0
-        while i + _EVENT.size <= len(data):
-            wd, _mask, _cookie, length = _EVENT.unpack_from(data, i)
-            wds.append(wd)
-            i += _EVENT.size + length
-        return wds
-
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 @dataclass(slots=True)
@@ -190,7 +98,7 @@ class OomWatcher:
         self._by_fd: dict[int, _Watch] = {}  # eventfd -> watch (v1)
         self._by_wd: dict[int, _Watch] = {}  # inotify wd -> watch (v2)
         self._epoll = select.epoll()
-        self._inotify: _Inotify | None = None
+        self._inotify: Inotify | None = None
         self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._epoll.register(self._wake, select.EPOLLIN)
         self._stop = False
@@ -277,7 +185,7 @@ class OomWatcher:
         if not d or not os.path.exists(f"{d}/memory.events"):
             return None  # no memory controller in this group: nothing to watch
         if self._inotify is None:
-            self._inotify = _Inotify()
+            self._inotify = Inotify()
             self._epoll.register(self._inotify.fd, select.EPOLLIN)
         counter = os.open(f"{d}/memory.events", os.O_RDONLY | os.O_CLOEXEC)
         try:

@@ -11,7 +11,6 @@ and sooner by inotify on the state directories.
 from __future__ import annotations
 
 import random
-import resource
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -29,32 +28,12 @@ from collector.history import History
 from collector.journal import JournalSource
 from collector.layers import LayerSizes
 from collector.metrics.categories import DEFAULT
+from collector.nofile import FD_HEADROOM, FDS_PER_CONTAINER, ensure_nofile
 from collector.records import Event
 from collector.sinks.base import Sink
 from collector.watch import Watches
 
-FDS_PER_CONTAINER = 16  # a v1 reader holds ~13 (hot files of six controllers, net/dev)
-FD_HEADROOM = 256
 OPEN_TRIES = 5  # a group gone at open is tried again on this many ticks
-
-
-def ensure_nofile(needed: int) -> int:
-    """Raise the soft RLIMIT_NOFILE to at least ``needed`` (up to the hard limit), as a
-    collector holding ~23 files per container must; returns the soft limit now."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if needed <= soft:
-        return soft
-    target = needed * 2
-    if hard != resource.RLIM_INFINITY and target > hard:
-        try:  # root (CAP_SYS_RESOURCE) may raise the hard limit too, up to fs.nr_open
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, target))
-            return target
-        except (ValueError, OSError):
-            target = hard
-    if target > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        soft = target
-    return soft
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ description, every path: help and completions follow);
 3. docker's wording and exit codes (125/126/127) for bad input, tested in
 ``tests/runtime/test_bad_input.py``.
 A new ``run``/``create`` flag: declare it in ``commands/run.py`` (``_add_create_flags``),
-then store it in one place: ``create.host_config`` (a HostConfig field, value parsers in
+then store it in one place: ``hostconfig.host_config`` (a HostConfig field, value parsers in
 ``units``) or ``create.config_v2`` (a Config field).
 Keep imports on the ``box run`` path lazy (``bench/runtime_start.py``).
 """

@@ -1,6 +1,8 @@
 """One small process per container, like conmon: it creates the namespaces and the
 cgroup, holds the container's stdout/stderr, writes the json-file log, reaps the exit
 status (and OOM kill) into the state file, applies the restart policy, and cleans up.
+The copy loop between the container's stdio, the log and an attached client is its own
+idea, in ``runtime.pump``.
 
 The monitor is forked from the ``box`` command that starts the container (no new
 interpreter), and tells it how the start went through a status pipe, one line each:
@@ -10,22 +12,19 @@ interpreter), and tells it how the start went through a status pipe, one line ea
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
-import selectors
 import signal
 import struct
 import time
 
-from formats.jsonfile.writer import JsonFileWriter, LineSplitter, stream_to_writer
 from formats.units import rfc3339nano
 from runtime import syscalls as sc
 from runtime.cgroups import open_driver
-from runtime.cgroups.base import Driver
+from runtime.cgroups.driver import Driver
 from runtime.journal import container_event, network_events
-from runtime.logging.options import parse_log_opts
 from runtime.paths import CGROUP_PARENT, Paths
+from runtime.pump import pump
 from runtime.sandbox import SandboxSpec, enter
 from runtime.security.devices import apply_device_rules as confine_cgroup
 from runtime.spec import resources_from_hostconfig, restart_decision, sandbox_spec
@@ -36,7 +35,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
     from typing import Any
 
-DRAIN_SECONDS = 2.0
 _NS_FLAGS = sc.CLONE_NEWPID | sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC
 
 
@@ -280,7 +278,7 @@ class Monitor:
         if first:
             self._tell(f"started {pid}")
         try:
-            status = self._pump(cfg, pid, io)
+            status = pump(cfg, pid, io, self.attached, self.cid)
         finally:
             if health is not None:
                 health.stop()
@@ -348,90 +346,6 @@ class Monitor:
                 os.write(err_w, f"125\n{cause(e)}".encode())
             os._exit(125)
 
-    def _pump(self, cfg: dict[str, Any], pid: int, io: ContainerStdio) -> int:
-        """Copy output to the log (and an attached client) until PID 1 exits; its status."""
-        host = cfg["HostConfig"]
-        max_size, max_file, compress = parse_log_opts(host.get("LogConfig", {}).get("Config") or {})
-        writer = JsonFileWriter(cfg["LogPath"], max_size=max_size, max_file=max_file,
-                                compress=compress)
-        sel = selectors.DefaultSelector()
-        splitters: dict[int, LineSplitter] = {}
-        tees: dict[int, int] = {}
-        for fd, stream, tee in io.outputs():
-            os.set_blocking(fd, False)
-            # moby's rule, through the tested function: the partials of one line (and
-            # the chunk ending it) carry the time of the first partial
-            splitters[fd] = stream_to_writer(writer, stream)
-            if self.attached:
-                tees[fd] = tee
-            sel.register(fd, selectors.EVENT_READ)
-        if self.attached and io.stdin_copy_to is not None:
-            sel.register(0, selectors.EVENT_READ)
-        pidfd = os.pidfd_open(pid)
-        sel.register(pidfd, selectors.EVENT_READ)
-        status = None
-        deadline = None
-        try:
-            while splitters and (deadline is None or time.monotonic() < deadline):
-                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                for key, _ in sel.select(timeout):
-                    fd = key.fd
-                    if fd == pidfd:
-                        _, status = os.waitpid(pid, 0)
-                        sel.unregister(pidfd)
-                        deadline = time.monotonic() + DRAIN_SECONDS
-                    elif fd == 0:
-                        self._copy_stdin(sel, io)
-                    else:
-                        self._read_output(fd, sel, splitters, tees)
-            if status is None:
-                _, status = os.waitpid(pid, 0)
-        finally:
-            for sp in splitters.values():
-                sp.flush()
-            os.close(pidfd)
-            sel.close()
-            io.close()
-            writer.close()
-            if writer.dropped:
-                os.write(2, f"box monitor {self.cid[:12]}: log: {writer.dropped} lines dropped, "
-                            "no space left for the log file\n".encode())
-        return status
-
-    def _read_output(self, fd: int, sel: selectors.BaseSelector,
-                     splitters: dict[int, LineSplitter], tees: dict[int, int]) -> None:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            return
-        except OSError as e:
-            if e.errno != errno.EIO:  # EIO: the pty's other side is closed
-                raise
-            data = b""
-        if not data:
-            sel.unregister(fd)
-            splitters.pop(fd).flush()
-            return
-        splitters[fd].feed(data)
-        tee = tees.get(fd)
-        if tee is not None:
-            try:
-                _write_all(tee, data)
-            except OSError:
-                tees.pop(fd, None)
-
-    def _copy_stdin(self, sel: selectors.BaseSelector, io: ContainerStdio) -> None:
-        try:
-            data = os.read(0, 65536)
-        except OSError:
-            data = b""
-        if not data:
-            sel.unregister(0)
-            io.stdin_eof()
-            return
-        with contextlib.suppress(OSError):
-            _write_all(io.stdin_copy_to, data)
-
 
 def _loopback_up() -> None:
     """``lo`` up in a fresh network namespace, with one ioctl (no netlink library)."""
@@ -461,14 +375,3 @@ def _read_all(fd: int) -> bytes:
         if not data:
             return b"".join(chunks)
         chunks.append(data)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            time.sleep(0.001)
-            continue
-        view = view[n:]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from runtime.cgroups import open_driver
-from runtime.cgroups.base import Driver
+from runtime.cgroups.driver import Driver
 from runtime.errors import BoxError, Conflict
 from runtime.journal import container_event
 from runtime.state import Store, effective_state

@@ -11,7 +11,8 @@ import os
 import stat
 
 from formats.units import INT64_MAX, ram_in_bytes
-from runtime.cgroups.base import DeviceRate, cpuset_ranges, format_cpuset
+from runtime.cgroups.base import DeviceRate
+from runtime.cgroups.limits import cpuset_ranges, format_cpuset
 from runtime.errors import InvalidArgument
 
 

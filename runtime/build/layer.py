@@ -15,7 +15,8 @@ import stat
 import tarfile
 import tempfile
 
-from runtime.images.extract import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX
+from runtime.images.extract import OPAQUE_MARKER, WHITEOUT_PREFIX
+from runtime.images.layerfs import OPAQUE_XATTR
 from runtime.images.store import ImageStore, StagedLayer
 
 RUNTIME_PLACEHOLDERS = ("proc", "sys", "dev", "etc/hosts", "etc/hostname", "etc/resolv.conf")

@@ -11,7 +11,8 @@ import platform
 from typing import Any
 
 from formats.units import rfc3339nano
-from runtime.images.store import Image, ImageStore, diff_ids_of
+from runtime.images.config import diff_ids_of
+from runtime.images.store import Image, ImageStore
 
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
           "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 
-from runtime.cgroups.base import Driver, Resources
+from runtime.cgroups.base import Resources
+from runtime.cgroups.driver import Driver
 
 __all__ = ["Driver", "Resources", "driver_for", "open_driver"]
 

@@ -9,13 +9,9 @@ from __future__ import annotations
 import os
 import time
 
-from runtime.cgroups.base import (
-    CgroupError,
-    Driver,
-    HostInfo,
-    Resources,
-    affinity_cpus,
-    cfs_quota_period,
+from runtime.cgroups.base import CgroupError, Resources
+from runtime.cgroups.driver import Driver
+from runtime.cgroups.files import (
     device_number,
     kill_all,
     kill_until_empty,
@@ -26,6 +22,7 @@ from runtime.cgroups.base import (
     translate,
     write_value,
 )
+from runtime.cgroups.limits import HostInfo, affinity_cpus, cfs_quota_period
 from runtime.errors import BoxError
 
 CONTROLLERS = ("cpuset", "cpu", "cpuacct", "memory", "pids", "blkio", "devices", "freezer")

@@ -9,13 +9,9 @@ from __future__ import annotations
 import os
 import time
 
-from runtime.cgroups.base import (
-    CgroupError,
-    Driver,
-    HostInfo,
-    Resources,
-    affinity_cpus,
-    cfs_quota_period,
+from runtime.cgroups.base import CgroupError, Resources
+from runtime.cgroups.driver import Driver
+from runtime.cgroups.files import (
     device_number,
     kill_until_empty,
     read_counter,
@@ -24,6 +20,7 @@ from runtime.cgroups.base import (
     translate,
     write_value,
 )
+from runtime.cgroups.limits import HostInfo, affinity_cpus, cfs_quota_period
 from runtime.errors import BoxError
 
 WANTED = ("cpuset", "cpu", "io", "memory", "pids")

@@ -1,4 +1,6 @@
-"""``box import``, ``images``, ``rmi``, ``tag``."""
+"""``box import``, ``images``, ``rmi``, ``tag``: the verbs that name images (and the
+image events they journal). ``history`` reads one image's layers and ``image prune``
+decides what is unused: each its own module (``history``, ``image_prune``)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,6 @@ from runtime.errors import BoxError, InvalidArgument
 from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
 from runtime.state import Store, report_damaged
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from runtime.images.store import ImageStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the store module is imported lazily, per verb
@@ -224,6 +222,8 @@ def add_rmi(p: FlagParser) -> None:
 
 
 def cmd_rmi(paths: Paths, args: Namespace) -> int:
+    from runtime.images.remove import remove
+
     store = Store(paths)
 
     def in_use(image_id: str) -> list[str]:
@@ -237,7 +237,7 @@ def cmd_rmi(paths: Paths, args: Namespace) -> int:
                 image_id = images.resolve(ref).id
             except BoxError:
                 image_id = ""
-            for line in images.remove(ref, args.force, in_use):
+            for line in remove(images, ref, args.force, in_use):
                 print(line)
                 # moby's ImageDelete: untag/delete events named by the image's id
                 if image_id and line.startswith("Untagged: "):
@@ -275,162 +275,3 @@ def image_event(paths: Paths, store: ImageStore, image_id: str, action: str, nam
         labels = {}
     event(paths.root, "image", action, image_id, **{str(k): v for k, v in labels.items()},
           name=name)
-
-
-HISTORY_TABLE = ("table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}")
-HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
-                   "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
-
-
-class _HistoryRow:
-    def __init__(self, ident: str, entry: dict, size: int, trunc: bool, human: bool) -> None:
-        from runtime.format.human import human_size, time_ago
-        from runtime.timeutil import created_ns
-
-        created = _text(entry.get("created"))
-        created_at = created_ns(created)
-        by = _text(entry.get("created_by")).replace("\t", " ")
-        if trunc and len(by) > 45:
-            by = by[:44] + "…"
-        self.ID = ident
-        self.CreatedAt = created
-        self.CreatedSince = "N/A" if created_at is None else \
-            time_ago(created_at) if human else created
-        self.CreatedBy = by
-        self.Size = human_size(size) if human else str(size)
-        self.Comment = _text(entry.get("comment"))
-
-
-def _text(value: object) -> str:
-    """An optional string of a history entry: missing, null or another type reads as ""."""
-    return value if isinstance(value, str) else ""
-
-
-def add_history(p: FlagParser) -> None:
-    p.add_argument("-H", "--human", action="store_true", default=True)
-    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("--format")
-    p.add_argument("image", metavar="IMAGE")
-
-
-def cmd_history(paths: Paths, args: Namespace) -> int:
-    """One row per history entry, newest first; a layer's size on the entry that made it."""
-    import json
-
-    from runtime.format import render_format
-
-    store = _store(paths)
-    img = store.resolve(args.image)
-    blob = json.loads(store.config_bytes(img.id))
-    history = blob.get("history")
-    history = [e if isinstance(e, dict) else {} for e in history] \
-        if isinstance(history, list) else []
-    layers = list(img.diff_ids)
-    if not history:  # images without history: one anonymous entry per layer (or one)
-        history = [{"created": img.created} for _ in layers or [None]]
-    rows = []
-    for i, entry in enumerate(history):
-        size = 0
-        if not entry.get("empty_layer") and layers:
-            size = _layer_size(store, layers.pop(0))
-        ident = "<missing>"
-        if i == len(history) - 1:
-            ident = img.id if args.no_trunc else img.short_id
-        rows.append(_HistoryRow(ident, entry, size, not args.no_trunc, args.human))
-    rows.reverse()
-    if args.quiet:
-        for r in rows:
-            print(r.ID)
-        return 0
-    sys.stdout.write(render_format(args.format, HISTORY_TABLE, rows, HISTORY_HEADERS))
-    return 0
-
-
-def _layer_size(store: ImageStore, diff_id: str) -> int:
-    """A layer's size for ``history``; 0 when its metadata is gone or damaged."""
-    from runtime.errors import DamagedState
-
-    try:
-        return int(store.layer_meta(diff_id).get("size", 0))
-    except (FileNotFoundError, DamagedState, ValueError, TypeError):
-        return 0
-
-
-def _go_duration_ns(text: str) -> int:
-    """Go's time.ParseDuration for what ``until=`` takes: ``90s``, ``10m``, ``1h30m``."""
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise InvalidArgument(f"invalid filter 'until={text}': not a timestamp or duration")
-    scale = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-    return int(sum(float(n) * scale[u] for n, u in parts))
-
-
-def add_image_prune(p: FlagParser) -> None:
-    p.add_argument("-a", "--all", action="store_true",
-                   help="Remove all unused images, not just dangling ones")
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("--filter", action="append", default=[])
-
-
-def prune_keep(filters: list[str]):
-    """docker image prune's filters: ``until=<RFC3339 or duration>``, ``label=k[=v]``,
-    ``label!=k[=v]``; returns a predicate saying which images to keep."""
-    import time
-
-    from formats.units import parse_rfc3339
-
-    until_ns = None
-    labels: list[tuple[bool, str, str | None]] = []
-    for item in filters:
-        key, sep, value = item.partition("=")
-        if key == "until":
-            try:
-                until_ns = parse_rfc3339(value)
-            except ValueError:
-                until_ns = time.time_ns() - _go_duration_ns(value)
-        elif key in ("label", "label!"):
-            k, s2, v = value.partition("=")
-            labels.append((key == "label", k, v if s2 else None))
-        else:
-            raise InvalidArgument(f"invalid filter {key!r}")
-
-    def keep(image_id: str, blob: dict) -> bool:
-        from runtime.timeutil import created_ns
-
-        if until_ns is not None and (created_ns(blob.get("created")) or 0) >= until_ns:
-            return True
-        config = blob.get("config")
-        have = (config.get("Labels") if isinstance(config, dict) else None) or {}
-        for positive, k, v in labels:
-            hit = k in have and (v is None or have[k] == v)
-            if hit != positive:
-                return True
-        return False
-
-    return keep
-
-
-def cmd_image_prune(paths: Paths, args: Namespace) -> int:
-    from runtime.format.human import human_size
-    from runtime.images.usage import prune
-
-    keep = prune_keep(args.filter)
-    if not args.force:
-        what = "images without at least one container associated to them" if args.all \
-            else "dangling images"
-        print(f"WARNING! This will remove all {what}.")
-        sys.stdout.write("Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
-    store = Store(paths)
-    used = {c.get("Image") for c in store.all()}
-    lines, freed = prune(_store(paths), args.all, lambda i: [i] if i in used else [], keep)
-    if lines:
-        print("Deleted Images:")
-        for line in lines:
-            print(line)
-        print()
-    print(f"Total reclaimed space: {human_size(freed)}")
-    return 0

@@ -79,7 +79,7 @@ def prune_containers(paths: Paths, filters: list[str] = ()) -> tuple[list[str], 
     prune filters, the same rules as ``image prune``): (ids, bytes of their writable
     layers)."""
     from formats.layers import tree_size, upper_dir
-    from runtime.commands.images import prune_keep
+    from runtime.commands.image_prune import prune_keep
     from runtime.containers import Containers
     from runtime.errors import BoxError
     from runtime.state import is_running
@@ -115,7 +115,7 @@ def add_container_prune(p: FlagParser) -> None:
 
 
 def cmd_container_prune(paths: Paths, args: Namespace) -> int:
-    from runtime.commands.images import prune_keep
+    from runtime.commands.image_prune import prune_keep
     from runtime.format.human import human_size
 
     prune_keep(args.filter)  # a bad filter fails before the prompt
@@ -139,7 +139,7 @@ def add_system_prune(p: FlagParser) -> None:
 def cmd_system_prune(paths: Paths, args: Namespace) -> int:
     """docker's order: containers, networks, volumes, images (and the build cache,
     which box keeps as image configs only: nothing to reclaim there)."""
-    from runtime.commands.images import prune_keep
+    from runtime.commands.image_prune import prune_keep
     from runtime.commands.network import prune_networks
     from runtime.commands.volume import prune_volumes
     from runtime.format.human import human_size

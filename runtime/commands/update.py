@@ -70,9 +70,9 @@ def parse_update(args: Namespace) -> tuple[dict[str, Any], dict[str, Any] | None
             changes[dest] = parse(value)
     policy = None
     if args.restart is not None:
-        from runtime.create import _restart_policy
+        from runtime.hostconfig import restart_policy
 
-        policy = _restart_policy(args.restart, False)
+        policy = restart_policy(args.restart, False)
     if not changes and policy is None:
         raise BoxError("you must provide one or more flags when using this command", 125)
     return changes, policy
@@ -136,7 +136,9 @@ def unsupported(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 def update_container(paths: Paths, cid: str, changes: dict[str, Any],
                      policy: dict[str, Any] | None) -> None:
     from runtime.cgroups import open_driver
-    from runtime.cgroups.base import CgroupError, applicable, translate
+    from runtime.cgroups.base import CgroupError
+    from runtime.cgroups.files import translate
+    from runtime.cgroups.limits import applicable
     from runtime.journal import container_event
     from runtime.spec import resources_from_hostconfig
 

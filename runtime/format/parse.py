@@ -1,166 +1,20 @@
-"""Lexer and parser for ``--format`` templates: text -> a tree of nodes.
+"""Parser for ``--format`` templates: text -> a tree of nodes (the tokens of each
+action come from ``lex``).
 
 The syntax is Go's text/template minus ``define``/``template``/``block`` (docker's
-``--format`` never needs them), with Go's parse error texts. Split from the executor
-(template.py) so each reads alone; the tree is plain slotted classes.
-A node list holds literal text (str) and Action / Control / Jump nodes.
+``--format`` never needs them), with Go's parse error texts. Split from the lexer
+(lex.py) and the executor (template.py) so each reads alone; the tree is plain slotted
+classes. A node list holds literal text (str) and Action / Control / Jump nodes.
 """
 
 from __future__ import annotations
 
-import re
-
 from runtime.format.funcs import FUNCS
+from runtime.format.lex import KEYWORDS, WS, ParseError, Tok, lex_action
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-
-_WS = " \t\r\n"
-_KEYWORDS = {"if", "else", "end", "range", "with", "break", "continue", "define", "template",
-             "block"}
-_NUM_RE = re.compile(
-    r"[+-]?(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|(\d[\d_]*)?\.?\d[\d_]*([eE][+-]?\d+)?)"
-)
-_WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ESC = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a",
-        "b": "\b", "f": "\f", "v": "\v"}
-
-
-class _Tok:
-    """One token of an action; ``pos``/``end`` index the template text."""
-
-    __slots__ = ("kind", "pos", "end", "value")
-
-    def __init__(self, kind: str, pos: int, end: int, value: Any = None) -> None:
-        self.kind = kind  # field var dot str num ident pipe lparen rparen decl assign comma
-        self.pos, self.end, self.value = pos, end, value
-
-
-class ParseError(Exception):
-    """Go's parse error text, and where in the template it happened."""
-
-    def __init__(self, pos: int, msg: str) -> None:
-        super().__init__(msg)
-        self.pos = pos
-
-
-def _unquote(body: str, pos: int) -> str:
-    out, i = [], 0
-    while i < len(body):
-        ch = body[i]
-        if ch != "\\":
-            out.append(ch)
-            i += 1
-            continue
-        nxt = body[i + 1: i + 2]
-        if nxt in _ESC:
-            out.append(_ESC[nxt])
-            i += 2
-        elif nxt in ("x", "u", "U"):
-            width = {"x": 2, "u": 4, "U": 8}[nxt]
-            digits = body[i + 2: i + 2 + width]
-            if len(digits) != width or not all(c in "0123456789abcdefABCDEF" for c in digits):
-                raise ParseError(pos, "invalid syntax")
-            out.append(chr(int(digits, 16)))
-            i += 2 + width
-        elif nxt[:1].isdigit():
-            out.append(chr(int(body[i + 1: i + 4], 8)))
-            i += 4
-        else:
-            raise ParseError(pos, "invalid syntax")
-    return "".join(out)
-
-
-def _lex_action(text: str, p: int) -> tuple[list[_Tok], int, bool]:
-    """Tokens of one action starting after ``{{``; returns (tokens, end, trim_right)."""
-    toks: list[_Tok] = []
-    n = len(text)
-    while True:
-        if p >= n:
-            raise ParseError(p, "unclosed action")
-        ch = text[p]
-        if ch in _WS:
-            q = p
-            while q < n and text[q] in _WS:
-                q += 1
-            if text.startswith("-}}", q):
-                return toks, q + 3, True
-            p = q
-            continue
-        if text.startswith("}}", p):
-            return toks, p + 2, False
-        start = p
-        if ch == "." and p + 1 < n and (text[p + 1].isalpha() or text[p + 1] == "_"):
-            m = _WORD_RE.match(text, p + 1)
-            assert m
-            toks.append(_Tok("field", start, m.end(), m.group()))
-            p = m.end()
-        elif ch == "$":
-            m = _WORD_RE.match(text, p + 1)
-            end = m.end() if m else p + 1
-            toks.append(_Tok("var", start, end, text[start:end]))
-            p = end
-        elif ch == '"':
-            q = p + 1
-            while q < n and text[q] != '"':
-                q += 2 if text[q] == "\\" else 1
-            if q >= n:
-                raise ParseError(start, "unterminated quoted string")
-            toks.append(_Tok("str", start, q + 1, _unquote(text[p + 1:q], start)))
-            p = q + 1
-        elif ch == "`":
-            q = text.find("`", p + 1)
-            if q < 0:
-                raise ParseError(start, "unterminated raw quoted string")
-            toks.append(_Tok("str", start, q + 1, text[p + 1:q]))
-            p = q + 1
-        elif ch == "'":
-            q = p + 1
-            while q < n and text[q] != "'":
-                q += 2 if text[q] == "\\" else 1
-            val = _unquote(text[p + 1:q], start) if q < n else ""
-            if q >= n or len(val) != 1:
-                raise ParseError(start, "unterminated character constant")
-            toks.append(_Tok("num", start, q + 1, ord(val)))
-            p = q + 1
-        elif ch.isdigit() or (
-            ch in "+-." and p + 1 < n and (text[p + 1].isdigit() or text[p + 1] == ".")
-        ):
-            m = _NUM_RE.match(text, p)
-            word = m.group() if m else ch
-            end = p + len(word)
-            if end < n and (text[end].isalnum() or text[end] == "."):
-                raise ParseError(start, f'bad number syntax: "{text[p:end + 1]}"')
-            try:
-                value: Any = int(word.replace("_", ""), 0)
-            except ValueError:
-                try:
-                    value = float(word.replace("_", ""))
-                except ValueError:
-                    raise ParseError(start, f'bad number syntax: "{word}"') from None
-            toks.append(_Tok("num", start, end, value))
-            p = end
-        elif ch == ".":
-            toks.append(_Tok("dot", start, p + 1))
-            p += 1
-        elif ch.isalpha() or ch == "_":
-            m = _WORD_RE.match(text, p)
-            assert m
-            toks.append(_Tok("ident", start, m.end(), m.group()))
-            p = m.end()
-        elif text.startswith(":=", p):
-            toks.append(_Tok("decl", start, p + 2))
-            p += 2
-        elif ch in "|(),=":
-            kind = {"|": "pipe", "(": "lparen", ")": "rparen", ",": "comma", "=": "assign"}[ch]
-            toks.append(_Tok(kind, start, p + 1))
-            p += 1
-        else:
-            raise ParseError(start, f"unexpected {ch!r} in command".replace("'", '"'))
-
-# ----------------------------------------------------------------------------- parser
 
 
 class Operand:
@@ -240,18 +94,18 @@ class _Parser:
             j = text.find("{{", p)
             chunk = text[p:] if j < 0 else text[p:j]
             k = j + 2
-            trim_left = j >= 0 and text.startswith("-", k) and text[k + 1: k + 2] in tuple(_WS)
+            trim_left = j >= 0 and text.startswith("-", k) and text[k + 1: k + 2] in tuple(WS)
             if trim_next:
-                chunk = chunk.lstrip(_WS)
+                chunk = chunk.lstrip(WS)
             if trim_left:
-                chunk = chunk.rstrip(_WS)
+                chunk = chunk.rstrip(WS)
                 k += 1
             if chunk:
                 items.append(chunk)
             if j < 0:
                 return items
             q = k
-            while q < len(text) and text[q] in _WS and trim_left:
+            while q < len(text) and text[q] in WS and trim_left:
                 q += 1
             if text.startswith("/*", q):
                 close = text.find("*/", q + 2)
@@ -265,7 +119,7 @@ class _Parser:
                 else:
                     raise ParseError(j, "comment ends before closing delimiter")
                 continue
-            toks, p, trim_next = _lex_action(text, k)
+            toks, p, trim_next = lex_action(text, k)
             items.append((j, toks))
 
     def parse(self) -> list[Any]:
@@ -274,7 +128,7 @@ class _Parser:
             raise ParseError(term[0], f"unexpected {{{{{term[1]}}}}}")
         return nodes
 
-    def _list(self) -> tuple[list[Any], tuple[int, str, list[_Tok]] | None]:
+    def _list(self) -> tuple[list[Any], tuple[int, str, list[Tok]] | None]:
         """Nodes up to an {{end}} or {{else ...}}, which is returned unconsumed-ish."""
         nodes: list[Any] = []
         while self.i < len(self.items):
@@ -302,7 +156,7 @@ class _Parser:
                 nodes.append(Action(pos, self._pipe(toks, "command", pos)))
         return nodes, None
 
-    def _control(self, kind: str, pos: int, toks: list[_Tok]) -> Control:
+    def _control(self, kind: str, pos: int, toks: list[Tok]) -> Control:
         mark = len(self.vars)
         pipe = self._pipe(toks, kind, pos, allow_two=kind == "range")
         self.range_depth += kind == "range"
@@ -327,7 +181,7 @@ class _Parser:
         del self.vars[mark:]
         return Control(kind, pos, pipe, body, else_body)
 
-    def _pipe(self, toks: list[_Tok], ctx: str, pos: int, allow_two: bool = False) -> Pipe:
+    def _pipe(self, toks: list[Tok], ctx: str, pos: int, allow_two: bool = False) -> Pipe:
         decl: list[str] = []
         assign = False
         kinds = [t.kind for t in toks]
@@ -389,7 +243,7 @@ class _Parser:
             op = Operand("lit", t.pos, src, t.value == "true")
         elif t.kind == "ident" and t.value == "nil":
             op = Operand("nil", t.pos, src)
-        elif t.kind == "ident" and t.value not in _KEYWORDS:
+        elif t.kind == "ident" and t.value not in KEYWORDS:
             if t.value not in FUNCS:
                 raise ParseError(t.pos, f'function "{t.value}" not defined')
             op = Operand("ident", t.pos, src, t.value)

@@ -16,7 +16,8 @@ from __future__ import annotations
 from runtime.errors import InvalidArgument
 from runtime.format.funcs import FUNCS, HEADER_IDENTITY, TemplateError
 from runtime.format.gofmt import NO_VALUE, go_print, go_truth, go_type
-from runtime.format.parse import Action, Cmd, Control, Jump, Operand, ParseError, Pipe, parse
+from runtime.format.lex import ParseError
+from runtime.format.parse import Action, Cmd, Control, Jump, Operand, Pipe, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from typing import Any
 
 from runtime.errors import InvalidArgument
 from runtime.images import manifest as mf
-from runtime.images.extract import UnsafeArchive
+from runtime.images.layerfs import UnsafeArchive
 from runtime.images.progress import Progress
 from runtime.images.sources import DigestReader, LoadError, Source, clean
 from runtime.images.store import ImageStore, StagedLayer, parse_ref

@@ -16,7 +16,7 @@ from typing import Any
 from runtime.errors import InvalidArgument
 from runtime.images import manifest as mf
 from runtime.images.credentials import Credentials
-from runtime.images.extract import UnsafeArchive
+from runtime.images.layerfs import UnsafeArchive
 from runtime.images.progress import Progress
 from runtime.images.registry import Client, RegistryError, json_body
 from runtime.images.store import ImageStore, StagedLayer, parse_ref

@@ -22,6 +22,11 @@ cross-repository-mount instead of uploading.
 Every file is written to a temp name and renamed; a layer is extracted outside the lock
 (into a staging dir) and only renamed into place under it, so concurrent imports of the
 same tarball end with one layer dir.
+
+Beside the store, each its own idea: ``repositories`` (the tag index and Docker's lookup
+order), ``config`` (what a config blob means to the runtime, and ``box import``'s),
+``remove`` (rmi's rules, dropping an image's blob and unshared layers), ``usage``
+(``system df``, ``image prune``).
 """
 
 from __future__ import annotations
@@ -30,15 +35,22 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from formats.atomicfile import write_atomic
-from formats.units import rfc3339nano
-from runtime.errors import Conflict, DamagedState, InvalidArgument, NotFound
+from runtime.errors import DamagedState, NotFound
+from runtime.images import repositories
+from runtime.images.config import (
+    config_from_changes,
+    container_config,
+    diff_ids_of,
+    imported_blob,
+    optional_str,
+)
 from runtime.images.reference import display, parse_ref, ref_key, ref_name
+from runtime.images.repositories import HEX_RE, digests_of, tags_of
 from runtime.paths import private_dir
 from runtime.state import json_object
 from runtime.timeutil import created_ns
@@ -46,16 +58,6 @@ from runtime.timeutil import created_ns
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
     from typing import IO, Any
-
-_HEX_RE = re.compile(r"^[a-f0-9]{1,64}$")
-_CONFIG_DEFAULTS: dict[str, Any] = {
-    "Env": [], "Cmd": [], "Entrypoint": [], "WorkingDir": "", "User": "",
-    "ExposedPorts": {}, "Labels": {}, "StopSignal": "", "Volumes": {},
-}
-_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
-           "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
-
-
 
 
 class Image(namedtuple("Image", "id repo_tags config created layer_dirs size diff_ids "
@@ -103,24 +105,13 @@ class ImageStore:
         write_atomic(path, data, 0o666)
 
     def _load_repos(self) -> dict[str, dict[str, str]]:
-        try:
-            data = json_object(_read_bytes(self.repos_file), self.repos_file)
-        except FileNotFoundError:
-            return {}
-        repos = data.get("Repositories")
-        if not isinstance(repos, dict) or not all(
-                isinstance(tags, dict) and all(isinstance(i, str) for i in tags.values())
-                for tags in repos.values()):
-            raise DamagedState(f"damaged state file {self.repos_file}: 'Repositories' missing "
-                               "or not a map of tags to image IDs")
-        return repos
+        return repositories.load(self.repos_file)
 
     def _save_repos(self, repos: dict[str, dict[str, str]]) -> None:
-        repos = {name: tags for name, tags in sorted(repos.items()) if tags}
-        self._write_atomic(self.repos_file, json.dumps({"Repositories": repos}).encode())
+        repositories.save(self.repos_file, repos)
 
     def _image_ids(self) -> list[str]:
-        return ["sha256:" + n for n in os.listdir(self.blobs) if _HEX_RE.match(n)]
+        return ["sha256:" + n for n in os.listdir(self.blobs) if HEX_RE.match(n)]
 
     def _config_blob(self, image_id: str) -> dict[str, Any]:
         """The config as a dict; a blob that is not a JSON object is a damaged store."""
@@ -134,38 +125,7 @@ class ImageStore:
 
     def _lookup(self, text: str, repos: dict[str, dict[str, str]]) -> tuple[str, bool] | None:
         """(image id, found by ID) for a name[:tag], a full ID or a unique ID prefix."""
-        try:
-            name, tag = parse_ref(text)
-        except InvalidArgument:
-            name = ""
-        if name:
-            image_id = repos.get(name, {}).get(f"{name}:{tag}")
-            if image_id:
-                return image_id, False
-        elif "@" in text:  # name@sha256:<manifest digest>, as pulled
-            head, _, digest = text.partition("@")
-            with contextlib.suppress(InvalidArgument):
-                name = parse_ref(head)[0]
-                image_id = repos.get(name, {}).get(f"{name}@{digest}")
-                if image_id:
-                    return image_id, False
-        hexpart = text.removeprefix("sha256:")
-        if not _HEX_RE.match(hexpart):
-            return None
-        matches = [i for i in self._image_ids() if i[7:].startswith(hexpart)]
-        if len(matches) > 1:
-            raise InvalidArgument(f"image ID prefix {text!r} is ambiguous")
-        return (matches[0], True) if matches else None
-
-    @staticmethod
-    def _tags_of(image_id: str, repos: dict[str, dict[str, str]]) -> list[str]:
-        return sorted(t for tags in repos.values() for t, i in tags.items()
-                      if i == image_id and "@" not in t)
-
-    @staticmethod
-    def _digests_of(image_id: str, repos: dict[str, dict[str, str]]) -> list[str]:
-        return sorted(t for tags in repos.values() for t, i in tags.items()
-                      if i == image_id and "@" in t)
+        return repositories.lookup(text, repos, self._image_ids)
 
     def layer_dir(self, diff_id: str) -> str:
         return os.path.join(self.layers, diff_id.removeprefix("sha256:"))
@@ -193,22 +153,19 @@ class ImageStore:
         for d in set(diff_ids):
             with contextlib.suppress(FileNotFoundError, DamagedState, ValueError, TypeError):
                 size += int(self.layer_meta(d).get("size", 0))
-        config = dict(_CONFIG_DEFAULTS)
-        given = blob.get("config")
-        if isinstance(given, dict):
-            config.update({k: v for k, v in given.items() if v is not None})
+        config = container_config(blob)
         return Image(
             id=image_id,
-            repo_tags=self._tags_of(image_id, repos),
+            repo_tags=tags_of(image_id, repos),
             config=config,
-            created=_text(blob.get("created")),
+            created=optional_str(blob.get("created")),
             layer_dirs=[os.path.join(self.layers, d.removeprefix("sha256:"))
                         for d in reversed(diff_ids)],
             size=size,
             diff_ids=diff_ids,
-            architecture=_text(blob.get("architecture")),
-            os=_text(blob.get("os")) or "linux",
-            repo_digests=self._digests_of(image_id, repos),
+            architecture=optional_str(blob.get("architecture")),
+            os=optional_str(blob.get("os")) or "linux",
+            repo_digests=digests_of(image_id, repos),
         )
 
     def resolve(self, ref_or_id_prefix: str) -> Image:
@@ -259,21 +216,10 @@ class ImageStore:
         history comment, "Imported from -" without it.
         """
         parse_ref(ref)
-        config = _config_from_changes(changes or {})
-        import platform
-
+        config = config_from_changes(changes or {})
         layer = self.stage_layer(fileobj)
         try:
-            created = rfc3339nano()
-            blob = json.dumps({
-                "architecture": _GOARCH.get(platform.machine(), platform.machine()),
-                "os": "linux",
-                "created": created,
-                "config": config,
-                "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
-                "history": [{"created": created, "comment": message or "Imported from -"}],
-            }, separators=(",", ":")).encode()
-            return self.commit(blob, [layer], [ref])
+            return self.commit(imported_blob(config, layer.diff_id, message), [layer], [ref])
         finally:
             layer.discard()
 
@@ -377,79 +323,6 @@ class ImageStore:
             self._save_repos(repos)
             return found[0]
 
-    def remove(
-        self, ref: str, force: bool, in_use: Callable[[str], list[str]]
-    ) -> list[str]:
-        """``box rmi``: the lines Docker prints ("Untagged: ...", "Deleted: sha256:...").
-
-        By name: untags; the image goes with its last tag. By ID: all its tags go, which
-        needs ``force`` when there are several. An image a container uses (``in_use``
-        returns container IDs) is refused without ``force``; with it, only its tags go
-        and the image stays (dangling) so the container's lower layers remain.
-        """
-        with self._locked(exclusive=True):
-            repos = self._load_repos()
-            found = self._lookup(ref, repos)
-            if found is None:
-                raise NotFound(f"Error: No such image: {ref}")
-            image_id, by_id = found
-            short = image_id[7:19]
-            tags = self._tags_of(image_id, repos)
-            users = in_use(image_id)
-            if by_id:
-                if len(tags) > 1 and not force:
-                    raise Conflict(f"conflict: unable to delete {short} (must be forced)"
-                                   " - image is referenced in multiple repositories")
-                if users and not force:
-                    raise Conflict(f"conflict: unable to delete {short} (must be forced)"
-                                   f" - image is being used by container {users[0][:12]}")
-                untag = tags
-            else:
-                name, tag = parse_ref(ref)
-                if len(tags) == 1 and users and not force:
-                    raise Conflict(
-                        f'conflict: unable to remove repository reference "{ref}" (must force)'
-                        f" - container {users[0][:12]} is using its referenced image {short}"
-                    )
-                untag = [f"{name}:{tag}"]
-            lines = [f"Untagged: {t}" for t in untag]
-            for t in untag:
-                repo = t.rsplit(":", 1)[0]
-                repos.get(repo, {}).pop(t, None)
-            if self._tags_of(image_id, repos) or users:
-                self._save_repos(repos)
-                return lines
-            for t in self._digests_of(image_id, repos):  # digest refs go with the image
-                lines.append(f"Untagged: {t}")
-                repos.get(t.split("@", 1)[0], {}).pop(t, None)
-            self._save_repos(repos)
-            return lines + self._delete_image(image_id)
-
-    def _delete_image(self, image_id: str) -> list[str]:
-        """Drops the config blob, then every layer no other image lists. Under the lock."""
-        import shutil
-
-        diff_ids = diff_ids_of(self._config_blob(image_id))
-        os.unlink(os.path.join(self.blobs, image_id[7:]))
-        lines = [f"Deleted: {image_id}"]
-        still_used: set[str] = set()
-        for other in self._image_ids():
-            try:
-                still_used.update(diff_ids_of(self._config_blob(other)))
-            except DamagedState:  # which layers it holds is unknown: keep them all
-                still_used.update(diff_ids)
-        for d in reversed(diff_ids):
-            if d in still_used:
-                continue
-            hexid = d.removeprefix("sha256:")
-            with contextlib.suppress(FileNotFoundError):  # the meta first: has_layer is False
-                os.unlink(os.path.join(self.layers, f"{hexid}.json"))
-            shutil.rmtree(os.path.join(self.layers, hexid), ignore_errors=True)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.layers, f"{hexid}.tar-split.gz"))
-            lines.append(f"Deleted: {d}")
-        return lines
-
 
 class StagedLayer(namedtuple("StagedLayer", "diff_id dir size tar_size name")):
     """A layer extracted beside the store, not yet in it; ``discard`` removes what is left."""
@@ -468,29 +341,3 @@ class StagedLayer(namedtuple("StagedLayer", "diff_id dir size tar_size name")):
 def _read_bytes(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
-
-
-def _text(value: object) -> str:
-    """An optional string field: missing, null or another type reads as ""."""
-    return value if isinstance(value, str) else ""
-
-
-def diff_ids_of(blob: dict[str, Any]) -> list[str]:
-    """rootfs.diff_ids, [] when absent or malformed (an image may have no layer at all)."""
-    rootfs = blob.get("rootfs")
-    ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
-    return [d for d in ids if isinstance(d, str)] if isinstance(ids, list) else []
-
-
-def _config_from_changes(changes: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(changes) - set(_CONFIG_DEFAULTS))
-    if unknown:
-        raise InvalidArgument(f"unknown image config key in changes: {unknown[0]!r}")
-    config = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
-              for k, v in _CONFIG_DEFAULTS.items()}
-    for key, value in changes.items():
-        if not isinstance(value, type(_CONFIG_DEFAULTS[key])):
-            raise InvalidArgument(f"image config {key} must be a "
-                                  f"{type(_CONFIG_DEFAULTS[key]).__name__}: {value!r}")
-        config[key] = value
-    return config

@@ -11,8 +11,10 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable
 
 from runtime.errors import DamagedState
+from runtime.images.config import diff_ids_of as _diff_ids
+from runtime.images.remove import delete_image
+from runtime.images.repositories import digests_of, tags_of
 from runtime.images.store import ImageStore
-from runtime.images.store import diff_ids_of as _diff_ids
 
 Usage = namedtuple("Usage", "total active size reclaimable")
 
@@ -26,20 +28,20 @@ def prune(store: ImageStore, everything: bool, in_use: Callable[[str], list[str]
     with store._locked(exclusive=True):
         repos = store._load_repos()
         for image_id in store._image_ids():
-            tags = store._tags_of(image_id, repos)
+            tags = tags_of(image_id, repos)
             if in_use(image_id) or (tags and not everything):
                 continue
             blob = store._config_blob(image_id)
             if keep is not None and keep(image_id, blob):
                 continue
-            untagged = tags + store._digests_of(image_id, repos)
+            untagged = tags + digests_of(image_id, repos)
             for ref in untagged:
                 lines.append(f"untagged: {ref}")
                 name = ref.split("@", 1)[0] if "@" in ref else ref.rsplit(":", 1)[0]
                 repos.get(name, {}).pop(ref, None)
             store._save_repos(repos)
             sizes = {d: _layer_size(store, d) for d in _diff_ids(blob)}
-            for line in store._delete_image(image_id):
+            for line in delete_image(store, image_id):
                 ident = line.removeprefix("Deleted: ")
                 lines.append(f"deleted: {ident}")
                 freed += sizes.get(ident, 0)

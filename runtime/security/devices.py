@@ -129,7 +129,7 @@ def apply_device_rules(version: int, cgroup_paths: dict[str, str], host: dict[st
     group = cgroup_paths.get("devices")
     if group is None:
         return  # no devices hierarchy mounted: nothing to write to (as runc)
-    from runtime.cgroups.base import write_value
+    from runtime.cgroups.files import write_value
 
     if rules is None:
         write_value(os.path.join(group, "devices.allow"), "a")

@@ -10,6 +10,7 @@ fingerprint of its content, and never read twice (a ``.gz`` is read only when it
 a file never seen, or one the registry says was cut short). After copytruncate the live
 file restarts at 0 under a new fingerprint and the old content is finished from the copy.
 At the very first start (empty registry), rotated files are history and are not read.
+Finding the unread rotations is ``rotation.Rotations``.
 """
 
 from __future__ import annotations
@@ -26,14 +27,9 @@ from shipper.parse.decode import FileDecoder
 from shipper.parse.partial import DEFAULT_FLUSH_TIMEOUT, DEFAULT_MAX_LINE_BYTES
 from shipper.records import Origin, Record
 from shipper.sources.checkpoint import Entry, Registry, key_identity
-from shipper.sources.fingerprint import (
-    FP_BYTES,
-    fingerprint_fd,
-    gzip_head,
-    head_fingerprint,
-    same_content,
-)
+from shipper.sources.fingerprint import FP_BYTES, fingerprint_fd, head_fingerprint
 from shipper.sources.paths import Discovery, LogFile, meta_from_path
+from shipper.sources.rotation import Rotations
 from shipper.sources.tailer import READ_CHUNK, Gz, Tailer, same_head
 
 log = logging.getLogger(__name__)
@@ -75,7 +71,7 @@ class Reader:
         self.dropped_bytes = 0
         self.closed_lines = 0  # lines / parse errors of tailers already closed
         self.closed_errors = 0
-        self._gz_heads: dict[tuple[int, int, int, int], bytes | None] = {}
+        self.rotations = Rotations(registry)
         self._cursor = 0
 
     # --- discovery ------------------------------------------------------------------------
@@ -107,7 +103,7 @@ class Reader:
                             for e in self.registry.entries.values()))
             self.known_dirs.add(directory)
             if known:
-                for path, entry, gz in self._unread_rotations(lf.path):
+                for path, entry, gz in self.rotations.unread(lf.path, self.tailers):
                     self._open(path, lf, rotated=True, entry=entry, gz=gz)
             if key in self.tailers:  # e.g. a rotated file renamed back
                 self.live[lf.path] = self.tailers[key]
@@ -139,60 +135,6 @@ class Reader:
         if lf.container_dir is not None:
             return self.metadata.get(lf.container_dir)
         return meta_from_path(lf.path)
-
-    def _unread_rotations(self, live: str) -> list[tuple[str, Entry | None, bool]]:
-        """Rotated siblings of ``live`` not yet read, oldest first: walking from the newest,
-        everything up to the first file this process has open or has finished."""
-        todo: list[tuple[str, Entry | None, bool]] = []
-        for path in Discovery.rotated(live):
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                continue
-            if path.endswith(".gz"):
-                head = self._gz_head(path, st)
-                if head is None:
-                    continue
-                key = None
-            else:
-                key = (st.st_dev, st.st_ino)
-                if key in self.tailers:
-                    break
-                try:
-                    with open(path, "rb") as f:
-                        head = f.read(FP_BYTES)
-                except FileNotFoundError:
-                    continue
-            if any(t.fp and same_content(t.fp, head) for t in self.tailers.values()):
-                break  # a copy of a file being read (copytruncate, or gzip of it)
-            entry = (self.registry.get(*key, head_fingerprint(head))
-                     if key is not None else None)
-            if entry is None:
-                entry = self._by_content(head)
-            if entry is None:
-                todo.append((path, None, key is None))
-                continue
-            if entry.done:
-                break
-            todo.append((path, entry, key is None))
-        return todo[::-1]
-
-    def _by_content(self, head: bytes) -> Entry | None:
-        for e in self.registry.entries.values():
-            if e.fingerprint and same_content(e.fingerprint, head):
-                return e
-        return None
-
-    def _gz_head(self, path: str, st: os.stat_result) -> bytes | None:
-        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)  # inodes are reused
-        if key not in self._gz_heads:
-            head = gzip_head(path)
-            if head is None or len(head) < FP_BYTES and b"\n" not in head:
-                return None  # still being written: try at the next scan
-            if len(self._gz_heads) > 4096:
-                self._gz_heads.clear()
-            self._gz_heads[key] = head
-        return self._gz_heads[key]
 
     def _open(self, path: str, lf: LogFile, rotated: bool, entry: Entry | None = None,
               gz: bool = False) -> Tailer | None:

@@ -16,7 +16,8 @@ import pytest
 
 from cgroupstats.model import Sample
 from collector.discover import Discovery
-from collector.pipeline import Pipeline, ensure_nofile
+from collector.nofile import ensure_nofile
+from collector.pipeline import Pipeline
 from collector.records import Event
 from collector.sinks.base import Sink
 from collector.sinks.prometheus import PrometheusSink

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.images.extract import OPAQUE_XATTR, UnsafeArchive, extract_layer
+from runtime.images.extract import extract_layer
+from runtime.images.layerfs import OPAQUE_XATTR, UnsafeArchive
 
 MTIME = 1_600_000_000
 

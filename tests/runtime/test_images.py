@@ -15,7 +15,8 @@ import pytest
 
 from formats.units import parse_rfc3339
 from runtime.errors import Conflict, InvalidArgument, NotFound
-from runtime.images.extract import UnsafeArchive
+from runtime.images.layerfs import UnsafeArchive
+from runtime.images.remove import remove
 from runtime.images.store import ImageStore, parse_ref
 from tests.support.busybox import applets, build_busybox_tar
 
@@ -118,7 +119,7 @@ def test_missing_images_give_dockers_messages(store: ImageStore, busybox_tar: Pa
     with pytest.raises(NotFound, match=r"^Unable to find image 'busybox:other' locally$"):
         store.resolve("busybox:other")
     with pytest.raises(NotFound, match=r"^Error: No such image: nope$"):
-        store.remove("nope", force=False, in_use=no_users)
+        remove(store, "nope", force=False, in_use=no_users)
     with pytest.raises(NotFound, match=r"^Error: No such image: nope$"):
         store.tag("nope", "x")
 
@@ -133,8 +134,8 @@ def test_list_and_tag(store: ImageStore, busybox_tar: Path) -> None:
     assert images[first].repo_tags == ["mine:v1"]
     assert images[second].repo_tags == ["busybox:latest", "other:1"]
     store.tag("mine:v1", "mine:v2")
-    store.remove("mine:v1", force=False, in_use=no_users)
-    store.remove("mine:v2", force=False, in_use=no_users)
+    remove(store, "mine:v1", force=False, in_use=no_users)
+    remove(store, "mine:v2", force=False, in_use=no_users)
     assert [i.repo_tags for i in store.list() if i.id == first] == []
     with pytest.raises(InvalidArgument):
         store.tag("busybox", "Bad:Ref")
@@ -148,23 +149,23 @@ def test_rmi_refuses_an_image_a_container_uses(store: ImageStore, busybox_tar: P
         return [cid] if i == image_id else []
 
     with pytest.raises(Conflict) as err:
-        store.remove("busybox", force=False, in_use=used)
+        remove(store, "busybox", force=False, in_use=used)
     assert str(err.value) == (
         'conflict: unable to remove repository reference "busybox" (must force) - container '
         f"abc123def456 is using its referenced image {image_id[7:19]}")
     with pytest.raises(Conflict, match="being used by container abc123def456"):
-        store.remove(image_id[7:19], force=False, in_use=used)
+        remove(store, image_id[7:19], force=False, in_use=used)
     assert store.resolve("busybox").id == image_id
 
     # a second tag can go while the image is in use; the last one cannot
     store.tag("busybox", "busybox:two")
-    assert store.remove("busybox:two", force=False, in_use=used) == ["Untagged: busybox:two"]
+    assert remove(store, "busybox:two", force=False, in_use=used) == ["Untagged: busybox:two"]
     # forced: untagged, but the image and its layer stay for the container
-    assert store.remove("busybox", force=True, in_use=used) == ["Untagged: busybox:latest"]
+    assert remove(store, "busybox", force=True, in_use=used) == ["Untagged: busybox:latest"]
     assert store.resolve(image_id).repo_tags == []
     assert Path(store.resolve(image_id).layer_dirs[0]).is_dir()
     # once the container is gone the dangling image is removed by ID
-    lines = store.remove(image_id[7:19], force=False, in_use=no_users)
+    lines = remove(store, image_id[7:19], force=False, in_use=no_users)
     assert lines[0] == f"Deleted: {image_id}"
     assert store.list() == []
 
@@ -173,8 +174,8 @@ def test_rmi_by_id_with_several_tags_needs_force(store: ImageStore, busybox_tar:
     image_id = import_file(store, busybox_tar, "busybox")
     store.tag("busybox", "again:1")
     with pytest.raises(Conflict, match="referenced in multiple repositories"):
-        store.remove(image_id, force=False, in_use=no_users)
-    lines = store.remove(image_id, force=True, in_use=no_users)
+        remove(store, image_id, force=False, in_use=no_users)
+    lines = remove(store, image_id, force=True, in_use=no_users)
     assert lines[:3] == ["Untagged: again:1", "Untagged: busybox:latest", f"Deleted: {image_id}"]
     assert store.list() == [] and layer_entries(store) == []
 
@@ -187,10 +188,10 @@ def test_shared_layer_lives_until_the_last_image(store: ImageStore, busybox_tar:
     assert layer_entries(store) == [diff_hex, f"{diff_hex}.json", f"{diff_hex}.tar-split.gz"]
     assert store.resolve("a").layer_dirs == store.resolve("b").layer_dirs
 
-    assert store.remove("a", force=False, in_use=no_users) == ["Untagged: a:latest",
+    assert remove(store, "a", force=False, in_use=no_users) == ["Untagged: a:latest",
                                                                f"Deleted: {a}"]
     assert (Path(store.layers) / diff_hex / "bin/busybox").is_file()
-    assert store.remove("b", force=False, in_use=no_users) == [
+    assert remove(store, "b", force=False, in_use=no_users) == [
         "Untagged: b:latest", f"Deleted: {b}", f"Deleted: sha256:{diff_hex}"]
     assert layer_entries(store) == [] and os.listdir(store.blobs) == []
     assert json.loads(Path(store.repos_file).read_text()) == {"Repositories": {}}

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.cgroups.base import DeviceRate, cpuset_ranges
+from runtime.cgroups.base import DeviceRate
+from runtime.cgroups.limits import cpuset_ranges
 from runtime.errors import InvalidArgument
 from runtime.units import (
     parse_cpus,
