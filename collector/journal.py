@@ -24,10 +24,13 @@ from formats.events import Follower, journal_path
 ACTIONS = {"start": "start", "restart": "restart", "die": "die", "oom": "oom_kill",
            "stop": "stop", "pause": "pause", "unpause": "unpause"}
 KNOWN_MAX = 4096
-# An OOM kill of a process the container survives is journaled by nobody (the monitor
-# writes ``oom`` when the container dies of one), so the samples' memory.events counter
-# still reports kills; one kill seen both ways within this window is one event.
+# box's monitor journals ``oom`` for every kill as it happens (runtime.oomwatch), and the
+# samples' memory.events counter sees kills too (monitors that predate the watcher, and
+# the samples may see a kill first): a kill reported by one source is matched by the
+# other's report within this window, and one pair is one event. Two kills journaled a
+# moment apart are two events (each source is never matched against itself).
 OOM_WINDOW_NS = 10 * 10**9
+OOM_PENDING_MAX = 16  # per container: reports still waiting for the other source
 
 
 class JournalSource:
@@ -35,7 +38,8 @@ class JournalSource:
         self.roots = [os.fspath(r) for r in roots]
         self._followers: dict[str, Follower] = {}
         self._known: dict[str, ContainerRef] = {}  # id -> last ref seen, for who died
-        self._last_oom: dict[str, int] = {}  # id -> time of its last oom_kill, either source
+        # id -> oom_kill reports (source, time) the other source has not matched yet
+        self._oom_pending: dict[str, list[tuple[str, int]]] = {}
         for root in self.roots:
             if _has_journal(root):
                 follower = Follower(root)
@@ -79,21 +83,31 @@ class JournalSource:
         """Of the events the samples showed: all of containers no journal covers, and the
         OOM kills of covered ones that the journal did not report already."""
         return [e for e in events if not self.covers(e.ref)
-                or (e.action == "oom_kill" and not self._seen_oom(e.ref.id, e.time_ns))]
+                or (e.action == "oom_kill"
+                    and not self._seen_oom(e.ref.id, e.time_ns, "sample"))]
 
-    def _seen_oom(self, cid: str, time_ns: int) -> bool:
-        """Whether an oom_kill of ``cid`` was reported near ``time_ns``; records this one."""
-        last = self._last_oom.get(cid)
-        if len(self._last_oom) > KNOWN_MAX:
-            self._last_oom.clear()
-        self._last_oom[cid] = time_ns
-        return last is not None and abs(time_ns - last) < OOM_WINDOW_NS
+    def _seen_oom(self, cid: str, time_ns: int, source: str) -> bool:
+        """Whether the other source reported this oom_kill of ``cid`` already (its oldest
+        unmatched report within the window, which it consumes); else this one waits for
+        the other source's."""
+        pending = self._oom_pending.setdefault(cid, [])
+        pending[:] = [p for p in pending if abs(time_ns - p[1]) < OOM_WINDOW_NS]
+        for i, (src, _) in enumerate(pending):
+            if src != source:
+                del pending[i]
+                return True
+        pending.append((source, time_ns))
+        del pending[:-OOM_PENDING_MAX]
+        if len(self._oom_pending) > KNOWN_MAX:  # bounded: forget containers' old reports
+            self._oom_pending = {cid: pending}
+        return False
 
     def _event(self, msg: dict) -> Event | None:
         action = ACTIONS.get(msg["Action"])
         if msg["Type"] != "container" or action is None:
             return None
-        if action == "oom_kill" and self._seen_oom(msg["Actor"]["ID"], msg["timeNano"]):
+        if action == "oom_kill" and self._seen_oom(msg["Actor"]["ID"], msg["timeNano"],
+                                                   "journal"):
             return None  # the samples reported it already
         actor = msg["Actor"]
         attrs = actor["Attributes"]

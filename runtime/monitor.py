@@ -23,6 +23,7 @@ from runtime import syscalls as sc
 from runtime.cgroups import open_driver
 from runtime.cgroups.driver import Driver
 from runtime.journal import container_event, network_events
+from runtime.oomwatch import OomWatch
 from runtime.paths import CGROUP_PARENT, Paths
 from runtime.pump import pump
 from runtime.sandbox import SandboxSpec, enter
@@ -271,9 +272,9 @@ class Monitor:
                                     Paused=False, Pid=pid, ExitCode=0, Error="", OOMKilled=False,
                                     StartedAt=rfc3339nano(), top_HasBeenManuallyStopped=False,
                                     durable=False)  # a running process: ended by a reboot
-        if self.net is not None and not self.net.mode.startswith("container:"):
-            network_events(self.paths.root, running, "connect")
+        network_events(self.paths.root, running, "connect")  # none/host too, as moby
         container_event(self.paths.root, running, "start")
+        oom_watch = OomWatch(self.store, self.driver, self.cgroup_paths, oom_before, running)
         health = self._start_health(running)
         if first:
             self._tell(f"started {pid}")
@@ -282,12 +283,12 @@ class Monitor:
         finally:
             if health is not None:
                 health.stop()
+            oom = oom_watch.stop() > 0  # each kill journaled as it came: `oom` before `die`
         if self.net is not None:
             self.net.after_run()
         exit_code = os.waitstatus_to_exitcode(status)
         if exit_code < 0:
             exit_code = 128 - exit_code
-        oom = self.driver.oom_kills(self.cgroup_paths) > oom_before
         ended_state = dict(Status="exited", Running=False, Paused=False, Pid=0,
                            ExitCode=exit_code, OOMKilled=oom, FinishedAt=rfc3339nano())
         if cfg["HostConfig"].get("AutoRemove"):
@@ -296,10 +297,7 @@ class Monitor:
             ended = {**running, "State": {**running["State"], **ended_state}}
         else:
             ended = self.store.update(self.cid, **ended_state)
-        if oom:
-            container_event(self.paths.root, ended, "oom")
-        if self.net is not None and not self.net.mode.startswith("container:"):
-            network_events(self.paths.root, ended, "disconnect")  # moby: before die
+        network_events(self.paths.root, ended, "disconnect")  # moby: before die
         container_event(self.paths.root, ended, "die", exitCode=exit_code)
         return exit_code
 

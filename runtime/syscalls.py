@@ -264,3 +264,18 @@ def close_fds_except(keep: tuple[int, ...] | list[int] | set[int] = ()) -> None:
         _close_range(first, fd - 1)
         first = fd + 1
     _close_range(first, _FD_MAX)
+
+
+IN_MODIFY = 0x2
+_libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+
+
+def inotify_watch(path: str, mask: int = IN_MODIFY) -> int:
+    """A non-blocking, close-on-exec inotify fd watching ``path`` for ``mask``; readable
+    once an event came (cgroup v2 notifies a change of ``memory.events`` this way)."""
+    fd = _check(_libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC), "inotify_init1")
+    if _libc.inotify_add_watch(fd, os.fsencode(path), mask) < 0:
+        err = ctypes.get_errno()
+        os.close(fd)
+        raise OSError(err, f"inotify_add_watch {path}: {os.strerror(err)}")
+    return fd

@@ -106,6 +106,12 @@ class Driver:
     def oom_kills(self, paths: dict[str, str]) -> int:
         """How many OOM kills the group has seen."""
 
+    def oom_events(self, paths: dict[str, str]) -> int:
+        """A non-blocking fd that turns readable when the group may have counted an OOM
+        kill (drain it with ``os.read``, then read ``oom_kills``); the caller closes it.
+        OSError when this host cannot notify (the caller then polls ``oom_kills``)."""
+        raise OSError(95, "no OOM notification")  # EOPNOTSUPP
+
     def destroy(self, paths: dict[str, str]) -> None:
         """Kill what is left inside and remove every directory; missing is fine."""
 

@@ -179,6 +179,28 @@ class V1Driver(Driver):
             return 0
         return read_counter(os.path.join(paths["memory"], "memory.oom_control"), "oom_kill")
 
+    def oom_events(self, paths: dict[str, str]) -> int:
+        """An eventfd registered through ``cgroup.event_control`` on
+        ``memory.oom_control``: the kernel signals it each time the group runs out of
+        memory, just before its OOM killer picks a victim (runc's notify_linux.go)."""
+        mem = paths.get("memory")
+        if not mem:
+            raise OSError(2, "no memory cgroup")
+        efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        try:
+            cfd = os.open(os.path.join(mem, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
+            try:  # the kernel holds what it needs: the control file can be closed
+                write_value(os.path.join(mem, "cgroup.event_control"), f"{efd} {cfd}")
+            finally:
+                os.close(cfd)
+        except CgroupError as err:
+            os.close(efd)
+            raise OSError(str(err)) from None
+        except BaseException:
+            os.close(efd)
+            raise
+        return efd
+
     def destroy(self, paths: dict[str, str]) -> None:
         dirs = [d for d in self._dirs(paths) if os.path.isdir(d)]
         procs = [os.path.join(d, "cgroup.procs") for d in dirs]

@@ -128,6 +128,13 @@ class V2Driver(Driver):
     def oom_kills(self, paths: dict[str, str]) -> int:
         return read_counter(os.path.join(paths["unified"], "memory.events"), "oom_kill")
 
+    def oom_events(self, paths: dict[str, str]) -> int:
+        """inotify on ``memory.events``: the kernel notifies a change after it counted
+        (``oom_kill`` among the others), as containerd's v2 OOM watcher waits on it."""
+        from runtime.syscalls import inotify_watch
+
+        return inotify_watch(os.path.join(paths["unified"], "memory.events"))
+
     def freeze(self, paths: dict[str, str], frozen: bool) -> None:
         path = paths["unified"]
         try:
