@@ -5,10 +5,13 @@ the records and metrics."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from collector.journal import JournalSource
+from cgroupstats.model import ContainerRef
+from collector.journal import OOM_WINDOW_NS, JournalSource
 from collector.lineproto import Encoder
+from collector.records import Event
 from collector.sinks.prometheus import PrometheusSink
 from formats import events as journal
 from tests.collector.test_collector_pipeline import RecordingSink, _pipeline
@@ -91,6 +94,35 @@ def test_a_container_killed_by_the_oom_killer_has_one_oom_kill(box) -> None:
         box.ok("rm", "-f", cid)
     finally:
         pipe.close()
+
+
+def test_each_journaled_kill_is_one_event_and_a_counter_report_pairs_with_one(
+        tmp_path: Path) -> None:
+    """box's monitor journals every kill as it happens; a sample's counter rise (one
+    event however many kills it spans) pairs with one of them within the window, never
+    with a report of its own source: two kills 0.1 s apart stay two events."""
+    root = str(tmp_path)
+    journal.append(root, "container", "start", "c1", {"name": "hog"})  # journal exists
+    source = JournalSource([tmp_path])
+    ref = ContainerRef(id="c1", name="hog", image="busybox", cgroup="/box/c1",
+                       cgroup_version=1, cgroup_paths={},
+                       state_file=f"{root}/containers/c1/config.v2.json", source="box")
+    assert source.covers(ref)
+    t = time.time_ns()
+    # the samples saw the first kill before the journal was read: reported from them
+    assert source.sampled([Event(t, ref, "oom_kill")]) == [Event(t, ref, "oom_kill")]
+    journal.append(root, "container", "oom", "c1", {"name": "hog"})
+    journal.append(root, "container", "oom", "c1", {"name": "hog"})
+    got = source.poll({"c1": ref})
+    assert [e.action for e in got] == ["oom_kill"]  # the 1st paired, the 2nd is news
+    journal.append(root, "container", "oom", "c1", {"name": "hog"})  # a 3rd kill
+    assert [e.action for e in source.poll({"c1": ref})] == ["oom_kill"]
+    later = time.time_ns()
+    assert source.sampled([Event(later, ref, "oom_kill")]) == []  # pairs with the 3rd
+    # outside the window a counter report is news again
+    far = later + OOM_WINDOW_NS + 1
+    assert source.sampled([Event(far, ref, "oom_kill")]) == [Event(far, ref, "oom_kill")]
+    source.close()
 
 
 def test_roots_without_a_journal_keep_the_derived_events(tmp_path: Path) -> None:

@@ -356,7 +356,6 @@ def test_network_connect_on_start_and_disconnect_before_die(box: Box) -> None:
     cid = box.ok("run", "-d", "--network", "ev-net2", "--name", "ev-nc", "busybox", "sh",
                  "-c", TRAP).strip()
     box.ok("stop", "ev-nc")
-    box.ok("run", "--rm", "--network", "none", "busybox", "true")  # none: no network event
     rows = replay(box, t0, "--format", "{{.Type}} {{.Action}} {{.Actor.ID}} "
                   "{{json .Actor.Attributes}}")
     mine = [r.split(" ", 3) for r in rows if cid in r]
@@ -370,6 +369,43 @@ def test_network_connect_on_start_and_disconnect_before_die(box: Box) -> None:
     assert [r for r in rows if r.startswith("network") and cid not in r] == []
     box.ok("rm", "ev-nc")
     box.ok("network", "rm", "ev-net2")
+
+
+def test_none_and_host_are_networks_too_and_container_mode_has_none(box: Box) -> None:
+    """moby's connectToNetwork/releaseNetwork run for the predefined ``none`` (driver
+    null) and ``host`` networks as for a bridge; ``container:X`` returns early."""
+    ids = dict(line.split() for line in box.ok(
+        "network", "ls", "--no-trunc", "--format", "{{.Name}} {{.ID}}").splitlines())
+    t0 = since()
+    none = box.ok("run", "-d", "--network", "none", "--name", "ev-none", "busybox", "sh", "-c",
+                  TRAP).strip()
+    host = box.ok("run", "-d", "--network", "host", "--name", "ev-host", "busybox", "sh",
+                  "-c", TRAP).strip()
+    joined = box.ok("run", "-d", "--network", "container:ev-none", "--name", "ev-joined",
+                    "busybox", "sh", "-c", TRAP).strip()
+    box.ok("stop", "ev-joined", "ev-host", "ev-none")
+    box.ok("run", "--rm", "--network", "none", "busybox", "true")  # the fast path too
+    rows = replay(box, t0, "--format", "{{.Type}} {{.Action}} {{.Actor.ID}} "
+                  "{{json .Actor.Attributes}}")
+    for cid, name, driver in ((none, "none", "null"), (host, "host", "host")):
+        mine = [r.split(" ", 3) for r in rows if cid in r]
+        assert [(t, a) for t, a, _, _ in mine] == [
+            ("container", "create"), ("network", "connect"), ("container", "start"),
+            ("container", "kill"), ("network", "disconnect"), ("container", "die"),
+            ("container", "stop")], mine
+        assert mine[1][2] == mine[4][2] == ids[name]  # the id `box network ls` shows
+        assert json.loads(mine[1][3]) == json.loads(mine[4][3]) == {
+            "container": cid, "name": name, "type": driver}
+    assert not [r for r in rows if r.startswith("network") and joined in r]
+    nets = [r.split(" ", 3) for r in rows if r.startswith("network")]
+    assert len(nets) == 6 and {n[2] for n in nets} == {ids["none"], ids["host"]}
+    # moby's filter: container= matches an event's actor (id or name), so never a
+    # network event, whatever its container attribute says
+    assert replay(box, t0, "--filter", "type=network", "--filter", "network=none",
+                  "--filter", "container=ev-none", "--format", "{{.Action}}") == []
+    assert replay(box, t0, "--filter", "type=network", "--filter", f"network={ids['host']}",
+                  "--format", "{{.Action}}") == ["connect", "disconnect"]
+    box.ok("rm", "ev-none", "ev-host", "ev-joined")
 
 
 def test_type_and_event_values_are_free_form_as_in_moby(box: Box) -> None:
