@@ -43,25 +43,31 @@ def launch(paths: Paths, cid: str, attached: bool, interactive: bool) -> tuple[i
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
-        code = 0
-        try:
-            os.close(status_r)
-            # Drop everything else the client held (its container lock above all).
-            sc.close_fds_except((status_w,))
-            Monitor(paths, cid, attached, interactive, status_w).run()
-        except BaseException as e:  # a forked child must never return
-            # Told to the client too: with -d our stderr is monitor.log, and a client
-            # that hears nothing could only exit 125 without a word.
-            try:
-                os.write(status_w, f"error 125 monitor: {cause(e)}\n".encode())
-            except OSError:  # the client is gone (or was told already): the log then
-                with contextlib.suppress(OSError):
-                    os.write(2, f"box monitor {cid[:12]}: {e!r}\n".encode())
-            code = 1
-        finally:
-            os._exit(code)
+        os.close(status_r)
+        serve(paths, cid, attached, interactive, status_w)
     os.close(status_w)
     return pid, status_r
+
+
+def serve(paths: Paths, cid: str, attached: bool, interactive: bool, status_w: int) -> None:
+    """The monitor's whole life, in a process forked for it (by ``launch``, or early by
+    ``runtime.prelaunch``): never returns."""
+    code = 0
+    try:
+        # Drop everything else the client held (its container lock above all).
+        sc.close_fds_except((status_w,))
+        Monitor(paths, cid, attached, interactive, status_w).run()
+    except BaseException as e:  # a forked child must never return
+        # Told to the client too: with -d our stderr is monitor.log, and a client
+        # that hears nothing could only exit 125 without a word.
+        try:
+            os.write(status_w, f"error 125 monitor: {cause(e)}\n".encode())
+        except OSError:  # the client is gone (or was told already): the log then
+            with contextlib.suppress(OSError):
+                os.write(2, f"box monitor {cid[:12]}: {e!r}\n".encode())
+        code = 1
+    finally:
+        os._exit(code)
 
 
 class Monitor:
