@@ -94,3 +94,13 @@ def test_lazy_pattern_behaves_as_the_compiled_one() -> None:
         assert (lm and lm.groups()) == (em and em.groups())
     assert lazy.sub("n", "1k 2m") == eager.sub("n", "1k 2m")
     assert lazy.pattern == eager.pattern and lazy.flags == eager.flags
+
+
+def test_plain_image_names_skip_the_pattern_with_the_same_verdict() -> None:
+    from runtime.images import reference
+
+    names = ["busybox", "a", "0", "alpine3", "Busybox", "a_b", "a__b", "a--b", "-a", "a.",
+             "", "library/x", "x:5000/y", "my.reg/a/b-c", "a b", "ä", "a/B"]
+    for name in names:
+        assert reference._valid_name(name) == bool(reference._NAME_RE.match(name)), name
+    assert reference.parse_ref("busybox") == ("busybox", "latest")
