@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 import time
 
+from formats.lazyre import lazy_compile
+
 # --- times ---------------------------------------------------------------------------------
 
 
@@ -37,9 +39,9 @@ def rfc3339nano(ns: int | None = None) -> str:
     return base + "Z"
 
 
-_STRICT_TIME = re.compile(
+_STRICT_TIME = lazy_compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})\Z", re.ASCII)
-_LENIENT_TIME = re.compile(
+_LENIENT_TIME = lazy_compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|z|[+-]\d{2}:?\d{2})?\Z",
     re.ASCII)
 _cache: tuple[str, int] = ("", 0)  # (YYYY-MM-DDTHH:MM:SS, epoch secs): one tuple, thread-safe
@@ -77,8 +79,8 @@ def parse_rfc3339(text: str, strict: bool = False) -> int:
 
 # --- durations -----------------------------------------------------------------------------
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d|w)")
-_BARE_NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
+_DURATION_PART = lazy_compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d|w)")
+_BARE_NUMBER = lazy_compile(r"\d+(?:\.\d*)?|\.\d+")
 UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
            "m": 60_000_000_000, "h": 3_600_000_000_000, "d": 86_400_000_000_000,
            "w": 604_800_000_000_000}
@@ -113,10 +115,10 @@ def parse_duration(text: str | float, bare_seconds: bool = True) -> float:
 
 # --- sizes ---------------------------------------------------------------------------------
 
-_RAM = re.compile(r"([0-9]+(?:\.[0-9]+)*) ?([kmgtp])?i?b?", re.IGNORECASE | re.ASCII)
+_RAM = lazy_compile(r"([0-9]+(?:\.[0-9]+)*) ?([kmgtp])?i?b?", re.IGNORECASE | re.ASCII)
 _BINARY = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 _DECIMAL = {"k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
-_GO_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_GO_FLOAT = lazy_compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 INT64_MAX = (1 << 63) - 1
 
 

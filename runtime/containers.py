@@ -26,7 +26,10 @@ from runtime.state import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
+    from collections.abc import Callable
     from typing import Any
+
+    MonitorFork = Callable[[str], tuple[int, int]]
 
 
 def signal_number(value: str | int) -> int:
@@ -50,17 +53,19 @@ class Containers:
         self.store = Store(paths)
 
     # -- start ----------------------------------------------------------------
-    def start(self, cid: str, attached: bool = False, interactive: bool = False
-              ) -> tuple[int, int, StatusReader | None]:
+    def start(self, cid: str, attached: bool = False, interactive: bool = False,
+              fork_monitor: MonitorFork | None = None) -> tuple[int, int, StatusReader | None]:
         """Start the monitor; return (container pid, monitor pid, the rest of its status
-        pipe, None when another command's monitor runs it).
+        pipe, None when another command's monitor runs it). ``fork_monitor`` (cid ->
+        (monitor pid, status fd)) stands in for ``runtime.monitor.launch``: ``box run``'s
+        monitor, forked before the container existed (``runtime.prelaunch``).
 
         Raises BoxError (with the container's 125/126/127) when the command cannot run.
         """
         deadline = time.monotonic() + 30
         while True:
             with self.store.lock(cid):
-                cfg, launched = self.launch_locked(cid, attached, interactive)
+                cfg, launched = self.launch_locked(cid, attached, interactive, fork_monitor)
             if launched is not None:
                 mon_pid, status_fd = launched
                 break
@@ -92,19 +97,23 @@ class Containers:
         raise BoxError(f"container {cid[:12]}: monitor exited without starting it"
                        f"{monitor_log_tail(self.paths, cid)}")
 
-    def launch_locked(self, cid: str, attached: bool = False, interactive: bool = False
+    def launch_locked(self, cid: str, attached: bool = False, interactive: bool = False,
+                      fork_monitor: MonitorFork | None = None
                       ) -> tuple[dict[str, Any], tuple[int, int] | None]:
         """Start's step under the container's lock, which the caller holds: fork the
         monitor unless one runs (the state, and (monitor pid, status fd) or None)."""
-        from runtime.monitor import launch
-
         cfg = self.store.load(cid)
         box = cfg.get("Box") or {}
         if is_running(cfg) or monitor_alive(cfg):
             return cfg, None
         cfg["HasBeenManuallyStopped"] = False
         cfg["State"]["Error"] = ""
-        mon_pid, status_fd = launch(self.paths, cid, attached, interactive)
+        if fork_monitor is None:
+            from runtime.monitor import launch
+
+            mon_pid, status_fd = launch(self.paths, cid, attached, interactive)
+        else:
+            mon_pid, status_fd = fork_monitor(cid)
         # Recorded before the lock goes: a concurrent start sees this monitor and waits
         # for it instead of launching a second one, a concurrent rm refuses.
         cfg["Box"] = {**box, "MonitorPid": mon_pid, "MonitorStart": process_start_time(mon_pid)}

@@ -44,25 +44,31 @@ def launch(paths: Paths, cid: str, attached: bool, interactive: bool) -> tuple[i
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
-        code = 0
-        try:
-            os.close(status_r)
-            # Drop everything else the client held (its container lock above all).
-            sc.close_fds_except((status_w,))
-            Monitor(paths, cid, attached, interactive, status_w).run()
-        except BaseException as e:  # a forked child must never return
-            # Told to the client too: with -d our stderr is monitor.log, and a client
-            # that hears nothing could only exit 125 without a word.
-            try:
-                os.write(status_w, f"error 125 monitor: {cause(e)}\n".encode())
-            except OSError:  # the client is gone (or was told already): the log then
-                with contextlib.suppress(OSError):
-                    os.write(2, f"box monitor {cid[:12]}: {e!r}\n".encode())
-            code = 1
-        finally:
-            os._exit(code)
+        os.close(status_r)
+        serve(paths, cid, attached, interactive, status_w)
     os.close(status_w)
     return pid, status_r
+
+
+def serve(paths: Paths, cid: str, attached: bool, interactive: bool, status_w: int) -> None:
+    """The monitor's whole life, in a process forked for it (by ``launch``, or early by
+    ``runtime.prelaunch``): never returns."""
+    code = 0
+    try:
+        # Drop everything else the client held (its container lock above all).
+        sc.close_fds_except((status_w,))
+        Monitor(paths, cid, attached, interactive, status_w).run()
+    except BaseException as e:  # a forked child must never return
+        # Told to the client too: with -d our stderr is monitor.log, and a client
+        # that hears nothing could only exit 125 without a word.
+        try:
+            os.write(status_w, f"error 125 monitor: {cause(e)}\n".encode())
+        except OSError:  # the client is gone (or was told already): the log then
+            with contextlib.suppress(OSError):
+                os.write(2, f"box monitor {cid[:12]}: {e!r}\n".encode())
+        code = 1
+    finally:
+        os._exit(code)
 
 
 class Monitor:
@@ -347,13 +353,14 @@ class Monitor:
 
 def _loopback_up() -> None:
     """``lo`` up in a fresh network namespace, with one ioctl (no netlink library)."""
-    import socket
-
     SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    fd = sc.inet_dgram_socket()
+    try:
         req = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
-        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+        flags = struct.unpack("16sH14x", fcntl.ioctl(fd, SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(fd, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+    finally:
+        os.close(fd)
 
 
 def cause(exc: BaseException) -> str:

@@ -9,11 +9,12 @@ import os
 from runtime.caps import effective_set
 from runtime.cgroups.base import DeviceRate, Resources
 from runtime.paths import Paths
-from runtime.sandbox import SandboxSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
     from typing import Any
+
+    from runtime.sandbox import SandboxSpec
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -44,6 +45,10 @@ def resources_from_hostconfig(host: dict[str, Any]) -> Resources:
 
 
 def sandbox_spec(paths: Paths, cfg: dict[str, Any]) -> SandboxSpec:
+    # Imported here: `box run` validates its flags with resources_from_hostconfig before
+    # the monitor exists, and the sandbox (ctypes, syscalls) is the monitor's to import.
+    from runtime.sandbox import SandboxSpec
+
     host = cfg["HostConfig"]
     config = cfg["Config"]
     box = cfg.get("Box") or {}

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from formats.atomicfile import write_atomic_many
+from formats.lazyre import lazy_compile
 from runtime.errors import Conflict, DamagedState, InvalidArgument, NotFound
 from runtime.paths import Paths
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
 CONFIG = "config.v2.json"
 HOSTCONFIG = "hostconfig.json"
 # Docker's rule for container names.
-_NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_NAME_RE = lazy_compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
 def new_id() -> str:

@@ -21,6 +21,7 @@ import time
 import zlib
 from collections.abc import Callable
 
+from formats.lazyre import lazy_compile
 from formats.units import rfc3339nano
 
 DEFAULT_MAX_CHUNK = 16 * 1024  # moby logger.defaultBufSize
@@ -47,8 +48,8 @@ def _escape_table(go_encoding_json: bool) -> dict[str, str]:
 
 _LOG_ESC = _escape_table(go_encoding_json=False)
 _ATTR_ESC = _escape_table(go_encoding_json=True)
-_ASCII_SPECIAL = re.compile(rb'[\x00-\x1f"\\<>&]')
-_STR_SPECIAL = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\udc80-\udcff]')
+_ASCII_SPECIAL = lazy_compile(rb'[\x00-\x1f"\\<>&]')
+_STR_SPECIAL = lazy_compile('[\x00-\x1f"\\\\<>&\u2028\u2029\udc80-\udcff]')
 _ASCII_ESC = {k.encode(): v.encode() for k, v in _LOG_ESC.items() if ord(k) < 0x80}
 
 

@@ -36,35 +36,79 @@ def open_driver(
     return driver_for(version, root, proc_root)
 
 
-def warm_migration_lock(root: str = "/sys/fs/cgroup") -> int:
-    """Start the kernel's cgroup-migration grace period early; returns a pid to reap.
+def warm_migration_lock(root: str = "/sys/fs/cgroup") -> MigrationWarmer:
+    """Start the kernel's cgroup-migration grace period early, and keep it passed until
+    ``MigrationWarmer.stop``.
 
     Moving a task into a cgroup takes the global ``cgroup_threadgroup_rwsem`` for
     writing, and the first writer after a quiet spell waits a full RCU grace period
     (10-20 ms here: the largest single cost of ``box run``). A writer that comes within
     about one grace period after another does not wait. So ``box run`` forks a child that
-    re-writes itself into the cgroup it already is in (no change of membership) while
-    the container's state is being written; the real move, ~10 ms later, is then fast.
-    Measured: 15 ms -> 0.5 ms per start (bench/runtime_start.py). Best effort: any
-    failure just means the real move waits as it would have.
+    re-writes itself into the cgroup it already is in (no change of membership) every few
+    milliseconds while the container's state is written and its monitor starts; the
+    real move is then fast. One early write was not enough: the move came 15-25 ms
+    after it and, measured with ``perf trace``, still waited 10-20 ms in a third to a half
+    of the starts. Best effort: any failure just means the real move waits as it would
+    have.
     """
+    stop_r, stop_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid:
-        return pid
+        os.close(stop_r)
+        return MigrationWarmer(pid, stop_w)
     try:
-        with open("/proc/self/cgroup") as f:
-            lines = f.read().splitlines()
-        target = None
-        for line in lines:
-            _, controllers, path = line.split(":", 2)
-            if controllers == "pids":  # v1: any hierarchy shares the lock
-                target = os.path.join(root, "pids", path.lstrip("/"), "cgroup.procs")
-                break
-            if controllers == "" and os.path.isfile(os.path.join(root, "cgroup.controllers")):
-                target = os.path.join(root, path.lstrip("/"), "cgroup.procs")
+        os.close(stop_w)
+        target = _own_procs_file(root)
         if target:
-            fd = os.open(target, os.O_WRONLY)
-            os.write(fd, b"0")
-            os.close(fd)
+            _keep_writing(target, stop_r)
     finally:
         os._exit(0)
+
+
+class MigrationWarmer:
+    """The child of ``warm_migration_lock``: ``stop`` it once the container's first
+    process has joined its cgroup (the container has started, or failed to)."""
+
+    def __init__(self, pid: int, stop_w: int) -> None:
+        self.pid = pid
+        self._stop_w = stop_w
+
+    def stop(self) -> None:
+        if self._stop_w < 0:
+            return
+        os.close(self._stop_w)  # its poll wakes with EOF: it is done within one write
+        self._stop_w = -1
+        os.waitpid(self.pid, 0)
+
+
+_WARM_EVERY = 0.003  # s: well inside one grace period (~10 ms here)
+_WARM_AT_MOST = 10.0  # s: a command that never stops it (killed) must not leave it running
+
+
+def _own_procs_file(root: str) -> str | None:
+    """Our own cgroup's ``cgroup.procs``: v1's pids hierarchy (any v1 hierarchy shares the
+    lock), or the v2 one on a pure v2 host."""
+    with open("/proc/self/cgroup") as f:
+        lines = f.read().splitlines()
+    target = None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "pids":
+            return os.path.join(root, "pids", path.lstrip("/"), "cgroup.procs")
+        if controllers == "" and os.path.isfile(os.path.join(root, "cgroup.controllers")):
+            target = os.path.join(root, path.lstrip("/"), "cgroup.procs")
+    return target
+
+
+def _keep_writing(target: str, stop_r: int) -> None:
+    import select
+    import time
+
+    fd = os.open(target, os.O_WRONLY)
+    poller = select.poll()
+    poller.register(stop_r, select.POLLIN)
+    deadline = time.monotonic() + _WARM_AT_MOST
+    while time.monotonic() < deadline:
+        os.write(fd, b"0")
+        if poller.poll(_WARM_EVERY * 1000):  # EOF: the command is done with us
+            return

@@ -111,26 +111,37 @@ def cmd_create(paths: Paths, args: Namespace) -> int:
 def cmd_run(paths: Paths, args: Namespace) -> int:
     from runtime.cgroups import warm_migration_lock
     from runtime.create import create
+    from runtime.prelaunch import EarlyMonitor
 
-    warmer = warm_migration_lock()  # reaped once the container has started
-    cfg = create(paths, args)
+    warmer = warm_migration_lock()  # stopped once the container has started
+    attached = not args.detach
+    # Imports the monitor's modules on the other core while we create the container.
+    early = EarlyMonitor(paths, attached, args.interactive)
+    try:
+        cfg = create(paths, args)
+    except BaseException:
+        early.cancel()
+        warmer.stop()
+        raise
     cid = cfg["ID"]
     containers = Containers(paths)
-    attached = not args.detach
     if attached:  # docker's CLI attaches before it starts: create, attach, start
         from runtime.journal import container_event
 
         container_event(paths.root, cfg, "attach")
     try:
         pid, monitor, status = containers.start(cid, attached=attached,
-                                                interactive=args.interactive)
+                                                interactive=args.interactive,
+                                                fork_monitor=early.launch)
     except BoxError:
-        os.waitpid(warmer, 0)
+        early.cancel()
+        warmer.stop()
         if args.rm:
             with contextlib.suppress(BoxError):
                 containers.remove(cid, force=True)
         raise
-    os.waitpid(warmer, 0)
+    early.cancel()  # unused when another command's monitor runs the container
+    warmer.stop()
     if not attached or status is None:
         if status is not None:
             status.close()

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Callable
 
 from formats.atomicfile import write_atomic
+from formats.lazyre import lazy_compile
 from runtime.errors import DamagedState, InvalidArgument
 from runtime.images.reference import parse_ref
 from runtime.state import json_object
 
-HEX_RE = re.compile(r"^[a-f0-9]{1,64}$")
+HEX_RE = lazy_compile(r"^[a-f0-9]{1,64}$")
 
 
 def load(path: str) -> dict[str, dict[str, str]]:

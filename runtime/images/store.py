@@ -53,7 +53,6 @@ from runtime.images.reference import display, parse_ref, ref_key, ref_name
 from runtime.images.repositories import HEX_RE, digests_of, tags_of
 from runtime.paths import private_dir
 from runtime.state import json_object
-from runtime.timeutil import created_ns
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
@@ -201,6 +200,8 @@ class ImageStore:
                     if report is None:
                         raise
                     report(str(e))
+        from runtime.timeutil import created_ns  # its 12 patterns: not on the `box run` path
+
         return sorted(images, key=lambda im: (created_ns(im.created) or 0, im.id), reverse=True)
 
     # ---- changes ----------------------------------------------------------------------

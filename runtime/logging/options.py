@@ -3,14 +3,13 @@ the bottom layer's: ``formats.jsonfile``)."""
 
 from __future__ import annotations
 
-import re
-
+from formats.lazyre import lazy_compile
 from formats.units import from_human_size
 from runtime.errors import InvalidArgument
 
 _KNOWN_OPTS = {"max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex",
                "tag"}
-_GO_INT = re.compile(r"[+-]?\d+")
+_GO_INT = lazy_compile(r"[+-]?\d+")
 _GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
              "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
 
