@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 SOCK_NAME = "attach.sock"
 HEADER = struct.Struct(">BxxxI")
 STDIN, STDOUT, STDERR, EXIT, RESIZE = 0, 1, 2, 3, 4
-CLIENT_QUEUE = 1 << 20  # output queued for one client before it is dropped
+CLIENT_QUEUE = 2 << 20  # output queued for one client before it is dropped
 STDIN_QUEUE = 1 << 16  # client input queued for the container before reading pauses
 MAX_FRAME = 1 << 20  # a client frame larger than this is a broken client: dropped
 FLUSH_SECONDS = 1.0  # at exit, how long queued output may take to reach the clients

@@ -97,7 +97,7 @@ class _Terminal:
 
         self.saved = termios.tcgetattr(0)
         if raw:
-            tty.setraw(0)
+            tty.setraw(0, termios.TCSANOW)  # as docker's MakeRaw: typed-ahead keys stay
         else:
             tty.setcbreak(0)
             mode = termios.tcgetattr(0)

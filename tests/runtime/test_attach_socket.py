@@ -33,6 +33,30 @@ def _attach(box: Box, *args: str, **kw: object) -> subprocess.Popen[bytes]:
     return subprocess.Popen([BOX, "attach", *args], env=box.env, **kw)  # type: ignore[call-overload]
 
 
+def _connect(box: Box, cid: str) -> socket.socket:
+    """A raw client (the socket's path may be longer than an address may be)."""
+    dir_fd = os.open(_sock(box, cid).parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(f"/proc/self/fd/{dir_fd}/attach.sock")
+    finally:
+        os.close(dir_fd)
+    return conn
+
+
+def _attached(box: Box, cid: str, count: int) -> None:
+    """Wait for ``count`` attach events (journaled once the client is connected)."""
+    def seen() -> int:
+        out = box.ok("events", "--since", "1h", "--until", "0s", "--filter",
+                     f"container={cid}", "--filter", "event=attach", "--format", "{{.ID}}")
+        return len(out.splitlines())
+    wait_until(lambda: seen() >= count, timeout=30, what=f"{count} attach(es)", seen=seen)
+
+
+def _raw(fd: int) -> bool:
+    return not termios.tcgetattr(fd)[3] & termios.ECHO
+
+
 def _read_until(fd: int, want: bytes, timeout: float = 20) -> bytes:
     """What ``fd`` gives until ``want`` shows up (AssertionError with what came)."""
     seen = b""
@@ -73,6 +97,7 @@ def test_stdin_stays_open_for_the_next_attach_and_no_stdin_sends_nothing(box: Bo
     assert quiet.stdin is not None and quiet.stdout is not None
     quiet.stdin.write(b"ignored\n")
     quiet.stdin.flush()
+    _attached(box, cid, 1)
     feeder = _attach(box, cid, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert feeder.stdin is not None and feeder.stdout is not None
     feeder.stdin.write(b"one\n")
@@ -82,6 +107,7 @@ def test_stdin_stays_open_for_the_next_attach_and_no_stdin_sends_nothing(box: Bo
     assert box.inspect(cid, "{{.State.Status}}") == "running"
     second = _attach(box, cid, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert second.stdin is not None and second.stdout is not None
+    _attached(box, cid, 3)
     second.stdin.write(b"two\n")
     second.stdin.flush()
     assert second.stdout.readline() == b"got:two\n"
@@ -111,10 +137,11 @@ def test_dit_shell_through_a_pty_detach_and_attach_again(box: Box) -> None:
 
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
         proc = _attach(box, "at-tty", stdin=slave, stdout=slave, stderr=slave)
+        wait_until(lambda: _raw(slave), timeout=20, what="raw mode")
+        _attached(box, cid, 1)
         os.write(master, b"echo $((6*7)); stty size\n")
         out = _read_until(master, b"33 101")
         assert b"42\r\n" in out
-        assert not termios.tcgetattr(slave)[3] & termios.ECHO  # raw while attached
         # a resize reaches the container (SIGWINCH -> TIOCSWINSZ on its master)
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 20, 70, 0, 0))
         proc.send_signal(__import__("signal").SIGWINCH)
@@ -128,6 +155,7 @@ def test_dit_shell_through_a_pty_detach_and_attach_again(box: Box) -> None:
         # again, with other keys; a prefix that breaks off is sent as typed
         proc = _attach(box, "--detach-keys", "z,q", "at-tty", stdin=slave, stdout=slave,
                        stderr=slave)
+        wait_until(lambda: _raw(slave), timeout=20, what="raw mode")
         os.write(master, b"echo zw$((2+3))\n")
         _read_until(master, b"zw5\r\n")
         os.write(master, b"\x10\x11")  # not the keys now: sent to the shell
@@ -136,7 +164,8 @@ def test_dit_shell_through_a_pty_detach_and_attach_again(box: Box) -> None:
         assert box.inspect(cid, "{{.State.Status}}") == "running"
         # and once more: typing exit ends the container and the attach with its code
         proc = _attach(box, "at-tty", stdin=slave, stdout=slave, stderr=slave)
-        time.sleep(0.5)
+        wait_until(lambda: _raw(slave), timeout=20, what="raw mode")
+        _attached(box, cid, 3)
         os.write(master, b"exit 9\n")
         assert proc.wait(timeout=30) == 9
     finally:
@@ -147,21 +176,25 @@ def test_dit_shell_through_a_pty_detach_and_attach_again(box: Box) -> None:
     assert len([json.loads(line) for line in events.splitlines()]) == 2
 
 
-def test_two_clients_see_the_output_and_a_client_that_never_reads_is_dropped(box: Box) -> None:
+def test_two_clients_see_the_output_and_a_client_that_never_reads_is_dropped(
+        box: Box, tmp_path: Path) -> None:
     cid = _run(box, "-d", "busybox", "sh", "-c",
-               "sleep 2; seq 1 400000; echo done; sleep 1; exit 6")
-    # the stuck client: a raw connection that never reads
-    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    stuck.connect(str(_sock(box, cid)))
-    a = _attach(box, cid, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-    b = _attach(box, cid, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+               "until [ -e /tmp/go ]; do sleep 0.1; done; seq 1 1000000; echo done; exit 6")
+    # the stuck client: a raw connection that never reads (6.9 MB pass it by)
+    stuck = _connect(box, cid)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    procs = []
+    for out in outs:
+        with out.open("wb") as f:
+            procs.append(_attach(box, cid, stdin=subprocess.DEVNULL, stdout=f))
+    _attached(box, cid, 2)
+    box.ok("exec", cid, "touch", "/tmp/go")
     try:
-        out_a, _ = a.communicate(timeout=120)
-        out_b, _ = b.communicate(timeout=120)
-        assert a.returncode == b.returncode == 6
+        assert [p.wait(timeout=120) for p in procs] == [6, 6]
+        out_a, out_b = (out.read_bytes() for out in outs)
         lines = out_a.splitlines()
         assert out_a == out_b and lines[0] == b"1" and lines[-1] == b"done"
-        assert len(lines) == 400001
+        assert len(lines) == 1000001
         # the stuck one was dropped: what it can still read ends early, without an exit
         got = b""
         while chunk := stuck.recv(1 << 20):
