@@ -121,27 +121,34 @@ class _Ended(Exception):
 
 
 def cmd_attach(paths: Paths, args: Namespace) -> int:
+    keys = parse_detach_keys(args.detach_keys or DEFAULT_DETACH_KEYS)
+    return attach(paths, args.container, keys, args.no_stdin, args.sig_proxy)
+
+
+def attach(paths: Paths, ref: str, keys: bytes, no_stdin: bool = False,
+           sig_proxy: bool = True, journal: bool = True) -> int:
+    """Attach to the running container ``ref``; its exit code, or 0 once detached
+    (``box start -a`` of a running container comes here too, journaled already)."""
+    from runtime.journal import container_event
     from runtime.state import Store, effective_state
 
-    keys = parse_detach_keys(args.detach_keys or DEFAULT_DETACH_KEYS)
     store = Store(paths)
-    cid = store.resolve(args.container)
+    cid = store.resolve(ref)
     cfg = store.load(cid)
     check_attachable(effective_state(cfg))
     conn = connect(paths, cid, store)
     config = cfg["Config"]
     tty = bool(config.get("Tty"))
-    send_stdin = not args.no_stdin and bool(config.get("OpenStdin"))
+    send_stdin = not no_stdin and bool(config.get("OpenStdin"))
     on_terminal = os.isatty(0)
-    read_stdin = not args.no_stdin and (send_stdin or on_terminal)
-    if args.sig_proxy and not tty:
+    read_stdin = not no_stdin and (send_stdin or on_terminal)
+    if sig_proxy and not tty:
         _proxy_signals(store, cid)
     else:  # ours to end on: unwound, so the terminal is restored
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, _raise_ended)
-    from runtime.journal import container_event
-
-    container_event(paths.root, cfg, "attach")
+    if journal:
+        container_event(paths.root, cfg, "attach")
     term = None
     if read_stdin and on_terminal:
         term = _Terminal(raw=tty and send_stdin)

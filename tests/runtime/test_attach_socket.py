@@ -223,3 +223,34 @@ def test_bad_input_is_one_line(box: Box) -> None:
     assert (proc.returncode, proc.stderr) == (
         1, "box: Invalid detach keys (ctrl-1) provided\n")
     box.ok("rm", "-f", cid)
+
+
+def test_start_a_of_a_running_container_attaches_through_the_socket(box: Box) -> None:
+    cid = _run(box, "-d", "-i", "busybox", "sh", "-c", "read l; echo got:$l; exit 2")
+    proc = subprocess.run([BOX, "start", "-a", "-i", cid], input=b"x\n", capture_output=True,
+                          env=box.env, timeout=60)
+    assert (proc.returncode, proc.stdout) == (2, b"got:x\n"), proc.stderr
+    # without -i our stdin stays ours (docker's start -a): the container waits on
+    cid = _run(box, "-d", "-i", "busybox", "sh", "-c",
+               "if read -t 3 l; then echo got:$l; else echo none; fi; exit 4")
+    proc = subprocess.run([BOX, "start", "-a", cid], input=b"y\n", capture_output=True,
+                          env=box.env, timeout=60)
+    assert (proc.returncode, proc.stdout) == (4, b"none\n"), proc.stderr
+
+
+def test_stdin_once_the_attached_clients_eof_closes_the_containers_stdin(box: Box) -> None:
+    # `run -i` without -d records StdinOnce; after a restart (no client of `run` left)
+    # the monitor holds its stdin, and an attach client's EOF is the container's
+    proc = subprocess.run([BOX, "run", "-i", "--network", "none", "--name", "at-once",
+                           "--restart", "on-failure:1", "busybox", "sh", "-c",
+                           "if [ -e /tmp/again ]; then cat; echo cat-ended; exit 0; fi; "
+                           "touch /tmp/again; exit 1"],
+                          stdin=subprocess.DEVNULL, capture_output=True, env=box.env, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert box.inspect("at-once", "{{.Config.StdinOnce}}") == "true"
+    wait_until(lambda: box.inspect("at-once", "{{.State.Status}}") == "running"
+               and box.inspect("at-once", "{{.RestartCount}}") == "1", timeout=30,
+               what="the restart")
+    proc = subprocess.run([BOX, "attach", "at-once"], input=b"abc", capture_output=True,
+                          env=box.env, timeout=60)
+    assert (proc.returncode, proc.stdout) == (0, b"abccat-ended\n"), proc.stderr
