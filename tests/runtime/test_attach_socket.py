@@ -162,12 +162,20 @@ def test_dit_shell_through_a_pty_detach_and_attach_again(box: Box) -> None:
         os.write(master, b"zq")
         assert proc.wait(timeout=20) == 0
         assert box.inspect(cid, "{{.State.Status}}") == "running"
+        # SIGTERM to the client (no sig-proxy with a tty): it ends, the terminal restored
+        proc = _attach(box, "at-tty", stdin=slave, stdout=slave, stderr=slave)
+        wait_until(lambda: _raw(slave), timeout=20, what="raw mode")
+        proc.terminate()
+        assert proc.wait(timeout=20) == 143
+        assert termios.tcgetattr(slave) == termios_before
+        assert box.inspect(cid, "{{.State.Status}}") == "running"
         # and once more: typing exit ends the container and the attach with its code
         proc = _attach(box, "at-tty", stdin=slave, stdout=slave, stderr=slave)
         wait_until(lambda: _raw(slave), timeout=20, what="raw mode")
-        _attached(box, cid, 3)
+        _attached(box, cid, 4)
         os.write(master, b"exit 9\n")
         assert proc.wait(timeout=30) == 9
+        assert termios.tcgetattr(slave) == termios_before
     finally:
         os.close(master)
         os.close(slave)
