@@ -150,7 +150,9 @@ def attach(paths: Paths, ref: str, keys: bytes, no_stdin: bool = False,
     if journal:
         container_event(paths.root, cfg, "attach")
     term = None
-    if read_stdin and on_terminal:
+    if read_stdin and on_terminal and (tty or not send_stdin):
+        # raw for a tty; cbreak when stdin only carries the detach keys; a non-tty
+        # container's stdin keeps our terminal as it is (cooked, echoed: docker's)
         term = _Terminal(raw=tty and send_stdin)
     try:
         result = Session(conn, keys if (tty or on_terminal) else b"", send_stdin,

@@ -262,3 +262,19 @@ def test_stdin_once_the_attached_clients_eof_closes_the_containers_stdin(box: Bo
     proc = subprocess.run([BOX, "attach", "at-once"], input=b"abc", capture_output=True,
                           env=box.env, timeout=60)
     assert (proc.returncode, proc.stdout) == (0, b"abccat-ended\n"), proc.stderr
+
+
+def test_a_terminal_on_a_non_tty_interactive_container_stays_cooked(box: Box) -> None:
+    cid = _run(box, "-d", "-i", "busybox", "sh", "-c", "read l; echo got:$l; exit 0")
+    master, slave = pty.openpty()
+    try:
+        before = termios.tcgetattr(slave)
+        proc = _attach(box, cid, stdin=slave, stdout=slave, stderr=slave)
+        _attached(box, cid, 1)
+        assert termios.tcgetattr(slave) == before  # line editing and echo are ours
+        os.write(master, b"hi\n")
+        _read_until(master, b"got:hi")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        os.close(master)
+        os.close(slave)
