@@ -230,6 +230,10 @@ def test_bad_input_is_one_line(box: Box) -> None:
     proc = box("attach", "--detach-keys", "ctrl-1", cid)
     assert (proc.returncode, proc.stderr) == (
         1, "box: Invalid detach keys (ctrl-1) provided\n")
+    box.ok("pause", cid)
+    proc = box("attach", cid)
+    assert (proc.returncode, proc.stderr) == (
+        1, "box: You cannot attach to a paused container, unpause it first\n")
     box.ok("rm", "-f", cid)
 
 
