@@ -20,6 +20,7 @@ import time
 
 from formats.units import rfc3339nano
 from runtime import syscalls as sc
+from runtime.attach_server import open_server
 from runtime.cgroups import open_driver
 from runtime.cgroups.driver import Driver
 from runtime.journal import container_event, network_events
@@ -83,6 +84,7 @@ class Monitor:
         self.driver: Driver | None = None
         self.cgroup_paths: dict[str, str] = {}
         self.net: Any = None  # runtime.network.endpoint.Attachment, bridge/user/container: only
+        self.attach: Any = None  # runtime.attach_server.AttachServer: `box attach` clients
 
     # -- status pipe to the starting command --------------------------------
     def _tell(self, line: str) -> None:
@@ -130,6 +132,7 @@ class Monitor:
         # `box start` recorded MonitorPid/MonitorStart before letting go of the lock.
         cfg = self.store.load(self.cid)
         exit_code = 125
+        self.attach = open_server(self.paths.run_dir(self.cid))
         try:
             self.driver = open_driver()
             group = f"{CGROUP_PARENT}/{self.cid}"
@@ -163,6 +166,8 @@ class Monitor:
                     self.net.release()
                 except Exception as e:
                     os.write(2, f"box monitor {self.cid[:12]}: network release: {e}\n".encode())
+            if self.attach is not None:
+                self.attach.close()
             self._finish(exit_code)
 
     def _finish(self, exit_code: int) -> None:
@@ -229,7 +234,8 @@ class Monitor:
         host = cfg["HostConfig"]
         tty = bool(cfg["Config"].get("Tty"))
         oom_before = self.driver.oom_kills(self.cgroup_paths)
-        io = ContainerStdio(tty, self.interactive, self.attached)
+        io = ContainerStdio(tty, self.interactive, self.attached,
+                            open_stdin=bool(cfg["Config"].get("OpenStdin")))
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
         mode = host.get("NetworkMode", "none")
@@ -285,7 +291,7 @@ class Monitor:
         if first:
             self._tell(f"started {pid}")
         try:
-            status = pump(cfg, pid, io, self.attached, self.cid)
+            status = pump(cfg, pid, io, self.attached, self.cid, self.attach)
         finally:
             if health is not None:
                 health.stop()
@@ -305,6 +311,8 @@ class Monitor:
             ended = self.store.update(self.cid, **ended_state)
         network_events(self.paths.root, ended, "disconnect")  # moby: before die
         container_event(self.paths.root, ended, "die", exitCode=exit_code)
+        if self.attach is not None:  # after the state says exited: clients exit with it
+            self.attach.ended(exit_code)
         return exit_code
 
     def _start_health(self, cfg: dict[str, Any]) -> Any:

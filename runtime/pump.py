@@ -20,11 +20,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms of import on the `box run` path
     from typing import Any
 
+    from runtime.attach_server import AttachServer
+
 DRAIN_SECONDS = 2.0
 
 
-def pump(cfg: dict[str, Any], pid: int, io: ContainerStdio, attached: bool, cid: str) -> int:
-    """Copy output to the log (and an attached client) until PID 1 exits; its status."""
+def pump(cfg: dict[str, Any], pid: int, io: ContainerStdio, attached: bool, cid: str,
+         server: AttachServer | None = None) -> int:
+    """Copy output to the log (and an attached client, and the attach socket's clients)
+    until PID 1 exits; its status."""
     host = cfg["HostConfig"]
     max_size, max_file, compress = parse_log_opts(host.get("LogConfig", {}).get("Config") or {})
     writer = JsonFileWriter(cfg["LogPath"], max_size=max_size, max_file=max_file,
@@ -32,6 +36,7 @@ def pump(cfg: dict[str, Any], pid: int, io: ContainerStdio, attached: bool, cid:
     sel = selectors.DefaultSelector()
     splitters: dict[int, LineSplitter] = {}
     tees: dict[int, int] = {}
+    streams: dict[int, int] = {}  # fd -> 1 stdout, 2 stderr, for the attach socket
     for fd, stream, tee in io.outputs():
         os.set_blocking(fd, False)
         # moby's rule, through the tested function: the partials of one line (and
@@ -39,9 +44,13 @@ def pump(cfg: dict[str, Any], pid: int, io: ContainerStdio, attached: bool, cid:
         splitters[fd] = stream_to_writer(writer, stream)
         if attached:
             tees[fd] = tee
+        streams[fd] = tee
         sel.register(fd, selectors.EVENT_READ)
     if attached and io.stdin_copy_to is not None:
         sel.register(0, selectors.EVENT_READ)
+    if server is not None:
+        server.begin(sel, io.attach_stdin(), io.master if io.tty else None,
+                     io.close_stdin if cfg["Config"].get("StdinOnce") and not io.tty else None)
     pidfd = os.pidfd_open(pid)
     sel.register(pidfd, selectors.EVENT_READ)
     status = None
@@ -49,16 +58,18 @@ def pump(cfg: dict[str, Any], pid: int, io: ContainerStdio, attached: bool, cid:
     try:
         while splitters and (deadline is None or time.monotonic() < deadline):
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            for key, _ in sel.select(timeout):
+            for key, events in sel.select(timeout):
                 fd = key.fd
-                if fd == pidfd:
+                if key.data is not None:  # the attach socket's
+                    key.data(events)
+                elif fd == pidfd:
                     _, status = os.waitpid(pid, 0)
                     sel.unregister(pidfd)
                     deadline = time.monotonic() + DRAIN_SECONDS
                 elif fd == 0:
                     _copy_stdin(sel, io)
                 else:
-                    _read_output(fd, sel, splitters, tees)
+                    _read_output(fd, sel, splitters, tees, streams, server)
         if status is None:
             _, status = os.waitpid(pid, 0)
     finally:
@@ -74,8 +85,9 @@ def pump(cfg: dict[str, Any], pid: int, io: ContainerStdio, attached: bool, cid:
     return status
 
 
-def _read_output(fd: int, sel: selectors.BaseSelector,
-                 splitters: dict[int, LineSplitter], tees: dict[int, int]) -> None:
+def _read_output(fd: int, sel: selectors.BaseSelector, splitters: dict[int, LineSplitter],
+                 tees: dict[int, int], streams: dict[int, int],
+                 server: AttachServer | None) -> None:
     try:
         data = os.read(fd, 65536)
     except BlockingIOError:
@@ -89,6 +101,8 @@ def _read_output(fd: int, sel: selectors.BaseSelector,
         splitters.pop(fd).flush()
         return
     splitters[fd].feed(data)
+    if server is not None:
+        server.output(streams[fd], data)
     tee = tees.get(fd)
     if tee is not None:
         try:

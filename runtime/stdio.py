@@ -14,10 +14,13 @@ import termios
 class ContainerStdio:
     """The container's fds 0/1/2 and the monitor's ends of them (pipes or a pty)."""
 
-    def __init__(self, tty: bool, interactive: bool, attached: bool) -> None:
+    def __init__(self, tty: bool, interactive: bool, attached: bool,
+                 open_stdin: bool = False) -> None:
         self.tty = tty
+        self.open_stdin = open_stdin  # Config.OpenStdin: attach clients may feed stdin
         self._to_close: list[int] = []
         self.stdin_copy_to: int | None = None
+        self.stdin_w = -1  # the monitor's end of a kept-open stdin pipe
         self.console_child = -1
         self.master = -1
         if tty:
@@ -37,10 +40,11 @@ class ContainerStdio:
         self.out_r, self.err_r = out_r, err_r
         if interactive and attached:
             stdin = 0  # the client's own stdin, handed straight to the container
-        elif interactive:
+        elif interactive or open_stdin:
             # -d -i: keep stdin open for the container's lifetime, as docker does
             stdin, keep = os.pipe2(os.O_CLOEXEC)
             self._to_close.append(keep)
+            self.stdin_w = keep
         else:
             stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self.child = (stdin, out_w, err_w)
@@ -73,6 +77,22 @@ class ContainerStdio:
         if self.tty:
             return [(self.master, "stdout", 1)]
         return [(self.out_r, "stdout", 1), (self.err_r, "stderr", 2)]
+
+    def attach_stdin(self) -> int | None:
+        """Where an attach client's stdin goes: the kept pipe, or the pty master of a
+        container created with -i; None when its stdin is not attachable."""
+        if not self.open_stdin:
+            return None
+        if self.tty:
+            return self.master if self.master >= 0 else None
+        return self.stdin_w if self.stdin_w >= 0 else None
+
+    def close_stdin(self) -> None:
+        """StdinOnce: the attached client's EOF is the container's (a pipe only)."""
+        if self.stdin_w >= 0:
+            self._to_close.remove(self.stdin_w)
+            os.close(self.stdin_w)
+            self.stdin_w = -1
 
     def stdin_eof(self) -> None:
         if self.tty:

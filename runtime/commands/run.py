@@ -170,6 +170,11 @@ def cmd_start(paths: Paths, args: Namespace) -> int:
             print(f"box: {e}", file=sys.stderr)
             failed = 1
             continue
+        if attached and status is None:  # running already: docker's start -a attaches
+            from runtime.commands.attach import DEFAULT_DETACH_KEYS, attach, parse_detach_keys
+
+            return attach(paths, cid, parse_detach_keys(DEFAULT_DETACH_KEYS),
+                          no_stdin=not args.interactive, journal=False)
         if attached and status is not None:
             return _wait_attached(pid, status, tty=cfg["Config"].get("Tty") and args.interactive,
                                   monitor=monitor,
