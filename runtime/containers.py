@@ -14,7 +14,7 @@ import time
 
 from runtime.errors import BoxError, Conflict
 from runtime.journal import container_event
-from runtime.paths import Paths
+from runtime.paths import CGROUP_PARENT, Paths
 from runtime.state import (
     Store,
     effective_state,
@@ -249,6 +249,11 @@ class Containers:
             from runtime.cgroups import open_driver
 
             open_driver(version=box.get("CgroupVersion")).destroy(paths)
+        elif box.get("MonitorPid"):  # died before recording them with the running state
+            from runtime.cgroups import open_driver
+
+            driver = open_driver()
+            driver.destroy(driver.group_paths(f"{CGROUP_PARENT}/{cfg['ID']}"))
         settings = cfg.get("NetworkSettings") or {}
         if any(ep.get("EndpointID") for ep in (settings.get("Networks") or {}).values()):
             from runtime.network.endpoint import release_dead

@@ -140,9 +140,8 @@ class Monitor:
                 group, resources_from_hostconfig(cfg["HostConfig"])
             )
             confine_cgroup(self.driver.version, self.cgroup_paths, cfg["HostConfig"])
-            cfg = self.store.update(self.cid, box={"CgroupPaths": self.cgroup_paths,
-                                                   "CgroupVersion": self.driver.version},
-                                    durable=False)  # cgroups end with a reboot
+            # Recorded with the running state (one state write fewer before PID 1's exec);
+            # a monitor killed before that leaves none: `rm` then destroys box/<id> by name.
             mode = cfg["HostConfig"].get("NetworkMode") or "none"
             if mode not in ("none", "host"):  # none/host import nothing of runtime.network
                 from runtime.network.endpoint import Attachment
@@ -280,10 +279,12 @@ class Monitor:
             if first:
                 self._tell(f"error {code} {message}")
             return None
-        running = self.store.update(self.cid, Status="running", Running=True, Restarting=False,
+        running = self.store.update(self.cid, box={"CgroupPaths": self.cgroup_paths,
+                                                   "CgroupVersion": self.driver.version},
+                                    Status="running", Running=True, Restarting=False,
                                     Paused=False, Pid=pid, ExitCode=0, Error="", OOMKilled=False,
                                     StartedAt=rfc3339nano(), top_HasBeenManuallyStopped=False,
-                                    durable=False)  # a running process: ended by a reboot
+                                    durable=False)  # a running process, cgroups: a reboot ends them
         network_events(self.paths.root, running, "connect")  # none/host too, as moby
         container_event(self.paths.root, running, "start")
         oom_watch = OomWatch(self.store, self.driver, self.cgroup_paths, oom_before, running)

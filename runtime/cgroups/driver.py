@@ -48,6 +48,11 @@ class Driver:
             raise
         return paths
 
+    def group_paths(self, group: str) -> dict[str, str]:
+        """{controller: abs path} ``create(group, ...)`` returns, without creating: what to
+        destroy when a monitor died before recording them."""
+        raise NotImplementedError
+
     def _make(self, group: str, created: list[str]) -> dict[str, str]:
         """mkdir ``group`` wherever this version keeps it, appending each new directory to
         ``created``; return {controller: abs path}."""

@@ -103,6 +103,9 @@ class V1Driver(Driver):
             self._make_levels(mount, group, created)
         return {ctrl: os.path.join(mount, group) for ctrl, mount in self.mounts.items()}
 
+    def group_paths(self, group: str) -> dict[str, str]:
+        return {ctrl: os.path.join(mount, group.strip("/")) for ctrl, mount in self.mounts.items()}
+
     def _made(self, path: str) -> None:
         cpuset = self.mounts.get("cpuset")
         if cpuset is not None and path.startswith(cpuset + "/"):

@@ -72,6 +72,9 @@ class V2Driver(Driver):
         self._enable = " ".join("+" + c for c in self.controllers())
         return {"unified": self._make_levels(self.root, group, created)}
 
+    def group_paths(self, group: str) -> dict[str, str]:
+        return {"unified": os.path.join(self.root, group.strip("/"))}
+
     def _entering(self, parent: str) -> None:
         if self._enable:
             write_value(os.path.join(parent, "cgroup.subtree_control"), self._enable, True)

@@ -191,3 +191,32 @@ def test_monitor_killed_with_sigkill(box: Box) -> None:
     assert not alive(pid)
     assert not (box.root / "containers" / cid).exists()
     assert not (box.root / "overlay2" / cid).exists()
+
+
+def test_rm_destroys_cgroups_a_monitor_died_before_recording(box: Box) -> None:
+    """The monitor records CgroupPaths with the running state: one killed between making
+    box/<id> and that write leaves a group with no record, which rm finds by name."""
+    from runtime.cgroups import open_driver
+    from runtime.cgroups.base import Resources
+
+    cid = box.ok("create", "busybox", "true").strip()
+    driver = open_driver()
+    paths = driver.create(f"box/{cid}", Resources())
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        driver.attach(paths, sleeper.pid)
+        doc_path = box.root / "containers" / cid / "config.v2.json"
+        doc = json.loads(doc_path.read_text())
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        doc["Box"] = {**(doc.get("Box") or {}), "MonitorPid": dead.pid, "MonitorStart": 1}
+        doc_path.write_text(json.dumps(doc))
+        assert cgroup_dirs(cid) != []
+        assert box.ok("rm", cid).strip() == cid
+        assert cgroup_dirs(cid) == []
+        assert sleeper.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        for d in cgroup_dirs(cid):
+            d.rmdir()
