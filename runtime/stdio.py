@@ -121,3 +121,14 @@ def copy_winsize(src: int, dst: int) -> None:
     with contextlib.suppress(OSError):
         size = fcntl.ioctl(src, termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
         fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
+
+
+def write_to_reader(fd: int, data: bytes) -> None:
+    """All of ``data`` to a blocking fd (our terminal, an exec's stdin); a reader that went
+    away ends it quietly: the rest has nowhere to go."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BrokenPipeError:
+            return

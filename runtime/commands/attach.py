@@ -31,6 +31,7 @@ from runtime.attach_server import EXIT, HEADER, RESIZE, SOCK_NAME, STDIN, socket
 from runtime.errors import BoxError, Conflict, InvalidArgument
 from runtime.flags import FlagParser, Namespace
 from runtime.paths import Paths
+from runtime.stdio import write_to_reader
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 
@@ -302,7 +303,7 @@ class Session:
             if kind == EXIT:
                 text = payload.decode(errors="replace")
                 return int(text) if text.lstrip("-").isdigit() else 125
-            _write_all(2 if kind == 2 else 1, payload)
+            write_to_reader(2 if kind == 2 else 1, payload)
         return None
 
     def _send_winsize(self) -> None:
@@ -338,17 +339,6 @@ class Session:
                     self.sel.register(0, selectors.EVENT_READ)
                 else:
                     self.sel.unregister(0)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except InterruptedError:
-            continue
-        except BrokenPipeError:
-            return
 
 
 def _raise_ended(signum: int, _frame: object) -> None:

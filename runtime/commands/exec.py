@@ -14,7 +14,7 @@ from runtime.flags import REMAINDER, FlagParser, Namespace
 from runtime.journal import container_event
 from runtime.paths import Paths
 from runtime.state import Store, is_running
-from runtime.stdio import copy_winsize
+from runtime.stdio import copy_winsize, write_to_reader
 
 
 def add_exec(p: FlagParser) -> None:
@@ -194,7 +194,7 @@ class _Pipes:
                     else:
                         data = os.read(key.fd, 65536)
                         if data:
-                            _write_all(targets[key.fd], data)
+                            write_to_reader(targets[key.fd], data)
                         else:
                             sel.unregister(key.fd)
                             del targets[key.fd]
@@ -215,22 +215,13 @@ class _Pipes:
             data = b""
         try:
             if data:
-                _write_all(self.in_w, data)
+                write_to_reader(self.in_w, data)
                 return
         except OSError:
             pass  # the command closed its stdin: stop copying
         sel.unregister(0)
         os.close(self.in_w)
         self.in_w = -1
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except BrokenPipeError:
-            return  # our reader went away: the rest of the output has nowhere to go
 
 
 def _relay_tty(master: int, interactive: bool) -> int | None:
